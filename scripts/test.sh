@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, and every test against SQLite and
+# against the PostgreSQL server on 127.0.0.1:5432. Installs or starts what
+# the tests need, so it works on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export TEST_POSTGRES_URL="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}"
+
+# PostgreSQL: start the local cluster if it is installed but not running.
+if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    if command -v pg_ctlcluster >/dev/null; then
+        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    fi
+fi
+
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+echo "== tests (SQLite and PostgreSQL)"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --locked --no-fail-fast
+else
+    cargo test --locked --no-fail-fast
+fi

@@ -1,0 +1,336 @@
+//! What every handler shares at the edge: JSON bodies parsed into typed
+//! values with per-field errors, cursor pagination, and ETag/If-Match.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, mime, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::{ApiError, FieldError};
+
+/// The largest JSON body accepted, set by the app from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct JsonLimit(pub usize);
+
+/// A JSON request body parsed into `T`: 415 unless the content type is JSON,
+/// 413 over the limit, 400 when it is not JSON at all, 422 naming the field
+/// when it is JSON of the wrong shape or with an invalid value.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req.app_data::<JsonLimit>().map_or(256 * 1024, |l| l.0);
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<mime::Mime>().ok())
+            .is_some_and(|m| m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON));
+        let declared_length = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::UnsupportedMediaType(
+                    "send the body as JSON with `Content-Type: application/json`".into(),
+                ));
+            }
+            if declared_length.is_some_and(|len| len > limit) {
+                return Err(too_large(limit));
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk
+                    .map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(too_large(limit));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse_json(&body).map(JsonBody)
+        })
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "the body is larger than the limit of {limit} bytes"
+    ))
+}
+
+/// Parses JSON text into `T`, telling malformed JSON (400) from JSON that
+/// does not fit (422, with the path of the field at fault).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde_path_to_error::deserialize(&mut deserializer);
+    if parsed.is_ok()
+        && let Err(trailing) = deserializer.end()
+    {
+        return Err(ApiError::BadRequest(format!(
+            "the body is not valid JSON: {}",
+            strip_position(&trailing.to_string())
+        )));
+    }
+    parsed.map_err(|error| {
+        let inner = error.inner();
+        let message = strip_position(&inner.to_string());
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let path = error.path().to_string();
+                let path = if path == "." { String::new() } else { path };
+                ApiError::Validation(vec![field_error(&path, &message)])
+            }
+            _ => ApiError::BadRequest(format!("the body is not valid JSON: {message}")),
+        }
+    })
+}
+
+/// serde reports a missing field at its parent (an unknown one at itself):
+/// name the missing field.
+fn field_error(path: &str, message: &str) -> FieldError {
+    let named = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    let field = match (named, path.is_empty()) {
+        (Some(name), true) => name.to_owned(),
+        (Some(name), false) => format!("{path}.{name}"),
+        (None, true) => "body".to_owned(),
+        (None, false) => path.to_owned(),
+    };
+    FieldError::new(field, message)
+}
+
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// A page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `limit` and `cursor` as parsed from the query string.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    pub after: Option<Uuid>,
+    pub limit: usize,
+}
+
+impl PageRequest {
+    pub const DEFAULT_LIMIT: usize = 50;
+    pub const MAX_LIMIT: usize = 500;
+
+    pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<Self, ApiError> {
+        let mut errors = Vec::new();
+        let limit = match limit {
+            None => Self::DEFAULT_LIMIT,
+            Some(raw) => match raw.parse::<usize>() {
+                Ok(n) if (1..=Self::MAX_LIMIT).contains(&n) => n,
+                _ => {
+                    errors.push(FieldError::new(
+                        "limit",
+                        format!("must be a whole number from 1 to {}", Self::MAX_LIMIT),
+                    ));
+                    Self::DEFAULT_LIMIT
+                }
+            },
+        };
+        let after = match cursor.filter(|c| !c.is_empty()) {
+            None => None,
+            Some(raw) => match decode_cursor(raw) {
+                Some(id) => Some(id),
+                None => {
+                    errors.push(FieldError::new(
+                        "cursor",
+                        "is not a cursor this service returned",
+                    ));
+                    None
+                }
+            },
+        };
+        if errors.is_empty() {
+            Ok(Self { after, limit })
+        } else {
+            Err(ApiError::Validation(errors))
+        }
+    }
+
+    /// How many rows to fetch: one more than the page, to know if more follow.
+    pub fn fetch(&self) -> i64 {
+        self.limit as i64 + 1
+    }
+
+    /// Cuts the fetched rows to a page and computes the next cursor.
+    pub fn page<T, V>(
+        &self,
+        mut rows: Vec<T>,
+        id_of: impl Fn(&T) -> Uuid,
+        view: impl FnMut(T) -> V,
+    ) -> Page<V> {
+        let more = rows.len() > self.limit;
+        rows.truncate(self.limit);
+        let next_cursor = more
+            .then(|| rows.last().map(|r| encode_cursor(id_of(r))))
+            .flatten();
+        Page {
+            items: rows.into_iter().map(view).collect(),
+            next_cursor,
+        }
+    }
+}
+
+fn encode_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn decode_cursor(raw: &str) -> Option<Uuid> {
+    let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
+    Uuid::from_slice(&bytes).ok()
+}
+
+/// The strong ETag of a resource at `version`.
+pub fn etag(version: i64) -> header::EntityTag {
+    header::EntityTag::new_strong(version.to_string())
+}
+
+/// The version an `If-Match` header asks for: `None` without the header
+/// (or with `*`); a value that names no version of ours can never match.
+pub fn if_match_version(req: &HttpRequest) -> Option<i64> {
+    let raw = req
+        .headers()
+        .get(header::IF_MATCH)?
+        .to_str()
+        .unwrap_or("\"\"")
+        .trim();
+    if raw == "*" {
+        return None;
+    }
+    Some(
+        raw.strip_prefix('"')
+            .and_then(|r| r.strip_suffix('"'))
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(-1),
+    )
+}
+
+/// 201 with `Location` and `ETag`.
+pub fn created<T: Serialize>(location: String, version: i64, body: &T) -> HttpResponse {
+    HttpResponse::Created()
+        .insert_header((header::LOCATION, location))
+        .insert_header(header::ETag(etag(version)))
+        .json(body)
+}
+
+/// 200 with `ETag`.
+pub fn with_etag<T: Serialize>(version: i64, body: &T) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(header::ETag(etag(version)))
+        .json(body)
+}
+
+/// Parses an optional query parameter with `parse`, naming it on failure.
+pub fn query_param<T>(
+    name: &str,
+    raw: Option<&str>,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<Option<T>, ApiError> {
+    raw.filter(|r| !r.is_empty())
+        .map(|r| parse(r).map_err(|message| ApiError::invalid(name, message)))
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Sample {
+        name: String,
+        tags: Vec<u8>,
+    }
+
+    fn field_of(result: Result<Sample, ApiError>) -> String {
+        match result {
+            Err(ApiError::Validation(errors)) => errors[0].field.clone(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_json_is_a_bad_request_and_misfit_json_names_the_field() {
+        assert!(matches!(
+            parse_json::<Sample>(b"{\"name\":"),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_json::<Sample>(br#"{"name":"x","tags":[]} trailing"#),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert_eq!(field_of(parse_json(br#"{"tags":[]}"#)), "name");
+        assert_eq!(
+            field_of(parse_json(br#"{"name":"x","tags":[1,"a"]}"#)),
+            "tags[1]"
+        );
+        assert_eq!(
+            field_of(parse_json(br#"{"name":"x","tags":[],"extra":1}"#)),
+            "extra"
+        );
+        assert_eq!(field_of(parse_json(br#"{"name":7,"tags":[]}"#)), "name");
+    }
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let id = Uuid::now_v7();
+        let page = PageRequest::parse(Some("10"), Some(&encode_cursor(id))).unwrap();
+        assert_eq!(page.after, Some(id));
+        assert_eq!(page.limit, 10);
+        for (limit, cursor) in [
+            (Some("0"), None),
+            (Some("501"), None),
+            (Some("ten"), None),
+            (None, Some("!!")),
+        ] {
+            assert!(
+                PageRequest::parse(limit, cursor).is_err(),
+                "{limit:?} {cursor:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn pages_carry_a_cursor_only_when_more_rows_follow() {
+        let request = PageRequest {
+            after: None,
+            limit: 2,
+        };
+        let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+        let page = request.page(ids.clone(), |id| *id, |id| id);
+        assert_eq!(page.items.len(), 2);
+        assert_eq!(page.next_cursor, Some(encode_cursor(ids[1])));
+        let last = request.page(ids[..2].to_vec(), |id| *id, |id| id);
+        assert_eq!(last.next_cursor, None);
+    }
+}

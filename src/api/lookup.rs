@@ -1,0 +1,213 @@
+//! `/api/v1/lookup`: may I use this phone? — by name, model number, TAC or
+//! IMEI. The hottest path of the service: answered from the in-memory index
+//! without touching the database.
+
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::app::AppState;
+use crate::auth::{MaybePrincipal, Role};
+use crate::domain::clearance::Clearance;
+use crate::domain::imei::{Imei, Tac};
+use crate::domain::registry::ManufacturerRef;
+use crate::error::{ApiError, FieldError, Problem};
+use crate::lookup::{IndexedModel, LookupIndex};
+
+const DEFAULT_MATCHES: usize = 20;
+const MAX_MATCHES: usize = 100;
+const MAX_FIRMWARE_CHARS: usize = 64;
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct LookupParams {
+    /// A name, alias, model number or manufacturer.
+    q: Option<String>,
+    /// A full IMEI (15 digits, Luhn-checked) or IMEISV (16 digits).
+    imei: Option<String>,
+    /// A Type Allocation Code: the first 8 digits of an IMEI.
+    tac: Option<String>,
+    /// The firmware version the device runs.
+    firmware: Option<String>,
+    /// Most matches to return for `q`, 1 to 100 (default 20).
+    #[param(value_type = Option<u32>)]
+    limit: Option<String>,
+}
+
+/// What was asked, as understood.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LookupQuery {
+    /// `text`, `imei` or `tac`.
+    #[schema(example = "imei")]
+    pub kind: &'static str,
+    /// The query as normalised (an IMEI without spaces, trimmed text).
+    pub value: String,
+    /// The TAC an IMEI or TAC query resolved to.
+    pub tac: Option<String>,
+    pub firmware: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MatchedModel {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub manufacturer: ManufacturerRef,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LookupMatch {
+    pub model: MatchedModel,
+    pub clearance: Clearance,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LookupAnswer {
+    pub query: LookupQuery,
+    /// Best match first; empty when nothing matches (an unknown TAC too).
+    pub matches: Vec<LookupMatch>,
+}
+
+/// A lookup question, parsed.
+enum Question {
+    Text(String),
+    Imei(Imei),
+    Tac(Tac),
+}
+
+impl LookupParams {
+    fn parse(&self) -> Result<(Question, Option<String>, usize), ApiError> {
+        let given: Vec<(&str, &str)> = [("q", &self.q), ("imei", &self.imei), ("tac", &self.tac)]
+            .into_iter()
+            .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
+            .collect();
+        let question = match given.as_slice() {
+            [("q", text)] if !text.trim().is_empty() => Question::Text(text.trim().to_owned()),
+            [("q", _)] => return Err(ApiError::invalid("q", "must not be empty")),
+            [("imei", raw)] => Question::Imei(
+                Imei::parse(raw).map_err(|e| ApiError::invalid("imei", e.to_string()))?,
+            ),
+            [("tac", raw)] => {
+                Question::Tac(Tac::parse(raw).map_err(|e| ApiError::invalid("tac", e.to_string()))?)
+            }
+            _ => {
+                return Err(ApiError::Validation(vec![FieldError::new(
+                    "q",
+                    "give exactly one of q (a name or model number), imei or tac",
+                )]));
+            }
+        };
+        let firmware = match self
+            .firmware
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+        {
+            Some(f)
+                if f.chars().count() > MAX_FIRMWARE_CHARS || f.chars().any(char::is_control) =>
+            {
+                return Err(ApiError::invalid(
+                    "firmware",
+                    format!("must be a version of at most {MAX_FIRMWARE_CHARS} characters"),
+                ));
+            }
+            other => other.map(str::to_owned),
+        };
+        let limit = match self.limit.as_deref() {
+            None => DEFAULT_MATCHES,
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_MATCHES).contains(n))
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "limit",
+                        format!("must be a whole number from 1 to {MAX_MATCHES}"),
+                    )
+                })?,
+        };
+        Ok((question, firmware, limit))
+    }
+}
+
+/// Answers a lookup question from the index.
+fn answer(
+    index: &LookupIndex,
+    question: Question,
+    firmware: Option<String>,
+    limit: usize,
+) -> LookupAnswer {
+    let (kind, value, tac, found): (_, _, _, Vec<&IndexedModel>) = match question {
+        Question::Text(text) => {
+            let found = index.search(&text, limit);
+            ("text", text, None, found)
+        }
+        Question::Imei(imei) => {
+            let tac = imei.tac();
+            let found = index.by_tac(&tac).into_iter().collect();
+            (
+                "imei",
+                imei.as_str().to_owned(),
+                Some(tac.as_str().to_owned()),
+                found,
+            )
+        }
+        Question::Tac(tac) => {
+            let found = index.by_tac(&tac).into_iter().collect();
+            (
+                "tac",
+                tac.as_str().to_owned(),
+                Some(tac.as_str().to_owned()),
+                found,
+            )
+        }
+    };
+    let now = Utc::now();
+    LookupAnswer {
+        matches: found
+            .into_iter()
+            .map(|m| LookupMatch {
+                model: MatchedModel {
+                    id: m.id,
+                    name: m.name.clone(),
+                    manufacturer: m.manufacturer.clone(),
+                },
+                clearance: m.clearance(now),
+            })
+            .collect(),
+        query: LookupQuery {
+            kind,
+            value,
+            tac,
+            firmware,
+        },
+    }
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/lookup", tag = "lookup",
+    summary = "Is this device allowed?",
+    description = "Give exactly one of `q`, `imei` or `tac`. Public when the deployment enables public lookup.",
+    params(LookupParams),
+    responses(
+        (status = 200, body = LookupAnswer),
+        (status = 401, description = "Public lookup is disabled and no valid token was given", body = Problem),
+        (status = 422, description = "An IMEI with a wrong check digit or length, a TAC that is not 8 digits", body = Problem),
+    ),
+    security((), ("bearer" = []))
+)]
+pub async fn lookup(
+    state: web::Data<AppState>,
+    principal: MaybePrincipal,
+    params: web::Query<LookupParams>,
+) -> Result<HttpResponse, ApiError> {
+    // With public lookup anyone may ask; a token, when sent, must still be
+    // valid (the extractor refuses a bad one).
+    if !state.settings.public_lookup {
+        match &principal.0 {
+            Some(principal) => principal.require(Role::Reader)?,
+            None => return Err(ApiError::Unauthorized("a bearer token is required".into())),
+        }
+    }
+    let (question, firmware, limit) = params.parse()?;
+    Ok(HttpResponse::Ok().json(answer(&state.lookup.snapshot(), question, firmware, limit)))
+}

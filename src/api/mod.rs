@@ -1,0 +1,39 @@
+//! The HTTP API: one file per resource, each handler parsing, authorising,
+//! calling the store and rendering.
+
+pub mod extract;
+pub mod lookup;
+pub mod manufacturers;
+pub mod models;
+pub mod ops;
+
+use actix_web::web;
+
+/// Registers every route of the API.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/healthz").route(web::get().to(ops::healthz)))
+        .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
+        .service(web::resource("/openapi.json").route(web::get().to(ops::openapi_json)))
+        .service(
+            web::scope("/api/v1")
+                .service(
+                    web::resource("/manufacturers")
+                        .route(web::get().to(manufacturers::list))
+                        .route(web::post().to(manufacturers::create)),
+                )
+                .service(
+                    web::resource("/manufacturers/{id}").route(web::get().to(manufacturers::get)),
+                )
+                .service(
+                    web::resource("/models")
+                        .route(web::get().to(models::list))
+                        .route(web::post().to(models::create)),
+                )
+                .service(
+                    web::resource("/models/{id}")
+                        .route(web::get().to(models::get))
+                        .route(web::patch().to(models::update)),
+                )
+                .service(web::resource("/lookup").route(web::get().to(lookup::lookup))),
+        );
+}

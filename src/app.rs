@@ -1,0 +1,215 @@
+//! Builds the running service: database, migrations, keys, lookup index,
+//! routes and middleware. `main` and every integration test start the
+//! service through [`Application::build`], so tests exercise what ships.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, ResponseError, web};
+use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
+use anyhow::Context;
+use tracing::Instrument;
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use crate::api::extract::JsonLimit;
+use crate::auth::AuthKeys;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::error::{ApiError, PROBLEM_JSON};
+use crate::lookup::Lookup;
+
+/// What every handler shares.
+pub struct AppState {
+    pub db: Db,
+    pub lookup: Arc<Lookup>,
+    pub settings: Arc<Settings>,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    follower: tokio::task::JoinHandle<()>,
+}
+
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The verification keys the settings describe: the HS256 secret (generated
+/// when unset) and, when configured, the JWKS.
+pub fn auth_keys(settings: &Settings) -> anyhow::Result<AuthKeys> {
+    let secret = crate::secrets::jwt_secret(settings)?;
+    let keys = AuthKeys::new(
+        crate::secrets::bytes(&secret),
+        &settings.jwt_issuer,
+        &settings.jwt_audience,
+    );
+    match &settings.jwt_jwks {
+        Some(path) => keys.with_jwks_file(path),
+        None => Ok(keys),
+    }
+}
+
+/// Connects to the database and brings its schema up to date.
+pub fn open_database(settings: &Settings) -> anyhow::Result<Db> {
+    let db = Db::connect(&settings.database, settings.db_pool_size)?;
+    db.migrate()
+        .context("cannot apply the database migrations")?;
+    Ok(db)
+}
+
+impl Application {
+    /// Opens the database (running migrations), loads the lookup index and
+    /// binds the listener; call [`Application::run_until_stopped`] to serve.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let db = {
+            let settings = settings.clone();
+            tokio::task::spawn_blocking(move || open_database(&settings)).await??
+        };
+        let keys = web::Data::new(auth_keys(&settings)?);
+        let lookup = Lookup::load(db.clone())
+            .await
+            .context("cannot load the lookup index")?;
+        let follower = tokio::spawn(lookup.clone().follow(settings.lookup_refresh));
+        let metrics = metrics()?;
+        let state = web::Data::new(AppState {
+            db,
+            lookup,
+            settings: settings.clone(),
+        });
+        let json_limit = JsonLimit(settings.max_json_bytes);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(keys.clone())
+                .app_data(json_limit)
+                .app_data(
+                    web::PathConfig::default()
+                        .error_handler(|_, _| ApiError::NotFound("no such resource".into()).into()),
+                )
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    ApiError::BadRequest(format!("bad query string: {e}")).into()
+                }))
+                .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
+                .wrap(metrics.clone())
+                .wrap(from_fn(request_context))
+                .configure(crate::api::routes)
+                .service(web::resource("/docs").route(web::get().to(|| async {
+                    HttpResponse::PermanentRedirect()
+                        .insert_header((header::LOCATION, "/docs/"))
+                        .finish()
+                })))
+                .service(SwaggerUi::new("/docs/{_:.*}").config(Config::from("/openapi.json")))
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(ApiError::NotFound("no such resource".into()))
+                }))
+        })
+        .shutdown_timeout(10);
+        if let Some(workers) = settings.http_workers {
+            server = server.workers(workers);
+        }
+        let server = server
+            .bind(settings.bind)
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let port = server
+            .addrs()
+            .first()
+            .map(|a| a.port())
+            .context("no listening address")?;
+        Ok(Self {
+            port,
+            server: server.run(),
+            follower,
+        })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.follower.abort();
+        result
+    }
+}
+
+fn metrics() -> anyhow::Result<PrometheusMetrics> {
+    PrometheusMetricsBuilder::new("clearance")
+        .endpoint("/metrics")
+        .mask_unmatched_patterns("UNMATCHED")
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot set up metrics: {e}"))
+}
+
+/// One request id per request — the caller's `X-Request-Id` when it sends a
+/// sane one — on the span every log line of the request carries, and echoed
+/// in the response.
+async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let request_id = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .filter(|v| {
+            v.len() <= 64
+                && v.to_str()
+                    .is_ok_and(|s| s.chars().all(|c| c.is_ascii_graphic()))
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+                .expect("a UUID is a valid header")
+        });
+    let span = tracing::info_span!(
+        "request",
+        request_id = request_id.to_str().unwrap_or_default(),
+        method = %req.method(),
+        path = req.path(),
+    );
+    let started = Instant::now();
+    let mut response = next.call(req).instrument(span.clone()).await?;
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "handled"
+        );
+    });
+    response
+        .headers_mut()
+        .insert(X_REQUEST_ID.clone(), request_id);
+    Ok(response)
+}
+
+/// Gives the framework's own error responses (no route, wrong method, an
+/// extractor's plain-text error) the same problem+json shape as ours; pages
+/// that render their own HTML errors are left alone.
+fn problem_for_bare_errors<B>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let content_type = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let bare = content_type.is_none_or(|t| t.starts_with("text/plain"));
+    if !bare || content_type == Some(PROBLEM_JSON) {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let mut problem = ApiError::from_status(res.status()).error_response();
+    // Keep what the framework said besides the body, e.g. a 405's `Allow`.
+    for (name, value) in res.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            problem.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    let (req, _) = res.into_parts();
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, problem).map_into_right_body(),
+    ))
+}

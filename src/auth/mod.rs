@@ -1,0 +1,18 @@
+//! Authentication and authorisation.
+//!
+//! Callers present a JWT as `Authorization: Bearer <token>`. Tokens without a
+//! `kid` are our own HS256 tokens (see [`AuthKeys::mint`]); tokens with a
+//! `kid` come from an external identity provider whose public keys are loaded
+//! from a JWK Set. Either way the key decides the algorithm, never the token.
+//!
+//! Handlers take a [`Principal`] (authentication required) or a
+//! [`MaybePrincipal`] (public endpoints), then call [`Principal::require`]
+//! with the least [`Role`] the action needs.
+
+pub mod keys;
+pub mod principal;
+pub mod role;
+
+pub use keys::{AuthKeys, Claims, TokenError};
+pub use principal::{MaybePrincipal, Principal};
+pub use role::Role;

@@ -1,0 +1,312 @@
+//! Settings from an optional `clearance.toml` and the environment
+//! (`CLEARANCE_*`, `DATABASE_URL`), parsed once into typed values and checked
+//! at start, so that a mistake is one clear line and exit status 2 rather than
+//! a failure on the first request.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// The raw, untyped settings as they arrive from file and environment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+struct RawSettings {
+    database_url: String,
+    bind: String,
+    public_url: String,
+    data_dir: Option<String>,
+    jwt_secret: Option<String>,
+    jwt_jwks: Option<String>,
+    jwt_issuer: String,
+    jwt_audience: String,
+    smtp_url: Option<String>,
+    mail_dir: String,
+    mail_from: String,
+    worker: bool,
+    public_lookup: bool,
+    max_artifact_bytes: u64,
+    worker_lease_secs: u64,
+    max_json_bytes: usize,
+    db_pool_size: u32,
+    http_workers: Option<usize>,
+    log_format: String,
+    lookup_refresh_ms: u64,
+}
+
+impl Default for RawSettings {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://clearance.db".into(),
+            bind: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            data_dir: None,
+            jwt_secret: None,
+            jwt_jwks: None,
+            jwt_issuer: "clearance".into(),
+            jwt_audience: "clearance".into(),
+            smtp_url: None,
+            mail_dir: "./mail".into(),
+            mail_from: "advisories@clearance.invalid".into(),
+            worker: true,
+            public_lookup: true,
+            max_artifact_bytes: 26_214_400,
+            worker_lease_secs: 60,
+            max_json_bytes: 256 * 1024,
+            db_pool_size: 8,
+            http_workers: None,
+            log_format: "human".into(),
+            lookup_refresh_ms: 1000,
+        }
+    }
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A SQLite file path (`sqlite://PATH`).
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL, kept verbatim.
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if let Some(path) = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err(
+                    "DATABASE_URL sqlite:// needs a file path, e.g. sqlite://clearance.db".into(),
+                );
+            }
+            Ok(Self::Sqlite(PathBuf::from(path)))
+        } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            Url::parse(raw)
+                .map_err(|e| format!("DATABASE_URL is not a valid postgres URL: {e}"))?;
+            Ok(Self::Postgres(raw.to_owned()))
+        } else {
+            let scheme = raw.split(':').next().unwrap_or_default();
+            Err(format!(
+                "DATABASE_URL has an unknown scheme `{scheme}`: use sqlite://PATH or postgres://…"
+            ))
+        }
+    }
+
+    /// The string diesel's connection expects.
+    pub fn connection_string(&self) -> String {
+        match self {
+            Self::Sqlite(path) => path.display().to_string(),
+            Self::Postgres(url) => url.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Validated settings, as the rest of the program sees them.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database: DatabaseUrl,
+    pub bind: SocketAddr,
+    pub public_url: Url,
+    /// Where generated secrets (and later, artifacts) are kept.
+    pub data_dir: PathBuf,
+    pub jwt_secret: Option<SecretString>,
+    pub jwt_jwks: Option<PathBuf>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub smtp_url: Option<SecretString>,
+    pub mail_dir: PathBuf,
+    pub mail_from: String,
+    pub worker: bool,
+    pub public_lookup: bool,
+    pub max_artifact_bytes: u64,
+    pub worker_lease: Duration,
+    pub max_json_bytes: usize,
+    pub db_pool_size: u32,
+    pub http_workers: Option<usize>,
+    pub log_format: LogFormat,
+    /// How often a server checks whether another process changed the
+    /// registry, so its in-memory lookup index follows.
+    pub lookup_refresh: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Settings {
+    /// Reads `clearance.toml` (or the file named by `CLEARANCE_CONFIG`) when it
+    /// exists, then the environment, which wins.
+    pub fn load() -> Result<Self, ConfigError> {
+        let file = std::env::var("CLEARANCE_CONFIG").unwrap_or_else(|_| "clearance.toml".into());
+        let figment = Figment::from(Serialized::defaults(RawSettings::default()))
+            .merge(Toml::file(&file))
+            .merge(Env::prefixed("CLEARANCE_").ignore(&["CONFIG"]))
+            .merge(Env::raw().only(&["DATABASE_URL"]));
+        let raw: RawSettings = figment
+            .extract()
+            .map_err(|e| ConfigError(e.to_string().replace('\n', " ")))?;
+        Self::from_raw(raw)
+    }
+
+    /// Settings for tests and tools: the defaults with a given database.
+    pub fn for_database(database: DatabaseUrl, data_dir: &Path) -> Self {
+        let raw = RawSettings {
+            data_dir: Some(data_dir.display().to_string()),
+            ..RawSettings::default()
+        };
+        let mut settings = Self::from_raw(raw).expect("the defaults are valid");
+        settings.database = database;
+        settings
+    }
+
+    fn from_raw(raw: RawSettings) -> Result<Self, ConfigError> {
+        let fail = |msg: String| ConfigError(msg);
+        let database = DatabaseUrl::parse(&raw.database_url).map_err(fail)?;
+        let bind = raw.bind.parse::<SocketAddr>().map_err(|e| {
+            fail(format!(
+                "CLEARANCE_BIND `{}` is not a socket address like 127.0.0.1:8080: {e}",
+                raw.bind
+            ))
+        })?;
+        let public_url = Url::parse(&raw.public_url).map_err(|e| {
+            fail(format!(
+                "CLEARANCE_PUBLIC_URL `{}` is not a URL: {e}",
+                raw.public_url
+            ))
+        })?;
+        let data_dir = match (&raw.data_dir, &database) {
+            (Some(dir), _) => PathBuf::from(dir),
+            (None, DatabaseUrl::Sqlite(path)) => path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from(".")),
+            (None, DatabaseUrl::Postgres(_)) => PathBuf::from("."),
+        };
+        if let Some(secret) = &raw.jwt_secret
+            && secret.len() < 32
+        {
+            return Err(fail(
+                "CLEARANCE_JWT_SECRET must be at least 32 characters".into(),
+            ));
+        }
+        if let Some(jwks) = &raw.jwt_jwks
+            && (jwks.starts_with("http://") || jwks.starts_with("https://"))
+        {
+            return Err(fail(
+                "CLEARANCE_JWT_JWKS must be a file path in this version; fetch the JWKS to a file"
+                    .into(),
+            ));
+        }
+        if let Some(smtp) = &raw.smtp_url {
+            let url =
+                Url::parse(smtp).map_err(|_| fail("CLEARANCE_SMTP_URL is not a URL".into()))?;
+            if !matches!(url.scheme(), "smtp" | "smtps") {
+                return Err(fail(
+                    "CLEARANCE_SMTP_URL must start with smtp:// or smtps://".into(),
+                ));
+            }
+        }
+        if raw.max_json_bytes == 0 || raw.db_pool_size == 0 || raw.worker_lease_secs == 0 {
+            return Err(fail(
+                "CLEARANCE_MAX_JSON_BYTES, CLEARANCE_DB_POOL_SIZE and CLEARANCE_WORKER_LEASE_SECS must be positive"
+                    .into(),
+            ));
+        }
+        let log_format = match raw.log_format.as_str() {
+            "human" => LogFormat::Human,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(fail(format!(
+                    "CLEARANCE_LOG_FORMAT `{other}` is not one of: human, json"
+                )));
+            }
+        };
+        Ok(Self {
+            database,
+            bind,
+            public_url,
+            data_dir,
+            jwt_secret: raw.jwt_secret.map(SecretString::from),
+            jwt_jwks: raw.jwt_jwks.map(PathBuf::from),
+            jwt_issuer: raw.jwt_issuer,
+            jwt_audience: raw.jwt_audience,
+            smtp_url: raw.smtp_url.map(SecretString::from),
+            mail_dir: PathBuf::from(raw.mail_dir),
+            mail_from: raw.mail_from,
+            worker: raw.worker,
+            public_lookup: raw.public_lookup,
+            max_artifact_bytes: raw.max_artifact_bytes,
+            worker_lease: Duration::from_secs(raw.worker_lease_secs),
+            max_json_bytes: raw.max_json_bytes,
+            db_pool_size: raw.db_pool_size,
+            http_workers: raw.http_workers,
+            log_format,
+            lookup_refresh: Duration::from_millis(raw.lookup_refresh_ms.max(50)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_are_told_apart_by_scheme() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/c.db").unwrap(),
+            DatabaseUrl::Sqlite(PathBuf::from("data/c.db"))
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgres://postgres@127.0.0.1/x").unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
+        let err = DatabaseUrl::parse("mysql://root@localhost/x").unwrap_err();
+        assert!(err.contains("unknown scheme `mysql`"), "{err}");
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn a_bad_bind_address_is_refused_with_its_name() {
+        let raw = RawSettings {
+            bind: "localhost:eighty".into(),
+            ..RawSettings::default()
+        };
+        let err = Settings::from_raw(raw).unwrap_err().to_string();
+        assert!(err.contains("CLEARANCE_BIND"), "{err}");
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_refused() {
+        let raw = RawSettings {
+            jwt_secret: Some("short".into()),
+            ..RawSettings::default()
+        };
+        assert!(Settings::from_raw(raw).is_err());
+    }
+
+    #[test]
+    fn the_data_dir_defaults_to_the_sqlite_files_folder() {
+        let raw = RawSettings {
+            database_url: "sqlite:///var/lib/clearance/c.db".into(),
+            ..RawSettings::default()
+        };
+        let settings = Settings::from_raw(raw).unwrap();
+        assert_eq!(settings.data_dir, PathBuf::from("/var/lib/clearance"));
+        let settings = Settings::from_raw(RawSettings::default()).unwrap();
+        assert_eq!(settings.data_dir, PathBuf::from("."));
+    }
+}

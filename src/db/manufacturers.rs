@@ -1,0 +1,180 @@
+//! Manufacturers and their aliases.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::schema::{manufacturer_aliases, manufacturers};
+use super::types::{DbId, DbTime};
+use super::{DbConnection, DbError, bump_generation, group, is_unique_violation};
+use crate::domain::registry::{Country, Manufacturer, Name};
+
+pub struct NewManufacturer {
+    pub name: Name,
+    pub country: Country,
+    pub aliases: Vec<Name>,
+}
+
+type Row = (DbId, String, String, i64, DbTime, DbTime);
+
+const COLUMNS: (
+    manufacturers::id,
+    manufacturers::name,
+    manufacturers::country,
+    manufacturers::version,
+    manufacturers::created_at,
+    manufacturers::updated_at,
+) = (
+    manufacturers::id,
+    manufacturers::name,
+    manufacturers::country,
+    manufacturers::version,
+    manufacturers::created_at,
+    manufacturers::updated_at,
+);
+
+pub fn insert(
+    conn: &mut DbConnection,
+    new: NewManufacturer,
+    now: DateTime<Utc>,
+) -> Result<Manufacturer, DbError> {
+    let id = Uuid::now_v7();
+    let inserted = diesel::insert_into(manufacturers::table)
+        .values((
+            manufacturers::id.eq(DbId(id)),
+            manufacturers::name.eq(new.name.as_str()),
+            manufacturers::name_key.eq(new.name.key()),
+            manufacturers::country.eq(new.country.as_str()),
+            manufacturers::version.eq(1_i64),
+            manufacturers::created_at.eq(DbTime(now)),
+            manufacturers::updated_at.eq(DbTime(now)),
+        ))
+        .execute(conn);
+    match inserted {
+        Err(e) if is_unique_violation(&e) => {
+            return Err(DbError::Conflict(format!(
+                "a manufacturer named `{}` already exists",
+                new.name
+            )));
+        }
+        other => other?,
+    };
+    let aliases = crate::domain::registry::dedup_names(new.aliases);
+    let rows: Vec<_> = aliases
+        .iter()
+        .enumerate()
+        .map(|(position, alias)| {
+            (
+                manufacturer_aliases::manufacturer_id.eq(DbId(id)),
+                manufacturer_aliases::position.eq(position as i32),
+                manufacturer_aliases::alias.eq(alias.as_str()),
+                manufacturer_aliases::alias_key.eq(alias.key()),
+            )
+        })
+        .collect();
+    for row in rows {
+        diesel::insert_into(manufacturer_aliases::table)
+            .values(row)
+            .execute(conn)?;
+    }
+    bump_generation(conn)?;
+    get(conn, id)
+}
+
+pub fn get(conn: &mut DbConnection, id: Uuid) -> Result<Manufacturer, DbError> {
+    let row: Row = manufacturers::table
+        .find(DbId(id))
+        .select(COLUMNS)
+        .first(conn)?;
+    let mut aliases = aliases_of(conn, &[DbId(id)])?;
+    Ok(assemble(row, &mut aliases))
+}
+
+/// One page in id order, starting after `after`.
+pub fn list(
+    conn: &mut DbConnection,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Manufacturer>, DbError> {
+    let mut query = manufacturers::table
+        .select(COLUMNS)
+        .order(manufacturers::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(manufacturers::id.gt(DbId(after)));
+    }
+    let rows: Vec<Row> = query.load(conn)?;
+    let ids: Vec<DbId> = rows.iter().map(|r| r.0).collect();
+    let mut aliases = aliases_of(conn, &ids)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| assemble(row, &mut aliases))
+        .collect())
+}
+
+/// Every manufacturer's aliases, for the lookup index.
+pub fn all_aliases(conn: &mut DbConnection) -> Result<HashMap<Uuid, Vec<String>>, DbError> {
+    let grouped = aliases(conn, None)?;
+    Ok(grouped
+        .into_iter()
+        .map(|(id, aliases)| (id.0, aliases))
+        .collect())
+}
+
+fn aliases_of(
+    conn: &mut DbConnection,
+    ids: &[DbId],
+) -> Result<HashMap<DbId, Vec<String>>, DbError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    aliases(conn, Some(ids))
+}
+
+/// The aliases of the given manufacturers (of all with `None`), in order.
+fn aliases(
+    conn: &mut DbConnection,
+    ids: Option<&[DbId]>,
+) -> Result<HashMap<DbId, Vec<String>>, DbError> {
+    let mut query = manufacturer_aliases::table
+        .select((
+            manufacturer_aliases::manufacturer_id,
+            manufacturer_aliases::alias,
+        ))
+        .order((
+            manufacturer_aliases::manufacturer_id,
+            manufacturer_aliases::position,
+        ))
+        .into_boxed();
+    if let Some(ids) = ids {
+        query = query.filter(manufacturer_aliases::manufacturer_id.eq_any(ids));
+    }
+    Ok(group(query.load(conn)?))
+}
+
+fn assemble(row: Row, aliases: &mut HashMap<DbId, Vec<String>>) -> Manufacturer {
+    let (id, name, country, version, created_at, updated_at) = row;
+    Manufacturer {
+        id: id.0,
+        name,
+        country,
+        aliases: aliases.remove(&id).unwrap_or_default(),
+        created_at: created_at.0,
+        updated_at: updated_at.0,
+        version,
+    }
+}
+
+/// The manufacturer with this name, compared as names are unique (ignoring
+/// case and spacing).
+pub fn find_by_name(conn: &mut DbConnection, name: &Name) -> Result<Option<Manufacturer>, DbError> {
+    let id: Option<DbId> = manufacturers::table
+        .filter(manufacturers::name_key.eq(name.key()))
+        .select(manufacturers::id)
+        .first(conn)
+        .optional()?;
+    id.map(|id| get(conn, id.0)).transpose()
+}

@@ -1,0 +1,276 @@
+//! Storage: one connection type over SQLite and PostgreSQL, a pool, embedded
+//! migrations per backend, and one file per aggregate with its queries.
+//! Nothing here knows about HTTP.
+
+pub mod manufacturers;
+pub mod models;
+pub mod schema;
+pub mod types;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection};
+use diesel::result::DatabaseErrorKind;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::DatabaseUrl;
+use crate::error::FieldError;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to whichever database the deployment uses; every query in
+/// this module is written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    /// An optimistic-concurrency check failed: the row changed meanwhile.
+    #[error("stale version")]
+    Stale,
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    #[error("database unavailable: {0}")]
+    Unavailable(anyhow::Error),
+    #[error(transparent)]
+    Other(anyhow::Error),
+}
+
+impl From<diesel::result::Error> for DbError {
+    fn from(error: diesel::result::Error) -> Self {
+        match error {
+            diesel::result::Error::NotFound => Self::NotFound,
+            diesel::result::Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                Self::Unavailable(anyhow::anyhow!("{}", info.message()))
+            }
+            other => Self::Other(other.into()),
+        }
+    }
+}
+
+impl From<r2d2::PoolError> for DbError {
+    fn from(error: r2d2::PoolError) -> Self {
+        Self::Unavailable(error.into())
+    }
+}
+
+pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// Opens connections of the kind the URL names (never guessing by trying
+/// backends in turn) and applies SQLite's per-connection settings.
+#[derive(Debug, Clone)]
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        match &self.url {
+            DatabaseUrl::Postgres(url) => diesel::PgConnection::establish(url)
+                .map(DbConnection::Postgres)
+                .map_err(r2d2::Error::ConnectionError),
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = diesel::SqliteConnection::establish(&path.display().to_string())
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // WAL lets readers proceed while one writer writes; the busy
+                // timeout makes a second process wait instead of failing.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// The database handle the application shares: a pool, and for SQLite a
+/// process-wide write lock (SQLite has one writer; taking turns in the
+/// process avoids lock-upgrade failures between pooled connections).
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<ConnectionManager>,
+    write_lock: Option<Arc<Mutex<()>>>,
+}
+
+impl Db {
+    pub fn connect(url: &DatabaseUrl, pool_size: u32) -> Result<Self, DbError> {
+        if let DatabaseUrl::Sqlite(path) = url
+            && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|e| DbError::Unavailable(e.into()))?;
+        }
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            .connection_timeout(Duration::from_secs(5))
+            .build(ConnectionManager { url: url.clone() })
+            .map_err(|e| {
+                DbError::Unavailable(anyhow::anyhow!("cannot connect to the database: {e}"))
+            })?;
+        let write_lock = matches!(url, DatabaseUrl::Sqlite(_)).then(|| Arc::new(Mutex::new(())));
+        Ok(Self { pool, write_lock })
+    }
+
+    fn conn(&self) -> Result<PooledConnection<ConnectionManager>, DbError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs blocking database work off the async executor.
+    pub async fn read<T, F>(&self, work: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || work(&mut *db.conn()?))
+            .await
+            .map_err(|e| DbError::Other(e.into()))?
+    }
+
+    /// Runs `work` in one transaction, off the async executor: everything it
+    /// writes commits together or not at all.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.write_blocking(work))
+            .await
+            .map_err(|e| DbError::Other(e.into()))?
+    }
+
+    /// The same as [`Db::write`], for callers already on a blocking thread
+    /// (the command line).
+    pub fn write_blocking<T, F>(&self, work: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError>,
+    {
+        let mut pooled = self.conn()?;
+        let conn: &mut DbConnection = &mut pooled;
+        let _turn = self
+            .write_lock
+            .as_ref()
+            .map(|lock| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        conn.transaction(work)
+    }
+
+    pub fn migrate(&self) -> Result<(), DbError> {
+        let mut conn = self.conn()?;
+        run_migrations(&mut conn)
+    }
+
+    /// Whether the database answers and every embedded migration is applied.
+    pub async fn readiness(&self) -> Result<(), String> {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db
+                .pool
+                .get_timeout(Duration::from_secs(2))
+                .map_err(|e| format!("database unreachable: {e}"))?;
+            conn.batch_execute("SELECT 1")
+                .map_err(|e| format!("database unreachable: {e}"))?;
+            let pending = match &mut *conn {
+                DbConnection::Postgres(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+                DbConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+            }
+            .map_err(|e| format!("cannot read the migration table: {e}"))?;
+            if pending {
+                Err("migrations are pending".to_owned())
+            } else {
+                Ok(())
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+}
+
+fn run_migrations(conn: &mut DbConnection) -> Result<(), DbError> {
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| {
+        DbError::Other(anyhow::anyhow!("migration failed: {e}"))
+    };
+    match conn {
+        DbConnection::Postgres(c) => {
+            // Replicas starting together must not race each other through
+            // the same migrations.
+            c.batch_execute("SELECT pg_advisory_lock(727274)")?;
+            let result = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|_| ())
+                .map_err(failed);
+            c.batch_execute("SELECT pg_advisory_unlock(727274)")?;
+            result
+        }
+        DbConnection::Sqlite(c) => c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|_| ())
+            .map_err(failed),
+    }
+}
+
+/// Records that something the lookup index depends on changed.
+pub fn bump_generation(conn: &mut DbConnection) -> Result<(), DbError> {
+    use schema::registry_generation::dsl::*;
+    diesel::update(registry_generation.filter(id.eq(1)))
+        .set(generation.eq(generation + 1))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn current_generation(conn: &mut DbConnection) -> Result<i64, DbError> {
+    use schema::registry_generation::dsl::*;
+    Ok(registry_generation
+        .select(generation)
+        .filter(id.eq(1))
+        .first(conn)?)
+}
+
+/// Escapes `%`, `_` and `\` so user text matches literally inside LIKE.
+pub fn like_contains(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// Groups `(key, value)` rows, kept in their order, by key.
+pub fn group<K: std::hash::Hash + Eq, V>(
+    rows: Vec<(K, V)>,
+) -> std::collections::HashMap<K, Vec<V>> {
+    let mut grouped: std::collections::HashMap<K, Vec<V>> = std::collections::HashMap::new();
+    for (key, value) in rows {
+        grouped.entry(key).or_default().push(value);
+    }
+    grouped
+}

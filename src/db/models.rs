@@ -1,0 +1,430 @@
+//! Device models with their aliases, model numbers and TACs.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::schema::{manufacturer_aliases, manufacturers, model_names, model_tacs, models};
+use super::types::{DbId, DbTime};
+use super::{DbConnection, DbError, bump_generation, group, is_unique_violation, like_contains};
+use crate::domain::clearance::ClearanceStatus;
+use crate::domain::imei::Tac;
+use crate::domain::registry::{Category, ManufacturerRef, Model, Name, dedup_names};
+use crate::error::FieldError;
+
+const ALIAS: &str = "alias";
+const MODEL_NUMBER: &str = "model_number";
+
+pub struct NewModel {
+    pub manufacturer_id: Uuid,
+    pub name: Name,
+    pub model_numbers: Vec<Name>,
+    pub aliases: Vec<Name>,
+    pub category: Category,
+    pub tacs: Vec<Tac>,
+}
+
+/// A partial update: `None` leaves a field as it is.
+#[derive(Default)]
+pub struct ModelPatch {
+    pub name: Option<Name>,
+    pub model_numbers: Option<Vec<Name>>,
+    pub aliases: Option<Vec<Name>>,
+    pub category: Option<Category>,
+    pub tacs: Option<Vec<Tac>>,
+}
+
+#[derive(Default)]
+pub struct ModelFilter {
+    pub q: Option<String>,
+    pub manufacturer_id: Option<Uuid>,
+    pub category: Option<Category>,
+    pub status: Option<ClearanceStatus>,
+}
+
+type Row = (
+    DbId,
+    DbId,
+    String,
+    String,
+    i64,
+    DbTime,
+    DbTime,
+    String,
+    String,
+);
+
+type Columns = (
+    models::id,
+    models::manufacturer_id,
+    models::name,
+    models::category,
+    models::version,
+    models::created_at,
+    models::updated_at,
+    manufacturers::name,
+    manufacturers::country,
+);
+
+const COLUMNS: Columns = (
+    models::id,
+    models::manufacturer_id,
+    models::name,
+    models::category,
+    models::version,
+    models::created_at,
+    models::updated_at,
+    manufacturers::name,
+    manufacturers::country,
+);
+
+pub fn insert(
+    conn: &mut DbConnection,
+    new: NewModel,
+    now: DateTime<Utc>,
+) -> Result<Model, DbError> {
+    let manufacturer_exists: i64 = manufacturers::table
+        .filter(manufacturers::id.eq(DbId(new.manufacturer_id)))
+        .count()
+        .get_result(conn)?;
+    if manufacturer_exists == 0 {
+        return Err(DbError::Invalid(vec![FieldError::new(
+            "manufacturer_id",
+            "no manufacturer has this id",
+        )]));
+    }
+    let id = Uuid::now_v7();
+    let inserted = diesel::insert_into(models::table)
+        .values((
+            models::id.eq(DbId(id)),
+            models::manufacturer_id.eq(DbId(new.manufacturer_id)),
+            models::name.eq(new.name.as_str()),
+            models::name_key.eq(new.name.key()),
+            models::category.eq(new.category.as_str()),
+            models::clearance_status.eq(ClearanceStatus::Unassessed.as_str()),
+            models::version.eq(1_i64),
+            models::created_at.eq(DbTime(now)),
+            models::updated_at.eq(DbTime(now)),
+        ))
+        .execute(conn);
+    match inserted {
+        Err(e) if is_unique_violation(&e) => return Err(name_taken(&new.name)),
+        other => other?,
+    };
+    replace_names(conn, id, ALIAS, new.aliases)?;
+    replace_names(conn, id, MODEL_NUMBER, new.model_numbers)?;
+    replace_tacs(conn, id, new.tacs)?;
+    bump_generation(conn)?;
+    get(conn, id)
+}
+
+pub fn get(conn: &mut DbConnection, id: Uuid) -> Result<Model, DbError> {
+    let row: Row = models::table
+        .inner_join(manufacturers::table)
+        .filter(models::id.eq(DbId(id)))
+        .select(COLUMNS)
+        .first(conn)?;
+    let mut children = children_of(conn, Some(&[DbId(id)]))?;
+    Ok(assemble(row, &mut children))
+}
+
+/// Applies `patch`; with `expected_version`, only if the model is still at
+/// that version (else [`DbError::Stale`]).
+pub fn update(
+    conn: &mut DbConnection,
+    id: Uuid,
+    patch: ModelPatch,
+    expected_version: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<Model, DbError> {
+    let (current_version, current_name): (i64, String) = models::table
+        .find(DbId(id))
+        .select((models::version, models::name))
+        .first(conn)?;
+    if expected_version.is_some_and(|v| v != current_version) {
+        return Err(DbError::Stale);
+    }
+    let name = match &patch.name {
+        Some(name) => name.clone(),
+        None => Name::parse(&current_name).map_err(|e| DbError::Other(anyhow::anyhow!(e)))?,
+    };
+    let mut update = diesel::update(
+        models::table.filter(
+            models::id
+                .eq(DbId(id))
+                .and(models::version.eq(current_version)),
+        ),
+    )
+    .set((
+        models::name.eq(name.as_str()),
+        models::name_key.eq(name.key()),
+        models::version.eq(current_version + 1),
+        models::updated_at.eq(DbTime(now)),
+    ))
+    .execute(conn);
+    if let (Ok(_), Some(category)) = (&update, patch.category) {
+        update = diesel::update(models::table.find(DbId(id)))
+            .set(models::category.eq(category.as_str()))
+            .execute(conn);
+    }
+    match update {
+        Err(e) if is_unique_violation(&e) => return Err(name_taken(&name)),
+        Ok(0) => return Err(DbError::Stale),
+        other => other?,
+    };
+    if let Some(aliases) = patch.aliases {
+        replace_names(conn, id, ALIAS, aliases)?;
+    }
+    if let Some(numbers) = patch.model_numbers {
+        replace_names(conn, id, MODEL_NUMBER, numbers)?;
+    }
+    if let Some(tacs) = patch.tacs {
+        replace_tacs(conn, id, tacs)?;
+    }
+    bump_generation(conn)?;
+    get(conn, id)
+}
+
+/// One page of models in id order, starting after `after`.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &ModelFilter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Model>, DbError> {
+    let mut query = models::table
+        .inner_join(manufacturers::table)
+        .select(COLUMNS)
+        .order(models::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(models::id.gt(DbId(after)));
+    }
+    if let Some(manufacturer_id) = filter.manufacturer_id {
+        query = query.filter(models::manufacturer_id.eq(DbId(manufacturer_id)));
+    }
+    if let Some(category) = filter.category {
+        query = query.filter(models::category.eq(category.as_str()));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(models::clearance_status.eq(status.as_str()));
+    }
+    if let Some(q) = &filter.q {
+        let pattern = like_contains(&crate::domain::text::key(q));
+        let by_name = model_names::table
+            .select(model_names::model_id)
+            .filter(model_names::value_key.like(pattern.clone()).escape('\\'));
+        let by_maker_alias = manufacturer_aliases::table
+            .select(manufacturer_aliases::manufacturer_id)
+            .filter(
+                manufacturer_aliases::alias_key
+                    .like(pattern.clone())
+                    .escape('\\'),
+            );
+        query = query.filter(
+            models::name_key
+                .like(pattern.clone())
+                .escape('\\')
+                .or(models::id.eq_any(by_name))
+                .or(manufacturers::name_key.like(pattern).escape('\\'))
+                .or(models::manufacturer_id.eq_any(by_maker_alias)),
+        );
+    }
+    let rows: Vec<Row> = query.load(conn)?;
+    let ids: Vec<DbId> = rows.iter().map(|r| r.0).collect();
+    let mut children = children_of(conn, Some(&ids))?;
+    Ok(rows
+        .into_iter()
+        .map(|row| assemble(row, &mut children))
+        .collect())
+}
+
+/// Every model, for the lookup index: four queries whatever the count.
+pub fn load_all(conn: &mut DbConnection) -> Result<Vec<Model>, DbError> {
+    let rows: Vec<Row> = models::table
+        .inner_join(manufacturers::table)
+        .select(COLUMNS)
+        .order(models::id)
+        .load(conn)?;
+    let mut children = children_of(conn, None)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| assemble(row, &mut children))
+        .collect())
+}
+
+fn name_taken(name: &Name) -> DbError {
+    DbError::Conflict(format!(
+        "this manufacturer already has a model named `{name}`"
+    ))
+}
+
+fn replace_names(
+    conn: &mut DbConnection,
+    id: Uuid,
+    kind: &str,
+    names: Vec<Name>,
+) -> Result<(), DbError> {
+    diesel::delete(
+        model_names::table.filter(
+            model_names::model_id
+                .eq(DbId(id))
+                .and(model_names::kind.eq(kind)),
+        ),
+    )
+    .execute(conn)?;
+    let rows: Vec<_> = dedup_names(names)
+        .iter()
+        .enumerate()
+        .map(|(position, name)| {
+            (
+                model_names::model_id.eq(DbId(id)),
+                model_names::kind.eq(kind),
+                model_names::position.eq(position as i32),
+                model_names::value.eq(name.as_str().to_owned()),
+                model_names::value_key.eq(name.key()),
+            )
+        })
+        .collect();
+    for row in rows {
+        diesel::insert_into(model_names::table)
+            .values(row)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Gives the model exactly these TACs; a TAC another model claims is a
+/// conflict that names that model.
+fn replace_tacs(conn: &mut DbConnection, id: Uuid, tacs: Vec<Tac>) -> Result<(), DbError> {
+    let mut unique: Vec<Tac> = Vec::with_capacity(tacs.len());
+    for tac in tacs {
+        if !unique.contains(&tac) {
+            unique.push(tac);
+        }
+    }
+    let wanted: Vec<&str> = unique.iter().map(Tac::as_str).collect();
+    let claimed: Vec<(String, String)> = model_tacs::table
+        .inner_join(models::table)
+        .filter(model_tacs::tac.eq_any(&wanted))
+        .filter(model_tacs::model_id.ne(DbId(id)))
+        .select((model_tacs::tac, models::name))
+        .load(conn)?;
+    if let Some((tac, owner)) = claimed.first() {
+        return Err(DbError::Conflict(format!(
+            "TAC {tac} is already claimed by the model `{owner}`"
+        )));
+    }
+    diesel::delete(model_tacs::table.filter(model_tacs::model_id.eq(DbId(id)))).execute(conn)?;
+    let rows: Vec<_> = wanted
+        .iter()
+        .enumerate()
+        .map(|(position, tac)| {
+            (
+                model_tacs::tac.eq(*tac),
+                model_tacs::model_id.eq(DbId(id)),
+                model_tacs::position.eq(position as i32),
+            )
+        })
+        .collect();
+    for row in rows {
+        let inserted = diesel::insert_into(model_tacs::table)
+            .values(row)
+            .execute(conn);
+        match inserted {
+            // Another transaction claimed it between our check and insert.
+            Err(e) if is_unique_violation(&e) => {
+                return Err(DbError::Conflict(
+                    "one of these TACs was just claimed by another model".into(),
+                ));
+            }
+            other => other?,
+        };
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Children {
+    aliases: Vec<String>,
+    model_numbers: Vec<String>,
+    tacs: Vec<String>,
+}
+
+/// The names and TACs of the given models (all models with `None`).
+fn children_of(
+    conn: &mut DbConnection,
+    ids: Option<&[DbId]>,
+) -> Result<HashMap<DbId, Children>, DbError> {
+    let mut names = model_names::table
+        .select((model_names::model_id, model_names::kind, model_names::value))
+        .order((
+            model_names::model_id,
+            model_names::kind,
+            model_names::position,
+        ))
+        .into_boxed();
+    let mut tacs = model_tacs::table
+        .select((model_tacs::model_id, model_tacs::tac))
+        .order((model_tacs::model_id, model_tacs::position))
+        .into_boxed();
+    if let Some(ids) = ids {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        names = names.filter(model_names::model_id.eq_any(ids));
+        tacs = tacs.filter(model_tacs::model_id.eq_any(ids));
+    }
+    let mut children: HashMap<DbId, Children> = HashMap::new();
+    for (id, kind, value) in names.load::<(DbId, String, String)>(conn)? {
+        let entry = children.entry(id).or_default();
+        if kind == ALIAS {
+            entry.aliases.push(value);
+        } else {
+            entry.model_numbers.push(value);
+        }
+    }
+    for (id, model_tacs) in group(tacs.load::<(DbId, String)>(conn)?) {
+        children.entry(id).or_default().tacs = model_tacs;
+    }
+    Ok(children)
+}
+
+fn assemble(row: Row, children: &mut HashMap<DbId, Children>) -> Model {
+    let (
+        id,
+        manufacturer_id,
+        name,
+        category,
+        version,
+        created_at,
+        updated_at,
+        maker_name,
+        maker_country,
+    ) = row;
+    let Children {
+        aliases,
+        model_numbers,
+        tacs,
+    } = children.remove(&id).unwrap_or_default();
+    Model {
+        id: id.0,
+        manufacturer: ManufacturerRef {
+            id: manufacturer_id.0,
+            name: maker_name,
+            country: maker_country,
+        },
+        name,
+        aliases,
+        model_numbers,
+        // Only valid categories are ever written.
+        category: category.parse().unwrap_or(Category::Other),
+        tacs,
+        created_at: created_at.0,
+        updated_at: updated_at.0,
+        version,
+    }
+}

@@ -1,0 +1,14 @@
+//! Clearance: a device advisory service.
+
+pub mod api; // HTTP handlers, one file per resource, with their OpenAPI docs
+pub mod app; // builds and runs the actix application
+pub mod auth; // JWT keys, the Principal extractor, roles
+pub mod config; // settings from file and environment, validated at start
+pub mod db; // pool, connection enum, schema, queries per aggregate
+pub mod demo; // the demo data set
+pub mod domain; // pure rules and parsed types, no I/O
+pub mod error; // the one API error type, rendered as problem+json
+pub mod lookup; // the in-memory lookup index and its refresh
+pub mod openapi; // the generated OpenAPI document
+pub mod secrets; // secrets generated into the data directory
+pub mod telemetry; // logging setup

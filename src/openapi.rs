@@ -1,0 +1,61 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api::{self, extract::Page};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Clearance",
+        description = "Device advisory service: a register of device models, the evidence about them and the advisories that decide whether they may be used. Errors are RFC 9457 `application/problem+json`.",
+        license(name = "Apache-2.0"),
+    ),
+    paths(
+        api::ops::healthz,
+        api::ops::readyz,
+        api::ops::openapi_json,
+        api::manufacturers::create,
+        api::manufacturers::list,
+        api::manufacturers::get,
+        api::models::create,
+        api::models::list,
+        api::models::get,
+        api::models::update,
+        api::lookup::lookup,
+    ),
+    components(schemas(
+        crate::error::Problem,
+        crate::error::FieldError,
+        Page<crate::domain::registry::Manufacturer>,
+        Page<api::models::ModelView>,
+    )),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "registry", description = "Manufacturers and device models"),
+        (name = "lookup", description = "May this device be used?"),
+        (name = "operations", description = "Health, readiness, documentation"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.bearer_format = Some("JWT".into());
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The document as committed in `openapi/openapi.json`.
+pub fn to_json() -> String {
+    let mut json = ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises");
+    json.push('\n');
+    json
+}

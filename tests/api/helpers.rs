@@ -1,0 +1,283 @@
+//! One way to start the real service for a test: a fresh database (a temp
+//! SQLite file, or a throw-away PostgreSQL database dropped afterwards), a
+//! random port, and request helpers that speak HTTP to it.
+
+use std::path::PathBuf;
+
+use clearance::app::Application;
+use clearance::auth::{AuthKeys, Role};
+use clearance::config::{DatabaseUrl, Settings};
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use reqwest::{Method, Response};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+pub const JWT_SECRET: &str = "integration-test-secret-of-at-least-32-characters";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Declares each listed `async fn name(app: TestApp)` as two tests, one per
+/// backend: `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await).await
+                }
+            )*
+        }
+    };
+}
+
+/// The base URL of the PostgreSQL server tests create databases on.
+fn postgres_server() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+enum TestDb {
+    Sqlite,
+    Postgres { name: String },
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Self::Postgres { name } = self
+            && let Ok(mut conn) =
+                PgConnection::establish(&format!("{}/postgres", postgres_server()))
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&mut conn);
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub keys: AuthKeys,
+    db: TestDb,
+    _dir: tempfile::TempDir,
+}
+
+pub struct SpawnOptions {
+    pub public_lookup: bool,
+}
+
+impl Default for SpawnOptions {
+    fn default() -> Self {
+        Self {
+            public_lookup: true,
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, SpawnOptions::default()).await
+    }
+
+    pub async fn spawn_with(backend: Backend, options: SpawnOptions) -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (database, db) = match backend {
+            Backend::Sqlite => (
+                DatabaseUrl::Sqlite(dir.path().join("clearance.db")),
+                TestDb::Sqlite,
+            ),
+            Backend::Postgres => {
+                let name = format!("clearance_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = PgConnection::establish(&format!("{}/postgres", postgres_server()))
+                    .expect("the PostgreSQL server at TEST_POSTGRES_URL (default 127.0.0.1:5432) answers");
+                diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+                    .execute(&mut admin)
+                    .expect("a test database can be created");
+                let url = format!("{}/{name}", postgres_server());
+                (DatabaseUrl::Postgres(url), TestDb::Postgres { name })
+            }
+        };
+        let mut settings = Settings::for_database(database, dir.path());
+        settings.bind = "127.0.0.1:0".parse().unwrap();
+        settings.jwt_secret = Some(SecretString::from(JWT_SECRET));
+        settings.jwt_jwks = Some(fixture("jwks.json"));
+        settings.http_workers = Some(1);
+        settings.db_pool_size = 4;
+        settings.public_lookup = options.public_lookup;
+        let keys = AuthKeys::new(
+            JWT_SECRET.as_bytes(),
+            &settings.jwt_issuer,
+            &settings.jwt_audience,
+        );
+        let app = Application::build(settings)
+            .await
+            .expect("the application starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        Self {
+            address,
+            client: reqwest::Client::new(),
+            keys,
+            db,
+            _dir: dir,
+        }
+    }
+
+    pub fn token(&self, role: Role) -> String {
+        let sub = format!("{}-1", role.as_str());
+        self.token_for(role, &sub)
+    }
+
+    pub fn token_for(&self, role: Role, sub: &str) -> String {
+        self.keys.mint(
+            sub,
+            &format!("{sub}@example.org"),
+            sub,
+            &[role],
+            chrono::Duration::hours(1),
+        )
+    }
+
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        role: Option<Role>,
+    ) -> reqwest::RequestBuilder {
+        let builder = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        match role {
+            Some(role) => builder.bearer_auth(self.token(role)),
+            None => builder,
+        }
+    }
+
+    pub async fn get(&self, path: &str, role: Option<Role>) -> Response {
+        self.request(Method::GET, path, role)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post(&self, path: &str, role: Option<Role>, body: &Value) -> Response {
+        self.request(Method::POST, path, role)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn patch(
+        &self,
+        path: &str,
+        role: Option<Role>,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Response {
+        let mut request = self.request(Method::PATCH, path, role).json(body);
+        if let Some(etag) = if_match {
+            request = request.header("If-Match", etag);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// Registers a manufacturer as an analyst and returns its id.
+    pub async fn manufacturer(&self, name: &str) -> String {
+        let response = self
+            .post(
+                "/api/v1/manufacturers",
+                Some(Role::Analyst),
+                &json!({"name": name, "country": "CN", "aliases": []}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "creating manufacturer {name}");
+        body(response).await["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Registers a model as an analyst and returns its JSON.
+    pub async fn model(&self, manufacturer_id: &str, name: &str, tacs: &[&str]) -> Value {
+        let response = self
+            .post(
+                "/api/v1/models",
+                Some(Role::Analyst),
+                &json!({"manufacturer_id": manufacturer_id, "name": name, "category": "phone", "tacs": tacs}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "creating model {name}");
+        body(response).await
+    }
+
+    /// How many items a list endpoint holds, walking every page.
+    pub async fn count(&self, path: &str) -> usize {
+        let mut count = 0;
+        let mut cursor: Option<String> = None;
+        loop {
+            let url = match &cursor {
+                Some(c) => format!("{path}?limit=500&cursor={c}"),
+                None => format!("{path}?limit=500"),
+            };
+            let page = body(self.get(&url, Some(Role::Reader)).await).await;
+            count += page["items"].as_array().expect("a list").len();
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return count,
+            }
+        }
+    }
+
+    /// Drops the database out from under the running service.
+    pub fn lose_database(&mut self) {
+        if let TestDb::Postgres { name } = &self.db {
+            let mut conn =
+                PgConnection::establish(&format!("{}/postgres", postgres_server())).unwrap();
+            diesel::sql_query(format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+                .execute(&mut conn)
+                .unwrap();
+        }
+    }
+}
+
+pub async fn body(response: Response) -> Value {
+    let status = response.status();
+    let text = response.text().await.expect("a body");
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("status {status}: not JSON ({e}): {text}"))
+}
+
+/// Asserts a problem+json answer with this status, and returns it.
+pub async fn problem(response: Response, status: u16) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let problem = body(response).await;
+    assert_eq!(problem["status"], status);
+    assert!(
+        problem["title"].is_string()
+            && problem["detail"].is_string()
+            && problem["type"].is_string()
+    );
+    problem
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/jwt")
+        .join(name)
+}

@@ -1,0 +1,9 @@
+//! Integration tests through the HTTP API, each on SQLite and PostgreSQL.
+
+mod helpers;
+
+mod auth;
+mod errors;
+mod lookup;
+mod operations;
+mod registry;

@@ -1,0 +1,168 @@
+//! Operations: liveness, readiness, metrics, request ids, the API docs.
+
+use crate::helpers::{Backend, TestApp, body};
+
+crate::backend_tests!(
+    the_process_reports_healthy_and_ready,
+    every_response_carries_a_request_id,
+    metrics_count_requests_by_route_and_status,
+    swagger_ui_is_served_from_the_binary,
+    the_served_openapi_document_is_the_committed_one,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_when_the_database_is_gone() {
+    let mut app = TestApp::spawn(Backend::Postgres).await;
+    assert_eq!(app.get("/readyz", None).await.status(), 200);
+    app.lose_database();
+    let response = app.get("/readyz", None).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(body(response).await["status"], "unavailable");
+    assert_eq!(
+        app.get("/healthz", None).await.status(),
+        200,
+        "the process itself is still alive"
+    );
+}
+
+#[test]
+fn the_committed_openapi_document_matches_the_code() {
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .expect("openapi/openapi.json is committed");
+    assert!(
+        committed == clearance::openapi::to_json(),
+        "openapi/openapi.json is out of date: regenerate it with `cargo run -- openapi > openapi/openapi.json`"
+    );
+}
+
+async fn the_process_reports_healthy_and_ready(app: TestApp) {
+    let health = app.get("/healthz", None).await;
+    assert_eq!(health.status(), 200);
+    assert_eq!(body(health).await["status"], "ok");
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status(), 200);
+    assert_eq!(body(ready).await["status"], "ok");
+}
+
+async fn every_response_carries_a_request_id(app: TestApp) {
+    let generated = app.get("/healthz", None).await;
+    let id = generated.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let echoed = app
+        .request(reqwest::Method::GET, "/nowhere", None)
+        .header("X-Request-Id", "trace-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.status(), 404);
+    assert_eq!(echoed.headers()["x-request-id"], "trace-42");
+}
+
+async fn metrics_count_requests_by_route_and_status(app: TestApp) {
+    app.get("/api/v1/lookup?tac=12345678", None).await;
+    app.get("/api/v1/lookup?tac=1", None).await;
+    let response = app.get("/metrics", None).await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let count_line = |status: &str| {
+        text.lines().any(|l| {
+            l.starts_with("clearance_http_requests_total")
+                && l.contains("endpoint=\"/api/v1/lookup\"")
+                && l.contains(&format!("status=\"{status}\""))
+        })
+    };
+    assert!(count_line("200") && count_line("422"), "{text}");
+    assert!(
+        text.contains("clearance_http_requests_duration_seconds_bucket"),
+        "latency histogram"
+    );
+}
+
+async fn swagger_ui_is_served_from_the_binary(app: TestApp) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let redirect = client
+        .get(format!("{}/docs", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirect.status(), 308);
+    let page = app.get("/docs/", None).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    let script = app.get("/docs/swagger-ui-bundle.js", None).await;
+    assert_eq!(script.status(), 200);
+    assert!(
+        script.text().await.unwrap().len() > 100_000,
+        "the bundle is embedded, not fetched"
+    );
+    let config = app
+        .get("/docs/swagger-initializer.js", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(config.contains("/openapi.json"), "{config}");
+}
+
+async fn the_served_openapi_document_is_the_committed_one(app: TestApp) {
+    let served = app.get("/openapi.json", None).await.text().await.unwrap();
+    assert_eq!(served, clearance::openapi::to_json());
+    let doc: serde_json::Value = serde_json::from_str(&served).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+}
+
+#[test]
+fn a_bad_configuration_is_one_line_and_exit_status_2() {
+    for (variable, value, mentions) in [
+        (
+            "DATABASE_URL",
+            "mysql://root@localhost/x",
+            "unknown scheme `mysql`",
+        ),
+        ("CLEARANCE_BIND", "localhost:eighty", "CLEARANCE_BIND"),
+        ("CLEARANCE_JWT_SECRET", "short", "CLEARANCE_JWT_SECRET"),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_clearance"))
+            .arg("migrate")
+            .env(variable, value)
+            .output()
+            .expect("the binary runs");
+        assert_eq!(output.status.code(), Some(2), "{variable}={value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "one line for {variable}: {stderr}"
+        );
+        assert!(stderr.contains(mentions), "{variable}: {stderr}");
+    }
+}
+
+#[test]
+fn loading_the_demo_twice_adds_nothing_the_second_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = clearance::config::DatabaseUrl::Sqlite(dir.path().join("demo.db"));
+    let db = clearance::db::Db::connect(&url, 2).unwrap();
+    db.migrate().unwrap();
+    clearance::demo::load(&db).unwrap();
+    let count = |db: &clearance::db::Db| {
+        db.write_blocking(clearance::db::models::load_all)
+            .unwrap()
+            .len()
+    };
+    let first = count(&db);
+    assert!(
+        first >= 6,
+        "the demo holds the Xiaomi models and others: {first}"
+    );
+    clearance::demo::load(&db).unwrap();
+    assert_eq!(count(&db), first);
+}
