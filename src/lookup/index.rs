@@ -60,6 +60,8 @@ pub struct LookupIndex {
     sorted_names: Vec<(String, usize)>,
     /// Word → models having it, in order, for word-prefix probes.
     words: BTreeMap<String, Vec<usize>>,
+    /// Each model's words (its names' and its manufacturer's), by slot.
+    model_words: Vec<Vec<String>>,
 }
 
 impl LookupIndex {
@@ -112,9 +114,10 @@ impl LookupIndex {
             );
             model_words.sort();
             model_words.dedup();
-            for word in model_words {
-                index.words.entry(word).or_default().push(slot);
+            for word in &model_words {
+                index.words.entry(word.clone()).or_default().push(slot);
             }
+            index.model_words.push(model_words);
             for tac in &model.tacs {
                 index.by_tac.insert(tac.clone(), slot);
             }
@@ -185,8 +188,12 @@ impl LookupIndex {
         {
             note(*slot, Score::Prefix);
         }
-        for slot in self.word_matches(&words(query)) {
-            note(slot, Score::Words);
+        // Word matches rank last: when better ones fill the answer already,
+        // they could not enter it.
+        if best.len() < limit {
+            for slot in self.word_matches(&words(query)) {
+                best.entry(slot).or_insert(Score::Words);
+            }
         }
         let mut ranked: Vec<(usize, Score)> = best.into_iter().collect();
         ranked.sort_by(|(a, score_a), (b, score_b)| {
@@ -205,27 +212,46 @@ impl LookupIndex {
     }
 
     /// Models in which every query word starts some word of their names.
+    /// The query word that starts the fewest entries picks the candidates;
+    /// each candidate is then checked against its own words, so a common
+    /// word ("phone") never has to be expanded.
     fn word_matches(&self, query_words: &[String]) -> Vec<usize> {
-        let mut result: Option<Vec<usize>> = None;
-        for word in query_words {
-            let mut slots: Vec<usize> = self
-                .words
-                .range(word.clone()..)
-                .take_while(|(w, _)| w.starts_with(word.as_str()))
-                .flat_map(|(_, slots)| slots.iter().copied())
-                .take(PROBE_CAP)
-                .collect();
-            slots.sort_unstable();
-            slots.dedup();
-            result = Some(match result {
-                None => slots,
-                Some(previous) => previous
-                    .into_iter()
-                    .filter(|s| slots.binary_search(s).is_ok())
-                    .collect(),
-            });
+        let Some(lead) = query_words.iter().min_by_key(|w| self.word_reach(w)) else {
+            return Vec::new();
+        };
+        let mut slots: Vec<usize> = self
+            .words_starting(lead)
+            .flat_map(|slots| slots.iter().copied())
+            .take(PROBE_CAP)
+            .filter(|&slot| {
+                let own = &self.model_words[slot];
+                query_words
+                    .iter()
+                    .all(|q| own.iter().any(|w| w.starts_with(q.as_str())))
+            })
+            .collect();
+        slots.sort_unstable();
+        slots.dedup();
+        slots
+    }
+
+    fn words_starting<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a Vec<usize>> + 'a {
+        self.words
+            .range(prefix.to_owned()..)
+            .take_while(move |(w, _)| w.starts_with(prefix))
+            .map(|(_, slots)| slots)
+    }
+
+    /// How many index entries a word starts, counted up to `PROBE_CAP`.
+    fn word_reach(&self, word: &str) -> usize {
+        let mut reach = 0;
+        for slots in self.words_starting(word) {
+            reach += slots.len();
+            if reach >= PROBE_CAP {
+                break;
+            }
         }
-        result.unwrap_or_default()
+        reach
     }
 }
 
