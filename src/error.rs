@@ -223,15 +223,6 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<diesel::result::Error> for ApiError {
-    fn from(error: diesel::result::Error) -> Self {
-        match error {
-            diesel::result::Error::NotFound => Self::NotFound("no such resource".into()),
-            other => Self::Internal(other.into()),
-        }
-    }
-}
-
 impl From<crate::db::DbError> for ApiError {
     fn from(error: crate::db::DbError) -> Self {
         use crate::db::DbError;

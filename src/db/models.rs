@@ -139,18 +139,16 @@ pub fn update(
     expected_version: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<Model, DbError> {
-    let (current_version, current_name): (i64, String) = models::table
+    let current_version: i64 = models::table
         .find(DbId(id))
-        .select((models::version, models::name))
+        .select(models::version)
         .first(conn)?;
     if expected_version.is_some_and(|v| v != current_version) {
         return Err(DbError::Stale);
     }
-    let name = match &patch.name {
-        Some(name) => name.clone(),
-        None => Name::parse(&current_name).map_err(|e| DbError::Other(anyhow::anyhow!(e)))?,
-    };
-    let mut update = diesel::update(
+    // The version check in the WHERE clause makes a concurrent edit lose
+    // cleanly (0 rows) instead of being overwritten.
+    let updated = diesel::update(
         models::table.filter(
             models::id
                 .eq(DbId(id))
@@ -158,21 +156,21 @@ pub fn update(
         ),
     )
     .set((
-        models::name.eq(name.as_str()),
-        models::name_key.eq(name.key()),
         models::version.eq(current_version + 1),
         models::updated_at.eq(DbTime(now)),
+        patch.name.as_ref().map(|name| {
+            (
+                models::name.eq(name.as_str()),
+                models::name_key.eq(name.key()),
+            )
+        }),
+        patch.category.map(|c| models::category.eq(c.as_str())),
     ))
     .execute(conn);
-    if let (Ok(_), Some(category)) = (&update, patch.category) {
-        update = diesel::update(models::table.find(DbId(id)))
-            .set(models::category.eq(category.as_str()))
-            .execute(conn);
-    }
-    match update {
-        Err(e) if is_unique_violation(&e) => return Err(name_taken(&name)),
-        Ok(0) => return Err(DbError::Stale),
-        other => other?,
+    match (updated, &patch.name) {
+        (Err(e), Some(name)) if is_unique_violation(&e) => return Err(name_taken(name)),
+        (Ok(0), _) => return Err(DbError::Stale),
+        (other, _) => other?,
     };
     if let Some(aliases) = patch.aliases {
         replace_names(conn, id, ALIAS, aliases)?;

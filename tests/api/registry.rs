@@ -15,6 +15,7 @@ crate::backend_tests!(
     a_patch_with_the_current_etag_applies,
     a_patch_with_a_stale_etag_is_refused_and_changes_nothing,
     a_patched_tac_moves_the_lookup,
+    renaming_a_model_to_a_name_its_maker_uses_is_a_409,
 );
 
 async fn a_registered_manufacturer_can_be_read_back(app: TestApp) {
@@ -243,4 +244,23 @@ async fn a_patched_tac_moves_the_lookup(app: TestApp) {
     assert_eq!(old["matches"], json!([]));
     let new = body(app.get("/api/v1/lookup?tac=86452109", None).await).await;
     assert_eq!(new["matches"][0]["model"]["id"], model["id"]);
+}
+
+async fn renaming_a_model_to_a_name_its_maker_uses_is_a_409(app: TestApp) {
+    let maker = app.manufacturer("Xiaomi").await;
+    app.model(&maker, "Redmi 1S", &[]).await;
+    let note = app.model(&maker, "Redmi Note", &[]).await;
+    let path = format!("/api/v1/models/{}", note["id"].as_str().unwrap());
+    let response = app
+        .patch(
+            &path,
+            Some(Role::Analyst),
+            &json!({"name": "redmi 1s", "category": "tablet"}),
+            None,
+        )
+        .await;
+    let p = problem(response, 409).await;
+    assert!(p["detail"].as_str().unwrap().contains("redmi 1s"), "{p}");
+    let unchanged = body(app.get(&path, Some(Role::Reader)).await).await;
+    assert_eq!(unchanged, note, "neither the name nor the category changed");
 }
