@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::db::manufacturers::{self, NewManufacturer};
 use crate::db::models::{self, NewModel};
 use crate::db::{Db, DbError};
+use crate::domain::audit::Actor;
 use crate::domain::imei::{Tac, luhn_check_digit};
 use crate::domain::registry::{Category, Country, Name};
 
@@ -116,6 +117,7 @@ fn parse<T>(result: Result<T, impl std::fmt::Display>) -> Result<T, DbError> {
 pub fn load(db: &Db) -> anyhow::Result<()> {
     db.write_blocking(|conn| {
         let now = Utc::now();
+        let actor = Actor::system();
         for maker in MAKERS {
             let name = parse(Name::parse(maker.name))?;
             let manufacturer = match manufacturers::find_by_name(conn, &name)? {
@@ -127,6 +129,7 @@ pub fn load(db: &Db) -> anyhow::Result<()> {
                         country: parse(Country::parse(maker.country))?,
                         aliases: names(maker.aliases)?,
                     },
+                    &actor,
                     now,
                 )?,
             };
@@ -143,7 +146,7 @@ pub fn load(db: &Db) -> anyhow::Result<()> {
                         .map(|t| parse(Tac::parse(t)))
                         .collect::<Result<_, _>>()?,
                 };
-                match models::insert(conn, new, now) {
+                match models::insert(conn, new, &actor, now) {
                     Ok(_) | Err(DbError::Conflict(_)) => {}
                     Err(other) => return Err(other),
                 }

@@ -54,6 +54,7 @@ pub async fn create(
     body: JsonBody<CreateManufacturer>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Role::Analyst)?;
+    let actor = principal.actor();
     let CreateManufacturer {
         name,
         country,
@@ -66,7 +67,7 @@ pub async fn create(
     };
     let manufacturer = state
         .db
-        .write(move |conn| manufacturers::insert(conn, new, Utc::now()))
+        .write(move |conn| manufacturers::insert(conn, new, &actor, Utc::now()))
         .await?;
     state.lookup.refresh_after_write().await;
     Ok(created(

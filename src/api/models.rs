@@ -101,6 +101,7 @@ pub async fn create(
     body: JsonBody<CreateModel>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Role::Analyst)?;
+    let actor = principal.actor();
     let CreateModel {
         manufacturer_id,
         name,
@@ -119,7 +120,7 @@ pub async fn create(
     };
     let model = state
         .db
-        .write(move |conn| models::insert(conn, new, Utc::now()))
+        .write(move |conn| models::insert(conn, new, &actor, Utc::now()))
         .await?;
     state.lookup.refresh_after_write().await;
     let location = format!("/api/v1/models/{}", model.id);
@@ -218,6 +219,7 @@ pub async fn update(
     body: JsonBody<UpdateModel>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Role::Analyst)?;
+    let actor = principal.actor();
     let id = id.into_inner();
     let expected = if_match_version(&req);
     let UpdateModel {
@@ -236,7 +238,7 @@ pub async fn update(
     };
     let model = state
         .db
-        .write(move |conn| models::update(conn, id, patch, expected, Utc::now()))
+        .write(move |conn| models::update(conn, id, patch, expected, &actor, Utc::now()))
         .await?;
     state.lookup.refresh_after_write().await;
     let version = model.version;

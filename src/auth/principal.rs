@@ -7,6 +7,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, web};
 
 use super::{AuthKeys, Claims, Role};
+use crate::domain::audit::Actor;
 use crate::error::ApiError;
 
 /// Who is calling, with the roles this service recognises.
@@ -35,6 +36,14 @@ impl From<Claims> for Principal {
 }
 
 impl Principal {
+    /// Who the audit log names for this caller's changes.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            sub: self.sub.clone(),
+            name: self.name.clone(),
+        }
+    }
+
     pub fn highest_role(&self) -> Option<Role> {
         self.roles.iter().max().copied()
     }

@@ -6,9 +6,11 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use super::audit::{self, Change};
 use super::schema::{manufacturer_aliases, manufacturers};
 use super::types::{DbId, DbTime};
 use super::{DbConnection, DbError, bump_generation, group, is_unique_violation};
+use crate::domain::audit::Actor;
 use crate::domain::registry::{Country, Manufacturer, Name};
 
 pub struct NewManufacturer {
@@ -38,6 +40,7 @@ const COLUMNS: (
 pub fn insert(
     conn: &mut DbConnection,
     new: NewManufacturer,
+    actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Manufacturer, DbError> {
     let id = Uuid::now_v7();
@@ -80,7 +83,19 @@ pub fn insert(
             .execute(conn)?;
     }
     bump_generation(conn)?;
-    get(conn, id)
+    let manufacturer = get(conn, id)?;
+    audit::append(
+        conn,
+        actor,
+        vec![Change::new(
+            "manufacturer.create",
+            "manufacturer",
+            id,
+            serde_json::to_value(&manufacturer).map_err(|e| DbError::Other(e.into()))?,
+        )],
+        now,
+    )?;
+    Ok(manufacturer)
 }
 
 pub fn get(conn: &mut DbConnection, id: Uuid) -> Result<Manufacturer, DbError> {

@@ -6,9 +6,11 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use super::audit::{self, Change};
 use super::schema::{manufacturer_aliases, manufacturers, model_names, model_tacs, models};
 use super::types::{DbId, DbTime};
 use super::{DbConnection, DbError, bump_generation, group, is_unique_violation, like_contains};
+use crate::domain::audit::Actor;
 use crate::domain::clearance::ClearanceStatus;
 use crate::domain::imei::Tac;
 use crate::domain::registry::{Category, ManufacturerRef, Model, Name, dedup_names};
@@ -83,6 +85,7 @@ const COLUMNS: Columns = (
 pub fn insert(
     conn: &mut DbConnection,
     new: NewModel,
+    actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Model, DbError> {
     let manufacturer_exists: i64 = manufacturers::table
@@ -117,7 +120,18 @@ pub fn insert(
     replace_names(conn, id, MODEL_NUMBER, new.model_numbers)?;
     replace_tacs(conn, id, new.tacs)?;
     bump_generation(conn)?;
-    get(conn, id)
+    let model = get(conn, id)?;
+    audit::append(conn, actor, vec![change("model.create", &model)?], now)?;
+    Ok(model)
+}
+
+fn change(action: &'static str, model: &Model) -> Result<Change, DbError> {
+    Ok(Change::new(
+        action,
+        "model",
+        model.id,
+        serde_json::to_value(model).map_err(|e| DbError::Other(e.into()))?,
+    ))
 }
 
 pub fn get(conn: &mut DbConnection, id: Uuid) -> Result<Model, DbError> {
@@ -137,6 +151,7 @@ pub fn update(
     id: Uuid,
     patch: ModelPatch,
     expected_version: Option<i64>,
+    actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Model, DbError> {
     let current_version: i64 = models::table
@@ -182,7 +197,9 @@ pub fn update(
         replace_tacs(conn, id, tacs)?;
     }
     bump_generation(conn)?;
-    get(conn, id)
+    let model = get(conn, id)?;
+    audit::append(conn, actor, vec![change("model.update", &model)?], now)?;
+    Ok(model)
 }
 
 /// One page of models in id order, starting after `after`.

@@ -76,10 +76,260 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    evidence (id) {
+        id -> DbUuid,
+        title -> Text,
+        source -> Text,
+        kind -> Text,
+        observed_at -> DbTimestamp,
+        firmware -> Nullable<Text>,
+        summary -> Text,
+        severity -> Text,
+        findings -> Text,
+        refs -> Text,
+        created_by -> Text,
+        created_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    evidence_models (evidence_id, model_id) {
+        evidence_id -> DbUuid,
+        model_id -> DbUuid,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    evidence_responses (id) {
+        id -> DbUuid,
+        evidence_id -> DbUuid,
+        kind -> Text,
+        author -> Text,
+        received_at -> DbTimestamp,
+        text -> Text,
+        supersedes -> Nullable<DbUuid>,
+        created_by -> Text,
+        created_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    evidence_artifacts (evidence_id, sha256) {
+        evidence_id -> DbUuid,
+        sha256 -> Text,
+        size -> BigInt,
+        filename -> Text,
+        content_type -> Text,
+        uploaded_by -> Text,
+        uploaded_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    advisories (id) {
+        id -> DbUuid,
+        reference -> Nullable<Text>,
+        state -> Text,
+        current_revision -> Integer,
+        working_revision -> Nullable<Integer>,
+        author -> Text,
+        author_name -> Text,
+        withdrawn_reason -> Nullable<Text>,
+        withdrawn_by -> Nullable<Text>,
+        withdrawn_at -> Nullable<DbTimestamp>,
+        superseded_by -> Nullable<DbUuid>,
+        superseded_at -> Nullable<DbTimestamp>,
+        version -> BigInt,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    advisory_revisions (advisory_id, revision) {
+        advisory_id -> DbUuid,
+        revision -> Integer,
+        stage -> Text,
+        title -> Text,
+        summary -> Text,
+        body -> Text,
+        severity -> Text,
+        tlp -> Text,
+        audience_all -> Bool,
+        audience_units -> Text,
+        acknowledgement_required -> Bool,
+        effective_at -> Nullable<DbTimestamp>,
+        review_due -> Nullable<DbTimestamp>,
+        author -> Text,
+        contributors -> Text,
+        rejection_reason -> Nullable<Text>,
+        submitted_by -> Nullable<Text>,
+        submitted_at -> Nullable<DbTimestamp>,
+        approved_by -> Nullable<Text>,
+        approved_at -> Nullable<DbTimestamp>,
+        published_by -> Nullable<Text>,
+        published_at -> Nullable<DbTimestamp>,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    advisory_decisions (advisory_id, revision, position) {
+        advisory_id -> DbUuid,
+        revision -> Integer,
+        position -> Integer,
+        model_id -> DbUuid,
+        decision -> Text,
+        conditions -> Nullable<Text>,
+        firmware -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    advisory_evidence (advisory_id, revision, position) {
+        advisory_id -> DbUuid,
+        revision -> Integer,
+        position -> Integer,
+        evidence_id -> DbUuid,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    advisory_supersedes (advisory_id, revision, position) {
+        advisory_id -> DbUuid,
+        revision -> Integer,
+        position -> Integer,
+        superseded_id -> DbUuid,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    reference_counters (year) {
+        year -> Integer,
+        last -> Integer,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    reviews (id) {
+        id -> DbUuid,
+        model_id -> DbUuid,
+        reason -> Text,
+        due_at -> DbTimestamp,
+        opened_by -> Text,
+        opened_at -> DbTimestamp,
+        outcome -> Nullable<Text>,
+        advisory_id -> Nullable<DbUuid>,
+        closed_by -> Nullable<Text>,
+        closed_at -> Nullable<DbTimestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    clearance_history (id) {
+        id -> DbUuid,
+        model_id -> DbUuid,
+        status -> Text,
+        previous_status -> Text,
+        advisory_id -> Nullable<DbUuid>,
+        review_id -> Nullable<DbUuid>,
+        changed_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    clearance_settled (id) {
+        id -> Integer,
+        through -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    audit_log (seq) {
+        seq -> BigInt,
+        id -> DbUuid,
+        at -> DbTimestamp,
+        actor -> Text,
+        action -> Text,
+        entity -> Text,
+        entity_id -> Text,
+        payload -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    idempotency_keys (principal, key) {
+        principal -> Text,
+        key -> Text,
+        fingerprint -> Text,
+        status -> Nullable<Integer>,
+        headers -> Nullable<Text>,
+        body -> Nullable<Binary>,
+        created_at -> DbTimestamp,
+    }
+}
+
 diesel::joinable!(manufacturer_aliases -> manufacturers (manufacturer_id));
 diesel::joinable!(models -> manufacturers (manufacturer_id));
 diesel::joinable!(model_names -> models (model_id));
 diesel::joinable!(model_tacs -> models (model_id));
+
+diesel::joinable!(evidence_models -> evidence (evidence_id));
+diesel::joinable!(evidence_models -> models (model_id));
+diesel::joinable!(evidence_artifacts -> evidence (evidence_id));
+diesel::joinable!(advisory_decisions -> models (model_id));
+diesel::joinable!(advisory_evidence -> evidence (evidence_id));
+diesel::joinable!(reviews -> models (model_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     manufacturers,
@@ -88,4 +338,19 @@ diesel::allow_tables_to_appear_in_same_query!(
     model_names,
     model_tacs,
     registry_generation,
+    evidence,
+    evidence_models,
+    evidence_responses,
+    evidence_artifacts,
+    advisories,
+    advisory_revisions,
+    advisory_decisions,
+    advisory_evidence,
+    advisory_supersedes,
+    reference_counters,
+    reviews,
+    clearance_history,
+    clearance_settled,
+    audit_log,
+    idempotency_keys,
 );

@@ -1,7 +1,55 @@
 //! Pure rules of the product, no I/O: the types inputs are parsed into, and
 //! the functions that decide (a model's clearance, what a lookup means).
 
+pub mod audit;
 pub mod clearance;
 pub mod imei;
 pub mod registry;
+pub mod severity;
 pub mod text;
+
+/// Declares an enumeration that travels as lower snake case text (in JSON,
+/// in the database, in query strings): `as_str`, `ALL`, and a `FromStr` whose
+/// error lists the accepted values.
+#[macro_export]
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $($(#[$variant_meta:meta])* $variant:ident = $text:literal),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        $vis enum $name {
+            $($(#[$variant_meta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(raw: &str) -> Result<Self, String> {
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|value| value.as_str() == raw)
+                    .ok_or_else(|| format!("must be one of: {}", [$($text),+].join(", ")))
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}

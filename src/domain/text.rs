@@ -28,9 +28,99 @@ pub fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Checks free text: trimmed, not empty, at most `max` characters, and no
+/// control characters but (when `multiline`) line breaks and tabs.
+fn parse_text(raw: &str, max: usize, multiline: bool) -> Result<String, String> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if trimmed.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
+    if trimmed.chars().any(|c| c.is_control() && !allowed(c)) {
+        return Err(if multiline {
+            "must not contain control characters other than line breaks and tabs".into()
+        } else {
+            "must be one line without control characters".into()
+        });
+    }
+    Ok(trimmed.to_owned())
+}
+
+macro_rules! bounded_text {
+    ($(#[$meta:meta])* $name:ident, $max:literal, $multiline:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        #[serde(try_from = "String", into = "String")]
+        #[schema(value_type = String, min_length = 1)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const MAX_CHARS: usize = $max;
+
+            pub fn parse(raw: &str) -> Result<Self, String> {
+                parse_text(raw, $max, $multiline).map(Self)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(raw: String) -> Result<Self, String> {
+                Self::parse(&raw)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(text: $name) -> String {
+                text.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+bounded_text!(
+    /// One line of text (a title, a source, a reason): 1 to 300 characters.
+    Line,
+    300,
+    false
+);
+
+bounded_text!(
+    /// Text of one or more paragraphs (a summary, a Markdown body): 1 to
+    /// 100,000 characters, line breaks allowed.
+    Prose,
+    100000,
+    true
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_and_prose_are_trimmed_bounded_and_clean() {
+        assert_eq!(Line::parse("  a title ").unwrap().as_str(), "a title");
+        assert!(Line::parse("   ").is_err());
+        assert!(Line::parse("two\nlines").is_err());
+        assert!(Line::parse(&"x".repeat(301)).is_err());
+        assert_eq!(
+            Prose::parse("para one\n\npara two").unwrap().as_str(),
+            "para one\n\npara two"
+        );
+        assert!(Prose::parse("bell\u{7}").is_err());
+    }
 
     #[test]
     fn keys_ignore_case_and_spacing() {

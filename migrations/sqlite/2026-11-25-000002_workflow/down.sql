@@ -1,0 +1,15 @@
+DROP TABLE idempotency_keys;
+DROP TABLE audit_log;
+DROP TABLE clearance_settled;
+DROP TABLE clearance_history;
+DROP TABLE reviews;
+DROP TABLE reference_counters;
+DROP TABLE advisory_supersedes;
+DROP TABLE advisory_evidence;
+DROP TABLE advisory_decisions;
+DROP TABLE advisory_revisions;
+DROP TABLE advisories;
+DROP TABLE evidence_artifacts;
+DROP TABLE evidence_responses;
+DROP TABLE evidence_models;
+DROP TABLE evidence;

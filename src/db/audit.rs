@@ -1,0 +1,203 @@
+//! The append-only audit log. Every write path appends its rows as the
+//! **last** step of its transaction: the append serialises writers (on
+//! PostgreSQL with a transaction-scoped advisory lock), and taking that lock
+//! last means no transaction ever waits for a row lock while holding it.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::schema::audit_log;
+use super::types::{DbId, DbTime};
+use super::{DbConnection, DbError};
+use crate::domain::audit::{Actor, AuditRow, ChainWalk, GENESIS};
+
+const APPEND_LOCK: i64 = 727_275;
+const VERIFY_BATCH: i64 = 1_000;
+
+/// One change, about to be recorded.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub action: &'static str,
+    pub entity: &'static str,
+    pub entity_id: String,
+    pub payload: Value,
+}
+
+impl Change {
+    pub fn new(
+        action: &'static str,
+        entity: &'static str,
+        entity_id: impl ToString,
+        payload: Value,
+    ) -> Self {
+        Self {
+            action,
+            entity,
+            entity_id: entity_id.to_string(),
+            payload,
+        }
+    }
+}
+
+type Row = (
+    i64,
+    DbId,
+    DbTime,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+);
+
+const COLUMNS: (
+    audit_log::seq,
+    audit_log::id,
+    audit_log::at,
+    audit_log::actor,
+    audit_log::action,
+    audit_log::entity,
+    audit_log::entity_id,
+    audit_log::payload,
+    audit_log::prev_hash,
+    audit_log::hash,
+) = (
+    audit_log::seq,
+    audit_log::id,
+    audit_log::at,
+    audit_log::actor,
+    audit_log::action,
+    audit_log::entity,
+    audit_log::entity_id,
+    audit_log::payload,
+    audit_log::prev_hash,
+    audit_log::hash,
+);
+
+fn to_row(row: Row) -> AuditRow {
+    let (seq, id, at, actor, action, entity, entity_id, payload, prev_hash, hash) = row;
+    AuditRow {
+        seq,
+        id: id.0,
+        at: at.0,
+        actor,
+        action,
+        entity,
+        entity_id,
+        payload,
+        prev_hash,
+        hash,
+    }
+}
+
+/// Appends `changes` by `actor` to the chain. Call it last in the
+/// transaction that made the changes.
+pub fn append(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    changes: Vec<Change>,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    if let DbConnection::Postgres(pg) = conn {
+        pg.batch_execute(&format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})"))?;
+    }
+    let last: Option<(i64, String)> = audit_log::table
+        .select((audit_log::seq, audit_log::hash))
+        .order(audit_log::seq.desc())
+        .first(conn)
+        .optional()?;
+    let (mut seq, mut prev_hash) = last.unwrap_or((0, GENESIS.to_owned()));
+    // Stored timestamps keep microseconds; hash what will be read back.
+    let at = now.trunc_subsecs(6);
+    for change in changes {
+        seq += 1;
+        let mut row = AuditRow {
+            seq,
+            id: Uuid::now_v7(),
+            at,
+            actor: actor.sub.clone(),
+            action: change.action.to_owned(),
+            entity: change.entity.to_owned(),
+            entity_id: change.entity_id,
+            payload: change.payload.to_string(),
+            prev_hash,
+            hash: String::new(),
+        };
+        row.hash = row.expected_hash();
+        diesel::insert_into(audit_log::table)
+            .values((
+                audit_log::seq.eq(row.seq),
+                audit_log::id.eq(DbId(row.id)),
+                audit_log::at.eq(DbTime(row.at)),
+                audit_log::actor.eq(&row.actor),
+                audit_log::action.eq(&row.action),
+                audit_log::entity.eq(&row.entity),
+                audit_log::entity_id.eq(&row.entity_id),
+                audit_log::payload.eq(&row.payload),
+                audit_log::prev_hash.eq(&row.prev_hash),
+                audit_log::hash.eq(&row.hash),
+            ))
+            .execute(conn)?;
+        prev_hash = row.hash;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+pub struct AuditFilter {
+    pub entity: Option<String>,
+    pub entity_id: Option<String>,
+}
+
+/// One page of rows in chain order, after sequence number `after`.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &AuditFilter,
+    after: Option<i64>,
+    limit: i64,
+) -> Result<Vec<AuditRow>, DbError> {
+    let mut query = audit_log::table
+        .select(COLUMNS)
+        .order(audit_log::seq)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(audit_log::seq.gt(after));
+    }
+    if let Some(entity) = &filter.entity {
+        query = query.filter(audit_log::entity.eq(entity.clone()));
+    }
+    if let Some(entity_id) = &filter.entity_id {
+        query = query.filter(audit_log::entity_id.eq(entity_id.clone()));
+    }
+    Ok(query.load::<Row>(conn)?.into_iter().map(to_row).collect())
+}
+
+/// Re-walks the whole chain in batches.
+pub fn verify(conn: &mut DbConnection) -> Result<ChainWalk, DbError> {
+    let mut walk = ChainWalk::default();
+    let mut after = 0_i64;
+    loop {
+        let batch: Vec<Row> = audit_log::table
+            .select(COLUMNS)
+            .filter(audit_log::seq.gt(after))
+            .order(audit_log::seq)
+            .limit(VERIFY_BATCH)
+            .load(conn)?;
+        let Some(last) = batch.last() else {
+            return Ok(walk);
+        };
+        after = last.0;
+        for row in batch {
+            walk.step(&to_row(row));
+        }
+    }
+}
