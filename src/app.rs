@@ -16,6 +16,7 @@ use tracing::Instrument;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::api::extract::JsonLimit;
+use crate::artifacts::{ArtifactStore, DiskStore};
 use crate::auth::AuthKeys;
 use crate::config::Settings;
 use crate::db::Db;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub db: Db,
     pub lookup: Arc<Lookup>,
     pub settings: Arc<Settings>,
+    /// Where evidence artifacts' bytes are kept.
+    pub artifacts: Arc<dyn ArtifactStore>,
 }
 
 pub struct Application {
@@ -75,10 +78,13 @@ impl Application {
             .context("cannot load the lookup index")?;
         let follower = tokio::spawn(lookup.clone().follow(settings.lookup_refresh));
         let metrics = metrics()?;
+        let artifacts: Arc<dyn ArtifactStore> =
+            Arc::new(DiskStore::new(settings.data_dir.join("artifacts")));
         let state = web::Data::new(AppState {
             db,
             lookup,
             settings: settings.clone(),
+            artifacts,
         });
         let json_limit = JsonLimit(settings.max_json_bytes);
         let mut server = HttpServer::new(move || {

@@ -120,7 +120,7 @@ pub struct Settings {
     pub database: DatabaseUrl,
     pub bind: SocketAddr,
     pub public_url: Url,
-    /// Where generated secrets (and later, artifacts) are kept.
+    /// Where generated secrets and evidence artifacts are kept.
     pub data_dir: PathBuf,
     pub jwt_secret: Option<SecretString>,
     pub jwt_jwks: Option<PathBuf>,

@@ -2,6 +2,7 @@
 
 pub mod api; // HTTP handlers, one file per resource, with their OpenAPI docs
 pub mod app; // builds and runs the actix application
+pub mod artifacts; // the content-addressed store of evidence artifacts
 pub mod auth; // JWT keys, the Principal extractor, roles
 pub mod config; // settings from file and environment, validated at start
 pub mod db; // pool, connection enum, schema, queries per aggregate

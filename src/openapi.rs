@@ -24,17 +24,25 @@ use crate::api::{self, extract::Page};
         api::models::get,
         api::models::update,
         api::lookup::lookup,
+        api::evidence::create,
+        api::evidence::list,
+        api::evidence::get,
+        api::evidence::respond,
+        api::evidence::upload,
+        api::evidence::download,
     ),
     components(schemas(
         crate::error::Problem,
         crate::error::FieldError,
         Page<crate::domain::registry::Manufacturer>,
         Page<api::models::ModelView>,
+        Page<crate::domain::evidence::Evidence>,
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "registry", description = "Manufacturers and device models"),
         (name = "lookup", description = "May this device be used?"),
+        (name = "evidence", description = "What was observed about models, the answers to it, and its files; never edited, only appended to"),
         (name = "operations", description = "Health, readiness, documentation"),
     )
 )]

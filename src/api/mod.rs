@@ -1,6 +1,7 @@
 //! The HTTP API: one file per resource, each handler parsing, authorising,
 //! calling the store and rendering.
 
+pub mod evidence;
 pub mod extract;
 pub mod lookup;
 pub mod manufacturers;
@@ -34,6 +35,26 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::get().to(models::get))
                         .route(web::patch().to(models::update)),
                 )
-                .service(web::resource("/lookup").route(web::get().to(lookup::lookup))),
+                .service(web::resource("/lookup").route(web::get().to(lookup::lookup)))
+                .service(
+                    web::resource("/evidence")
+                        .route(web::get().to(evidence::list))
+                        .route(web::post().to(evidence::create)),
+                )
+                // Evidence is never edited: GET only, so any other method
+                // is a 405 naming it.
+                .service(web::resource("/evidence/{id}").route(web::get().to(evidence::get)))
+                .service(
+                    web::resource("/evidence/{id}/responses")
+                        .route(web::post().to(evidence::respond)),
+                )
+                .service(
+                    web::resource("/evidence/{id}/artifacts")
+                        .route(web::post().to(evidence::upload)),
+                )
+                .service(
+                    web::resource("/evidence/{id}/artifacts/{sha256}")
+                        .route(web::get().to(evidence::download)),
+                ),
         );
 }

@@ -3,6 +3,7 @@
 //! Nothing here knows about HTTP.
 
 pub mod audit;
+pub mod evidence;
 pub mod manufacturers;
 pub mod models;
 pub mod schema;

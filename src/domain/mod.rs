@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod clearance;
+pub mod evidence;
 pub mod imei;
 pub mod registry;
 pub mod severity;

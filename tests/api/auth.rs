@@ -453,6 +453,7 @@ async fn lookup_needs_a_reader_token_when_public_lookup_is_off(backend: Backend)
         backend,
         SpawnOptions {
             public_lookup: false,
+            ..SpawnOptions::default()
         },
     )
     .await;

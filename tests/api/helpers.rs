@@ -2,7 +2,7 @@
 //! SQLite file, or a throw-away PostgreSQL database dropped afterwards), a
 //! random port, and request helpers that speak HTTP to it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clearance::app::Application;
 use clearance::auth::{AuthKeys, Role};
@@ -72,17 +72,20 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub keys: AuthKeys,
     db: TestDb,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 pub struct SpawnOptions {
     pub public_lookup: bool,
+    /// The artifact size limit; `None` keeps the configured default.
+    pub max_artifact_bytes: Option<u64>,
 }
 
 impl Default for SpawnOptions {
     fn default() -> Self {
         Self {
             public_lookup: true,
+            max_artifact_bytes: None,
         }
     }
 }
@@ -117,6 +120,9 @@ impl TestApp {
         settings.http_workers = Some(1);
         settings.db_pool_size = 4;
         settings.public_lookup = options.public_lookup;
+        if let Some(limit) = options.max_artifact_bytes {
+            settings.max_artifact_bytes = limit;
+        }
         let keys = AuthKeys::new(
             JWT_SECRET.as_bytes(),
             &settings.jwt_issuer,
@@ -132,8 +138,13 @@ impl TestApp {
             client: reqwest::Client::new(),
             keys,
             db,
-            _dir: dir,
+            dir,
         }
+    }
+
+    /// The service's data directory (artifacts live in `artifacts/` here).
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
     }
 
     pub fn token(&self, role: Role) -> String {

@@ -4,6 +4,7 @@ mod helpers;
 
 mod auth;
 mod errors;
+mod evidence;
 mod lookup;
 mod operations;
 mod registry;

@@ -1,0 +1,562 @@
+//! Evidence records with their models, responses and artifacts. Nothing here
+//! updates or deletes a row: evidence is filed once and only appended to.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::audit::{self, Change};
+use super::schema::{evidence, evidence_artifacts, evidence_models, evidence_responses, models};
+use super::types::{DbId, DbTime};
+use super::{DbConnection, DbError, group, is_unique_violation};
+use crate::domain::audit::Actor;
+use crate::domain::evidence::{
+    Artifact, Evidence, EvidenceKind, EvidenceResponse, FileName, Finding, ModelIds, Reference,
+    ResponseKind, Sha256Digest,
+};
+use crate::domain::severity::Severity;
+use crate::domain::text::{Line, Prose};
+use crate::error::FieldError;
+
+pub struct NewEvidence {
+    pub model_ids: ModelIds,
+    pub title: Line,
+    pub source: Line,
+    pub kind: EvidenceKind,
+    pub observed_at: DateTime<Utc>,
+    pub firmware: Option<Line>,
+    pub summary: Prose,
+    pub severity: Severity,
+    pub findings: Vec<Finding>,
+    pub references: Vec<Reference>,
+}
+
+/// A response to append. Whether its kind may supersede is the caller's
+/// rule to check ([`ResponseKind::may_supersede`]); that the superseded
+/// record exists is checked here.
+pub struct NewResponse {
+    pub kind: ResponseKind,
+    pub author: Line,
+    pub received_at: DateTime<Utc>,
+    pub text: Prose,
+    pub supersedes: Option<Uuid>,
+}
+
+/// Bytes already in the artifact store, to be filed with evidence.
+pub struct NewArtifact {
+    pub sha256: Sha256Digest,
+    pub size: u64,
+    pub filename: FileName,
+    pub content_type: String,
+}
+
+/// What filing an artifact did.
+pub enum Filed {
+    Created(Artifact),
+    /// The evidence already had these bytes: the earlier record stands.
+    Existing(Artifact),
+}
+
+#[derive(Default)]
+pub struct EvidenceFilter {
+    pub model_id: Option<Uuid>,
+}
+
+type Row = (
+    DbId,
+    String,
+    String,
+    String,
+    DbTime,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    String,
+    DbTime,
+);
+
+const COLUMNS: (
+    evidence::id,
+    evidence::title,
+    evidence::source,
+    evidence::kind,
+    evidence::observed_at,
+    evidence::firmware,
+    evidence::summary,
+    evidence::severity,
+    evidence::findings,
+    evidence::refs,
+    evidence::created_by,
+    evidence::created_at,
+) = (
+    evidence::id,
+    evidence::title,
+    evidence::source,
+    evidence::kind,
+    evidence::observed_at,
+    evidence::firmware,
+    evidence::summary,
+    evidence::severity,
+    evidence::findings,
+    evidence::refs,
+    evidence::created_by,
+    evidence::created_at,
+);
+
+type ResponseRow = (
+    DbId,
+    DbId,
+    String,
+    String,
+    DbTime,
+    String,
+    Option<DbId>,
+    String,
+    DbTime,
+);
+
+const RESPONSE_COLUMNS: (
+    evidence_responses::id,
+    evidence_responses::evidence_id,
+    evidence_responses::kind,
+    evidence_responses::author,
+    evidence_responses::received_at,
+    evidence_responses::text,
+    evidence_responses::supersedes,
+    evidence_responses::created_by,
+    evidence_responses::created_at,
+) = (
+    evidence_responses::id,
+    evidence_responses::evidence_id,
+    evidence_responses::kind,
+    evidence_responses::author,
+    evidence_responses::received_at,
+    evidence_responses::text,
+    evidence_responses::supersedes,
+    evidence_responses::created_by,
+    evidence_responses::created_at,
+);
+
+type ArtifactRow = (DbId, String, i64, String, String, String, DbTime);
+
+const ARTIFACT_COLUMNS: (
+    evidence_artifacts::evidence_id,
+    evidence_artifacts::sha256,
+    evidence_artifacts::size,
+    evidence_artifacts::filename,
+    evidence_artifacts::content_type,
+    evidence_artifacts::uploaded_by,
+    evidence_artifacts::uploaded_at,
+) = (
+    evidence_artifacts::evidence_id,
+    evidence_artifacts::sha256,
+    evidence_artifacts::size,
+    evidence_artifacts::filename,
+    evidence_artifacts::content_type,
+    evidence_artifacts::uploaded_by,
+    evidence_artifacts::uploaded_at,
+);
+
+/// Files new evidence about existing models; an id no model has is a
+/// validation error naming its place in `model_ids`.
+pub fn insert(
+    conn: &mut DbConnection,
+    new: NewEvidence,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Evidence, DbError> {
+    let wanted: Vec<DbId> = new.model_ids.as_slice().iter().copied().map(DbId).collect();
+    let known: HashSet<DbId> = models::table
+        .filter(models::id.eq_any(&wanted))
+        .select(models::id)
+        .load::<DbId>(conn)?
+        .into_iter()
+        .collect();
+    let unknown: Vec<FieldError> = wanted
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| !known.contains(id))
+        .map(|(i, _)| FieldError::new(format!("model_ids[{i}]"), "no model has this id"))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(DbError::Invalid(unknown));
+    }
+    let id = Uuid::now_v7();
+    diesel::insert_into(evidence::table)
+        .values((
+            evidence::id.eq(DbId(id)),
+            evidence::title.eq(new.title.as_str()),
+            evidence::source.eq(new.source.as_str()),
+            evidence::kind.eq(new.kind.as_str()),
+            evidence::observed_at.eq(DbTime(new.observed_at)),
+            evidence::firmware.eq(new.firmware.as_ref().map(Line::as_str)),
+            evidence::summary.eq(new.summary.as_str()),
+            evidence::severity.eq(new.severity.as_str()),
+            evidence::findings.eq(to_json(&new.findings)?),
+            evidence::refs.eq(to_json(&new.references)?),
+            evidence::created_by.eq(&actor.sub),
+            evidence::created_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?;
+    for (position, model_id) in wanted.into_iter().enumerate() {
+        diesel::insert_into(evidence_models::table)
+            .values((
+                evidence_models::evidence_id.eq(DbId(id)),
+                evidence_models::model_id.eq(model_id),
+                evidence_models::position.eq(position as i32),
+            ))
+            .execute(conn)?;
+    }
+    let evidence = get(conn, id)?;
+    audit::append(
+        conn,
+        actor,
+        vec![Change::new(
+            "evidence.create",
+            "evidence",
+            id,
+            to_value(&evidence)?,
+        )],
+        now,
+    )?;
+    Ok(evidence)
+}
+
+pub fn exists(conn: &mut DbConnection, id: Uuid) -> Result<bool, DbError> {
+    let count: i64 = evidence::table
+        .filter(evidence::id.eq(DbId(id)))
+        .count()
+        .get_result(conn)?;
+    Ok(count > 0)
+}
+
+pub fn get(conn: &mut DbConnection, id: Uuid) -> Result<Evidence, DbError> {
+    let row: Row = evidence::table.find(DbId(id)).select(COLUMNS).first(conn)?;
+    let mut children = children_of(conn, &[DbId(id)])?;
+    assemble(row, &mut children)
+}
+
+/// One page in id (filing) order, starting after `after`.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &EvidenceFilter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Evidence>, DbError> {
+    let mut query = evidence::table
+        .select(COLUMNS)
+        .order(evidence::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(evidence::id.gt(DbId(after)));
+    }
+    if let Some(model_id) = filter.model_id {
+        let about_model = evidence_models::table
+            .select(evidence_models::evidence_id)
+            .filter(evidence_models::model_id.eq(DbId(model_id)));
+        query = query.filter(evidence::id.eq_any(about_model));
+    }
+    let rows: Vec<Row> = query.load(conn)?;
+    let ids: Vec<DbId> = rows.iter().map(|r| r.0).collect();
+    let mut children = children_of(conn, &ids)?;
+    rows.into_iter()
+        .map(|row| assemble(row, &mut children))
+        .collect()
+}
+
+/// Appends a response to evidence `evidence_id` (which must exist: else
+/// [`DbError::NotFound`]). A `supersedes` must name another existing record.
+pub fn respond(
+    conn: &mut DbConnection,
+    evidence_id: Uuid,
+    new: NewResponse,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<EvidenceResponse, DbError> {
+    if !exists(conn, evidence_id)? {
+        return Err(DbError::NotFound);
+    }
+    if let Some(superseded) = new.supersedes {
+        let problem = if superseded == evidence_id {
+            Some("must name another evidence record, not this one")
+        } else if !exists(conn, superseded)? {
+            Some("no evidence has this id")
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            return Err(DbError::Invalid(vec![FieldError::new(
+                "supersedes",
+                message,
+            )]));
+        }
+    }
+    let id = Uuid::now_v7();
+    diesel::insert_into(evidence_responses::table)
+        .values((
+            evidence_responses::id.eq(DbId(id)),
+            evidence_responses::evidence_id.eq(DbId(evidence_id)),
+            evidence_responses::kind.eq(new.kind.as_str()),
+            evidence_responses::author.eq(new.author.as_str()),
+            evidence_responses::received_at.eq(DbTime(new.received_at)),
+            evidence_responses::text.eq(new.text.as_str()),
+            evidence_responses::supersedes.eq(new.supersedes.map(DbId)),
+            evidence_responses::created_by.eq(&actor.sub),
+            evidence_responses::created_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?;
+    let row: ResponseRow = evidence_responses::table
+        .find(DbId(id))
+        .select(RESPONSE_COLUMNS)
+        .first(conn)?;
+    let response = to_response(row)?;
+    audit::append(
+        conn,
+        actor,
+        vec![Change::new(
+            "evidence.respond",
+            "evidence",
+            evidence_id,
+            to_value(&response)?,
+        )],
+        now,
+    )?;
+    Ok(response)
+}
+
+/// The artifact with this digest filed with evidence `evidence_id`.
+pub fn artifact(
+    conn: &mut DbConnection,
+    evidence_id: Uuid,
+    sha256: &Sha256Digest,
+) -> Result<Artifact, DbError> {
+    let row: ArtifactRow = evidence_artifacts::table
+        .filter(evidence_artifacts::evidence_id.eq(DbId(evidence_id)))
+        .filter(evidence_artifacts::sha256.eq(sha256.to_hex()))
+        .select(ARTIFACT_COLUMNS)
+        .first(conn)?;
+    Ok(to_artifact(row))
+}
+
+/// Files stored bytes with evidence `evidence_id` (which must exist). The
+/// same bytes filed twice with the same evidence keep their first record.
+pub fn add_artifact(
+    conn: &mut DbConnection,
+    evidence_id: Uuid,
+    new: NewArtifact,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Filed, DbError> {
+    if !exists(conn, evidence_id)? {
+        return Err(DbError::NotFound);
+    }
+    match artifact(conn, evidence_id, &new.sha256) {
+        Ok(existing) => return Ok(Filed::Existing(existing)),
+        Err(DbError::NotFound) => {}
+        Err(other) => return Err(other),
+    }
+    let size = i64::try_from(new.size).map_err(|e| DbError::Other(e.into()))?;
+    let inserted = diesel::insert_into(evidence_artifacts::table)
+        .values((
+            evidence_artifacts::evidence_id.eq(DbId(evidence_id)),
+            evidence_artifacts::sha256.eq(new.sha256.to_hex()),
+            evidence_artifacts::size.eq(size),
+            evidence_artifacts::filename.eq(new.filename.as_str()),
+            evidence_artifacts::content_type.eq(&new.content_type),
+            evidence_artifacts::uploaded_by.eq(&actor.sub),
+            evidence_artifacts::uploaded_at.eq(DbTime(now)),
+        ))
+        .execute(conn);
+    match inserted {
+        // The same bytes were filed by a concurrent request a moment ago.
+        Err(e) if is_unique_violation(&e) => {
+            return Err(DbError::Conflict(
+                "these bytes are being filed with this evidence by another request; retry to get its record".into(),
+            ));
+        }
+        other => other?,
+    };
+    let artifact = artifact(conn, evidence_id, &new.sha256)?;
+    audit::append(
+        conn,
+        actor,
+        vec![Change::new(
+            "evidence.artifact",
+            "evidence",
+            evidence_id,
+            to_value(&artifact)?,
+        )],
+        now,
+    )?;
+    Ok(Filed::Created(artifact))
+}
+
+#[derive(Default)]
+struct Children {
+    model_ids: Vec<Uuid>,
+    responses: Vec<EvidenceResponse>,
+    artifacts: Vec<Artifact>,
+    superseded_by: Vec<Uuid>,
+}
+
+/// What belongs to the given evidence records: four queries for any number.
+fn children_of(conn: &mut DbConnection, ids: &[DbId]) -> Result<HashMap<DbId, Children>, DbError> {
+    let mut children: HashMap<DbId, Children> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(children);
+    }
+    let model_rows: Vec<(DbId, DbId)> = evidence_models::table
+        .select((evidence_models::evidence_id, evidence_models::model_id))
+        .filter(evidence_models::evidence_id.eq_any(ids))
+        .order((evidence_models::evidence_id, evidence_models::position))
+        .load(conn)?;
+    for (id, model_ids) in group(model_rows) {
+        children.entry(id).or_default().model_ids = model_ids.into_iter().map(|m| m.0).collect();
+    }
+    // UUIDv7 ids sort by creation: oldest response first.
+    let response_rows: Vec<ResponseRow> = evidence_responses::table
+        .select(RESPONSE_COLUMNS)
+        .filter(evidence_responses::evidence_id.eq_any(ids))
+        .order((evidence_responses::evidence_id, evidence_responses::id))
+        .load(conn)?;
+    for row in response_rows {
+        let response = to_response(row)?;
+        children
+            .entry(DbId(response.evidence_id))
+            .or_default()
+            .responses
+            .push(response);
+    }
+    let artifact_rows: Vec<ArtifactRow> = evidence_artifacts::table
+        .select(ARTIFACT_COLUMNS)
+        .filter(evidence_artifacts::evidence_id.eq_any(ids))
+        .order((
+            evidence_artifacts::evidence_id,
+            evidence_artifacts::uploaded_at,
+            evidence_artifacts::sha256,
+        ))
+        .load(conn)?;
+    for row in artifact_rows {
+        let id = row.0;
+        children
+            .entry(id)
+            .or_default()
+            .artifacts
+            .push(to_artifact(row));
+    }
+    let superseding: Vec<(Option<DbId>, DbId)> = evidence_responses::table
+        .select((
+            evidence_responses::supersedes,
+            evidence_responses::evidence_id,
+        ))
+        .filter(evidence_responses::supersedes.eq_any(ids))
+        .order((evidence_responses::supersedes, evidence_responses::id))
+        .load(conn)?;
+    for (superseded, by) in superseding {
+        let Some(superseded) = superseded else {
+            continue;
+        };
+        let list = &mut children.entry(superseded).or_default().superseded_by;
+        // Two corrections filed with one record name it once.
+        if !list.contains(&by.0) {
+            list.push(by.0);
+        }
+    }
+    Ok(children)
+}
+
+fn assemble(row: Row, children: &mut HashMap<DbId, Children>) -> Result<Evidence, DbError> {
+    let (
+        id,
+        title,
+        source,
+        kind,
+        observed_at,
+        firmware,
+        summary,
+        severity,
+        findings,
+        refs,
+        created_by,
+        created_at,
+    ) = row;
+    let Children {
+        model_ids,
+        responses,
+        artifacts,
+        superseded_by,
+    } = children.remove(&id).unwrap_or_default();
+    Ok(Evidence {
+        id: id.0,
+        model_ids,
+        title,
+        source,
+        kind: stored("evidence.kind", &kind)?,
+        observed_at: observed_at.0,
+        firmware,
+        summary,
+        severity: stored("evidence.severity", &severity)?,
+        findings: from_json("evidence.findings", &findings)?,
+        references: from_json("evidence.refs", &refs)?,
+        responses,
+        artifacts,
+        superseded_by,
+        created_by,
+        created_at: created_at.0,
+    })
+}
+
+fn to_response(row: ResponseRow) -> Result<EvidenceResponse, DbError> {
+    let (id, evidence_id, kind, author, received_at, text, supersedes, created_by, created_at) =
+        row;
+    Ok(EvidenceResponse {
+        id: id.0,
+        evidence_id: evidence_id.0,
+        kind: stored("evidence_responses.kind", &kind)?,
+        author,
+        received_at: received_at.0,
+        text,
+        supersedes: supersedes.map(|s| s.0),
+        created_by,
+        created_at: created_at.0,
+    })
+}
+
+fn to_artifact(row: ArtifactRow) -> Artifact {
+    let (_, sha256, size, filename, content_type, uploaded_by, uploaded_at) = row;
+    Artifact {
+        sha256,
+        size,
+        filename,
+        content_type,
+        uploaded_by,
+        uploaded_at: uploaded_at.0,
+    }
+}
+
+/// Only valid values are ever written; one that does not parse means the
+/// database was changed behind the service's back.
+fn stored<T: FromStr<Err = String>>(column: &str, raw: &str) -> Result<T, DbError> {
+    raw.parse()
+        .map_err(|e| DbError::Other(anyhow::anyhow!("{column} holds `{raw}`: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(column: &str, raw: &str) -> Result<T, DbError> {
+    serde_json::from_str(raw)
+        .map_err(|e| DbError::Other(anyhow::anyhow!("{column} is not what was written: {e}")))
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, DbError> {
+    serde_json::to_string(value).map_err(|e| DbError::Other(e.into()))
+}
+
+fn to_value<T: Serialize>(value: &T) -> Result<serde_json::Value, DbError> {
+    serde_json::to_value(value).map_err(|e| DbError::Other(e.into()))
+}
