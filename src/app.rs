@@ -35,8 +35,12 @@ pub struct AppState {
 pub struct Application {
     port: u16,
     server: Server,
-    follower: tokio::task::JoinHandle<()>,
+    /// Tasks that live as long as the server.
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
+
+/// How often decisions with a future effective date are checked for.
+const SETTLE_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -77,6 +81,11 @@ impl Application {
             .await
             .context("cannot load the lookup index")?;
         let follower = tokio::spawn(lookup.clone().follow(settings.lookup_refresh));
+        let scheduler = tokio::spawn(crate::schedule::run(
+            db.clone(),
+            lookup.clone(),
+            SETTLE_EVERY,
+        ));
         let metrics = metrics()?;
         let artifacts: Arc<dyn ArtifactStore> =
             Arc::new(DiskStore::new(settings.data_dir.join("artifacts")));
@@ -128,7 +137,7 @@ impl Application {
         Ok(Self {
             port,
             server: server.run(),
-            follower,
+            background: vec![follower, scheduler],
         })
     }
 
@@ -139,7 +148,9 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        self.follower.abort();
+        for task in self.background {
+            task.abort();
+        }
         result
     }
 }

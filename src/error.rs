@@ -229,6 +229,14 @@ impl From<crate::db::DbError> for ApiError {
         match error {
             DbError::NotFound => Self::NotFound("no such resource".into()),
             DbError::Conflict(detail) => Self::conflict(detail),
+            DbError::WrongState {
+                detail,
+                current_state,
+            } => Self::Conflict {
+                detail,
+                current_state: Some(current_state),
+            },
+            DbError::Refused(detail) => Self::Forbidden(detail),
             DbError::Stale => Self::PreconditionFailed,
             DbError::Invalid(errors) => Self::Validation(errors),
             DbError::Unavailable(cause) => {

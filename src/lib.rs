@@ -11,5 +11,6 @@ pub mod domain; // pure rules and parsed types, no I/O
 pub mod error; // the one API error type, rendered as problem+json
 pub mod lookup; // the in-memory lookup index and its refresh
 pub mod openapi; // the generated OpenAPI document
+pub mod schedule; // timed work: decisions that become effective
 pub mod secrets; // secrets generated into the data directory
 pub mod telemetry; // logging setup

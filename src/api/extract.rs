@@ -249,6 +249,16 @@ pub fn with_etag<T: Serialize>(version: i64, body: &T) -> HttpResponse {
         .json(body)
 }
 
+/// For PATCH fields that may be cleared: absent → `None`, `null` →
+/// `Some(None)`, a value → `Some(Some(value))` (use with `#[serde(default)]`).
+pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
 /// Parses an optional query parameter with `parse`, naming it on failure.
 pub fn query_param<T>(
     name: &str,

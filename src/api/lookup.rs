@@ -7,9 +7,11 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::extract::query_param;
 use crate::app::AppState;
 use crate::auth::{MaybePrincipal, Role};
 use crate::domain::clearance::Clearance;
+use crate::domain::firmware::FirmwareVersion;
 use crate::domain::imei::{Imei, Tac};
 use crate::domain::registry::ManufacturerRef;
 use crate::error::{ApiError, FieldError, Problem};
@@ -27,7 +29,8 @@ pub struct LookupParams {
     imei: Option<String>,
     /// A Type Allocation Code: the first 8 digits of an IMEI.
     tac: Option<String>,
-    /// The firmware version the device runs.
+    /// The firmware version the device runs (dotted numbers, e.g. 6.3.1):
+    /// only decisions whose firmware range holds it apply.
     firmware: Option<String>,
     /// Most matches to return for `q`, 1 to 100 (default 20).
     #[param(value_type = Option<u32>)]
@@ -75,7 +78,7 @@ enum Question {
 }
 
 impl LookupParams {
-    fn parse(&self) -> Result<(Question, Option<String>, usize), ApiError> {
+    fn parse(&self) -> Result<(Question, Option<FirmwareVersion>, usize), ApiError> {
         let given: Vec<(&str, &str)> = [("q", &self.q), ("imei", &self.imei), ("tac", &self.tac)]
             .into_iter()
             .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
@@ -96,22 +99,14 @@ impl LookupParams {
                 )]));
             }
         };
-        let firmware = match self
-            .firmware
-            .as_deref()
-            .map(str::trim)
-            .filter(|f| !f.is_empty())
-        {
-            Some(f)
-                if f.chars().count() > MAX_FIRMWARE_CHARS || f.chars().any(char::is_control) =>
-            {
-                return Err(ApiError::invalid(
-                    "firmware",
-                    format!("must be a version of at most {MAX_FIRMWARE_CHARS} characters"),
+        let firmware = query_param("firmware", self.firmware.as_deref().map(str::trim), |raw| {
+            if raw.chars().count() > MAX_FIRMWARE_CHARS {
+                return Err(format!(
+                    "must be a version of at most {MAX_FIRMWARE_CHARS} characters"
                 ));
             }
-            other => other.map(str::to_owned),
-        };
+            FirmwareVersion::parse(raw)
+        })?;
         let limit = match self.limit.as_deref() {
             None => DEFAULT_MATCHES,
             Some(raw) => raw
@@ -129,12 +124,14 @@ impl LookupParams {
     }
 }
 
-/// Answers a lookup question from the index.
+/// Answers a lookup question from the index; anonymous callers see only
+/// what may be shared with the public.
 fn answer(
     index: &LookupIndex,
     question: Question,
-    firmware: Option<String>,
+    firmware: Option<FirmwareVersion>,
     limit: usize,
+    anonymous: bool,
 ) -> LookupAnswer {
     let (kind, value, tac, found): (_, _, _, Vec<&IndexedModel>) = match question {
         Question::Text(text) => {
@@ -171,14 +168,21 @@ fn answer(
                     name: m.name.clone(),
                     manufacturer: m.manufacturer.clone(),
                 },
-                clearance: m.clearance(now),
+                clearance: {
+                    let clearance = m.clearance(now, firmware.as_ref());
+                    if anonymous {
+                        clearance.for_the_public()
+                    } else {
+                        clearance
+                    }
+                },
             })
             .collect(),
         query: LookupQuery {
             kind,
             value,
             tac,
-            firmware,
+            firmware: firmware.map(|f| f.to_string()),
         },
     }
 }
@@ -209,5 +213,12 @@ pub async fn lookup(
         }
     }
     let (question, firmware, limit) = params.parse()?;
-    Ok(HttpResponse::Ok().json(answer(&state.lookup.snapshot(), question, firmware, limit)))
+    let anonymous = principal.0.is_none();
+    Ok(HttpResponse::Ok().json(answer(
+        &state.lookup.snapshot(),
+        question,
+        firmware,
+        limit,
+        anonymous,
+    )))
 }

@@ -1,12 +1,14 @@
 //! The HTTP API: one file per resource, each handler parsing, authorising,
 //! calling the store and rendering.
 
+pub mod advisories;
 pub mod evidence;
 pub mod extract;
 pub mod lookup;
 pub mod manufacturers;
 pub mod models;
 pub mod ops;
+pub mod reviews;
 
 use actix_web::web;
 
@@ -35,7 +37,56 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::get().to(models::get))
                         .route(web::patch().to(models::update)),
                 )
+                .service(
+                    web::resource("/models/{id}/clearance/history")
+                        .route(web::get().to(models::clearance_history)),
+                )
                 .service(web::resource("/lookup").route(web::get().to(lookup::lookup)))
+                .service(
+                    web::resource("/advisories")
+                        .route(web::get().to(advisories::list))
+                        .route(web::post().to(advisories::create)),
+                )
+                .service(
+                    web::resource("/advisories/{id}")
+                        .route(web::get().to(advisories::get))
+                        .route(web::patch().to(advisories::update)),
+                )
+                .service(
+                    web::resource("/advisories/{id}/revisions")
+                        .route(web::get().to(advisories::revisions)),
+                )
+                .service(
+                    web::resource("/advisories/{id}/submit")
+                        .route(web::post().to(advisories::submit)),
+                )
+                .service(
+                    web::resource("/advisories/{id}/reject")
+                        .route(web::post().to(advisories::reject)),
+                )
+                .service(
+                    web::resource("/advisories/{id}/approve")
+                        .route(web::post().to(advisories::approve)),
+                )
+                .service(
+                    web::resource("/advisories/{id}/publish")
+                        .route(web::post().to(advisories::publish)),
+                )
+                .service(
+                    web::resource("/advisories/{id}/amend")
+                        .route(web::post().to(advisories::amend)),
+                )
+                .service(
+                    web::resource("/advisories/{id}/withdraw")
+                        .route(web::post().to(advisories::withdraw)),
+                )
+                .service(
+                    web::resource("/reviews")
+                        .route(web::get().to(reviews::list))
+                        .route(web::post().to(reviews::open)),
+                )
+                .service(web::resource("/reviews/{id}").route(web::get().to(reviews::get)))
+                .service(web::resource("/reviews/{id}/close").route(web::post().to(reviews::close)))
                 .service(
                     web::resource("/evidence")
                         .route(web::get().to(evidence::list))

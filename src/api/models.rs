@@ -11,6 +11,7 @@ use super::extract::{
 };
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
+use crate::db::clearance::{self as db_clearance, StatusChange};
 use crate::db::models::{self, ModelFilter, ModelPatch, NewModel};
 use crate::domain::clearance::{self, Clearance, ClearanceStatus};
 use crate::domain::imei::Tac;
@@ -59,8 +60,8 @@ impl ModelView {
     pub fn new(model: Model, index: &LookupIndex, now: DateTime<Utc>) -> Self {
         let clearance = index
             .get(model.id)
-            .map(|indexed| indexed.clearance(now))
-            .unwrap_or_else(|| clearance::derive(&[], None, now, model.created_at));
+            .map(|indexed| indexed.clearance(now, None))
+            .unwrap_or_else(|| clearance::derive(&[], None, now, model.created_at, None));
         Self { model, clearance }
     }
 }
@@ -246,4 +247,37 @@ pub async fn update(
         version,
         &ModelView::new(model, &state.lookup.snapshot(), Utc::now()),
     ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct HistoryParams {
+    #[param(value_type = Option<u32>)]
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/models/{id}/clearance/history", tag = "registry",
+    summary = "Every change of a model's clearance, oldest first",
+    params(("id" = Uuid, Path), HistoryParams),
+    responses(
+        (status = 200, body = Page<StatusChange>),
+        (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn clearance_history(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    params: web::Query<HistoryParams>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Role::Reader)?;
+    let page = PageRequest::parse(params.limit.as_deref(), params.cursor.as_deref())?;
+    let id = id.into_inner();
+    let rows = state
+        .db
+        .read(move |conn| db_clearance::history(conn, id, page.after, page.fetch()))
+        .await?;
+    Ok(HttpResponse::Ok().json(page.page(rows, |c| c.id, |c| c)))
 }

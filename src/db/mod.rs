@@ -2,10 +2,13 @@
 //! migrations per backend, and one file per aggregate with its queries.
 //! Nothing here knows about HTTP.
 
+pub mod advisories;
 pub mod audit;
+pub mod clearance;
 pub mod evidence;
 pub mod manufacturers;
 pub mod models;
+pub mod reviews;
 pub mod schema;
 pub mod types;
 
@@ -38,6 +41,15 @@ pub enum DbError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    /// A lifecycle step that the resource's current state does not allow.
+    #[error("{detail}")]
+    WrongState {
+        detail: String,
+        current_state: String,
+    },
+    /// A rule forbids this caller the change (e.g. the two-person rule).
+    #[error("{0}")]
+    Refused(String),
     /// An optimistic-concurrency check failed: the row changed meanwhile.
     #[error("stale version")]
     Stale,

@@ -7,16 +7,19 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// What an advisory decides for a model, from most to least restrictive.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    Prohibited,
-    Restricted,
-    ApprovedWithConditions,
-    Approved,
+use super::advisory::Tlp;
+use super::firmware::{FirmwareRange, FirmwareVersion};
+
+crate::text_enum! {
+    /// What an advisory decides for a model, from most to least restrictive
+    /// (the order `Ord` follows).
+    #[derive(PartialOrd, Ord)]
+    pub enum Decision {
+        Prohibited = "prohibited",
+        Restricted = "restricted",
+        ApprovedWithConditions = "approved_with_conditions",
+        Approved = "approved",
+    }
 }
 
 /// Where a model stands.
@@ -77,10 +80,11 @@ pub struct DecisionInForce {
     pub advisory_id: Uuid,
     pub reference: String,
     pub title: String,
+    pub tlp: Tlp,
     pub decision: Decision,
     pub conditions: Option<String>,
-    /// The firmware range the decision is limited to, as written.
-    pub firmware: Option<String>,
+    /// The firmware range the decision is limited to.
+    pub firmware: Option<FirmwareRange>,
     pub effective_at: DateTime<Utc>,
 }
 
@@ -96,7 +100,9 @@ pub struct OpenReview {
 pub struct DecidingAdvisory {
     pub id: Uuid,
     pub reference: String,
-    pub title: String,
+    /// Null for anonymous callers unless the advisory is TLP:CLEAR.
+    pub title: Option<String>,
+    pub tlp: Tlp,
     pub decision: Decision,
     /// The firmware range the decision applies to; null for every version.
     pub firmware: Option<String>,
@@ -115,18 +121,38 @@ pub struct Clearance {
     pub review: Option<OpenReview>,
 }
 
+impl Clearance {
+    /// What an anonymous caller may see: only TLP:CLEAR advisories' titles.
+    pub fn for_the_public(mut self) -> Self {
+        for advisory in &mut self.advisories {
+            if advisory.tlp != Tlp::Clear {
+                advisory.title = None;
+            }
+        }
+        self
+    }
+}
+
 /// Derives a model's clearance at `now` from the decisions naming it (only
-/// those whose effective date has come count) and its open review, if any.
-/// `unassessed_since` is when the model entered the register: the "since" of
-/// a model nobody has decided on.
+/// those whose effective date has come count, and with `firmware` only those
+/// whose range holds it) and its open review, if any. `unassessed_since` is
+/// when the model entered the register: the "since" of a model nobody has
+/// decided on.
 pub fn derive(
     decisions: &[DecisionInForce],
     review: Option<OpenReview>,
     now: DateTime<Utc>,
     unassessed_since: DateTime<Utc>,
+    firmware: Option<&FirmwareVersion>,
 ) -> Clearance {
-    let mut in_force: Vec<&DecisionInForce> =
-        decisions.iter().filter(|d| d.effective_at <= now).collect();
+    let mut in_force: Vec<&DecisionInForce> = decisions
+        .iter()
+        .filter(|d| d.effective_at <= now)
+        .filter(|d| match (firmware, &d.firmware) {
+            (Some(version), Some(range)) => range.holds(version),
+            _ => true,
+        })
+        .collect();
     in_force.sort_by(|a, b| {
         a.decision
             .cmp(&b.decision)
@@ -159,9 +185,10 @@ pub fn derive(
             .map(|d| DecidingAdvisory {
                 id: d.advisory_id,
                 reference: d.reference.clone(),
-                title: d.title.clone(),
+                title: Some(d.title.clone()),
+                tlp: d.tlp,
                 decision: d.decision,
-                firmware: d.firmware.clone(),
+                firmware: d.firmware.as_ref().map(ToString::to_string),
             })
             .collect(),
         review,
@@ -178,6 +205,7 @@ mod tests {
             advisory_id: Uuid::new_v4(),
             reference: format!("CLR-2026-{days_ago:04}"),
             title: "t".into(),
+            tlp: Tlp::Clear,
             decision,
             conditions: (decision == Decision::ApprovedWithConditions)
                 .then(|| "work profile only".into()),
@@ -190,7 +218,7 @@ mod tests {
     fn no_decision_and_no_review_is_unassessed_since_registration() {
         let now = Utc::now();
         let registered = now - Duration::days(3);
-        let c = derive(&[], None, now, registered);
+        let c = derive(&[], None, now, registered, None);
         assert_eq!(c.status, ClearanceStatus::Unassessed);
         assert_eq!(c.since, registered);
         assert!(c.advisories.is_empty());
@@ -203,7 +231,7 @@ mod tests {
             id: Uuid::new_v4(),
             due_at: now + Duration::days(90),
         };
-        let c = derive(&[], Some(review), now, now);
+        let c = derive(&[], Some(review), now, now, None);
         assert_eq!(c.status, ClearanceStatus::UnderReview);
         assert_eq!(c.review, Some(review));
     }
@@ -216,7 +244,7 @@ mod tests {
             decision(Decision::Prohibited, 5, now),
             decision(Decision::ApprovedWithConditions, 1, now),
         ];
-        let c = derive(&decisions, None, now, now);
+        let c = derive(&decisions, None, now, now, None);
         assert_eq!(c.status, ClearanceStatus::Prohibited);
         assert_eq!(c.since, now - Duration::days(5));
         assert_eq!(c.advisories.len(), 3);
@@ -232,6 +260,7 @@ mod tests {
             None,
             now,
             now,
+            None,
         );
         assert_eq!(c.status, ClearanceStatus::ApprovedWithConditions);
         assert_eq!(c.conditions.as_deref(), Some("work profile only"));
@@ -240,8 +269,58 @@ mod tests {
     #[test]
     fn a_decision_not_yet_effective_does_not_count() {
         let now = Utc::now();
-        let c = derive(&[decision(Decision::Prohibited, -2, now)], None, now, now);
+        let c = derive(
+            &[decision(Decision::Prohibited, -2, now)],
+            None,
+            now,
+            now,
+            None,
+        );
         assert_eq!(c.status, ClearanceStatus::Unassessed);
+    }
+
+    #[test]
+    fn a_firmware_version_picks_the_decisions_whose_range_holds_it() {
+        let now = Utc::now();
+        let mut prohibited = decision(Decision::Prohibited, 3, now);
+        prohibited.firmware = Some(FirmwareRange::parse("<6.3.1").unwrap());
+        let mut approved = decision(Decision::Approved, 1, now);
+        approved.firmware = Some(FirmwareRange::parse(">=6.3.1").unwrap());
+        let decisions = [prohibited, approved];
+        let at = |v: Option<&str>| {
+            let version = v.map(|v| FirmwareVersion::parse(v).unwrap());
+            derive(&decisions, None, now, now, version.as_ref())
+        };
+        assert_eq!(at(Some("6.3.0")).status, ClearanceStatus::Prohibited);
+        assert_eq!(at(Some("6.3.1")).status, ClearanceStatus::Approved);
+        let overall = at(None);
+        assert_eq!(overall.status, ClearanceStatus::Prohibited);
+        let ranges: Vec<_> = overall
+            .advisories
+            .iter()
+            .map(|a| a.firmware.clone())
+            .collect();
+        assert_eq!(
+            ranges,
+            vec![Some("<6.3.1".to_owned()), Some(">=6.3.1".to_owned())]
+        );
+    }
+
+    #[test]
+    fn the_public_sees_only_clear_titles() {
+        let now = Utc::now();
+        let mut amber = decision(Decision::Restricted, 1, now);
+        amber.tlp = Tlp::Amber;
+        let c = derive(
+            &[decision(Decision::Approved, 2, now), amber],
+            None,
+            now,
+            now,
+            None,
+        )
+        .for_the_public();
+        assert_eq!(c.advisories[0].title, None);
+        assert_eq!(c.advisories[1].title.as_deref(), Some("t"));
     }
 
     #[test]

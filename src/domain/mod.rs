@@ -1,9 +1,11 @@
 //! Pure rules of the product, no I/O: the types inputs are parsed into, and
 //! the functions that decide (a model's clearance, what a lookup means).
 
+pub mod advisory;
 pub mod audit;
 pub mod clearance;
 pub mod evidence;
+pub mod firmware;
 pub mod imei;
 pub mod registry;
 pub mod severity;

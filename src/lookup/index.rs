@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::clearance::{self, Clearance, DecisionInForce, OpenReview};
+use crate::domain::firmware::FirmwareVersion;
 use crate::domain::imei::Tac;
 use crate::domain::registry::{ManufacturerRef, Model};
 use crate::domain::text::{compact, words};
@@ -43,8 +44,14 @@ pub struct IndexedModel {
 }
 
 impl IndexedModel {
-    pub fn clearance(&self, now: DateTime<Utc>) -> Clearance {
-        clearance::derive(&self.decisions, self.review, now, self.registered_at)
+    pub fn clearance(&self, now: DateTime<Utc>, firmware: Option<&FirmwareVersion>) -> Clearance {
+        clearance::derive(
+            &self.decisions,
+            self.review,
+            now,
+            self.registered_at,
+            firmware,
+        )
     }
 }
 
@@ -65,11 +72,14 @@ pub struct LookupIndex {
 }
 
 impl LookupIndex {
-    /// Builds the index from every model (with its manufacturer's aliases).
+    /// Builds the index from every model (with its manufacturer's aliases)
+    /// and what decides each model's clearance.
     pub fn build(
         generation: i64,
         models: Vec<Model>,
         maker_aliases: &HashMap<Uuid, Vec<String>>,
+        mut decisions: HashMap<Uuid, Vec<DecisionInForce>>,
+        reviews: &HashMap<Uuid, OpenReview>,
     ) -> Self {
         let mut index = Self {
             generation,
@@ -127,8 +137,8 @@ impl LookupIndex {
                 name: model.name,
                 manufacturer: model.manufacturer,
                 registered_at: model.created_at,
-                decisions: Vec::new(),
-                review: None,
+                decisions: decisions.remove(&model.id).unwrap_or_default(),
+                review: reviews.get(&model.id).copied(),
             });
         }
         index.sorted_names.sort();
@@ -306,7 +316,7 @@ mod tests {
             model(&apple, "iPhone 5s", &[], &["A1457"], &["35203506"]),
         ];
         let aliases = HashMap::from([(xiaomi.id, vec!["小米".to_string()])]);
-        LookupIndex::build(7, models, &aliases)
+        LookupIndex::build(7, models, &aliases, HashMap::new(), &HashMap::new())
     }
 
     fn names(hits: Vec<&IndexedModel>) -> Vec<&str> {

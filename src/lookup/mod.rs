@@ -71,7 +71,11 @@ impl Lookup {
                 let generation = db::current_generation(conn)?;
                 let models = db::models::load_all(conn)?;
                 let aliases = db::manufacturers::all_aliases(conn)?;
-                Ok(LookupIndex::build(generation, models, &aliases))
+                let decisions = db::clearance::decisions_in_force(conn, None)?;
+                let reviews = db::clearance::open_reviews(conn, None)?;
+                Ok(LookupIndex::build(
+                    generation, models, &aliases, decisions, &reviews,
+                ))
             })
             .await?;
         tracing::debug!(

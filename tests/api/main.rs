@@ -3,8 +3,10 @@
 mod helpers;
 
 mod auth;
+mod clearance_rule;
 mod errors;
 mod evidence;
 mod lookup;
 mod operations;
 mod registry;
+mod workflow;

@@ -1,0 +1,670 @@
+//! `/api/v1/advisories`: drafting, the lifecycle, and reading what was
+//! published. Readers see only published (and withdrawn or superseded)
+//! advisories; a draft is a 404 to them, so its existence does not leak.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::extract::{
+    JsonBody, Page, PageRequest, created, double_option, if_match_version, query_param, with_etag,
+};
+use crate::app::AppState;
+use crate::auth::{Principal, Role};
+use crate::db::advisories::{self, AdvisoryFilter, AdvisoryRecord, RevisionRecord};
+use crate::domain::advisory::{
+    Action, AdvisoryContent, AdvisoryState, Audience, ContentPatch, DecisionSpec, Stage, Tlp,
+};
+use crate::domain::clearance::Decision;
+use crate::domain::severity::Severity;
+use crate::domain::text::{Line, Prose};
+use crate::error::{ApiError, Problem};
+
+/// A new draft advisory.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAdvisory {
+    title: Line,
+    summary: Prose,
+    /// Markdown.
+    #[serde(default)]
+    body: Option<Prose>,
+    severity: Severity,
+    tlp: Tlp,
+    /// Who must follow it; all personnel when absent.
+    #[serde(default)]
+    audience: Audience,
+    #[serde(default)]
+    acknowledgement_required: bool,
+    #[serde(default)]
+    decisions: Vec<DecisionSpec>,
+    #[serde(default)]
+    evidence_ids: Vec<Uuid>,
+    /// Published advisories this one replaces once published.
+    #[serde(default)]
+    supersedes: Vec<Uuid>,
+    /// When the decisions start to apply; at publication when absent.
+    #[serde(default)]
+    effective_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    review_due: Option<DateTime<Utc>>,
+}
+
+/// Changes to a draft; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAdvisory {
+    title: Option<Line>,
+    summary: Option<Prose>,
+    body: Option<Prose>,
+    severity: Option<Severity>,
+    tlp: Option<Tlp>,
+    audience: Option<Audience>,
+    acknowledgement_required: Option<bool>,
+    decisions: Option<Vec<DecisionSpec>>,
+    evidence_ids: Option<Vec<Uuid>>,
+    supersedes: Option<Vec<Uuid>>,
+    /// null clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    effective_at: Option<Option<DateTime<Utc>>>,
+    /// null clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    review_due: Option<Option<DateTime<Utc>>>,
+}
+
+/// Why an advisory is rejected or withdrawn.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reason {
+    reason: Prose,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionView {
+    pub model_id: Uuid,
+    pub model_name: String,
+    pub decision: Decision,
+    pub conditions: Option<String>,
+    /// The firmware range it is limited to; null for every version.
+    pub firmware: Option<String>,
+}
+
+/// What a revision says.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContentView {
+    pub title: String,
+    pub summary: String,
+    pub body: String,
+    pub severity: Severity,
+    pub tlp: Tlp,
+    pub audience: Audience,
+    pub acknowledgement_required: bool,
+    pub decisions: Vec<DecisionView>,
+    pub evidence_ids: Vec<Uuid>,
+    pub supersedes: Vec<Uuid>,
+    pub effective_at: Option<DateTime<Utc>>,
+    pub review_due: Option<DateTime<Utc>>,
+}
+
+/// Who moved a revision along, and when.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignOffs {
+    pub submitted_by: Option<String>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub published_by: Option<String>,
+    pub published_at: Option<DateTime<Utc>>,
+    /// Why the revision was last sent back to draft.
+    pub rejection_reason: Option<String>,
+}
+
+/// One revision of an advisory.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevisionView {
+    pub revision: i32,
+    pub state: Stage,
+    #[serde(flatten)]
+    pub content: ContentView,
+    /// Who opened this revision.
+    pub author: String,
+    #[serde(flatten)]
+    pub sign_offs: SignOffs,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An advisory: what is in force (or, before publication, the draft), where
+/// it stands, and for analysts the amendment being written.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdvisoryView {
+    pub id: Uuid,
+    /// Assigned on first publication, e.g. `CLR-2026-0001`.
+    pub reference: Option<String>,
+    pub state: AdvisoryState,
+    /// The revision shown: the one in force, or the draft before publication.
+    pub revision: i32,
+    #[serde(flatten)]
+    pub content: ContentView,
+    /// Who created the advisory.
+    pub author: String,
+    pub author_name: String,
+    #[serde(flatten)]
+    pub sign_offs: SignOffs,
+    pub withdrawn_reason: Option<String>,
+    pub withdrawn_by: Option<String>,
+    pub withdrawn_at: Option<DateTime<Utc>>,
+    pub superseded_by: Option<Uuid>,
+    pub superseded_at: Option<DateTime<Utc>>,
+    /// An amendment being written (analysts only).
+    pub amendment: Option<RevisionView>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn content_view(revision: &RevisionRecord) -> ContentView {
+    let c = &revision.content;
+    ContentView {
+        title: c.title.to_string(),
+        summary: c.summary.to_string(),
+        body: c.body.clone(),
+        severity: c.severity,
+        tlp: c.tlp,
+        audience: c.audience.clone(),
+        acknowledgement_required: c.acknowledgement_required,
+        decisions: c
+            .decisions
+            .iter()
+            .map(|d| DecisionView {
+                model_id: d.model_id,
+                model_name: revision
+                    .model_names
+                    .get(&d.model_id)
+                    .cloned()
+                    .unwrap_or_default(),
+                decision: d.decision,
+                conditions: d.conditions.as_ref().map(ToString::to_string),
+                firmware: d.firmware.as_ref().map(ToString::to_string),
+            })
+            .collect(),
+        evidence_ids: c.evidence_ids.clone(),
+        supersedes: c.supersedes.clone(),
+        effective_at: c.effective_at,
+        review_due: c.review_due,
+    }
+}
+
+fn sign_offs(revision: &RevisionRecord) -> SignOffs {
+    let split = |signed: &Option<(String, DateTime<Utc>)>| {
+        signed.as_ref().map(|(by, at)| (by.clone(), *at)).unzip()
+    };
+    let (submitted_by, submitted_at) = split(&revision.submitted);
+    let (approved_by, approved_at) = split(&revision.approved);
+    let (published_by, published_at) = split(&revision.published);
+    SignOffs {
+        submitted_by,
+        submitted_at,
+        approved_by,
+        approved_at,
+        published_by,
+        published_at,
+        rejection_reason: revision.rejection_reason.clone(),
+    }
+}
+
+pub fn revision_view(revision: &RevisionRecord) -> RevisionView {
+    RevisionView {
+        revision: revision.number,
+        state: revision.stage,
+        content: content_view(revision),
+        author: revision.author.clone(),
+        sign_offs: sign_offs(revision),
+        updated_at: revision.updated_at,
+    }
+}
+
+impl AdvisoryView {
+    /// The view for a caller who may (`analyst`) or may not see drafts;
+    /// `None` when the caller may not see the advisory at all.
+    pub fn for_caller(record: &AdvisoryRecord, sees_drafts: bool) -> Option<Self> {
+        if !sees_drafts && !record.lifecycle.state.is_public() {
+            return None;
+        }
+        let shown = record.current.as_ref().or(record.working.as_ref())?;
+        let amendment = match (&record.current, &record.working) {
+            (Some(_), Some(working)) if sees_drafts => Some(revision_view(working)),
+            _ => None,
+        };
+        let withdrawn = record.withdrawn.as_ref();
+        Some(Self {
+            id: record.id,
+            reference: record.reference.clone(),
+            state: record.lifecycle.state,
+            revision: shown.number,
+            content: content_view(shown),
+            author: record.author.clone(),
+            author_name: record.author_name.clone(),
+            sign_offs: sign_offs(shown),
+            withdrawn_reason: withdrawn.map(|w| w.reason.clone()),
+            withdrawn_by: withdrawn.map(|w| w.by.clone()),
+            withdrawn_at: withdrawn.map(|w| w.at),
+            superseded_by: record.superseded_by,
+            superseded_at: record.superseded_at,
+            amendment,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        })
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("no advisory has this id".into())
+}
+
+/// Renders an advisory the caller may see, with its ETag.
+fn render(record: &AdvisoryRecord, principal: &Principal) -> Result<HttpResponse, ApiError> {
+    let view =
+        AdvisoryView::for_caller(record, principal.has(Role::Analyst)).ok_or_else(not_found)?;
+    Ok(with_etag(record.version, &view))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListParams {
+    #[param(value_type = Option<AdvisoryState>)]
+    state: Option<String>,
+    /// Advisories whose revision in force (for analysts also whose draft)
+    /// decides on this model.
+    model_id: Option<String>,
+    #[param(value_type = Option<u32>)]
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/advisories", tag = "advisories",
+    summary = "Draft an advisory",
+    request_body = CreateAdvisory,
+    responses(
+        (status = 201, body = AdvisoryView, headers(("Location" = String), ("ETag" = String))),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, description = "Invalid field, unknown model, evidence or advisory, unparsable firmware range", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: JsonBody<CreateAdvisory>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Role::Analyst)?;
+    let actor = principal.actor();
+    let b = body.0;
+    let content = AdvisoryContent {
+        title: b.title,
+        summary: b.summary,
+        body: b.body.map(String::from).unwrap_or_default(),
+        severity: b.severity,
+        tlp: b.tlp,
+        audience: b.audience,
+        acknowledgement_required: b.acknowledgement_required,
+        decisions: b.decisions,
+        evidence_ids: b.evidence_ids,
+        supersedes: b.supersedes,
+        effective_at: b.effective_at,
+        review_due: b.review_due,
+    };
+    let record = state
+        .db
+        .write(move |conn| advisories::create(conn, content, &actor, Utc::now()))
+        .await?;
+    let view = AdvisoryView::for_caller(&record, true).ok_or_else(not_found)?;
+    Ok(created(
+        format!("/api/v1/advisories/{}", record.id),
+        record.version,
+        &view,
+    ))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/advisories", tag = "advisories",
+    summary = "List advisories",
+    description = "Readers see published, withdrawn and superseded advisories only; analysts see drafts too.",
+    params(ListParams),
+    responses(
+        (status = 200, body = Page<AdvisoryView>),
+        (status = 401, body = Problem), (status = 422, body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    state: web::Data<AppState>,
+    principal: Principal,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Role::Reader)?;
+    let page = PageRequest::parse(params.limit.as_deref(), params.cursor.as_deref())?;
+    let sees_drafts = principal.has(Role::Analyst);
+    let filter = AdvisoryFilter {
+        state: query_param("state", params.state.as_deref(), str::parse)?,
+        model_id: query_param("model_id", params.model_id.as_deref(), |raw| {
+            Uuid::parse_str(raw).map_err(|_| "must be a model id (a UUID)".to_owned())
+        })?,
+        public_only: !sees_drafts,
+    };
+    let records = state
+        .db
+        .read(move |conn| advisories::list(conn, &filter, page.after, page.fetch()))
+        .await?;
+    let page = page.page(
+        records,
+        |r| r.id,
+        |r| AdvisoryView::for_caller(&r, sees_drafts),
+    );
+    Ok(HttpResponse::Ok().json(Page {
+        items: page.items.into_iter().flatten().collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/advisories/{id}", tag = "advisories",
+    summary = "Get an advisory",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = AdvisoryView, headers(("ETag" = String))),
+        (status = 401, body = Problem),
+        (status = 404, description = "Unknown, or a draft the caller may not see", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Role::Reader)?;
+    let id = id.into_inner();
+    let record = state.db.read(move |conn| advisories::get(conn, id)).await?;
+    render(&record, &principal)
+}
+
+#[utoipa::path(
+    patch, path = "/api/v1/advisories/{id}", tag = "advisories",
+    summary = "Change a draft",
+    description = "Only a draft (or a draft amendment) can change, and only with `If-Match` carrying its current ETag.",
+    params(("id" = Uuid, Path), ("If-Match" = String, Header, description = "ETag from a previous read")),
+    request_body = UpdateAdvisory,
+    responses(
+        (status = 200, body = AdvisoryView, headers(("ETag" = String))),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, description = "Not a draft", body = Problem),
+        (status = 412, description = "Changed since the ETag was read", body = Problem),
+        (status = 422, body = Problem),
+        (status = 428, description = "No If-Match header", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    req: HttpRequest,
+    body: JsonBody<UpdateAdvisory>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Role::Analyst)?;
+    let actor = principal.actor();
+    let id = id.into_inner();
+    let expected = if_match_version(&req).ok_or(ApiError::PreconditionRequired)?;
+    let b = body.0;
+    let patch = ContentPatch {
+        title: b.title,
+        summary: b.summary,
+        body: b.body.map(String::from),
+        severity: b.severity,
+        tlp: b.tlp,
+        audience: b.audience,
+        acknowledgement_required: b.acknowledgement_required,
+        decisions: b.decisions,
+        evidence_ids: b.evidence_ids,
+        supersedes: b.supersedes,
+        effective_at: b.effective_at,
+        review_due: b.review_due,
+    };
+    let record = state
+        .db
+        .write(move |conn| advisories::edit(conn, id, patch, expected, &actor, Utc::now()))
+        .await?;
+    render(&record, &principal)
+}
+
+/// Runs one lifecycle step for a caller holding `role`.
+async fn step(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: Uuid,
+    action: Action,
+    role: Role,
+    reason: Option<Prose>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(role)?;
+    let actor = principal.actor();
+    let (record, changes) = state
+        .db
+        .write(move |conn| {
+            let now = Utc::now();
+            match action {
+                Action::Publish => advisories::publish(conn, id, &actor, now),
+                _ => advisories::step(conn, id, action, reason.as_ref(), &actor, now),
+            }
+        })
+        .await?;
+    if !changes.is_empty() || action == Action::Publish || action == Action::Withdraw {
+        state.lookup.refresh_after_write().await;
+    }
+    render(&record, &principal)
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/advisories/{id}/submit", tag = "advisories",
+    summary = "Submit a draft for approval",
+    description = "draft → submitted.",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = AdvisoryView), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, description = "Not a draft; `current_state` says what it is", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn submit(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    step(
+        state,
+        principal,
+        id.into_inner(),
+        Action::Submit,
+        Role::Analyst,
+        None,
+    )
+    .await
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/advisories/{id}/reject", tag = "advisories",
+    summary = "Send a submitted advisory back to draft",
+    description = "submitted → draft, with the reason.",
+    params(("id" = Uuid, Path)),
+    request_body = Reason,
+    responses(
+        (status = 200, body = AdvisoryView), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn reject(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    body: JsonBody<Reason>,
+) -> Result<HttpResponse, ApiError> {
+    let reason = Some(body.0.reason);
+    step(
+        state,
+        principal,
+        id.into_inner(),
+        Action::Reject,
+        Role::Approver,
+        reason,
+    )
+    .await
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/advisories/{id}/approve", tag = "advisories",
+    summary = "Approve a submitted advisory",
+    description = "submitted → approved. The two-person rule: the advisory's author and anyone who wrote the revision cannot approve it (403).",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = AdvisoryView), (status = 401, body = Problem),
+        (status = 403, description = "Not an approver, or the two-person rule", body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn approve(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    step(
+        state,
+        principal,
+        id.into_inner(),
+        Action::Approve,
+        Role::Approver,
+        None,
+    )
+    .await
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/advisories/{id}/publish", tag = "advisories",
+    summary = "Publish an approved advisory",
+    description = "approved → published, in one transaction: the reference (on first publication), the advisories it supersedes, and every concerned model's clearance.",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = AdvisoryView), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, description = "No decision or no cited evidence", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn publish(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    step(
+        state,
+        principal,
+        id.into_inner(),
+        Action::Publish,
+        Role::Approver,
+        None,
+    )
+    .await
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/advisories/{id}/amend", tag = "advisories",
+    summary = "Open an amendment of a published advisory",
+    description = "A new draft revision, a copy of the one in force, which stays in force (and readable) until the amendment is published.",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = AdvisoryView), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn amend(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    step(
+        state,
+        principal,
+        id.into_inner(),
+        Action::Amend,
+        Role::Analyst,
+        None,
+    )
+    .await
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/advisories/{id}/withdraw", tag = "advisories",
+    summary = "Withdraw a published advisory",
+    description = "published → withdrawn, with the reason: its decisions stop applying.",
+    params(("id" = Uuid, Path)),
+    request_body = Reason,
+    responses(
+        (status = 200, body = AdvisoryView), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn withdraw(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    body: JsonBody<Reason>,
+) -> Result<HttpResponse, ApiError> {
+    let reason = Some(body.0.reason);
+    step(
+        state,
+        principal,
+        id.into_inner(),
+        Action::Withdraw,
+        Role::Approver,
+        reason,
+    )
+    .await
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/advisories/{id}/revisions", tag = "advisories",
+    summary = "Every published revision, oldest first",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = Page<RevisionView>), (status = 401, body = Problem), (status = 404, body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn revisions(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Role::Reader)?;
+    let id = id.into_inner();
+    let (record, revisions) = state
+        .db
+        .read(move |conn| {
+            Ok((
+                advisories::get(conn, id)?,
+                advisories::published_revisions(conn, id)?,
+            ))
+        })
+        .await?;
+    AdvisoryView::for_caller(&record, principal.has(Role::Analyst)).ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(Page {
+        items: revisions.iter().map(revision_view).collect(),
+        next_cursor: None,
+    }))
+}

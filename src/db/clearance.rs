@@ -1,0 +1,327 @@
+//! What decides a model's clearance, as stored: the decisions of advisories
+//! in force, open reviews, and the materialised status with its history.
+//! Every change of status is found by deriving afresh with the domain rule
+//! (never by patching the stored status), inside the transaction that
+//! caused it.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::audit::Change;
+use super::schema::{
+    advisories, advisory_decisions, advisory_revisions, clearance_history, clearance_settled,
+    models, reviews,
+};
+use super::types::{DbId, DbTime};
+use super::{DbConnection, DbError};
+use crate::domain::advisory::{AdvisoryState, Tlp};
+use crate::domain::clearance::{self, ClearanceStatus, Decision, DecisionInForce, OpenReview};
+use crate::domain::firmware::FirmwareRange;
+
+/// What caused a re-derivation, recorded in the history.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cause {
+    pub advisory_id: Option<Uuid>,
+    pub review_id: Option<Uuid>,
+}
+
+/// One change of a model's clearance, as kept in its history.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct StatusChange {
+    pub id: Uuid,
+    pub model_id: Uuid,
+    pub status: ClearanceStatus,
+    pub previous_status: ClearanceStatus,
+    pub advisory_id: Option<Uuid>,
+    pub review_id: Option<Uuid>,
+    pub changed_at: DateTime<Utc>,
+}
+
+impl StatusChange {
+    pub fn audit(&self) -> Result<Change, DbError> {
+        Ok(Change::new(
+            "model.clearance",
+            "model",
+            self.model_id,
+            serde_json::to_value(self).map_err(|e| DbError::Other(e.into()))?,
+        ))
+    }
+}
+
+type DecisionRow = (
+    DbId,
+    DbId,
+    Option<String>,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<DbTime>,
+);
+
+/// The decisions in force (published, current revision, not withdrawn or
+/// superseded) naming the given models — all models with `None` — whatever
+/// their effective date (the derivation filters by time).
+pub fn decisions_in_force(
+    conn: &mut DbConnection,
+    model_ids: Option<&[DbId]>,
+) -> Result<HashMap<Uuid, Vec<DecisionInForce>>, DbError> {
+    let mut query = advisory_decisions::table
+        .inner_join(
+            advisories::table.on(advisories::id
+                .eq(advisory_decisions::advisory_id)
+                .and(advisories::current_revision.eq(advisory_decisions::revision))),
+        )
+        .inner_join(
+            advisory_revisions::table.on(advisory_revisions::advisory_id
+                .eq(advisory_decisions::advisory_id)
+                .and(advisory_revisions::revision.eq(advisory_decisions::revision))),
+        )
+        .filter(advisories::state.eq(AdvisoryState::Published.as_str()))
+        .select((
+            advisory_decisions::model_id,
+            advisories::id,
+            advisories::reference,
+            advisory_revisions::title,
+            advisory_revisions::tlp,
+            advisory_decisions::decision,
+            advisory_decisions::conditions,
+            advisory_decisions::firmware,
+            advisory_revisions::effective_at,
+        ))
+        .order((
+            advisory_decisions::advisory_id,
+            advisory_decisions::position,
+        ))
+        .into_boxed();
+    if let Some(ids) = model_ids {
+        query = query.filter(advisory_decisions::model_id.eq_any(ids));
+    }
+    let mut by_model: HashMap<Uuid, Vec<DecisionInForce>> = HashMap::new();
+    for row in query.load::<DecisionRow>(conn)? {
+        let (model_id, advisory_id, reference, title, tlp, decision, conditions, firmware, at) =
+            row;
+        let stored = |what: &str, e: String| DbError::Other(anyhow::anyhow!("stored {what}: {e}"));
+        by_model
+            .entry(model_id.0)
+            .or_default()
+            .push(DecisionInForce {
+                advisory_id: advisory_id.0,
+                reference: reference.unwrap_or_default(),
+                title,
+                tlp: tlp.parse::<Tlp>().map_err(|e| stored("tlp", e))?,
+                decision: decision
+                    .parse::<Decision>()
+                    .map_err(|e| stored("decision", e))?,
+                conditions,
+                firmware: firmware
+                    .map(|f| FirmwareRange::parse(&f))
+                    .transpose()
+                    .map_err(|e| stored("firmware range", e))?,
+                // Published revisions always have one; a missing one never applies.
+                effective_at: at.map_or(DateTime::<Utc>::MAX_UTC, |t| t.0),
+            });
+    }
+    Ok(by_model)
+}
+
+/// The open review of each of the given models (all with `None`).
+pub fn open_reviews(
+    conn: &mut DbConnection,
+    model_ids: Option<&[DbId]>,
+) -> Result<HashMap<Uuid, OpenReview>, DbError> {
+    let mut query = reviews::table
+        .filter(reviews::closed_at.is_null())
+        .select((reviews::model_id, reviews::id, reviews::due_at))
+        .into_boxed();
+    if let Some(ids) = model_ids {
+        query = query.filter(reviews::model_id.eq_any(ids));
+    }
+    Ok(query
+        .load::<(DbId, DbId, DbTime)>(conn)?
+        .into_iter()
+        .map(|(model, id, due)| {
+            (
+                model.0,
+                OpenReview {
+                    id: id.0,
+                    due_at: due.0,
+                },
+            )
+        })
+        .collect())
+}
+
+/// Derives the clearance of `model_ids` afresh at `now`; where it differs
+/// from the stored status, stores the new one and a history row. Returns the
+/// changes, for the audit log.
+pub fn rederive(
+    conn: &mut DbConnection,
+    model_ids: &[Uuid],
+    cause: Cause,
+    now: DateTime<Utc>,
+) -> Result<Vec<StatusChange>, DbError> {
+    let mut ids: Vec<DbId> = model_ids.iter().copied().map(DbId).collect();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stored: Vec<(DbId, String, DbTime)> = models::table
+        .filter(models::id.eq_any(&ids))
+        .select((models::id, models::clearance_status, models::created_at))
+        .order(models::id)
+        .load(conn)?;
+    let decisions = decisions_in_force(conn, Some(&ids))?;
+    let reviews = open_reviews(conn, Some(&ids))?;
+    let mut changes = Vec::new();
+    for (id, status, created_at) in stored {
+        let previous =
+            ClearanceStatus::parse(&status).map_err(|e| DbError::Other(anyhow::anyhow!(e)))?;
+        let derived = clearance::derive(
+            decisions.get(&id.0).map(Vec::as_slice).unwrap_or_default(),
+            reviews.get(&id.0).copied(),
+            now,
+            created_at.0,
+            None,
+        )
+        .status;
+        if derived == previous {
+            continue;
+        }
+        diesel::update(models::table.find(id))
+            .set(models::clearance_status.eq(derived.as_str()))
+            .execute(conn)?;
+        let change = StatusChange {
+            id: Uuid::now_v7(),
+            model_id: id.0,
+            status: derived,
+            previous_status: previous,
+            advisory_id: cause.advisory_id,
+            review_id: cause.review_id,
+            changed_at: now,
+        };
+        diesel::insert_into(clearance_history::table)
+            .values((
+                clearance_history::id.eq(DbId(change.id)),
+                clearance_history::model_id.eq(id),
+                clearance_history::status.eq(derived.as_str()),
+                clearance_history::previous_status.eq(previous.as_str()),
+                clearance_history::advisory_id.eq(cause.advisory_id.map(DbId)),
+                clearance_history::review_id.eq(cause.review_id.map(DbId)),
+                clearance_history::changed_at.eq(DbTime(now)),
+            ))
+            .execute(conn)?;
+        changes.push(change);
+    }
+    Ok(changes)
+}
+
+/// The models an advisory's current revision decides on.
+pub fn models_decided_by(
+    conn: &mut DbConnection,
+    advisory_id: Uuid,
+    revision: i32,
+) -> Result<Vec<Uuid>, DbError> {
+    Ok(advisory_decisions::table
+        .filter(advisory_decisions::advisory_id.eq(DbId(advisory_id)))
+        .filter(advisory_decisions::revision.eq(revision))
+        .select(advisory_decisions::model_id)
+        .load::<DbId>(conn)?
+        .into_iter()
+        .map(|id| id.0)
+        .collect())
+}
+
+/// Applies decisions whose effective date has come since the last call:
+/// their models' stored status catches up with the rule. Returns the changes.
+pub fn settle_due(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+) -> Result<Vec<StatusChange>, DbError> {
+    let through: DbTime = clearance_settled::table
+        .find(1)
+        .select(clearance_settled::through)
+        .first(conn)?;
+    let due: Vec<(DbId, DbId)> = advisory_decisions::table
+        .inner_join(
+            advisories::table.on(advisories::id
+                .eq(advisory_decisions::advisory_id)
+                .and(advisories::current_revision.eq(advisory_decisions::revision))),
+        )
+        .inner_join(
+            advisory_revisions::table.on(advisory_revisions::advisory_id
+                .eq(advisory_decisions::advisory_id)
+                .and(advisory_revisions::revision.eq(advisory_decisions::revision))),
+        )
+        .filter(advisories::state.eq(AdvisoryState::Published.as_str()))
+        .filter(advisory_revisions::effective_at.gt(through))
+        .filter(advisory_revisions::effective_at.le(DbTime(now)))
+        .select((advisories::id, advisory_decisions::model_id))
+        .load(conn)?;
+    let mut changes = Vec::new();
+    for (advisory_id, models) in super::group(due) {
+        let models: Vec<Uuid> = models.into_iter().map(|m| m.0).collect();
+        let cause = Cause {
+            advisory_id: Some(advisory_id.0),
+            review_id: None,
+        };
+        changes.extend(rederive(conn, &models, cause, now)?);
+    }
+    diesel::update(clearance_settled::table.find(1))
+        .set(clearance_settled::through.eq(DbTime(now)))
+        .execute(conn)?;
+    Ok(changes)
+}
+
+/// One page of a model's clearance history, oldest first.
+pub fn history(
+    conn: &mut DbConnection,
+    model_id: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<StatusChange>, DbError> {
+    let exists: i64 = models::table
+        .filter(models::id.eq(DbId(model_id)))
+        .count()
+        .get_result(conn)?;
+    if exists == 0 {
+        return Err(DbError::NotFound);
+    }
+    let mut query = clearance_history::table
+        .filter(clearance_history::model_id.eq(DbId(model_id)))
+        .select((
+            clearance_history::id,
+            clearance_history::status,
+            clearance_history::previous_status,
+            clearance_history::advisory_id,
+            clearance_history::review_id,
+            clearance_history::changed_at,
+        ))
+        .order(clearance_history::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(clearance_history::id.gt(DbId(after)));
+    }
+    let parse = |s: &str| ClearanceStatus::parse(s).map_err(|e| DbError::Other(anyhow::anyhow!(e)));
+    query
+        .load::<(DbId, String, String, Option<DbId>, Option<DbId>, DbTime)>(conn)?
+        .into_iter()
+        .map(|(id, status, previous, advisory, review, at)| {
+            Ok(StatusChange {
+                id: id.0,
+                model_id,
+                status: parse(&status)?,
+                previous_status: parse(&previous)?,
+                advisory_id: advisory.map(|a| a.0),
+                review_id: review.map(|r| r.0),
+                changed_at: at.0,
+            })
+        })
+        .collect()
+}

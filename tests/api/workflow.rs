@@ -1,0 +1,789 @@
+//! The decision workflow end to end: evidence, advisories through their
+//! lifecycle with two people, the clearance every lookup then answers, its
+//! history, reviews.
+
+use clearance::auth::Role;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TestApp, body, problem};
+
+const REDMI_TAC: &str = "86452102";
+const IMEI: &str = "864521021234562";
+
+pub struct Story {
+    pub model_id: String,
+    pub evidence_id: String,
+}
+
+/// Xiaomi, the Redmi 1S, and the 2014 lab evidence with its five findings.
+pub async fn redmi_with_evidence(app: &TestApp) -> Story {
+    let xiaomi = app.manufacturer("Xiaomi").await;
+    let model = app.model(&xiaomi, "Redmi 1S", &[REDMI_TAC]).await;
+    let model_id = model["id"].as_str().unwrap().to_owned();
+    let evidence_id = evidence(app, &[&model_id]).await;
+    Story {
+        model_id,
+        evidence_id,
+    }
+}
+
+pub async fn evidence(app: &TestApp, model_ids: &[&str]) -> String {
+    let finding = |data: &str| {
+        json!({"data": data, "destination": "api.account.xiaomi.com (Beijing)", "country": "CN",
+               "encrypted": false, "consent": "no",
+               "note": "while the cloud messaging service was on"})
+    };
+    let findings = ["carrier", "phone_number", "imei", "contacts", "sms"].map(finding);
+    let response = app
+        .post(
+            "/api/v1/evidence",
+            Some(Role::Analyst),
+            &json!({
+                "model_ids": model_ids,
+                "title": "Redmi 1S sends personal data to servers in Beijing",
+                "source": "F-Secure Labs",
+                "kind": "lab_test",
+                "observed_at": "2014-07-30T00:00:00Z",
+                "firmware": "MIUI JHCCNBH45.0",
+                "summary": "With the cloud messaging service on, the phone sends the carrier, phone number, IMEI, contacts and SMS numbers.",
+                "severity": "high",
+                "findings": findings,
+                "references": ["https://www.f-secure.com/weblog/archives/00002731.html"],
+            }),
+        )
+        .await;
+    assert_eq!(response.status(), 201, "filing evidence");
+    body(response).await["id"].as_str().unwrap().to_owned()
+}
+
+pub fn prohibition(story: &Story) -> Value {
+    json!({
+        "title": "Do not use Xiaomi Redmi 1S phones",
+        "summary": "Officers and their families are to refrain from using Redmi 1S phones.",
+        "body": "The phone sends personal data abroad. **Do not use it.**",
+        "severity": "high",
+        "tlp": "clear",
+        "audience": {"all_personnel": true, "units": []},
+        "acknowledgement_required": true,
+        "decisions": [{"model_id": story.model_id, "decision": "prohibited"}],
+        "evidence_ids": [story.evidence_id],
+    })
+}
+
+/// Drafts an advisory as `analyst-1`; returns its id.
+pub async fn draft(app: &TestApp, advisory: &Value) -> String {
+    let response = app
+        .post("/api/v1/advisories", Some(Role::Analyst), advisory)
+        .await;
+    let status = response.status();
+    let created = body(response).await;
+    assert_eq!(status, 201, "drafting: {created}");
+    created["id"].as_str().unwrap().to_owned()
+}
+
+pub async fn act(
+    app: &TestApp,
+    id: &str,
+    action: &str,
+    role: Role,
+    body: &Value,
+) -> reqwest::Response {
+    app.post(
+        &format!("/api/v1/advisories/{id}/{action}"),
+        Some(role),
+        body,
+    )
+    .await
+}
+
+/// Submits (as the analyst), approves and publishes (as `approver-1`).
+pub async fn publish(app: &TestApp, id: &str) -> Value {
+    for (action, role) in [
+        ("submit", Role::Analyst),
+        ("approve", Role::Approver),
+        ("publish", Role::Approver),
+    ] {
+        let response = act(app, id, action, role, &json!({})).await;
+        let status = response.status();
+        let answer = body(response).await;
+        assert_eq!(status, 200, "{action}: {answer}");
+        if action == "publish" {
+            return answer;
+        }
+    }
+    unreachable!()
+}
+
+async fn status_of(app: &TestApp, model_id: &str) -> String {
+    let model = body(
+        app.get(&format!("/api/v1/models/{model_id}"), Some(Role::Reader))
+            .await,
+    )
+    .await;
+    model["clearance"]["status"].as_str().unwrap().to_owned()
+}
+
+async fn lookup(app: &TestApp, query: &str) -> Value {
+    let response = app.get(&format!("/api/v1/lookup?{query}"), None).await;
+    assert_eq!(response.status(), 200, "lookup {query}");
+    body(response).await
+}
+
+async fn the_2014_story(app: TestApp) {
+    let story = redmi_with_evidence(&app).await;
+    let path = format!("/api/v1/evidence/{}/responses", story.evidence_id);
+    for (kind, author, at) in [
+        (
+            "vendor_response",
+            "Xiaomi (Hugo Barra)",
+            "2014-08-10T00:00:00Z",
+        ),
+        ("acknowledgement", "F-Secure Labs", "2014-08-14T00:00:00Z"),
+    ] {
+        let response = app
+            .post(
+                &path,
+                Some(Role::Analyst),
+                &json!({"kind": kind, "author": author, "received_at": at,
+                        "text": "The cloud messaging service is now opt-in."}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "{kind}");
+    }
+    let id = draft(&app, &prohibition(&story)).await;
+    assert_eq!(
+        act(&app, &id, "submit", Role::Analyst, &json!({}))
+            .await
+            .status(),
+        200
+    );
+
+    // The author, even holding the approver role, cannot approve it.
+    let own = app
+        .request(
+            Method::POST,
+            &format!("/api/v1/advisories/{id}/approve"),
+            None,
+        )
+        .bearer_auth(app.token_for(Role::Approver, "analyst-1"))
+        .send()
+        .await
+        .unwrap();
+    let refused = problem(own, 403).await;
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("two-person rule")
+    );
+
+    assert_eq!(
+        act(&app, &id, "approve", Role::Approver, &json!({}))
+            .await
+            .status(),
+        200
+    );
+    let published = body(act(&app, &id, "publish", Role::Approver, &json!({})).await).await;
+    let year = chrono::Utc::now().format("%Y");
+    let reference = format!("CLR-{year}-0001");
+    assert_eq!(published["reference"], reference.as_str());
+    assert_eq!(published["state"], "published");
+    assert_eq!(published["revision"], 1);
+    assert_eq!(published["author"], "analyst-1");
+    assert_eq!(published["approved_by"], "approver-1");
+
+    for query in ["q=redmi%201s".to_owned(), format!("imei={IMEI}")] {
+        let answer = lookup(&app, &query).await;
+        let clearance = &answer["matches"][0]["clearance"];
+        assert_eq!(clearance["status"], "prohibited", "{query}");
+        assert_eq!(clearance["advisories"][0]["reference"], reference.as_str());
+        assert_eq!(clearance["advisories"][0]["decision"], "prohibited");
+        assert_eq!(
+            clearance["advisories"][0]["title"],
+            "Do not use Xiaomi Redmi 1S phones"
+        );
+    }
+    let history = body(
+        app.get(
+            &format!("/api/v1/models/{}/clearance/history", story.model_id),
+            Some(Role::Reader),
+        )
+        .await,
+    )
+    .await;
+    let changes = history["items"].as_array().unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0]["status"], "prohibited");
+    assert_eq!(changes[0]["previous_status"], "unassessed");
+    assert_eq!(changes[0]["advisory_id"], id.as_str());
+
+    let prohibited = body(
+        app.get("/api/v1/models?status=prohibited", Some(Role::Reader))
+            .await,
+    )
+    .await;
+    assert_eq!(prohibited["items"].as_array().unwrap().len(), 1);
+    assert_eq!(prohibited["items"][0]["id"], story.model_id.as_str());
+}
+
+async fn firmware_ranges_split_the_answer(app: TestApp) {
+    let story = redmi_with_evidence(&app).await;
+    let mut advisory = prohibition(&story);
+    advisory["decisions"] = json!([
+        {"model_id": story.model_id, "decision": "prohibited", "firmware": "<6.3.1"},
+        {"model_id": story.model_id, "decision": "approved", "firmware": ">=6.3.1"},
+    ]);
+    let id = draft(&app, &advisory).await;
+    publish(&app, &id).await;
+    let at = |firmware: &'static str| {
+        let app = &app;
+        async move {
+            let answer = lookup(app, &format!("tac={REDMI_TAC}{firmware}")).await;
+            answer["matches"][0]["clearance"].clone()
+        }
+    };
+    assert_eq!(at("&firmware=6.3.0").await["status"], "prohibited");
+    assert_eq!(at("&firmware=6.3.1").await["status"], "approved");
+    assert_eq!(at("&firmware=7").await["status"], "approved");
+    let overall = at("").await;
+    assert_eq!(overall["status"], "prohibited");
+    let ranges: Vec<&str> = overall["advisories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["firmware"].as_str().unwrap())
+        .collect();
+    assert_eq!(ranges, ["<6.3.1", ">=6.3.1"]);
+
+    let bad = app
+        .get(
+            &format!("/api/v1/lookup?tac={REDMI_TAC}&firmware=six"),
+            None,
+        )
+        .await;
+    assert_eq!(problem(bad, 422).await["errors"][0]["field"], "firmware");
+    advisory["decisions"][0]["firmware"] = json!("~6");
+    let refused = app
+        .post("/api/v1/advisories", Some(Role::Analyst), &advisory)
+        .await;
+    assert_eq!(
+        problem(refused, 422).await["errors"][0]["field"],
+        "decisions[0].firmware"
+    );
+}
+
+async fn a_superseding_advisory_relaxes_and_withdrawal_returns_to_unassessed(app: TestApp) {
+    let story = redmi_with_evidence(&app).await;
+    let first = draft(&app, &prohibition(&story)).await;
+    publish(&app, &first).await;
+    assert_eq!(status_of(&app, &story.model_id).await, "prohibited");
+
+    let mut relaxing = prohibition(&story);
+    relaxing["title"] = json!("Redmi 1S with the fixed firmware may be used with conditions");
+    relaxing["decisions"] = json!([{"model_id": story.model_id, "decision": "approved_with_conditions",
+                                     "conditions": "cloud messaging switched off"}]);
+    relaxing["supersedes"] = json!([first]);
+    let second = draft(&app, &relaxing).await;
+    let published = publish(&app, &second).await;
+    assert_eq!(
+        published["reference"].as_str().unwrap().len(),
+        "CLR-2026-0002".len()
+    );
+    let clearance = body(
+        app.get(
+            &format!("/api/v1/models/{}", story.model_id),
+            Some(Role::Reader),
+        )
+        .await,
+    )
+    .await["clearance"]
+        .clone();
+    assert_eq!(clearance["status"], "approved_with_conditions");
+    assert_eq!(clearance["conditions"], "cloud messaging switched off");
+    let old = body(
+        app.get(&format!("/api/v1/advisories/{first}"), Some(Role::Reader))
+            .await,
+    )
+    .await;
+    assert_eq!(old["state"], "superseded");
+    assert_eq!(old["superseded_by"], second.as_str());
+
+    // A superseded advisory cannot be withdrawn or superseded again.
+    let again = act(
+        &app,
+        &first,
+        "withdraw",
+        Role::Approver,
+        &json!({"reason": "x"}),
+    )
+    .await;
+    assert_eq!(problem(again, 409).await["current_state"], "superseded");
+
+    let withdrawn = act(
+        &app,
+        &second,
+        "withdraw",
+        Role::Approver,
+        &json!({"reason": "The vendor's fix was not confirmed."}),
+    )
+    .await;
+    let withdrawn = body(withdrawn).await;
+    assert_eq!(withdrawn["state"], "withdrawn");
+    assert_eq!(
+        withdrawn["withdrawn_reason"],
+        "The vendor's fix was not confirmed."
+    );
+    assert_eq!(status_of(&app, &story.model_id).await, "unassessed");
+    let history = body(
+        app.get(
+            &format!("/api/v1/models/{}/clearance/history", story.model_id),
+            Some(Role::Reader),
+        )
+        .await,
+    )
+    .await;
+    let statuses: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["prohibited", "approved_with_conditions", "unassessed"]
+    );
+}
+
+async fn reviews_put_a_model_under_review_and_list_when_overdue(app: TestApp) {
+    let story = redmi_with_evidence(&app).await;
+    let due_in_90_days = (chrono::Utc::now() + chrono::Duration::days(90)).to_rfc3339();
+    let opened = app
+        .post(
+            "/api/v1/reviews",
+            Some(Role::Analyst),
+            &json!({"model_id": story.model_id, "reason": "Independent tests; a decision within three months.",
+                    "due_at": due_in_90_days}),
+        )
+        .await;
+    assert_eq!(opened.status(), 201);
+    let review = body(opened).await;
+    let model = body(
+        app.get(
+            &format!("/api/v1/models/{}", story.model_id),
+            Some(Role::Reader),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(model["clearance"]["status"], "under_review");
+    assert_eq!(model["clearance"]["review"]["id"], review["id"]);
+    let twice = app
+        .post(
+            "/api/v1/reviews",
+            Some(Role::Analyst),
+            &json!({"model_id": story.model_id, "reason": "again", "due_at": due_in_90_days}),
+        )
+        .await;
+    problem(twice, 409).await;
+    let overdue = body(
+        app.get("/api/v1/reviews?overdue=true", Some(Role::Reader))
+            .await,
+    )
+    .await;
+    assert!(overdue["items"].as_array().unwrap().is_empty());
+
+    // Another model whose review is past due is listed.
+    let maker = app.manufacturer("Other").await;
+    let other = app.model(&maker, "Phone X", &[]).await;
+    let late = app
+        .post(
+            "/api/v1/reviews",
+            Some(Role::Analyst),
+            &json!({"model_id": other["id"], "reason": "overdue", "due_at": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
+    let late = body(late).await;
+    let overdue = body(
+        app.get("/api/v1/reviews?overdue=true", Some(Role::Reader))
+            .await,
+    )
+    .await;
+    let items = overdue["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["id"], late["id"]);
+    assert_eq!(items[0]["overdue"], true);
+
+    let close = |id: Value| {
+        let app = &app;
+        async move {
+            app.post(
+                &format!("/api/v1/reviews/{}/close", id.as_str().unwrap()),
+                Some(Role::Approver),
+                &json!({"outcome": "no finding", "advisory_id": null}),
+            )
+            .await
+        }
+    };
+    let analyst_close = app
+        .post(
+            &format!("/api/v1/reviews/{}/close", review["id"].as_str().unwrap()),
+            Some(Role::Analyst),
+            &json!({"outcome": "x"}),
+        )
+        .await;
+    problem(analyst_close, 403).await;
+    assert_eq!(close(review["id"].clone()).await.status(), 200);
+    assert_eq!(status_of(&app, &story.model_id).await, "unassessed");
+    let again = close(review["id"].clone()).await;
+    assert_eq!(problem(again, 409).await["current_state"], "closed");
+}
+
+async fn every_illegal_transition_is_a_409_naming_the_state(app: TestApp) {
+    let story = redmi_with_evidence(&app).await;
+    let id = draft(&app, &prohibition(&story)).await;
+    for (action, role) in [
+        ("reject", Role::Approver),
+        ("approve", Role::Approver),
+        ("publish", Role::Approver),
+        ("amend", Role::Analyst),
+        ("withdraw", Role::Approver),
+    ] {
+        let response = act(&app, &id, action, role, &json!({"reason": "because"})).await;
+        assert_eq!(
+            problem(response, 409).await["current_state"],
+            "draft",
+            "{action}"
+        );
+    }
+    act(&app, &id, "submit", Role::Analyst, &json!({})).await;
+    let path = format!("/api/v1/advisories/{id}");
+    let edit = app
+        .patch(
+            &path,
+            Some(Role::Analyst),
+            &json!({"title": "New"}),
+            Some("\"2\""),
+        )
+        .await;
+    assert_eq!(problem(edit, 409).await["current_state"], "submitted");
+    for action in ["submit", "publish"] {
+        let response = act(&app, &id, action, Role::Approver, &json!({})).await;
+        assert_eq!(
+            problem(response, 409).await["current_state"],
+            "submitted",
+            "{action}"
+        );
+    }
+    act(&app, &id, "approve", Role::Approver, &json!({})).await;
+    act(&app, &id, "publish", Role::Approver, &json!({})).await;
+    for action in ["submit", "approve", "publish", "reject"] {
+        let response = act(&app, &id, action, Role::Approver, &json!({"reason": "r"})).await;
+        assert_eq!(
+            problem(response, 409).await["current_state"],
+            "published",
+            "{action}"
+        );
+    }
+    let unknown = act(
+        &app,
+        &uuid::Uuid::now_v7().to_string(),
+        "submit",
+        Role::Analyst,
+        &json!({}),
+    )
+    .await;
+    problem(unknown, 404).await;
+}
+
+async fn drafts_change_only_with_a_current_etag_and_reject_sends_back(app: TestApp) {
+    let story = redmi_with_evidence(&app).await;
+    let response = app
+        .post(
+            "/api/v1/advisories",
+            Some(Role::Analyst),
+            &prohibition(&story),
+        )
+        .await;
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    let id = body(response).await["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/advisories/{id}");
+    let change = json!({"title": "Redmi 1S: prohibited", "review_due": "2027-01-01T00:00:00Z"});
+    problem(
+        app.patch(&path, Some(Role::Analyst), &change, None).await,
+        428,
+    )
+    .await;
+    problem(
+        app.patch(&path, Some(Role::Analyst), &change, Some("\"99\""))
+            .await,
+        412,
+    )
+    .await;
+    let changed = app
+        .patch(&path, Some(Role::Analyst), &change, Some(&etag))
+        .await;
+    assert_eq!(changed.status(), 200);
+    assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
+    let changed = body(changed).await;
+    assert_eq!(changed["title"], "Redmi 1S: prohibited");
+    assert_eq!(changed["review_due"], "2027-01-01T00:00:00Z");
+    assert_eq!(changed["summary"], prohibition(&story)["summary"]);
+    // The old ETag is stale now.
+    problem(
+        app.patch(&path, Some(Role::Analyst), &change, Some(&etag))
+            .await,
+        412,
+    )
+    .await;
+
+    act(&app, &id, "submit", Role::Analyst, &json!({})).await;
+    let no_reason = act(&app, &id, "reject", Role::Approver, &json!({})).await;
+    problem(no_reason, 422).await;
+    let rejected = body(
+        act(
+            &app,
+            &id,
+            "reject",
+            Role::Approver,
+            &json!({"reason": "Cite the vendor's reply."}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(rejected["state"], "draft");
+    assert_eq!(rejected["rejection_reason"], "Cite the vendor's reply.");
+}
+
+async fn publishing_needs_a_decision_and_evidence(app: TestApp) {
+    let story = redmi_with_evidence(&app).await;
+    let mut empty = prohibition(&story);
+    empty["decisions"] = json!([]);
+    empty["evidence_ids"] = json!([]);
+    let id = draft(&app, &empty).await;
+    act(&app, &id, "submit", Role::Analyst, &json!({})).await;
+    act(&app, &id, "approve", Role::Approver, &json!({})).await;
+    let refused = problem(
+        act(&app, &id, "publish", Role::Approver, &json!({})).await,
+        422,
+    )
+    .await;
+    let fields: Vec<&str> = refused["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["decisions", "evidence_ids"]);
+    let still = body(
+        app.get(&format!("/api/v1/advisories/{id}"), Some(Role::Analyst))
+            .await,
+    )
+    .await;
+    assert_eq!(still["state"], "approved");
+    assert_eq!(still["reference"], Value::Null);
+
+    let mut wrong = prohibition(&story);
+    wrong["decisions"] =
+        json!([{"model_id": uuid::Uuid::now_v7(), "decision": "approved_with_conditions"}]);
+    wrong["evidence_ids"] = json!([uuid::Uuid::now_v7()]);
+    let refused = problem(
+        app.post("/api/v1/advisories", Some(Role::Analyst), &wrong)
+            .await,
+        422,
+    )
+    .await;
+    let mut fields: Vec<&str> = refused["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "decisions[0].conditions",
+            "decisions[0].model_id",
+            "evidence_ids[0]"
+        ]
+    );
+}
+
+async fn drafts_are_invisible_to_readers(app: TestApp) {
+    let story = redmi_with_evidence(&app).await;
+    let id = draft(&app, &prohibition(&story)).await;
+    let path = format!("/api/v1/advisories/{id}");
+    problem(app.get(&path, Some(Role::Reader)).await, 404).await;
+    problem(
+        app.get(&format!("{path}/revisions"), Some(Role::Reader))
+            .await,
+        404,
+    )
+    .await;
+    assert_eq!(app.get(&path, Some(Role::Analyst)).await.status(), 200);
+    let listed = body(app.get("/api/v1/advisories", Some(Role::Reader)).await).await;
+    assert!(listed["items"].as_array().unwrap().is_empty());
+    let listed = body(
+        app.get("/api/v1/advisories?state=draft", Some(Role::Analyst))
+            .await,
+    )
+    .await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    problem(app.get(&path, None).await, 401).await;
+    problem(
+        app.post(
+            "/api/v1/advisories",
+            Some(Role::Reader),
+            &prohibition(&story),
+        )
+        .await,
+        403,
+    )
+    .await;
+    publish(&app, &id).await;
+    let seen = body(app.get(&path, Some(Role::Reader)).await).await;
+    assert_eq!(seen["state"], "published");
+    let by_model = body(
+        app.get(
+            &format!("/api/v1/advisories?model_id={}", story.model_id),
+            Some(Role::Reader),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(by_model["items"][0]["id"], id.as_str());
+}
+
+async fn an_amendment_is_a_new_revision_through_two_people_again(app: TestApp) {
+    let story = redmi_with_evidence(&app).await;
+    let id = draft(&app, &prohibition(&story)).await;
+    let first = publish(&app, &id).await;
+    let amended = body(act(&app, &id, "amend", Role::Analyst, &json!({})).await).await;
+    assert_eq!(amended["state"], "published");
+    assert_eq!(amended["revision"], 1);
+    assert_eq!(amended["amendment"]["revision"], 2);
+    assert_eq!(amended["amendment"]["state"], "draft");
+
+    let path = format!("/api/v1/advisories/{id}");
+    let reader_view = body(app.get(&path, Some(Role::Reader)).await).await;
+    assert_eq!(reader_view["amendment"], Value::Null);
+    assert_eq!(reader_view["title"], first["title"]);
+
+    let etag = app.get(&path, Some(Role::Analyst)).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let edited = app
+        .patch(
+            &path,
+            Some(Role::Analyst),
+            &json!({"body": "Update: the vendor made the service opt-in. The prohibition stands."}),
+            Some(&etag),
+        )
+        .await;
+    assert_eq!(edited.status(), 200);
+    // Still the revision in force for everyone until the amendment is published.
+    assert_eq!(
+        body(app.get(&path, Some(Role::Reader)).await).await["body"],
+        first["body"]
+    );
+    act(&app, &id, "submit", Role::Analyst, &json!({})).await;
+    let own = app
+        .request(Method::POST, &format!("{path}/approve"), None)
+        .bearer_auth(app.token_for(Role::Approver, "analyst-1"))
+        .send()
+        .await
+        .unwrap();
+    problem(own, 403).await;
+    act(&app, &id, "approve", Role::Approver, &json!({})).await;
+    let second = body(act(&app, &id, "publish", Role::Approver, &json!({})).await).await;
+    assert_eq!(second["revision"], 2);
+    assert_eq!(second["reference"], first["reference"]);
+    assert_eq!(
+        second["body"],
+        "Update: the vendor made the service opt-in. The prohibition stands."
+    );
+    let revisions = body(
+        app.get(&format!("{path}/revisions"), Some(Role::Reader))
+            .await,
+    )
+    .await;
+    let items = revisions["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["revision"], 1);
+    assert_eq!(items[0]["body"], first["body"]);
+    assert_eq!(items[1]["revision"], 2);
+    assert_eq!(status_of(&app, &story.model_id).await, "prohibited");
+}
+
+async fn anonymous_lookups_see_only_clear_titles(app: TestApp) {
+    let story = redmi_with_evidence(&app).await;
+    let mut amber = prohibition(&story);
+    amber["tlp"] = json!("amber");
+    let id = draft(&app, &amber).await;
+    publish(&app, &id).await;
+    let public = lookup(&app, &format!("tac={REDMI_TAC}")).await;
+    let advisory = &public["matches"][0]["clearance"]["advisories"][0];
+    assert_eq!(advisory["title"], Value::Null);
+    assert_eq!(advisory["tlp"], "amber");
+    assert_eq!(public["matches"][0]["clearance"]["status"], "prohibited");
+    let officer = body(
+        app.get(
+            &format!("/api/v1/lookup?tac={REDMI_TAC}"),
+            Some(Role::Reader),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        officer["matches"][0]["clearance"]["advisories"][0]["title"],
+        "Do not use Xiaomi Redmi 1S phones"
+    );
+}
+
+backend_tests!(
+    the_2014_story,
+    firmware_ranges_split_the_answer,
+    a_superseding_advisory_relaxes_and_withdrawal_returns_to_unassessed,
+    reviews_put_a_model_under_review_and_list_when_overdue,
+    every_illegal_transition_is_a_409_naming_the_state,
+    drafts_change_only_with_a_current_etag_and_reject_sends_back,
+    publishing_needs_a_decision_and_evidence,
+    drafts_are_invisible_to_readers,
+    an_amendment_is_a_new_revision_through_two_people_again,
+    anonymous_lookups_see_only_clear_titles,
+);
+
+/// Publishes raced on PostgreSQL get distinct references without gaps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_publishes_get_distinct_gap_free_references() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let story = redmi_with_evidence(&app).await;
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        let id = draft(&app, &prohibition(&story)).await;
+        act(&app, &id, "submit", Role::Analyst, &json!({})).await;
+        act(&app, &id, "approve", Role::Approver, &json!({})).await;
+        ids.push(id);
+    }
+    let nothing = json!({});
+    let publishes = ids
+        .iter()
+        .map(|id| act(&app, id, "publish", Role::Approver, &nothing));
+    let mut references = Vec::new();
+    for response in futures_util::future::join_all(publishes).await {
+        assert_eq!(response.status(), 200);
+        references.push(
+            body(response).await["reference"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    references.sort();
+    let year = chrono::Utc::now().format("%Y");
+    let expected: Vec<String> = (1..=8).map(|n| format!("CLR-{year}-{n:04}")).collect();
+    assert_eq!(references, expected);
+}
