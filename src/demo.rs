@@ -2,16 +2,24 @@
 //! other models for the lookup to tell apart. Loading it twice changes
 //! nothing. The TACs are illustrative, not the real allocations.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use diesel::Connection;
 
 use crate::auth::{AuthKeys, Role};
 use crate::config::Settings;
+use crate::db::advisories::{self, AdvisoryFilter};
+use crate::db::evidence::{self, NewEvidence, NewResponse};
 use crate::db::manufacturers::{self, NewManufacturer};
-use crate::db::models::{self, NewModel};
-use crate::db::{Db, DbError};
+use crate::db::models::{self, ModelFilter, NewModel};
+use crate::db::{Db, DbConnection, DbError};
+use crate::domain::advisory::{Action, AdvisoryContent, Audience, DecisionSpec, Tlp};
 use crate::domain::audit::Actor;
+use crate::domain::clearance::Decision;
+use crate::domain::evidence::{EvidenceKind, Finding, ModelIds, Reference, ResponseKind};
 use crate::domain::imei::{Tac, luhn_check_digit};
 use crate::domain::registry::{Category, Country, Name};
+use crate::domain::severity::Severity;
+use crate::domain::text::{Line, Prose};
 
 struct DemoMaker {
     name: &'static str,
@@ -146,14 +154,143 @@ pub fn load(db: &Db) -> anyhow::Result<()> {
                         .map(|t| parse(Tac::parse(t)))
                         .collect::<Result<_, _>>()?,
                 };
-                match models::insert(conn, new, &actor, now) {
+                // A savepoint: on PostgreSQL a failed statement would
+                // otherwise abort the whole transaction.
+                match conn.transaction(|conn| models::insert(conn, new, &actor, now)) {
                     Ok(_) | Err(DbError::Conflict(_)) => {}
                     Err(other) => return Err(other),
                 }
             }
         }
-        Ok(())
+        the_2014_case(conn, now)
     })?;
+    Ok(())
+}
+
+/// The lab's evidence about the Redmi 1S, the vendor's answer and the
+/// tester's acknowledgement, and the published prohibition — unless the
+/// model already has an advisory.
+fn the_2014_case(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(), DbError> {
+    let filter = ModelFilter {
+        q: Some("redmi 1s".into()),
+        ..ModelFilter::default()
+    };
+    let Some(redmi) = models::list(conn, &filter, None, 10)?
+        .into_iter()
+        .find(|m| m.name == "Redmi 1S")
+    else {
+        return Ok(());
+    };
+    let decided = AdvisoryFilter {
+        model_id: Some(redmi.id),
+        ..AdvisoryFilter::default()
+    };
+    if !advisories::list(conn, &decided, None, 1)?.is_empty() {
+        return Ok(());
+    }
+    let analyst = Actor {
+        sub: "demo-analyst".into(),
+        name: "Demo Analyst".into(),
+    };
+    let approver = Actor {
+        sub: "demo-approver".into(),
+        name: "Demo Approver".into(),
+    };
+    let finding = |data: &str| {
+        serde_json::from_value::<Finding>(serde_json::json!({
+            "data": data, "destination": "api.account.xiaomi.com (Beijing)", "country": "CN",
+            "encrypted": false, "consent": "no",
+            "note": "while the cloud messaging service was on"
+        }))
+    };
+    let findings = ["carrier", "phone_number", "imei", "contacts", "sms"]
+        .into_iter()
+        .map(|d| parse(finding(d)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let observed = parse(DateTime::parse_from_rfc3339("2014-07-30T00:00:00Z"))?.to_utc();
+    let lab = evidence::insert(
+        conn,
+        NewEvidence {
+            model_ids: parse(ModelIds::try_from(vec![redmi.id]))?,
+            title: parse(Line::parse(
+                "Redmi 1S sends personal data to servers in Beijing",
+            ))?,
+            source: parse(Line::parse("F-Secure Labs"))?,
+            kind: EvidenceKind::LabTest,
+            observed_at: observed,
+            firmware: Some(parse(Line::parse("MIUI JHCCNBH45.0"))?),
+            summary: parse(Prose::parse(
+                "Once the cloud messaging service was activated, the phone sent the carrier name, \
+                 the phone number, the IMEI and numbers from the address book and text messages \
+                 to servers in Beijing.",
+            ))?,
+            severity: Severity::High,
+            findings,
+            references: vec![parse(Reference::parse(
+                "https://www.f-secure.com/weblog/archives/00002731.html",
+            ))?],
+        },
+        &analyst,
+        now,
+    )?;
+    for (kind, author, days, text) in [
+        (
+            ResponseKind::VendorResponse,
+            "Xiaomi",
+            10,
+            "An update made the cloud messaging service opt-in; data never leaves without the \
+             user's consent, and user data is moving to servers outside China.",
+        ),
+        (
+            ResponseKind::Acknowledgement,
+            "F-Secure Labs",
+            14,
+            "The tester acknowledged the fix four days after the vendor's update.",
+        ),
+    ] {
+        evidence::respond(
+            conn,
+            lab.id,
+            NewResponse {
+                kind,
+                author: parse(Line::parse(author))?,
+                received_at: observed + chrono::Duration::days(days),
+                text: parse(Prose::parse(text))?,
+                supersedes: None,
+            },
+            &analyst,
+            now,
+        )?;
+    }
+    let content = AdvisoryContent {
+        title: parse(Line::parse("Refrain from using Xiaomi Redmi 1S phones"))?,
+        summary: parse(Prose::parse(
+            "Officers and their families are to refrain from using the Redmi 1S: it was found \
+             sending personal data to servers abroad.",
+        ))?,
+        body: "A lab test found that, with the vendor's cloud messaging service on, the phone \
+               sent the carrier, the phone number, the IMEI, contacts and SMS numbers to servers \
+               in Beijing without consent.\n\n**Do not use this phone.**"
+            .into(),
+        severity: Severity::High,
+        tlp: Tlp::Clear,
+        audience: Audience::default(),
+        acknowledgement_required: true,
+        decisions: vec![DecisionSpec {
+            model_id: redmi.id,
+            decision: Decision::Prohibited,
+            conditions: None,
+            firmware: None,
+        }],
+        evidence_ids: vec![lab.id],
+        supersedes: Vec::new(),
+        effective_at: None,
+        review_due: Some(now + chrono::Duration::days(90)),
+    };
+    let draft = advisories::create(conn, content, &analyst, now)?;
+    advisories::step(conn, draft.id, Action::Submit, None, &analyst, now)?;
+    advisories::step(conn, draft.id, Action::Approve, None, &approver, now)?;
+    advisories::publish(conn, draft.id, &approver, now)?;
     Ok(())
 }
 
@@ -183,13 +320,15 @@ pub fn instructions(settings: &Settings, keys: &AuthKeys) -> String {
     let base = settings.public_url.as_str().trim_end_matches('/');
     let imei = example_imei();
     format!(
-        "Clearance demo data is loaded.\n\n\
+        "Clearance demo data is loaded: the 2014 lab evidence about the Redmi 1S and\n\
+         the published advisory that prohibits it.\n\n\
          Reader token (7 days):\n  {reader}\n\n\
          Analyst token (7 days):\n  {analyst}\n\n\
          Try:\n\
          \x20 curl '{base}/api/v1/lookup?q=redmi%201s'\n\
          \x20 curl '{base}/api/v1/lookup?imei={imei}'\n\
          \x20 curl -H \"Authorization: Bearer $READER\" '{base}/api/v1/models?q=xiaomi'\n\
+         \x20 curl -H \"Authorization: Bearer $READER\" '{base}/api/v1/advisories'\n\
          \x20 API documentation: {base}/docs/\n"
     )
 }

@@ -154,15 +154,59 @@ fn loading_the_demo_twice_adds_nothing_the_second_time() {
     db.migrate().unwrap();
     clearance::demo::load(&db).unwrap();
     let count = |db: &clearance::db::Db| {
-        db.write_blocking(clearance::db::models::load_all)
-            .unwrap()
-            .len()
+        db.write_blocking(|conn| {
+            let models = clearance::db::models::load_all(conn)?.len();
+            let filter = clearance::db::advisories::AdvisoryFilter::default();
+            let advisories = clearance::db::advisories::list(conn, &filter, None, 100)?;
+            let prohibited = clearance::db::clearance::decisions_in_force(conn, None)?;
+            Ok((models, advisories.len(), prohibited.len()))
+        })
+        .unwrap()
     };
     let first = count(&db);
     assert!(
-        first >= 6,
-        "the demo holds the Xiaomi models and others: {first}"
+        first.0 >= 6,
+        "the demo holds the Xiaomi models and others: {first:?}"
     );
+    assert_eq!((first.1, first.2), (1, 1), "one published prohibition");
     clearance::demo::load(&db).unwrap();
     assert_eq!(count(&db), first);
+    let verified = db.write_blocking(clearance::db::audit::verify).unwrap();
+    assert_eq!(verified.first_broken, None);
+}
+
+/// The README's walk-through: after `clearance demo`, the Redmi 1S is
+/// prohibited, by name and by IMEI, with the advisory's reference.
+#[tokio::test]
+async fn the_demo_answers_prohibited_for_the_redmi_1s() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = clearance::config::DatabaseUrl::Sqlite(dir.path().join("clearance.db"));
+    let db = clearance::db::Db::connect(&url, 2).unwrap();
+    db.migrate().unwrap();
+    clearance::demo::load(&db).unwrap();
+    drop(db);
+    let mut settings = clearance::config::Settings::for_database(url, dir.path());
+    settings.bind = "127.0.0.1:0".parse().unwrap();
+    let app = clearance::app::Application::build(settings).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    for query in [
+        "q=redmi%201s".to_owned(),
+        format!("imei={}", clearance::demo::example_imei()),
+    ] {
+        let answer: serde_json::Value = reqwest::get(format!("{base}/api/v1/lookup?{query}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let clearance = &answer["matches"][0]["clearance"];
+        assert_eq!(clearance["status"], "prohibited", "{query}");
+        assert!(
+            clearance["advisories"][0]["reference"]
+                .as_str()
+                .unwrap()
+                .starts_with("CLR-")
+        );
+    }
 }
