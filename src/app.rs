@@ -39,9 +39,6 @@ pub struct Application {
     background: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// How often decisions with a future effective date are checked for.
-const SETTLE_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
-
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The verification keys the settings describe: the HS256 secret (generated
@@ -84,7 +81,7 @@ impl Application {
         let scheduler = tokio::spawn(crate::schedule::run(
             db.clone(),
             lookup.clone(),
-            SETTLE_EVERY,
+            settings.lookup_refresh,
         ));
         let metrics = metrics()?;
         let artifacts: Arc<dyn ArtifactStore> =

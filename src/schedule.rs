@@ -26,7 +26,8 @@ pub async fn settle_clearances(db: &Db) -> Result<usize, DbError> {
     .await
 }
 
-/// Runs [`settle_clearances`] every `every` until the task is dropped.
+/// Runs [`settle_clearances`] every `every` (the lookup's refresh period:
+/// a decision applies at most that late) until the task is dropped.
 pub async fn run(db: Db, lookup: Arc<Lookup>, every: Duration) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -156,6 +156,29 @@ pub fn open_reviews(
         .collect())
 }
 
+/// When each model's status last changed (all models with `None`): the
+/// "since" of a status no decision explains (unassessed, under review).
+pub fn last_changes(
+    conn: &mut DbConnection,
+    model_ids: Option<&[DbId]>,
+) -> Result<HashMap<Uuid, DateTime<Utc>>, DbError> {
+    let mut query = clearance_history::table
+        .group_by(clearance_history::model_id)
+        .select((
+            clearance_history::model_id,
+            diesel::dsl::max(clearance_history::changed_at),
+        ))
+        .into_boxed();
+    if let Some(ids) = model_ids {
+        query = query.filter(clearance_history::model_id.eq_any(ids));
+    }
+    Ok(query
+        .load::<(DbId, Option<DbTime>)>(conn)?
+        .into_iter()
+        .filter_map(|(model, at)| at.map(|at| (model.0, at.0)))
+        .collect())
+}
+
 /// Derives the clearance of `model_ids` afresh at `now`; where it differs
 /// from the stored status, stores the new one and a history row. Returns the
 /// changes, for the audit log.
@@ -263,6 +286,10 @@ pub fn settle_due(
         .filter(advisory_revisions::effective_at.le(DbTime(now)))
         .select((advisories::id, advisory_decisions::model_id))
         .load(conn)?;
+    if due.is_empty() {
+        // Nothing came due: no write, so checking often costs little.
+        return Ok(Vec::new());
+    }
     let mut changes = Vec::new();
     for (advisory_id, models) in super::group(due) {
         let models: Vec<Uuid> = models.into_iter().map(|m| m.0).collect();

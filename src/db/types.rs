@@ -30,6 +30,10 @@ pub struct DbUuid;
 #[diesel(sqlite_type(name = "Text"))]
 pub struct DbTimestamp;
 
+// Both representations order like time (fixed-width UTC text on SQLite), so
+// MIN/MAX and comparisons mean what they say.
+impl diesel::sql_types::SqlOrd for DbTimestamp {}
+
 /// A UUID as stored: the database layer's side of `uuid::Uuid` (diesel can
 /// only bind and load types it or we own).
 #[derive(

@@ -38,7 +38,9 @@ pub struct IndexedModel {
     pub id: Uuid,
     pub name: String,
     pub manufacturer: ManufacturerRef,
-    pub registered_at: DateTime<Utc>,
+    /// Since when a status no decision explains holds: the model's last
+    /// clearance change, or its registration.
+    pub undecided_since: DateTime<Utc>,
     pub decisions: Vec<DecisionInForce>,
     pub review: Option<OpenReview>,
 }
@@ -49,7 +51,7 @@ impl IndexedModel {
             &self.decisions,
             self.review,
             now,
-            self.registered_at,
+            self.undecided_since,
             firmware,
         )
     }
@@ -80,6 +82,7 @@ impl LookupIndex {
         maker_aliases: &HashMap<Uuid, Vec<String>>,
         mut decisions: HashMap<Uuid, Vec<DecisionInForce>>,
         reviews: &HashMap<Uuid, OpenReview>,
+        last_changes: &HashMap<Uuid, DateTime<Utc>>,
     ) -> Self {
         let mut index = Self {
             generation,
@@ -136,7 +139,10 @@ impl LookupIndex {
                 id: model.id,
                 name: model.name,
                 manufacturer: model.manufacturer,
-                registered_at: model.created_at,
+                undecided_since: last_changes
+                    .get(&model.id)
+                    .copied()
+                    .unwrap_or(model.created_at),
                 decisions: decisions.remove(&model.id).unwrap_or_default(),
                 review: reviews.get(&model.id).copied(),
             });
@@ -316,7 +322,14 @@ mod tests {
             model(&apple, "iPhone 5s", &[], &["A1457"], &["35203506"]),
         ];
         let aliases = HashMap::from([(xiaomi.id, vec!["小米".to_string()])]);
-        LookupIndex::build(7, models, &aliases, HashMap::new(), &HashMap::new())
+        LookupIndex::build(
+            7,
+            models,
+            &aliases,
+            HashMap::new(),
+            &HashMap::new(),
+            &HashMap::new(),
+        )
     }
 
     fn names(hits: Vec<&IndexedModel>) -> Vec<&str> {

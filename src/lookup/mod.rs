@@ -73,8 +73,14 @@ impl Lookup {
                 let aliases = db::manufacturers::all_aliases(conn)?;
                 let decisions = db::clearance::decisions_in_force(conn, None)?;
                 let reviews = db::clearance::open_reviews(conn, None)?;
+                let last_changes = db::clearance::last_changes(conn, None)?;
                 Ok(LookupIndex::build(
-                    generation, models, &aliases, decisions, &reviews,
+                    generation,
+                    models,
+                    &aliases,
+                    decisions,
+                    &reviews,
+                    &last_changes,
                 ))
             })
             .await?;

@@ -121,7 +121,14 @@ async fn check(app: &TestApp, oracle: &Oracle, model_ids: &[String], step: &str)
 }
 
 async fn random_sequences_never_drift_from_the_rule(app: TestApp) {
-    let maker = app.manufacturer("Maker").await;
+    for seed in [0x2014_0730, 7, 42] {
+        run_sequence(&app, seed).await;
+    }
+}
+
+/// Ten random steps on three fresh models, checked after each.
+async fn run_sequence(app: &TestApp, seed: u64) {
+    let maker = app.manufacturer(&format!("Maker {seed}")).await;
     let mut model_ids = Vec::new();
     for name in ["Alpha", "Beta", "Gamma"] {
         model_ids.push(
@@ -132,9 +139,9 @@ async fn random_sequences_never_drift_from_the_rule(app: TestApp) {
         );
     }
     let ids: Vec<&str> = model_ids.iter().map(String::as_str).collect();
-    let evidence_id = evidence(&app, &ids).await;
+    let evidence_id = evidence(app, &ids).await;
     let mut oracle = Oracle::default();
-    let mut rng = StdRng::seed_from_u64(0x2014_0730);
+    let mut rng = StdRng::seed_from_u64(seed);
     for step in 0..10 {
         let in_force = oracle.in_force();
         let choice = if in_force.is_empty() {
@@ -153,13 +160,13 @@ async fn random_sequences_never_drift_from_the_rule(app: TestApp) {
                     .map(|i| oracle.advisories[*i].0.as_str())
                     .collect();
                 let id = draft(
-                    &app,
+                    app,
                     &json!({"title": format!("Advisory {step}"), "summary": "s", "severity": "medium",
                             "tlp": "clear", "decisions": decisions_json(&decisions, &model_ids),
                             "evidence_ids": [evidence_id], "supersedes": supersedes}),
                 )
                 .await;
-                publish(&app, &id).await;
+                publish(app, &id).await;
                 if let Some(i) = superseded {
                     oracle.advisories[i].1 = false;
                 }
@@ -171,7 +178,7 @@ async fn random_sequences_never_drift_from_the_rule(app: TestApp) {
                 let target = in_force[rng.random_range(0..in_force.len())];
                 let id = oracle.advisories[target].0.clone();
                 let decisions = random_decisions(&mut rng, model_ids.len());
-                let opened = act(&app, &id, "amend", Role::Analyst, &json!({})).await;
+                let opened = act(app, &id, "amend", Role::Analyst, &json!({})).await;
                 let etag = opened.headers()["etag"].to_str().unwrap().to_owned();
                 let path = format!("/api/v1/advisories/{id}");
                 let edited = app
@@ -183,7 +190,7 @@ async fn random_sequences_never_drift_from_the_rule(app: TestApp) {
                     )
                     .await;
                 assert_eq!(edited.status(), 200);
-                publish(&app, &id).await;
+                publish(app, &id).await;
                 oracle.advisories[target].2 = decisions;
                 "amend"
             }
@@ -192,7 +199,7 @@ async fn random_sequences_never_drift_from_the_rule(app: TestApp) {
                 let target = in_force[rng.random_range(0..in_force.len())];
                 let id = oracle.advisories[target].0.clone();
                 let withdrawn = act(
-                    &app,
+                    app,
                     &id,
                     "withdraw",
                     Role::Approver,
@@ -204,7 +211,13 @@ async fn random_sequences_never_drift_from_the_rule(app: TestApp) {
                 "withdraw"
             }
         };
-        check(&app, &oracle, &model_ids, &format!("step {step} ({name})")).await;
+        check(
+            app,
+            &oracle,
+            &model_ids,
+            &format!("seed {seed}, step {step} ({name})"),
+        )
+        .await;
     }
 }
 

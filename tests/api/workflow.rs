@@ -335,7 +335,19 @@ async fn a_superseding_advisory_relaxes_and_withdrawal_returns_to_unassessed(app
         withdrawn["withdrawn_reason"],
         "The vendor's fix was not confirmed."
     );
-    assert_eq!(status_of(&app, &story.model_id).await, "unassessed");
+    let model = body(
+        app.get(
+            &format!("/api/v1/models/{}", story.model_id),
+            Some(Role::Reader),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(model["clearance"]["status"], "unassessed");
+    assert_eq!(
+        model["clearance"]["since"], withdrawn["withdrawn_at"],
+        "unassessed since the withdrawal"
+    );
     let history = body(
         app.get(
             &format!("/api/v1/models/{}/clearance/history", story.model_id),
@@ -743,7 +755,54 @@ async fn anonymous_lookups_see_only_clear_titles(app: TestApp) {
     );
 }
 
+async fn a_decision_applies_when_its_effective_date_comes(app: TestApp) {
+    let story = redmi_with_evidence(&app).await;
+    let mut later = prohibition(&story);
+    let effective = chrono::Utc::now() + chrono::Duration::seconds(2);
+    later["effective_at"] = json!(effective.to_rfc3339());
+    let id = draft(&app, &later).await;
+    publish(&app, &id).await;
+    assert_eq!(status_of(&app, &story.model_id).await, "unassessed");
+    let listed = |status: &'static str| {
+        let app = &app;
+        async move {
+            body(
+                app.get(
+                    &format!("/api/v1/models?status={status}"),
+                    Some(Role::Reader),
+                )
+                .await,
+            )
+            .await["items"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(listed("prohibited").await, 0);
+    // The lookup derives per request; the stored status and its history
+    // follow within the refresh period.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while listed("prohibited").await == 0 {
+        assert!(std::time::Instant::now() < deadline, "never settled");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(chrono::Utc::now() >= effective);
+    assert_eq!(status_of(&app, &story.model_id).await, "prohibited");
+    let history = body(
+        app.get(
+            &format!("/api/v1/models/{}/clearance/history", story.model_id),
+            Some(Role::Reader),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(history["items"][0]["status"], "prohibited");
+    assert_eq!(history["items"][0]["advisory_id"], id.as_str());
+}
+
 backend_tests!(
+    a_decision_applies_when_its_effective_date_comes,
     the_2014_story,
     firmware_ranges_split_the_answer,
     a_superseding_advisory_relaxes_and_withdrawal_returns_to_unassessed,
