@@ -9,7 +9,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{
-    JsonBody, Page, PageRequest, created, double_option, if_match_version, query_param, with_etag,
+    JsonBody, Page, PageRequest, created, double_option, id_of, if_match_version, query_param,
+    with_etag,
 };
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
@@ -349,9 +350,7 @@ pub async fn list(
     let sees_drafts = principal.has(Role::Analyst);
     let filter = AdvisoryFilter {
         state: query_param("state", params.state.as_deref(), str::parse)?,
-        model_id: query_param("model_id", params.model_id.as_deref(), |raw| {
-            Uuid::parse_str(raw).map_err(|_| "must be a model id (a UUID)".to_owned())
-        })?,
+        model_id: query_param("model_id", params.model_id.as_deref(), id_of("a model"))?,
         public_only: !sees_drafts,
     };
     let records = state

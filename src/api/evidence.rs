@@ -17,7 +17,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::extract::{JsonBody, Page, PageRequest, created, query_param, with_etag};
+use super::extract::{JsonBody, Page, PageRequest, created, id_of, query_param, with_etag};
 use crate::app::AppState;
 use crate::artifacts::PutError;
 use crate::auth::{Principal, Role};
@@ -182,9 +182,7 @@ pub async fn list(
     principal.require(Role::Reader)?;
     let page = PageRequest::parse(params.limit.as_deref(), params.cursor.as_deref())?;
     let filter = EvidenceFilter {
-        model_id: query_param("model_id", params.model_id.as_deref(), |raw| {
-            Uuid::parse_str(raw).map_err(|_| "must be a model id (a UUID)".to_owned())
-        })?,
+        model_id: query_param("model_id", params.model_id.as_deref(), id_of("a model"))?,
     };
     let rows = state
         .db

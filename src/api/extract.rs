@@ -259,6 +259,11 @@ where
     <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
 }
 
+/// A parser for a query parameter holding the id of a `what`.
+pub fn id_of(what: &'static str) -> impl FnOnce(&str) -> Result<Uuid, String> {
+    move |raw| Uuid::parse_str(raw).map_err(|_| format!("must be {what} id (a UUID)"))
+}
+
 /// Parses an optional query parameter with `parse`, naming it on failure.
 pub fn query_param<T>(
     name: &str,

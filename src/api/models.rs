@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{
-    JsonBody, Page, PageRequest, created, if_match_version, query_param, with_etag,
+    JsonBody, Page, PageRequest, created, id_of, if_match_version, query_param, with_etag,
 };
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
@@ -160,7 +160,7 @@ pub async fn list(
         manufacturer_id: query_param(
             "manufacturer_id",
             params.manufacturer_id.as_deref(),
-            |raw| Uuid::parse_str(raw).map_err(|_| "must be a manufacturer id (a UUID)".to_owned()),
+            id_of("a manufacturer"),
         )?,
         category: query_param("category", params.category.as_deref(), str::parse)?,
         status: query_param("status", params.status.as_deref(), ClearanceStatus::parse)?,

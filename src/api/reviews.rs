@@ -6,7 +6,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::extract::{JsonBody, Page, PageRequest, created, query_param};
+use super::extract::{JsonBody, Page, PageRequest, created, id_of, query_param};
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::reviews::{self, Review, ReviewFilter};
@@ -103,9 +103,7 @@ pub async fn list(
     let filter = ReviewFilter {
         overdue: query_param("overdue", params.overdue.as_deref(), boolean)?.unwrap_or(false),
         open: query_param("open", params.open.as_deref(), boolean)?,
-        model_id: query_param("model_id", params.model_id.as_deref(), |raw| {
-            Uuid::parse_str(raw).map_err(|_| "must be a model id (a UUID)".to_owned())
-        })?,
+        model_id: query_param("model_id", params.model_id.as_deref(), id_of("a model"))?,
     };
     let rows = state
         .db
