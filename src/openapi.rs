@@ -46,6 +46,8 @@ use crate::api::{self, extract::Page};
         api::reviews::list,
         api::reviews::get,
         api::reviews::close,
+        api::audit::list,
+        api::audit::verify,
     ),
     components(schemas(
         crate::error::Problem,
@@ -57,6 +59,7 @@ use crate::api::{self, extract::Page};
         Page<api::advisories::AdvisoryView>,
         Page<api::advisories::RevisionView>,
         Page<crate::db::reviews::Review>,
+        Page<api::audit::AuditEntry>,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -65,6 +68,7 @@ use crate::api::{self, extract::Page};
         (name = "evidence", description = "What was observed about models, the answers to it, and its files; never edited, only appended to"),
         (name = "advisories", description = "Advisories that decide whether models may be used, and their lifecycle"),
         (name = "reviews", description = "Models under examination until a due date"),
+        (name = "audit", description = "The tamper-evident record of every change"),
         (name = "operations", description = "Health, readiness, documentation"),
     )
 )]

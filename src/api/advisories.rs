@@ -12,6 +12,7 @@ use super::extract::{
     JsonBody, Page, PageRequest, created, double_option, id_of, if_match_version, query_param,
     with_etag,
 };
+use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::advisories::{self, AdvisoryFilter, AdvisoryRecord, RevisionRecord};
@@ -287,6 +288,7 @@ pub struct ListParams {
 #[utoipa::path(
     post, path = "/api/v1/advisories", tag = "advisories",
     summary = "Draft an advisory",
+    params(IdempotencyKeyHeader),
     request_body = CreateAdvisory,
     responses(
         (status = 201, body = AdvisoryView, headers(("Location" = String), ("ETag" = String))),

@@ -18,6 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{JsonBody, Page, PageRequest, created, id_of, query_param, with_etag};
+use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
 use crate::artifacts::PutError;
 use crate::auth::{Principal, Role};
@@ -112,6 +113,7 @@ pub struct UploadParams {
 #[utoipa::path(
     post, path = "/api/v1/evidence", tag = "evidence",
     summary = "File evidence about one or more models",
+    params(IdempotencyKeyHeader),
     request_body = CreateEvidence,
     responses(
         (status = 201, description = "Filed", body = Evidence,
@@ -215,7 +217,7 @@ pub async fn get(
 #[utoipa::path(
     post, path = "/api/v1/evidence/{id}/responses", tag = "evidence",
     summary = "Append a response: a vendor's answer, a retest, an acknowledgement or a correction",
-    params(("id" = Uuid, Path)),
+    params(("id" = Uuid, Path), IdempotencyKeyHeader),
     request_body = CreateResponse,
     responses(
         (status = 201, description = "Appended", body = EvidenceResponse,

@@ -31,40 +31,63 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req.app_data::<JsonLimit>().map_or(256 * 1024, |l| l.0);
+        let limit = JsonLimit::of(req);
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<mime::Mime>().ok())
             .is_some_and(|m| m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON));
-        let declared_length = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let mut payload = payload.take();
+        let declared = declared_length(req.headers());
+        let payload = payload.take();
         Box::pin(async move {
             if !is_json {
                 return Err(ApiError::UnsupportedMediaType(
                     "send the body as JSON with `Content-Type: application/json`".into(),
                 ));
             }
-            if declared_length.is_some_and(|len| len > limit) {
-                return Err(too_large(limit));
-            }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk
-                    .map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
-                if body.len() + chunk.len() > limit {
-                    return Err(too_large(limit));
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = read_limited(payload, declared, limit).await?;
             parse_json(&body).map(JsonBody)
         })
     }
+}
+
+impl JsonLimit {
+    /// The limit the app configured; 256 KiB where no app set one (unit
+    /// tests of single handlers).
+    pub fn of(req: &HttpRequest) -> usize {
+        req.app_data::<JsonLimit>().map_or(256 * 1024, |l| l.0)
+    }
+}
+
+/// The `Content-Length` the client declared, if it sent a sane one.
+pub fn declared_length(headers: &header::HeaderMap) -> Option<usize> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+}
+
+/// Reads a whole body of at most `limit` bytes: 413 as soon as the declared
+/// length or the bytes received say it is longer, without reading the rest.
+pub async fn read_limited(
+    mut payload: Payload,
+    declared: Option<usize>,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    if declared.is_some_and(|len| len > limit) {
+        return Err(too_large(limit));
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 fn too_large(limit: usize) -> ApiError {
@@ -130,14 +153,43 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-/// `limit` and `cursor` as parsed from the query string.
+/// What a list is ordered by, carried in its opaque cursor as bytes.
+pub trait CursorKey: Copy {
+    fn to_bytes(self) -> Vec<u8>;
+    fn from_bytes(bytes: &[u8]) -> Option<Self>;
+}
+
+/// Lists in id order (UUIDv7 ids order by creation).
+impl CursorKey for Uuid {
+    fn to_bytes(self) -> Vec<u8> {
+        self.as_bytes().to_vec()
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        Uuid::from_slice(bytes).ok()
+    }
+}
+
+/// Lists in sequence order (the audit chain).
+impl CursorKey for i64 {
+    fn to_bytes(self) -> Vec<u8> {
+        self.to_be_bytes().to_vec()
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(i64::from_be_bytes)
+    }
+}
+
+/// `limit` and `cursor` as parsed from the query string; the cursor names
+/// the last key of the previous page.
 #[derive(Debug, Clone, Copy)]
-pub struct PageRequest {
-    pub after: Option<Uuid>,
+pub struct PageRequest<K = Uuid> {
+    pub after: Option<K>,
     pub limit: usize,
 }
 
-impl PageRequest {
+impl<K: CursorKey> PageRequest<K> {
     pub const DEFAULT_LIMIT: usize = 50;
     pub const MAX_LIMIT: usize = 500;
 
@@ -159,7 +211,7 @@ impl PageRequest {
         let after = match cursor.filter(|c| !c.is_empty()) {
             None => None,
             Some(raw) => match decode_cursor(raw) {
-                Some(id) => Some(id),
+                Some(key) => Some(key),
                 None => {
                     errors.push(FieldError::new(
                         "cursor",
@@ -185,13 +237,13 @@ impl PageRequest {
     pub fn page<T, V>(
         &self,
         mut rows: Vec<T>,
-        id_of: impl Fn(&T) -> Uuid,
+        key_of: impl Fn(&T) -> K,
         view: impl FnMut(T) -> V,
     ) -> Page<V> {
         let more = rows.len() > self.limit;
         rows.truncate(self.limit);
         let next_cursor = more
-            .then(|| rows.last().map(|r| encode_cursor(id_of(r))))
+            .then(|| rows.last().map(|r| encode_cursor(key_of(r))))
             .flatten();
         Page {
             items: rows.into_iter().map(view).collect(),
@@ -200,13 +252,13 @@ impl PageRequest {
     }
 }
 
-fn encode_cursor(id: Uuid) -> String {
-    URL_SAFE_NO_PAD.encode(id.as_bytes())
+fn encode_cursor<K: CursorKey>(key: K) -> String {
+    URL_SAFE_NO_PAD.encode(key.to_bytes())
 }
 
-fn decode_cursor(raw: &str) -> Option<Uuid> {
+fn decode_cursor<K: CursorKey>(raw: &str) -> Option<K> {
     let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
-    Uuid::from_slice(&bytes).ok()
+    K::from_bytes(&bytes)
 }
 
 /// The strong ETag of a resource at `version`.
@@ -322,6 +374,9 @@ mod tests {
         let page = PageRequest::parse(Some("10"), Some(&encode_cursor(id))).unwrap();
         assert_eq!(page.after, Some(id));
         assert_eq!(page.limit, 10);
+        let seq = PageRequest::<i64>::parse(None, Some(&encode_cursor(42_i64))).unwrap();
+        assert_eq!(seq.after, Some(42));
+        assert_eq!(seq.limit, PageRequest::<i64>::DEFAULT_LIMIT);
         for (limit, cursor) in [
             (Some("0"), None),
             (Some("501"), None),
@@ -329,10 +384,14 @@ mod tests {
             (None, Some("!!")),
         ] {
             assert!(
-                PageRequest::parse(limit, cursor).is_err(),
+                PageRequest::<Uuid>::parse(limit, cursor).is_err(),
                 "{limit:?} {cursor:?}"
             );
         }
+        assert!(
+            PageRequest::<i64>::parse(None, Some(&encode_cursor(id))).is_err(),
+            "a cursor of another list's kind is refused"
+        );
     }
 
     #[test]

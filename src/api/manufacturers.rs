@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{JsonBody, Page, PageRequest, created, with_etag};
+use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::manufacturers::{self, NewManufacturer};
@@ -38,6 +39,7 @@ pub struct ListParams {
 #[utoipa::path(
     post, path = "/api/v1/manufacturers", tag = "registry",
     summary = "Register a manufacturer",
+    params(IdempotencyKeyHeader),
     request_body = CreateManufacturer,
     responses(
         (status = 201, description = "Registered", body = Manufacturer,

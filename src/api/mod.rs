@@ -2,17 +2,21 @@
 //! calling the store and rendering.
 
 pub mod advisories;
+pub mod audit;
 pub mod evidence;
 pub mod extract;
+pub mod idempotency;
 pub mod lookup;
 pub mod manufacturers;
 pub mod models;
 pub mod ops;
 pub mod reviews;
 
+use actix_web::middleware::from_fn;
 use actix_web::web;
 
-/// Registers every route of the API.
+/// Registers every route of the API. Each resource with a creating `POST`
+/// is wrapped in [`idempotency::replay`], which honours `Idempotency-Key`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").route(web::get().to(ops::healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
@@ -21,6 +25,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::scope("/api/v1")
                 .service(
                     web::resource("/manufacturers")
+                        .wrap(from_fn(idempotency::replay))
                         .route(web::get().to(manufacturers::list))
                         .route(web::post().to(manufacturers::create)),
                 )
@@ -29,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .service(
                     web::resource("/models")
+                        .wrap(from_fn(idempotency::replay))
                         .route(web::get().to(models::list))
                         .route(web::post().to(models::create)),
                 )
@@ -44,6 +50,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/lookup").route(web::get().to(lookup::lookup)))
                 .service(
                     web::resource("/advisories")
+                        .wrap(from_fn(idempotency::replay))
                         .route(web::get().to(advisories::list))
                         .route(web::post().to(advisories::create)),
                 )
@@ -82,6 +89,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .service(
                     web::resource("/reviews")
+                        .wrap(from_fn(idempotency::replay))
                         .route(web::get().to(reviews::list))
                         .route(web::post().to(reviews::open)),
                 )
@@ -89,6 +97,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/reviews/{id}/close").route(web::post().to(reviews::close)))
                 .service(
                     web::resource("/evidence")
+                        .wrap(from_fn(idempotency::replay))
                         .route(web::get().to(evidence::list))
                         .route(web::post().to(evidence::create)),
                 )
@@ -97,6 +106,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/evidence/{id}").route(web::get().to(evidence::get)))
                 .service(
                     web::resource("/evidence/{id}/responses")
+                        .wrap(from_fn(idempotency::replay))
                         .route(web::post().to(evidence::respond)),
                 )
                 .service(
@@ -106,6 +116,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(
                     web::resource("/evidence/{id}/artifacts/{sha256}")
                         .route(web::get().to(evidence::download)),
-                ),
+                )
+                .service(web::resource("/audit").route(web::get().to(audit::list)))
+                .service(web::resource("/audit/verify").route(web::get().to(audit::verify))),
         );
 }

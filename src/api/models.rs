@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::extract::{
     JsonBody, Page, PageRequest, created, id_of, if_match_version, query_param, with_etag,
 };
+use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::clearance::{self as db_clearance, StatusChange};
@@ -86,6 +87,7 @@ pub struct ListParams {
 #[utoipa::path(
     post, path = "/api/v1/models", tag = "registry",
     summary = "Register a device model",
+    params(IdempotencyKeyHeader),
     request_body = CreateModel,
     responses(
         (status = 201, description = "Registered", body = ModelView,

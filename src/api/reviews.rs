@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{JsonBody, Page, PageRequest, created, id_of, query_param};
+use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::reviews::{self, Review, ReviewFilter};
@@ -52,6 +53,7 @@ fn boolean(raw: &str) -> Result<bool, String> {
 #[utoipa::path(
     post, path = "/api/v1/reviews", tag = "reviews",
     summary = "Open a review of a model",
+    params(IdempotencyKeyHeader),
     description = "While a review is open and no decision applies, the model is `under_review`. A model has at most one open review.",
     request_body = OpenReview,
     responses(

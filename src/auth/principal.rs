@@ -91,8 +91,9 @@ impl FromRequest for MaybePrincipal {
 }
 
 /// The principal of the request's bearer token; `Ok(None)` without an
-/// `Authorization` header.
-fn authenticate(req: &HttpRequest) -> Result<Option<Principal>, ApiError> {
+/// `Authorization` header. Middleware that needs the caller (idempotency
+/// keys are per caller) uses it too, so tokens are judged one way only.
+pub(crate) fn authenticate(req: &HttpRequest) -> Result<Option<Principal>, ApiError> {
     // Looked up first so that a wiring mistake shows on every request.
     let keys = req.app_data::<web::Data<AuthKeys>>().ok_or_else(|| {
         ApiError::internal(anyhow::anyhow!("AuthKeys is not registered as app data"))

@@ -6,6 +6,7 @@ pub mod advisories;
 pub mod audit;
 pub mod clearance;
 pub mod evidence;
+pub mod idempotency;
 pub mod manufacturers;
 pub mod models;
 pub mod reviews;

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use clearance::app::Application;
 use clearance::auth::{AuthKeys, Role};
 use clearance::config::{DatabaseUrl, Settings};
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use reqwest::{Method, Response};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -50,16 +51,23 @@ fn postgres_server() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
+/// The URL of database `name` on that server, without TLS: the test process
+/// exits while the service's threads may still be winding down, and
+/// threads that used OpenSSL (libpq's TLS) then race OpenSSL's exit-time
+/// cleanup — a rare double free after a busy test.
+fn postgres_url(name: &str) -> String {
+    format!("{}/{name}?sslmode=disable", postgres_server())
+}
+
 enum TestDb {
-    Sqlite,
+    Sqlite { path: PathBuf },
     Postgres { name: String },
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Self::Postgres { name } = self
-            && let Ok(mut conn) =
-                PgConnection::establish(&format!("{}/postgres", postgres_server()))
+            && let Ok(mut conn) = PgConnection::establish(&postgres_url("postgres"))
         {
             let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                 .execute(&mut conn);
@@ -98,18 +106,19 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, options: SpawnOptions) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
         let (database, db) = match backend {
-            Backend::Sqlite => (
-                DatabaseUrl::Sqlite(dir.path().join("clearance.db")),
-                TestDb::Sqlite,
-            ),
+            Backend::Sqlite => {
+                let path = dir.path().join("clearance.db");
+                (DatabaseUrl::Sqlite(path.clone()), TestDb::Sqlite { path })
+            }
             Backend::Postgres => {
                 let name = format!("clearance_test_{}", uuid::Uuid::new_v4().simple());
-                let mut admin = PgConnection::establish(&format!("{}/postgres", postgres_server()))
-                    .expect("the PostgreSQL server at TEST_POSTGRES_URL (default 127.0.0.1:5432) answers");
+                let mut admin = PgConnection::establish(&postgres_url("postgres")).expect(
+                    "the PostgreSQL server at TEST_POSTGRES_URL (default 127.0.0.1:5432) answers",
+                );
                 diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
                     .execute(&mut admin)
                     .expect("a test database can be created");
-                let url = format!("{}/{name}", postgres_server());
+                let url = postgres_url(&name);
                 (DatabaseUrl::Postgres(url), TestDb::Postgres { name })
             }
         };
@@ -250,11 +259,35 @@ impl TestApp {
         }
     }
 
+    /// Runs SQL straight against this test's database, behind the service's
+    /// back; the error is the database's message.
+    pub fn execute_sql(&self, sql: &str) -> Result<(), String> {
+        let result = match &self.db {
+            TestDb::Sqlite { path } => {
+                let mut conn = SqliteConnection::establish(&path.display().to_string())
+                    .map_err(|e| e.to_string())?;
+                conn.batch_execute(&format!("PRAGMA busy_timeout = 10000; {sql}"))
+            }
+            TestDb::Postgres { name } => {
+                let mut conn =
+                    PgConnection::establish(&postgres_url(name)).map_err(|e| e.to_string())?;
+                conn.batch_execute(sql)
+            }
+        };
+        result.map_err(|e| e.to_string())
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            TestDb::Sqlite { .. } => Backend::Sqlite,
+            TestDb::Postgres { .. } => Backend::Postgres,
+        }
+    }
+
     /// Drops the database out from under the running service.
     pub fn lose_database(&mut self) {
         if let TestDb::Postgres { name } = &self.db {
-            let mut conn =
-                PgConnection::establish(&format!("{}/postgres", postgres_server())).unwrap();
+            let mut conn = PgConnection::establish(&postgres_url("postgres")).unwrap();
             diesel::sql_query(format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
                 .execute(&mut conn)
                 .unwrap();

@@ -2,10 +2,12 @@
 
 mod helpers;
 
+mod audit;
 mod auth;
 mod clearance_rule;
 mod errors;
 mod evidence;
+mod idempotency;
 mod lookup;
 mod operations;
 mod registry;
