@@ -23,6 +23,7 @@ crate::backend_tests!(
     a_key_in_use_is_a_409_until_its_claim_is_abandoned,
     an_expired_key_is_forgotten,
     an_oversized_body_is_a_413,
+    evidence_advisories_reviews_and_responses_are_created_once,
 );
 
 const MANUFACTURERS: &str = "/api/v1/manufacturers";
@@ -313,4 +314,56 @@ async fn an_oversized_body_is_a_413(app: TestApp) {
             .status(),
         201
     );
+}
+
+/// Every other creating POST: a retry with the same key creates nothing new
+/// and answers the first response.
+async fn evidence_advisories_reviews_and_responses_are_created_once(app: TestApp) {
+    let story = crate::workflow::redmi_with_evidence(&app).await;
+    let advisory = crate::workflow::prohibition(&story).to_string();
+    let review = json!({"model_id": story.model_id, "reason": "independent tests",
+                        "due_at": "2030-01-01T00:00:00Z"})
+    .to_string();
+    let response = json!({"kind": "vendor_response", "author": "Xiaomi",
+                          "received_at": "2014-08-10T00:00:00Z", "text": "Fixed."})
+    .to_string();
+    let responses = format!("/api/v1/evidence/{}/responses", story.evidence_id);
+    for (path, json_text) in [
+        ("/api/v1/advisories", advisory.as_str()),
+        ("/api/v1/reviews", review.as_str()),
+        (responses.as_str(), response.as_str()),
+    ] {
+        let first = as_analyst(&app, path, &format!("key-{}", path.len()), json_text).await;
+        assert_eq!(first.status(), 201, "{path}");
+        let first = body(first).await;
+        let again = as_analyst(&app, path, &format!("key-{}", path.len()), json_text).await;
+        assert_eq!(again.status(), 201, "{path}");
+        assert_eq!(
+            header(&again, "idempotent-replayed").as_deref(),
+            Some("true")
+        );
+        assert_eq!(body(again).await, first, "{path}");
+    }
+    assert_eq!(
+        app.count("/api/v1/advisories").await,
+        0,
+        "readers see no drafts"
+    );
+    let drafts = body(
+        app.get("/api/v1/advisories?state=draft", Some(Role::Analyst))
+            .await,
+    )
+    .await;
+    assert_eq!(drafts["items"].as_array().unwrap().len(), 1);
+    let reviews = body(app.get("/api/v1/reviews", Some(Role::Reader)).await).await;
+    assert_eq!(reviews["items"].as_array().unwrap().len(), 1);
+    let evidence = body(
+        app.get(
+            &format!("/api/v1/evidence/{}", story.evidence_id),
+            Some(Role::Reader),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(evidence["responses"].as_array().unwrap().len(), 1);
 }

@@ -219,6 +219,38 @@ async fn the_2014_story(app: TestApp) {
     assert_eq!(changes[0]["previous_status"], "unassessed");
     assert_eq!(changes[0]["advisory_id"], id.as_str());
 
+    let trail = body(
+        app.get(
+            &format!("/api/v1/audit?entity=advisory&entity_id={id}"),
+            Some(Role::Admin),
+        )
+        .await,
+    )
+    .await;
+    let actions: Vec<(&str, &str)> = trail["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["action"].as_str().unwrap(),
+                row["actor"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("advisory.create", "analyst-1"),
+            ("advisory.submit", "analyst-1"),
+            ("advisory.approve", "approver-1"),
+            ("advisory.publish", "approver-1"),
+        ]
+    );
+    let verified = body(app.get("/api/v1/audit/verify", Some(Role::Admin)).await).await;
+    assert_eq!(verified["ok"], true);
+    assert_eq!(verified["first_broken"], Value::Null);
+
     let prohibited = body(
         app.get("/api/v1/models?status=prohibited", Some(Role::Reader))
             .await,
