@@ -9,6 +9,7 @@ pub mod evidence;
 pub mod idempotency;
 pub mod manufacturers;
 pub mod models;
+pub mod outbox;
 pub mod reviews;
 pub mod schema;
 pub mod types;

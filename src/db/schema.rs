@@ -319,6 +319,113 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    personnel (id) {
+        id -> DbUuid,
+        email -> Text,
+        email_key -> Text,
+        name -> Text,
+        unit -> Nullable<Text>,
+        active -> Bool,
+        version -> BigInt,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    subscriptions (id) {
+        id -> DbUuid,
+        email -> Text,
+        email_key -> Text,
+        state -> Text,
+        delivery -> Text,
+        min_severity -> Integer,
+        all_manufacturers -> Bool,
+        all_models -> Bool,
+        all_categories -> Bool,
+        confirmed_at -> Nullable<DbTimestamp>,
+        unsubscribed_at -> Nullable<DbTimestamp>,
+        last_digest_at -> Nullable<DbTimestamp>,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    subscription_manufacturers (subscription_id, manufacturer_id) {
+        subscription_id -> DbUuid,
+        manufacturer_id -> DbUuid,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    subscription_models (subscription_id, model_id) {
+        subscription_id -> DbUuid,
+        model_id -> DbUuid,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    subscription_categories (subscription_id, category) {
+        subscription_id -> DbUuid,
+        category -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    outbox (id) {
+        id -> BigInt,
+        kind -> Text,
+        advisory_id -> Nullable<DbUuid>,
+        revision -> Nullable<Integer>,
+        email -> Text,
+        email_key -> Text,
+        name -> Nullable<Text>,
+        audience -> Text,
+        subscription_id -> Nullable<DbUuid>,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> DbTimestamp,
+        lease_until -> Nullable<DbTimestamp>,
+        last_error -> Nullable<Text>,
+        last_reply -> Nullable<Text>,
+        sent_at -> Nullable<DbTimestamp>,
+        created_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    acknowledgements (advisory_id, revision, email_key) {
+        advisory_id -> DbUuid,
+        revision -> Integer,
+        email_key -> Text,
+        email -> Text,
+        acknowledged_at -> DbTimestamp,
+    }
+}
+
 diesel::joinable!(manufacturer_aliases -> manufacturers (manufacturer_id));
 diesel::joinable!(models -> manufacturers (manufacturer_id));
 diesel::joinable!(model_names -> models (model_id));
@@ -330,6 +437,10 @@ diesel::joinable!(evidence_artifacts -> evidence (evidence_id));
 diesel::joinable!(advisory_decisions -> models (model_id));
 diesel::joinable!(advisory_evidence -> evidence (evidence_id));
 diesel::joinable!(reviews -> models (model_id));
+
+diesel::joinable!(subscription_manufacturers -> subscriptions (subscription_id));
+diesel::joinable!(subscription_models -> subscriptions (subscription_id));
+diesel::joinable!(subscription_categories -> subscriptions (subscription_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     manufacturers,
@@ -353,4 +464,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     clearance_settled,
     audit_log,
     idempotency_keys,
+    personnel,
+    subscriptions,
+    subscription_manufacturers,
+    subscription_models,
+    subscription_categories,
+    outbox,
+    acknowledgements,
 );

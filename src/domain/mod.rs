@@ -7,6 +7,7 @@ pub mod clearance;
 pub mod evidence;
 pub mod firmware;
 pub mod imei;
+pub mod mail;
 pub mod registry;
 pub mod severity;
 pub mod text;

@@ -1,0 +1,89 @@
+-- Email: the personnel directory, public subscriptions with their filters,
+-- the outbox every mail goes through, and acknowledgements.
+
+CREATE TABLE personnel (
+    id          UUID PRIMARY KEY NOT NULL,
+    email       TEXT NOT NULL,
+    email_key   TEXT NOT NULL UNIQUE, -- lower-cased
+    name        TEXT NOT NULL,
+    unit        TEXT,
+    active      BOOLEAN NOT NULL,
+    version     BIGINT NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL,
+    updated_at  TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX personnel_unit ON personnel (unit);
+
+-- A subscription matches an advisory when the advisory's severity reaches
+-- `min_severity` (a rank: none 0 … critical 4) and one model it decides on
+-- passes every non-empty list of the filter (an `all_*` flag means that
+-- list is empty: anything passes).
+CREATE TABLE subscriptions (
+    id                UUID PRIMARY KEY NOT NULL,
+    email             TEXT NOT NULL,
+    email_key         TEXT NOT NULL UNIQUE,
+    state             TEXT NOT NULL, -- pending, confirmed, unsubscribed
+    delivery          TEXT NOT NULL, -- immediate, daily
+    min_severity      INTEGER NOT NULL,
+    all_manufacturers BOOLEAN NOT NULL,
+    all_models        BOOLEAN NOT NULL,
+    all_categories    BOOLEAN NOT NULL,
+    confirmed_at      TIMESTAMPTZ,
+    unsubscribed_at   TIMESTAMPTZ,
+    last_digest_at    TIMESTAMPTZ,
+    created_at        TIMESTAMPTZ NOT NULL,
+    updated_at        TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE subscription_manufacturers (
+    subscription_id UUID NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
+    manufacturer_id UUID NOT NULL,
+    PRIMARY KEY (subscription_id, manufacturer_id)
+);
+
+CREATE TABLE subscription_models (
+    subscription_id UUID NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
+    model_id        UUID NOT NULL,
+    PRIMARY KEY (subscription_id, model_id)
+);
+
+CREATE TABLE subscription_categories (
+    subscription_id UUID NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
+    category        TEXT NOT NULL,
+    PRIMARY KEY (subscription_id, category)
+);
+
+-- One row per mail to send. Advisory mail is unique per advisory revision,
+-- kind and address; the Message-ID is derived from the row, so a resend
+-- after a crash carries the same one.
+CREATE TABLE outbox (
+    id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind            TEXT NOT NULL,
+    advisory_id     UUID REFERENCES advisories (id),
+    revision        INTEGER,
+    email           TEXT NOT NULL,
+    email_key       TEXT NOT NULL,
+    name            TEXT,
+    audience        TEXT NOT NULL, -- personnel, subscriber
+    subscription_id UUID REFERENCES subscriptions (id),
+    state           TEXT NOT NULL, -- queued, sending, sent, retrying, failed, suppressed
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TIMESTAMPTZ NOT NULL,
+    lease_until     TIMESTAMPTZ,
+    last_error      TEXT,
+    last_reply      TEXT,
+    sent_at         TIMESTAMPTZ,
+    created_at      TIMESTAMPTZ NOT NULL,
+    UNIQUE (advisory_id, revision, kind, email_key)
+);
+CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state IN ('queued', 'retrying', 'sending');
+CREATE INDEX outbox_advisory ON outbox (advisory_id, id);
+
+CREATE TABLE acknowledgements (
+    advisory_id     UUID NOT NULL REFERENCES advisories (id),
+    revision        INTEGER NOT NULL,
+    email_key       TEXT NOT NULL,
+    email           TEXT NOT NULL,
+    acknowledged_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (advisory_id, revision, email_key)
+);
