@@ -21,6 +21,7 @@ use crate::auth::AuthKeys;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::error::{ApiError, PROBLEM_JSON};
+use crate::links::LinkTokens;
 use crate::lookup::Lookup;
 
 /// What every handler shares.
@@ -30,6 +31,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Where evidence artifacts' bytes are kept.
     pub artifacts: Arc<dyn ArtifactStore>,
+    /// Signs and checks the tokens of links in mail.
+    pub links: LinkTokens,
 }
 
 pub struct Application {
@@ -74,6 +77,7 @@ impl Application {
             tokio::task::spawn_blocking(move || open_database(&settings)).await??
         };
         let keys = web::Data::new(auth_keys(&settings)?);
+        let links = LinkTokens::from_settings(&settings)?;
         let lookup = Lookup::load(db.clone())
             .await
             .context("cannot load the lookup index")?;
@@ -91,6 +95,7 @@ impl Application {
             lookup,
             settings: settings.clone(),
             artifacts,
+            links,
         });
         let json_limit = JsonLimit(settings.max_json_bytes);
         let mut server = HttpServer::new(move || {

@@ -22,6 +22,7 @@ struct RawSettings {
     public_url: String,
     data_dir: Option<String>,
     jwt_secret: Option<String>,
+    link_secret: Option<String>,
     jwt_jwks: Option<String>,
     jwt_issuer: String,
     jwt_audience: String,
@@ -47,6 +48,7 @@ impl Default for RawSettings {
             public_url: "http://127.0.0.1:8080".into(),
             data_dir: None,
             jwt_secret: None,
+            link_secret: None,
             jwt_jwks: None,
             jwt_issuer: "clearance".into(),
             jwt_audience: "clearance".into(),
@@ -123,6 +125,8 @@ pub struct Settings {
     /// Where generated secrets and evidence artifacts are kept.
     pub data_dir: PathBuf,
     pub jwt_secret: Option<SecretString>,
+    /// The key of the tokens in mailed links; separate from the JWT secret.
+    pub link_secret: Option<SecretString>,
     pub jwt_jwks: Option<PathBuf>,
     pub jwt_issuer: String,
     pub jwt_audience: String,
@@ -203,6 +207,13 @@ impl Settings {
                 "CLEARANCE_JWT_SECRET must be at least 32 characters".into(),
             ));
         }
+        if let Some(secret) = &raw.link_secret
+            && secret.len() < 32
+        {
+            return Err(fail(
+                "CLEARANCE_LINK_SECRET must be at least 32 characters".into(),
+            ));
+        }
         if let Some(jwks) = &raw.jwt_jwks
             && (jwks.starts_with("http://") || jwks.starts_with("https://"))
         {
@@ -241,6 +252,7 @@ impl Settings {
             public_url,
             data_dir,
             jwt_secret: raw.jwt_secret.map(SecretString::from),
+            link_secret: raw.link_secret.map(SecretString::from),
             jwt_jwks: raw.jwt_jwks.map(PathBuf::from),
             jwt_issuer: raw.jwt_issuer,
             jwt_audience: raw.jwt_audience,
@@ -296,6 +308,16 @@ mod tests {
             ..RawSettings::default()
         };
         assert!(Settings::from_raw(raw).is_err());
+    }
+
+    #[test]
+    fn a_short_link_secret_is_refused_by_name() {
+        let raw = RawSettings {
+            link_secret: Some("short".into()),
+            ..RawSettings::default()
+        };
+        let err = Settings::from_raw(raw).unwrap_err().to_string();
+        assert!(err.contains("CLEARANCE_LINK_SECRET"), "{err}");
     }
 
     #[test]

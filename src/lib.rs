@@ -9,8 +9,10 @@ pub mod db; // pool, connection enum, schema, queries per aggregate
 pub mod demo; // the demo data set
 pub mod domain; // pure rules and parsed types, no I/O
 pub mod error; // the one API error type, rendered as problem+json
+pub mod links; // signed, expiring, single-purpose tokens for links in mail
 pub mod lookup; // the in-memory lookup index and its refresh
 pub mod openapi; // the generated OpenAPI document
+pub mod pages; // the small HTML pages that links in mail open
 pub mod schedule; // timed work: decisions that become effective
 pub mod secrets; // secrets generated into the data directory
 pub mod telemetry; // logging setup

@@ -14,6 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::config::Settings;
 
 const JWT_SECRET_FILE: &str = "jwt-secret";
+const LINK_SECRET_FILE: &str = "link-secret";
 
 /// The HS256 key: `CLEARANCE_JWT_SECRET`, else the one kept in the data
 /// directory (created there on first use, readable by its owner only).
@@ -21,6 +22,15 @@ pub fn jwt_secret(settings: &Settings) -> anyhow::Result<SecretString> {
     match &settings.jwt_secret {
         Some(secret) => Ok(secret.clone()),
         None => load_or_generate(&settings.data_dir.join(JWT_SECRET_FILE)),
+    }
+}
+
+/// The key of the tokens in mailed links: `CLEARANCE_LINK_SECRET`, else
+/// its own file in the data directory, never the JWT secret.
+pub fn link_secret(settings: &Settings) -> anyhow::Result<SecretString> {
+    match &settings.link_secret {
+        Some(secret) => Ok(secret.clone()),
+        None => load_or_generate(&settings.data_dir.join(LINK_SECRET_FILE)),
     }
 }
 
@@ -73,5 +83,30 @@ mod tests {
         let second = load_or_generate(&path).unwrap();
         assert_eq!(first.expose_secret(), second.expose_secret());
         assert!(first.expose_secret().len() >= 32);
+    }
+
+    #[test]
+    fn the_link_secret_is_its_own_owner_only_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::for_database(
+            crate::config::DatabaseUrl::Sqlite(dir.path().join("c.db")),
+            dir.path(),
+        );
+        let link = link_secret(&settings).unwrap();
+        let jwt = jwt_secret(&settings).unwrap();
+        assert_ne!(link.expose_secret(), jwt.expose_secret());
+        assert_eq!(
+            link_secret(&settings).unwrap().expose_secret(),
+            link.expose_secret()
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(LINK_SECRET_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
     }
 }

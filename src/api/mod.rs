@@ -10,7 +10,9 @@ pub mod lookup;
 pub mod manufacturers;
 pub mod models;
 pub mod ops;
+pub mod personnel;
 pub mod reviews;
+pub mod subscriptions;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
@@ -21,6 +23,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").route(web::get().to(ops::healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
         .service(web::resource("/openapi.json").route(web::get().to(ops::openapi_json)))
+        // The links in mail: short, outside the API's prefix.
+        .service(
+            web::resource("/unsubscribe")
+                .route(web::get().to(subscriptions::unsubscribe_page))
+                .route(web::post().to(subscriptions::unsubscribe)),
+        )
+        .service(web::resource("/manage").route(web::get().to(subscriptions::manage_page)))
         .service(
             web::scope("/api/v1")
                 .service(
@@ -116,6 +125,31 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(
                     web::resource("/evidence/{id}/artifacts/{sha256}")
                         .route(web::get().to(evidence::download)),
+                )
+                .service(
+                    web::resource("/personnel")
+                        .wrap(from_fn(idempotency::replay))
+                        .route(web::get().to(personnel::list))
+                        .route(web::post().to(personnel::create)),
+                )
+                // Before `/personnel/{id}`, which would otherwise take it.
+                // An import is an upsert, so it needs no Idempotency-Key.
+                .service(
+                    web::resource("/personnel/import").route(web::post().to(personnel::import)),
+                )
+                .service(
+                    web::resource("/personnel/{id}")
+                        .route(web::get().to(personnel::get))
+                        .route(web::patch().to(personnel::update)),
+                )
+                // Public: no caller, so no Idempotency-Key either; repeating
+                // a request only queues another mail.
+                .service(
+                    web::resource("/subscriptions").route(web::post().to(subscriptions::subscribe)),
+                )
+                .service(
+                    web::resource("/subscriptions/confirm")
+                        .route(web::get().to(subscriptions::confirm)),
                 )
                 .service(web::resource("/audit").route(web::get().to(audit::list)))
                 .service(web::resource("/audit/verify").route(web::get().to(audit::verify))),

@@ -10,8 +10,10 @@ pub mod idempotency;
 pub mod manufacturers;
 pub mod models;
 pub mod outbox;
+pub mod personnel;
 pub mod reviews;
 pub mod schema;
+pub mod subscriptions;
 pub mod types;
 
 use std::sync::{Arc, Mutex};

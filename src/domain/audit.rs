@@ -24,6 +24,15 @@ impl Actor {
             name: "Clearance".into(),
         }
     }
+
+    /// Anyone, without an account: a subscriber following a link or
+    /// subscribing. Such rows name the subscription, never the address.
+    pub fn public() -> Self {
+        Self {
+            sub: "public".into(),
+            name: "public".into(),
+        }
+    }
 }
 
 /// One audit row as stored.

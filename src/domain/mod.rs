@@ -4,12 +4,15 @@
 pub mod advisory;
 pub mod audit;
 pub mod clearance;
+pub mod email;
 pub mod evidence;
 pub mod firmware;
 pub mod imei;
 pub mod mail;
+pub mod personnel;
 pub mod registry;
 pub mod severity;
+pub mod subscription;
 pub mod text;
 
 /// Declares an enumeration that travels as lower snake case text (in JSON,

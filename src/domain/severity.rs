@@ -12,6 +12,25 @@ crate::text_enum! {
     }
 }
 
+impl Severity {
+    /// The number a severity is stored as where the database compares
+    /// severities (a subscription's minimum): none 0 … critical 4.
+    pub fn rank(self) -> i32 {
+        match self {
+            Self::None => 0,
+            Self::Low => 1,
+            Self::Medium => 2,
+            Self::High => 3,
+            Self::Critical => 4,
+        }
+    }
+
+    /// The severity of a stored rank.
+    pub fn from_rank(rank: i32) -> Option<Self> {
+        Self::ALL.iter().copied().find(|s| s.rank() == rank)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -27,5 +46,18 @@ mod tests {
             "must be one of: none, low, medium, high, critical"
         );
         assert_eq!(serde_json::to_string(&Severity::High).unwrap(), "\"high\"");
+    }
+
+    #[test]
+    fn ranks_follow_the_order_and_round_trip() {
+        for pair in Severity::ALL.windows(2) {
+            assert!(pair[0] < pair[1] && pair[0].rank() < pair[1].rank());
+        }
+        for s in Severity::ALL {
+            assert_eq!(Severity::from_rank(s.rank()), Some(*s));
+        }
+        assert_eq!(Severity::None.rank(), 0);
+        assert_eq!(Severity::Critical.rank(), 4);
+        assert_eq!(Severity::from_rank(5), None);
     }
 }

@@ -7,13 +7,15 @@ use std::path::{Path, PathBuf};
 use clearance::app::Application;
 use clearance::auth::{AuthKeys, Role};
 use clearance::config::{DatabaseUrl, Settings};
+use clearance::links::LinkTokens;
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
+use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConnection};
 use reqwest::{Method, Response};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
 pub const JWT_SECRET: &str = "integration-test-secret-of-at-least-32-characters";
+pub const LINK_SECRET: &str = "integration-test-link-secret-not-the-jwt-one";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -79,6 +81,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub keys: AuthKeys,
+    /// Issues link tokens the service accepts (its link secret).
+    pub links: LinkTokens,
     db: TestDb,
     dir: tempfile::TempDir,
 }
@@ -125,6 +129,7 @@ impl TestApp {
         let mut settings = Settings::for_database(database, dir.path());
         settings.bind = "127.0.0.1:0".parse().unwrap();
         settings.jwt_secret = Some(SecretString::from(JWT_SECRET));
+        settings.link_secret = Some(SecretString::from(LINK_SECRET));
         settings.jwt_jwks = Some(fixture("jwks.json"));
         settings.http_workers = Some(1);
         settings.db_pool_size = 4;
@@ -146,6 +151,7 @@ impl TestApp {
             address,
             client: reqwest::Client::new(),
             keys,
+            links: LinkTokens::new(LINK_SECRET.as_bytes()),
             db,
             dir,
         }
@@ -275,6 +281,42 @@ impl TestApp {
             }
         };
         result.map_err(|e| e.to_string())
+    }
+
+    /// The first column, as text, of every row `sql` selects; write the
+    /// column as `CAST(… AS TEXT) AS v` so that both backends read alike.
+    pub fn query_texts(&self, sql: &str) -> Vec<String> {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            v: String,
+        }
+        let rows: Vec<Row> = match &self.db {
+            TestDb::Sqlite { path } => {
+                let mut conn = SqliteConnection::establish(&path.display().to_string()).unwrap();
+                conn.batch_execute("PRAGMA busy_timeout = 10000").unwrap();
+                diesel::sql_query(sql).load(&mut conn)
+            }
+            TestDb::Postgres { name } => {
+                let mut conn = PgConnection::establish(&postgres_url(name)).unwrap();
+                diesel::sql_query(sql).load(&mut conn)
+            }
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        rows.into_iter().map(|r| r.v).collect()
+    }
+
+    /// How many rows `sql` (a `SELECT COUNT(*) …`) counts.
+    pub fn query_count(&self, sql: &str) -> usize {
+        let sql = sql.replacen("COUNT(*)", "CAST(COUNT(*) AS TEXT) AS v", 1);
+        self.query_texts(&sql)[0].parse().unwrap()
+    }
+
+    /// How many mails of `kind` (`confirm`, `manage`…) the outbox holds.
+    pub fn outbox_count(&self, kind: &str) -> usize {
+        self.query_count(&format!(
+            "SELECT COUNT(*) FROM outbox WHERE kind = '{kind}'"
+        ))
     }
 
     pub fn backend(&self) -> Backend {

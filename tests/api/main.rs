@@ -10,5 +10,7 @@ mod evidence;
 mod idempotency;
 mod lookup;
 mod operations;
+mod personnel;
 mod registry;
+mod subscriptions;
 mod workflow;

@@ -1,0 +1,298 @@
+//! `/api/v1/personnel`: the directory of people who must follow advisories,
+//! kept by admins, one at a time or by importing a CSV roster.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, mime, web};
+use chrono::Utc;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::extract::{
+    JsonBody, Page, PageRequest, created, declared_length, double_option, if_match_version,
+    query_param, read_limited, with_etag,
+};
+use super::idempotency::IdempotencyKeyHeader;
+use crate::app::AppState;
+use crate::auth::{Principal, Role};
+use crate::db::personnel::{self, ImportSummary, NewPerson, PersonFilter, PersonPatch};
+use crate::domain::email::EmailAddress;
+use crate::domain::personnel::{Person, parse_roster};
+use crate::domain::text::Line;
+use crate::error::{ApiError, FieldError, Problem};
+
+/// The largest roster accepted: some 200,000 people.
+pub const MAX_ROSTER_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePerson {
+    /// Unique in the directory, ignoring case.
+    #[schema(value_type = String, format = Email, example = "ada@example.org")]
+    email: EmailAddress,
+    #[schema(value_type = String, example = "Ada Lovelace")]
+    name: Line,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "Border Police North")]
+    unit: Option<Line>,
+    /// Only active people receive advisory mail (default true).
+    #[serde(default = "active_by_default")]
+    active: bool,
+}
+
+fn active_by_default() -> bool {
+    true
+}
+
+/// Fields to change; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePerson {
+    #[schema(value_type = Option<String>, format = Email)]
+    email: Option<EmailAddress>,
+    #[schema(value_type = Option<String>)]
+    name: Option<Line>,
+    /// null clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    unit: Option<Option<Line>>,
+    active: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListParams {
+    /// Exactly this unit.
+    unit: Option<String>,
+    /// `true` or `false`.
+    #[param(value_type = Option<bool>)]
+    active: Option<String>,
+    /// Text in the name or the address (any case).
+    q: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(value_type = Option<u32>)]
+    limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+fn location(person: &Person) -> String {
+    format!("/api/v1/personnel/{}", person.id)
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/personnel", tag = "personnel",
+    summary = "Add a person to the directory",
+    params(IdempotencyKeyHeader),
+    request_body = CreatePerson,
+    responses(
+        (status = 201, description = "Added", body = Person,
+         headers(("Location" = String), ("ETag" = String))),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 409, description = "The address (ignoring case) is already in the directory", body = Problem),
+        (status = 422, description = "Invalid field, e.g. not an email address", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: JsonBody<CreatePerson>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Role::Admin)?;
+    let actor = principal.actor();
+    let CreatePerson {
+        email,
+        name,
+        unit,
+        active,
+    } = body.0;
+    let new = NewPerson {
+        email,
+        name,
+        unit,
+        active,
+    };
+    let person = state
+        .db
+        .write(move |conn| personnel::insert(conn, new, &actor, Utc::now()))
+        .await?;
+    Ok(created(location(&person), person.version, &person))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/personnel", tag = "personnel",
+    summary = "List and search the directory",
+    params(ListParams),
+    responses(
+        (status = 200, body = Page<Person>),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    state: web::Data<AppState>,
+    principal: Principal,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Role::Admin)?;
+    let page = PageRequest::parse(params.limit.as_deref(), params.cursor.as_deref())?;
+    let filter = PersonFilter {
+        unit: params
+            .unit
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned),
+        active: query_param("active", params.active.as_deref(), |raw| {
+            raw.parse::<bool>()
+                .map_err(|_| "must be true or false".to_owned())
+        })?,
+        q: params
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(str::to_owned),
+    };
+    let rows = state
+        .db
+        .read(move |conn| personnel::list(conn, &filter, page.after, page.fetch()))
+        .await?;
+    Ok(HttpResponse::Ok().json(page.page(rows, |p| p.id, |p| p)))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/personnel/{id}", tag = "personnel",
+    summary = "Get a person",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = Person, headers(("ETag" = String))),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Role::Admin)?;
+    let id = id.into_inner();
+    let person = state.db.read(move |conn| personnel::get(conn, id)).await?;
+    Ok(with_etag(person.version, &person))
+}
+
+#[utoipa::path(
+    patch, path = "/api/v1/personnel/{id}", tag = "personnel",
+    summary = "Change a person's address, name, unit or active flag",
+    description = "With `If-Match`, the change applies only if the person is unchanged since that ETag (else 412).",
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    request_body = UpdatePerson,
+    responses(
+        (status = 200, body = Person, headers(("ETag" = String))),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, description = "The new address is another person's", body = Problem),
+        (status = 412, body = Problem), (status = 422, body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    req: HttpRequest,
+    body: JsonBody<UpdatePerson>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Role::Admin)?;
+    let actor = principal.actor();
+    let id = id.into_inner();
+    let expected = if_match_version(&req);
+    let UpdatePerson {
+        email,
+        name,
+        unit,
+        active,
+    } = body.0;
+    let patch = PersonPatch {
+        email,
+        name,
+        unit,
+        active,
+    };
+    let person = state
+        .db
+        .write(move |conn| personnel::update(conn, id, patch, expected, &actor, Utc::now()))
+        .await?;
+    Ok(with_etag(person.version, &person))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/personnel/import", tag = "personnel",
+    summary = "Import a CSV roster: all of it, or nothing",
+    description = "The body is UTF-8 CSV whose header names the columns `email`, `name` and `unit` \
+        (any order; `unit` may be empty). People are matched by address, ignoring case: new ones \
+        are added, known ones get the file's name and unit and become active. If any line is bad \
+        (an invalid address, no name, a wrong number of fields, an address repeated in the file, \
+        text that is not UTF-8) nothing is imported and the 422 lists every bad line as \
+        `{field: \"line N\", message}`. An import is an upsert, so repeating it is harmless: it \
+        takes no `Idempotency-Key`. At most 16 MiB.",
+    request_body(content = String, content_type = "text/csv",
+        example = "email,name,unit\nada@example.org,\"Lovelace, Ada\",North\n"),
+    responses(
+        (status = 200, description = "Imported", body = ImportSummary),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 413, body = Problem),
+        (status = 415, description = "Not sent as `text/csv`", body = Problem),
+        (status = 422, description = "Bad lines; nothing was imported", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn import(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Role::Admin)?;
+    require_csv(&req)?;
+    let body = read_limited(
+        payload.into_inner(),
+        declared_length(req.headers()),
+        MAX_ROSTER_BYTES,
+    )
+    .await?;
+    let entries = parse_roster(&body).map_err(|errors| {
+        ApiError::Validation(
+            errors
+                .into_iter()
+                .map(|e| FieldError::new(format!("line {}", e.line), e.message))
+                .collect(),
+        )
+    })?;
+    let actor = principal.actor();
+    let summary = state
+        .db
+        .write(move |conn| personnel::import(conn, entries, &actor, Utc::now()))
+        .await?;
+    Ok(HttpResponse::Ok().json(summary))
+}
+
+/// 415 unless the body is declared as `text/csv` (in UTF-8, when a charset
+/// is named).
+fn require_csv(req: &HttpRequest) -> Result<(), ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok());
+    let utf8 = |m: &mime::Mime| {
+        m.get_param(mime::CHARSET)
+            .is_none_or(|charset| charset == mime::UTF_8)
+    };
+    match declared {
+        Some(m) if m.type_() == mime::TEXT && m.subtype() == mime::CSV && utf8(&m) => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType(
+            "send the roster as UTF-8 CSV with `Content-Type: text/csv`".into(),
+        )),
+    }
+}

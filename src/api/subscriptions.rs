@@ -1,0 +1,354 @@
+//! Public subscriptions, for anyone with an address (officers' families
+//! too): `POST /api/v1/subscriptions`, and the endpoints the links in mail
+//! open — `/api/v1/subscriptions/confirm`, `/unsubscribe`, `/manage`. The
+//! links carry signed tokens ([`crate::links`]); a bad, expired or foreign
+//! one is a 400 (a page for browsers, a problem for programs), never a 500.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::extract::JsonBody;
+use crate::app::AppState;
+use crate::auth::Role;
+use crate::auth::principal::MaybePrincipal;
+use crate::db::DbError;
+use crate::db::subscriptions::{self, SubscribeRequest};
+use crate::domain::email::EmailAddress;
+use crate::domain::subscription::{Delivery, SubscriptionFilter, SubscriptionState};
+use crate::error::{ApiError, Problem};
+use crate::links::{self, LinkClaims, LinkError, LinkPurpose, LinkSubject};
+use crate::pages::{self, ManagePage, MessagePage, UnsubscribePage};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Subscribe {
+    #[schema(value_type = String, format = Email, example = "family@example.org")]
+    email: EmailAddress,
+    /// What to hear about; absent or empty lists mean "any".
+    #[serde(default)]
+    filter: SubscriptionFilter,
+    /// `immediate` (default) or `daily`.
+    #[serde(default)]
+    delivery: Delivery,
+}
+
+/// The one answer to every subscription request, whatever the address's
+/// history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriptionAccepted {
+    #[schema(example = "accepted")]
+    pub status: &'static str,
+    pub detail: &'static str,
+}
+
+const ACCEPTED: SubscriptionAccepted = SubscriptionAccepted {
+    status: "accepted",
+    detail: "If this address can receive mail, a message with the next step is on its way.",
+};
+
+/// Where a subscription stands after following a link.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriptionStatus {
+    pub state: SubscriptionState,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct TokenParams {
+    /// The token of the link, as mailed.
+    #[param(required = true, value_type = String)]
+    token: Option<String>,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/subscriptions", tag = "subscriptions",
+    summary = "Subscribe an address to advisories (double opt-in)",
+    description = "Public: no account needed (with `CLEARANCE_PUBLIC_LOOKUP=false`, a token of any \
+        role). The answer is the same 202 whatever the address's history, so it reveals nothing \
+        about who is subscribed. A new address, or one that is pending or unsubscribed, gets the \
+        new filter and a mail with a link to confirm (good for 48 hours); nothing is delivered \
+        before confirmation. An address that is already confirmed is left exactly as it is (anyone \
+        can type anyone's address): its owner is mailed a link to manage the subscription \
+        instead. Subscribers receive TLP:CLEAR advisories only.",
+    request_body = Subscribe,
+    responses(
+        (status = 202, description = "Accepted; a mail is queued", body = SubscriptionAccepted),
+        (status = 401, description = "Public subscriptions are off and no token was sent", body = Problem),
+        (status = 422, description = "Invalid address, or a manufacturer or model id that names nothing", body = Problem),
+    ),
+)]
+pub async fn subscribe(
+    state: web::Data<AppState>,
+    principal: MaybePrincipal,
+    body: JsonBody<Subscribe>,
+) -> Result<HttpResponse, ApiError> {
+    if !state.settings.public_lookup {
+        match &principal.0 {
+            Some(principal) => principal.require(Role::Reader)?,
+            None => return Err(ApiError::Unauthorized("a bearer token is required".into())),
+        }
+    }
+    let Subscribe {
+        email,
+        filter,
+        delivery,
+    } = body.0;
+    let request = SubscribeRequest {
+        email,
+        filter,
+        delivery,
+    };
+    state
+        .db
+        .write(move |conn| subscriptions::subscribe(conn, request, Utc::now()))
+        .await?;
+    Ok(HttpResponse::Accepted().json(ACCEPTED))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/subscriptions/confirm", tag = "subscriptions",
+    summary = "Confirm a subscription (the link in the confirmation mail)",
+    description = "Public; the token is the authority. Idempotent: confirming a confirmed \
+        subscription answers the same. A browser (`Accept` preferring `text/html`) gets a small \
+        page, anything else JSON. A bad, expired or foreign token is a 400.",
+    params(TokenParams),
+    responses(
+        (status = 200, description = "Confirmed", content(
+            (SubscriptionStatus = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 400, description = "The link is damaged, expired or not a confirmation link", content(
+            (Problem = "application/problem+json"),
+            (String = "text/html"),
+        )),
+        (status = 409, description = "The subscription was ended since; subscribe again", content(
+            (Problem = "application/problem+json"),
+            (String = "text/html"),
+        )),
+    ),
+)]
+pub async fn confirm(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    params: web::Query<TokenParams>,
+) -> HttpResponse {
+    let outcome = match subscription_of(&state, &params, LinkPurpose::Confirm) {
+        Ok((id, key)) => state
+            .db
+            .write(move |conn| subscriptions::confirm(conn, id, &key, Utc::now()))
+            .await
+            .map(|_| ())
+            .map_err(link_target_error),
+        Err(error) => Err(error),
+    };
+    pages::respond(
+        &req,
+        outcome,
+        || {
+            pages::html(
+                StatusCode::OK,
+                &MessagePage {
+                    title: "Subscription confirmed",
+                    paragraphs: vec![
+                        "Thank you: this address now receives the advisories it subscribed to."
+                            .into(),
+                        "Every advisory mail has a link to unsubscribe.".into(),
+                    ],
+                },
+            )
+        },
+        || {
+            HttpResponse::Ok().json(SubscriptionStatus {
+                state: SubscriptionState::Confirmed,
+            })
+        },
+    )
+}
+
+#[utoipa::path(
+    get, path = "/unsubscribe", tag = "subscriptions",
+    summary = "The unsubscribe page (the link in every subscription mail)",
+    description = "Shows the address and a button; following this link changes nothing (mail \
+        scanners follow links), only the button's POST unsubscribes.",
+    params(TokenParams),
+    responses(
+        (status = 200, description = "The page", content_type = "text/html", body = String),
+        (status = 400, description = "The link is damaged, expired or not an unsubscribe link",
+         content_type = "text/html", body = String),
+    ),
+)]
+pub async fn unsubscribe_page(
+    state: web::Data<AppState>,
+    params: web::Query<TokenParams>,
+) -> HttpResponse {
+    let token = params.token.clone().unwrap_or_default();
+    let view = match subscription_of(&state, &params, LinkPurpose::Unsubscribe) {
+        Ok((id, key)) => state
+            .db
+            .read(move |conn| subscriptions::view(conn, id, &key))
+            .await
+            .map_err(link_target_error),
+        Err(error) => Err(error),
+    };
+    match view {
+        Ok(view) => pages::html(
+            StatusCode::OK,
+            &UnsubscribePage {
+                title: "Unsubscribe",
+                email: &view.email,
+                token: &token,
+                already: view.state == SubscriptionState::Unsubscribed,
+            },
+        ),
+        Err(error) => pages::error_page(&error),
+    }
+}
+
+#[utoipa::path(
+    post, path = "/unsubscribe", tag = "subscriptions",
+    summary = "Unsubscribe: RFC 8058 one-click, and the page's button",
+    description = "The token is the authority; the body, `List-Unsubscribe=One-Click` \
+        (`application/x-www-form-urlencoded` or `multipart/form-data`, as mail providers send it) \
+        or empty, is not needed and not read. Idempotent: unsubscribing twice answers 200 twice. \
+        Afterwards the address receives no more subscription mail. A browser gets a page, anything \
+        else JSON.",
+    params(TokenParams),
+    request_body(content = Option<String>, content_type = "application/x-www-form-urlencoded",
+        example = "List-Unsubscribe=One-Click"),
+    responses(
+        (status = 200, description = "Unsubscribed", content(
+            (SubscriptionStatus = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 400, description = "The link is damaged, expired or not an unsubscribe link", content(
+            (Problem = "application/problem+json"),
+            (String = "text/html"),
+        )),
+    ),
+)]
+pub async fn unsubscribe(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    params: web::Query<TokenParams>,
+) -> HttpResponse {
+    let outcome = match subscription_of(&state, &params, LinkPurpose::Unsubscribe) {
+        Ok((id, key)) => state
+            .db
+            .write(move |conn| subscriptions::unsubscribe(conn, id, &key, Utc::now()))
+            .await
+            .map_err(link_target_error),
+        Err(error) => Err(error),
+    };
+    pages::respond(
+        &req,
+        outcome,
+        || {
+            pages::html(
+                StatusCode::OK,
+                &MessagePage {
+                    title: "Unsubscribed",
+                    paragraphs: vec![
+                        "This address receives no more advisory mail from this subscription."
+                            .into(),
+                    ],
+                },
+            )
+        },
+        || {
+            HttpResponse::Ok().json(SubscriptionStatus {
+                state: SubscriptionState::Unsubscribed,
+            })
+        },
+    )
+}
+
+#[utoipa::path(
+    get, path = "/manage", tag = "subscriptions",
+    summary = "A subscription's page (the link mailed when someone subscribes a confirmed address)",
+    description = "Shows what the subscription receives, with a link to unsubscribe.",
+    params(TokenParams),
+    responses(
+        (status = 200, description = "The page", content_type = "text/html", body = String),
+        (status = 400, description = "The link is damaged, expired or not a manage link",
+         content_type = "text/html", body = String),
+    ),
+)]
+pub async fn manage_page(
+    state: web::Data<AppState>,
+    params: web::Query<TokenParams>,
+) -> HttpResponse {
+    let view = match subscription_of(&state, &params, LinkPurpose::Manage) {
+        Ok((id, key)) => state
+            .db
+            .read(move |conn| subscriptions::view(conn, id, &key))
+            .await
+            .map_err(link_target_error),
+        Err(error) => Err(error),
+    };
+    let view = match view {
+        Ok(view) => view,
+        Err(error) => return pages::error_page(&error),
+    };
+    let unsubscribe_url = (view.state != SubscriptionState::Unsubscribed).then(|| {
+        let claims = LinkClaims::new(
+            LinkPurpose::Unsubscribe,
+            &view.email,
+            LinkSubject::Subscription(view.id),
+            Utc::now(),
+        );
+        let token = state.links.issue(&claims);
+        links::url(&state.settings.public_url, LinkPurpose::Unsubscribe, &token).to_string()
+    });
+    pages::html(
+        StatusCode::OK,
+        &ManagePage {
+            title: "Your subscription",
+            subscription: &view,
+            unsubscribe_url,
+        },
+    )
+}
+
+/// The subscription (id and address key) a link of `purpose` names, or
+/// the 400 that explains why the link cannot be used.
+fn subscription_of(
+    state: &AppState,
+    params: &TokenParams,
+    purpose: LinkPurpose,
+) -> Result<(uuid::Uuid, String), ApiError> {
+    let token = params
+        .token
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("this link is incomplete: it has no token".into()))?;
+    let claims = state.links.verify(token, purpose).map_err(|error| {
+        ApiError::BadRequest(match error {
+            LinkError::Expired => match purpose {
+                LinkPurpose::Confirm => {
+                    "this link has expired; subscribe again to receive a new one".into()
+                }
+                _ => "this link has expired; use the link in a more recent mail".into(),
+            },
+            LinkError::Malformed | LinkError::BadSignature | LinkError::WrongPurpose => {
+                format!("this link is not a valid {purpose} link ({error})")
+            }
+        })
+    })?;
+    let id = claims
+        .subscription_id()
+        .ok_or_else(|| ApiError::BadRequest(format!("this link is not a valid {purpose} link")))?;
+    Ok((id, claims.email_key))
+}
+
+/// A link whose subscription is gone, or belongs to another address, is a
+/// bad link (400), not a missing page.
+fn link_target_error(error: DbError) -> ApiError {
+    match error {
+        DbError::NotFound => {
+            ApiError::BadRequest("this link does not name a subscription of its address".into())
+        }
+        other => other.into(),
+    }
+}

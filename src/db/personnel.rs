@@ -1,0 +1,374 @@
+//! The personnel directory: people, unique by address ignoring case, and
+//! the bulk import of a roster.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::audit::{self, Change};
+use super::schema::personnel;
+use super::types::{DbId, DbTime};
+use super::{DbConnection, DbError, is_unique_violation, like_contains};
+use crate::domain::audit::Actor;
+use crate::domain::email::EmailAddress;
+use crate::domain::personnel::{Person, RosterEntry};
+use crate::domain::text::Line;
+
+diesel::define_sql_function!(
+    /// SQL `lower()`, the same on both backends (SQLite folds ASCII only).
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text
+);
+
+/// How many addresses one lookup of existing people binds.
+const KEY_CHUNK: usize = 1_000;
+
+pub struct NewPerson {
+    pub email: EmailAddress,
+    pub name: Line,
+    pub unit: Option<Line>,
+    pub active: bool,
+}
+
+/// A partial update: `None` leaves a field as it is; `unit: Some(None)`
+/// clears the unit.
+#[derive(Default)]
+pub struct PersonPatch {
+    pub email: Option<EmailAddress>,
+    pub name: Option<Line>,
+    pub unit: Option<Option<Line>>,
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Default)]
+pub struct PersonFilter {
+    /// Exactly this unit.
+    pub unit: Option<String>,
+    pub active: Option<bool>,
+    /// Text in the name or the address (any case).
+    pub q: Option<String>,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ImportSummary {
+    /// People who were not in the directory.
+    pub created: usize,
+    /// People whose name, unit or active flag changed.
+    pub updated: usize,
+    /// People already in the directory exactly as the file has them.
+    pub unchanged: usize,
+    /// Lines of people in the file.
+    pub total: usize,
+}
+
+type Row = (
+    DbId,
+    String,
+    String,
+    Option<String>,
+    bool,
+    i64,
+    DbTime,
+    DbTime,
+);
+
+const COLUMNS: (
+    personnel::id,
+    personnel::email,
+    personnel::name,
+    personnel::unit,
+    personnel::active,
+    personnel::version,
+    personnel::created_at,
+    personnel::updated_at,
+) = (
+    personnel::id,
+    personnel::email,
+    personnel::name,
+    personnel::unit,
+    personnel::active,
+    personnel::version,
+    personnel::created_at,
+    personnel::updated_at,
+);
+
+fn to_person(row: Row) -> Person {
+    let (id, email, name, unit, active, version, created_at, updated_at) = row;
+    Person {
+        id: id.0,
+        email,
+        name,
+        unit,
+        active,
+        created_at: created_at.0,
+        updated_at: updated_at.0,
+        version,
+    }
+}
+
+fn address_taken(email: &EmailAddress) -> DbError {
+    DbError::Conflict(format!(
+        "the address {email} is already in the directory (addresses ignore case)"
+    ))
+}
+
+fn change(action: &'static str, person: &Person) -> Result<Change, DbError> {
+    Ok(Change::new(
+        action,
+        "personnel",
+        person.id,
+        serde_json::to_value(person).map_err(|e| DbError::Other(e.into()))?,
+    ))
+}
+
+pub fn insert(
+    conn: &mut DbConnection,
+    new: NewPerson,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Person, DbError> {
+    let id = Uuid::now_v7();
+    let inserted = insert_row(conn, id, &new, now);
+    match inserted {
+        Err(e) if is_unique_violation(&e) => return Err(address_taken(&new.email)),
+        other => other?,
+    };
+    let person = get(conn, id)?;
+    audit::append(conn, actor, vec![change("personnel.create", &person)?], now)?;
+    Ok(person)
+}
+
+fn insert_row(
+    conn: &mut DbConnection,
+    id: Uuid,
+    new: &NewPerson,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::insert_into(personnel::table)
+        .values((
+            personnel::id.eq(DbId(id)),
+            personnel::email.eq(new.email.as_str()),
+            personnel::email_key.eq(new.email.key()),
+            personnel::name.eq(new.name.as_str()),
+            personnel::unit.eq(new.unit.as_ref().map(Line::as_str)),
+            personnel::active.eq(new.active),
+            personnel::version.eq(1_i64),
+            personnel::created_at.eq(DbTime(now)),
+            personnel::updated_at.eq(DbTime(now)),
+        ))
+        .execute(conn)
+}
+
+pub fn get(conn: &mut DbConnection, id: Uuid) -> Result<Person, DbError> {
+    let row: Row = personnel::table
+        .find(DbId(id))
+        .select(COLUMNS)
+        .first(conn)?;
+    Ok(to_person(row))
+}
+
+/// One page in id order (creation order), starting after `after`.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &PersonFilter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Person>, DbError> {
+    let mut query = personnel::table
+        .select(COLUMNS)
+        .order(personnel::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(personnel::id.gt(DbId(after)));
+    }
+    if let Some(unit) = &filter.unit {
+        query = query.filter(personnel::unit.eq(unit.clone()));
+    }
+    if let Some(active) = filter.active {
+        query = query.filter(personnel::active.eq(active));
+    }
+    if let Some(q) = &filter.q {
+        let pattern = like_contains(&q.to_lowercase());
+        query = query.filter(
+            lower(personnel::name)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(personnel::email_key.like(pattern).escape('\\')),
+        );
+    }
+    Ok(query
+        .load::<Row>(conn)?
+        .into_iter()
+        .map(to_person)
+        .collect())
+}
+
+/// Applies `patch`; with `expected_version`, only if the person is still at
+/// that version (else [`DbError::Stale`]).
+pub fn update(
+    conn: &mut DbConnection,
+    id: Uuid,
+    patch: PersonPatch,
+    expected_version: Option<i64>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Person, DbError> {
+    let current_version: i64 = personnel::table
+        .find(DbId(id))
+        .select(personnel::version)
+        .first(conn)?;
+    if expected_version.is_some_and(|v| v != current_version) {
+        return Err(DbError::Stale);
+    }
+    let updated = diesel::update(
+        personnel::table.filter(
+            personnel::id
+                .eq(DbId(id))
+                .and(personnel::version.eq(current_version)),
+        ),
+    )
+    .set((
+        personnel::version.eq(current_version + 1),
+        personnel::updated_at.eq(DbTime(now)),
+        patch.email.as_ref().map(|email| {
+            (
+                personnel::email.eq(email.as_str()),
+                personnel::email_key.eq(email.key()),
+            )
+        }),
+        patch
+            .name
+            .as_ref()
+            .map(|name| personnel::name.eq(name.as_str())),
+        patch
+            .unit
+            .as_ref()
+            .map(|unit| personnel::unit.eq(unit.as_ref().map(Line::as_str))),
+        patch.active.map(|active| personnel::active.eq(active)),
+    ))
+    .execute(conn);
+    match (updated, &patch.email) {
+        (Err(e), Some(email)) if is_unique_violation(&e) => return Err(address_taken(email)),
+        (Ok(0), _) => return Err(DbError::Stale),
+        (other, _) => other?,
+    };
+    let person = get(conn, id)?;
+    audit::append(conn, actor, vec![change("personnel.update", &person)?], now)?;
+    Ok(person)
+}
+
+/// A person as the import compares them with the file.
+struct Existing {
+    id: DbId,
+    name: String,
+    unit: Option<String>,
+    active: bool,
+}
+
+/// Upserts a roster by address: new people are created, known ones get the
+/// file's name and unit and become active. The caller's transaction makes
+/// it all or nothing. Existing people are read in a few chunked queries,
+/// then each row is one statement; the audit log gets one summary row.
+pub fn import(
+    conn: &mut DbConnection,
+    entries: Vec<RosterEntry>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<ImportSummary, DbError> {
+    let existing = existing_by_key(conn, &entries)?;
+    let mut summary = ImportSummary {
+        created: 0,
+        updated: 0,
+        unchanged: 0,
+        total: entries.len(),
+    };
+    for entry in entries {
+        let unit = entry.unit.as_ref().map(Line::as_str);
+        match existing.get(&entry.email.key()) {
+            None => {
+                let new = NewPerson {
+                    email: entry.email,
+                    name: entry.name,
+                    unit: entry.unit,
+                    active: true,
+                };
+                match insert_row(conn, Uuid::now_v7(), &new, now) {
+                    // Someone added the address since the lookup above.
+                    Err(e) if is_unique_violation(&e) => return Err(address_taken(&new.email)),
+                    other => other?,
+                };
+                summary.created += 1;
+            }
+            Some(known)
+                if known.name == entry.name.as_str()
+                    && known.unit.as_deref() == unit
+                    && known.active =>
+            {
+                summary.unchanged += 1;
+            }
+            Some(known) => {
+                diesel::update(personnel::table.find(known.id))
+                    .set((
+                        personnel::name.eq(entry.name.as_str()),
+                        personnel::unit.eq(unit),
+                        personnel::active.eq(true),
+                        personnel::version.eq(personnel::version + 1),
+                        personnel::updated_at.eq(DbTime(now)),
+                    ))
+                    .execute(conn)?;
+                summary.updated += 1;
+            }
+        }
+    }
+    let payload = serde_json::to_value(summary).map_err(|e| DbError::Other(e.into()))?;
+    audit::append(
+        conn,
+        actor,
+        vec![Change::new(
+            "personnel.import",
+            "personnel",
+            Uuid::now_v7(),
+            payload,
+        )],
+        now,
+    )?;
+    Ok(summary)
+}
+
+/// The directory entries of the roster's addresses, by address key.
+fn existing_by_key(
+    conn: &mut DbConnection,
+    entries: &[RosterEntry],
+) -> Result<HashMap<String, Existing>, DbError> {
+    let keys: Vec<String> = entries.iter().map(|e| e.email.key()).collect();
+    let mut existing = HashMap::new();
+    for chunk in keys.chunks(KEY_CHUNK) {
+        let rows: Vec<(DbId, String, String, Option<String>, bool)> = personnel::table
+            .filter(personnel::email_key.eq_any(chunk))
+            .select((
+                personnel::id,
+                personnel::email_key,
+                personnel::name,
+                personnel::unit,
+                personnel::active,
+            ))
+            .load(conn)?;
+        for (id, key, name, unit, active) in rows {
+            existing.insert(
+                key,
+                Existing {
+                    id,
+                    name,
+                    unit,
+                    active,
+                },
+            );
+        }
+    }
+    Ok(existing)
+}

@@ -1,0 +1,161 @@
+//! Public subscriptions: an address, a filter of what it wants to hear
+//! about, and the double opt-in lifecycle. Subscribers have no account, so
+//! anyone can type anyone's address: the rules below make sure that doing
+//! so can never change a confirmed subscription, only send its owner a
+//! mail.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::registry::Category;
+use super::severity::Severity;
+
+crate::text_enum! {
+    /// Where a subscription stands.
+    pub enum SubscriptionState {
+        /// Asked for, waiting for the address to confirm; receives nothing else.
+        Pending = "pending",
+        /// Confirmed by its address: receives matching advisories.
+        Confirmed = "confirmed",
+        /// Ended by its address: receives no subscription mail.
+        Unsubscribed = "unsubscribed",
+    }
+}
+
+crate::text_enum! {
+    /// How matching advisories reach a subscriber.
+    #[derive(Default)]
+    pub enum Delivery {
+        /// One mail per advisory, as it is published.
+        #[default]
+        Immediate = "immediate",
+        /// One mail a day listing what was published since the last one.
+        Daily = "daily",
+    }
+}
+
+/// What a subscriber wants to hear about. An empty list means "any"; an
+/// advisory matches when its severity reaches `min_severity` and one model
+/// it decides on passes every non-empty list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionFilter {
+    #[serde(default)]
+    pub manufacturer_ids: Vec<Uuid>,
+    #[serde(default)]
+    pub model_ids: Vec<Uuid>,
+    #[serde(default)]
+    pub categories: Vec<Category>,
+    /// Default `none`: every severity.
+    #[serde(default = "any_severity")]
+    pub min_severity: Severity,
+}
+
+fn any_severity() -> Severity {
+    Severity::None
+}
+
+/// Everything.
+impl Default for SubscriptionFilter {
+    fn default() -> Self {
+        Self {
+            manufacturer_ids: Vec::new(),
+            model_ids: Vec::new(),
+            categories: Vec::new(),
+            min_severity: any_severity(),
+        }
+    }
+}
+
+impl SubscriptionFilter {
+    /// The filter without repeated entries, each list in its first order.
+    pub fn deduplicated(self) -> Self {
+        fn dedup<T: Eq + std::hash::Hash + Copy>(items: Vec<T>) -> Vec<T> {
+            let mut seen = std::collections::HashSet::new();
+            items.into_iter().filter(|i| seen.insert(*i)).collect()
+        }
+        Self {
+            manufacturer_ids: dedup(self.manufacturer_ids),
+            model_ids: dedup(self.model_ids),
+            categories: dedup(self.categories),
+            min_severity: self.min_severity,
+        }
+    }
+}
+
+/// What a subscription request does, given the state of the address's
+/// subscription (if it has one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscribeStep {
+    /// A new address: a pending subscription, and a mail to confirm it.
+    Create,
+    /// Not confirmed (pending, or unsubscribed earlier): take the new
+    /// filter, be pending, and mail a new confirmation.
+    Renew,
+    /// Confirmed: change nothing (the request may not be the owner's), and
+    /// mail the owner a link to manage the subscription instead.
+    OfferManage,
+}
+
+pub fn on_subscribe(current: Option<SubscriptionState>) -> SubscribeStep {
+    match current {
+        None => SubscribeStep::Create,
+        Some(SubscriptionState::Pending | SubscriptionState::Unsubscribed) => SubscribeStep::Renew,
+        Some(SubscriptionState::Confirmed) => SubscribeStep::OfferManage,
+    }
+}
+
+/// A subscription as its owner sees it on the manage page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionView {
+    pub id: Uuid,
+    pub email: String,
+    pub state: SubscriptionState,
+    pub delivery: Delivery,
+    pub min_severity: Severity,
+    /// Names of the manufacturers of the filter (empty: any).
+    pub manufacturers: Vec<String>,
+    /// Names of the models of the filter (empty: any).
+    pub models: Vec<String>,
+    pub categories: Vec<Category>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_confirmed_subscription_is_never_changed_by_a_request() {
+        assert_eq!(on_subscribe(None), SubscribeStep::Create);
+        assert_eq!(
+            on_subscribe(Some(SubscriptionState::Pending)),
+            SubscribeStep::Renew
+        );
+        assert_eq!(
+            on_subscribe(Some(SubscriptionState::Unsubscribed)),
+            SubscribeStep::Renew
+        );
+        assert_eq!(
+            on_subscribe(Some(SubscriptionState::Confirmed)),
+            SubscribeStep::OfferManage
+        );
+    }
+
+    #[test]
+    fn an_empty_filter_means_everything_and_repeats_are_dropped() {
+        let filter: SubscriptionFilter = serde_json::from_str("{}").unwrap();
+        assert_eq!(filter, SubscriptionFilter::default());
+        assert_eq!(filter.min_severity, Severity::None);
+        let id = Uuid::now_v7();
+        let filter = SubscriptionFilter {
+            manufacturer_ids: vec![id, id],
+            categories: vec![Category::Phone, Category::Tablet, Category::Phone],
+            ..SubscriptionFilter::default()
+        }
+        .deduplicated();
+        assert_eq!(filter.manufacturer_ids, vec![id]);
+        assert_eq!(filter.categories, vec![Category::Phone, Category::Tablet]);
+        assert_eq!(Delivery::default(), Delivery::Immediate);
+    }
+}

@@ -1,0 +1,257 @@
+//! The small HTML pages that links in mail open in a browser: confirm,
+//! unsubscribe, manage, and the page for a link that cannot be used.
+//! Rendered from askama templates (`templates/pages/`), which escape every
+//! value; self-contained (inline style, no script, no external asset) and
+//! readable on a phone.
+
+pub mod accept;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use askama::Template;
+
+use crate::domain::subscription::SubscriptionView;
+use crate::error::ApiError;
+
+pub use accept::prefers_html;
+
+/// Nothing may load but the page's own inline style, and forms post only
+/// back to this service.
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'";
+
+/// A page with a heading and a few sentences.
+#[derive(Template)]
+#[template(path = "pages/message.html")]
+pub struct MessagePage<'a> {
+    pub title: &'a str,
+    pub paragraphs: Vec<String>,
+}
+
+/// Asks before unsubscribing: a link scanner that follows the mailed link
+/// must not unsubscribe anyone, so only the button's POST does.
+#[derive(Template)]
+#[template(path = "pages/unsubscribe.html")]
+pub struct UnsubscribePage<'a> {
+    pub title: &'a str,
+    pub email: &'a str,
+    /// The token, posted back by the form.
+    pub token: &'a str,
+    pub already: bool,
+}
+
+/// A subscription as its owner sees it, with a link to end it.
+#[derive(Template)]
+#[template(path = "pages/manage.html")]
+pub struct ManagePage<'a> {
+    pub title: &'a str,
+    pub subscription: &'a SubscriptionView,
+    /// Absent when the subscription has already ended.
+    pub unsubscribe_url: Option<String>,
+}
+
+/// Whether the request asks for HTML before JSON.
+pub fn wants_html(req: &HttpRequest) -> bool {
+    prefers_html(
+        req.headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// An HTML answer with the headers every page carries.
+pub fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
+    let body = match page.render() {
+        Ok(body) => body,
+        Err(error) => return ApiError::internal(error).error_response(),
+    };
+    HttpResponse::build(status)
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        ))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .insert_header((
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .insert_header((header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        // The URL carries a token: keep it out of caches and Referer.
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .insert_header((
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .body(body)
+}
+
+/// The page for an error: its status, and what the problem document would
+/// say (an internal error is logged, and its cause not shown).
+pub fn error_page(error: &ApiError) -> HttpResponse {
+    if let ApiError::Internal(cause) = error {
+        tracing::error!(error = ?cause, "internal error");
+    }
+    let problem = error.problem();
+    let status = error.status_code();
+    // Readers of these pages followed a link in a mail: say what it means
+    // for them rather than the status code's name.
+    let title = match status {
+        StatusCode::BAD_REQUEST => "This link cannot be used",
+        StatusCode::CONFLICT => "This link no longer applies",
+        s if s.is_server_error() => "Something went wrong",
+        _ => &problem.title,
+    };
+    html(
+        status,
+        &MessagePage {
+            title,
+            paragraphs: vec![capitalised(&problem.detail)],
+        },
+    )
+}
+
+/// The answer for a browser or a program, from one outcome: `page` renders
+/// success for a browser, `json` for a program; an error is an HTML page or
+/// a problem document.
+pub fn respond(
+    req: &HttpRequest,
+    outcome: Result<(), ApiError>,
+    page: impl FnOnce() -> HttpResponse,
+    json: impl FnOnce() -> HttpResponse,
+) -> HttpResponse {
+    match (outcome, wants_html(req)) {
+        (Ok(()), true) => page(),
+        (Ok(()), false) => json(),
+        (Err(error), true) => error_page(&error),
+        (Err(error), false) => error.error_response(),
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => {
+            let mut sentence: String = first.to_uppercase().chain(chars).collect();
+            if !sentence.ends_with('.') {
+                sentence.push('.');
+            }
+            sentence
+        }
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::registry::Category;
+    use crate::domain::severity::Severity;
+    use crate::domain::subscription::{Delivery, SubscriptionState};
+
+    fn body(response: HttpResponse) -> String {
+        let bytes = actix_web::body::to_bytes(response.into_body());
+        let bytes = futures_util::FutureExt::now_or_never(bytes)
+            .unwrap()
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn values_are_escaped() {
+        let page = MessagePage {
+            title: "<b>title</b>",
+            paragraphs: vec!["<script>alert('x')</script> & more".into()],
+        };
+        let response = html(StatusCode::OK, &page);
+        assert_eq!(
+            response
+                .headers()
+                .get(header::CONTENT_SECURITY_POLICY)
+                .unwrap(),
+            CONTENT_SECURITY_POLICY
+        );
+        assert_eq!(
+            response
+                .headers()
+                .get(header::X_CONTENT_TYPE_OPTIONS)
+                .unwrap(),
+            "nosniff"
+        );
+        let text = body(response);
+        assert!(
+            !text.contains("<script>") && !text.contains("<b>"),
+            "{text}"
+        );
+        assert!(
+            text.contains("&#60;script&#62;") && text.contains("&#38; more"),
+            "{text}"
+        );
+        assert!(text.contains("name=\"viewport\""), "readable on a phone");
+    }
+
+    #[test]
+    fn the_unsubscribe_page_posts_the_one_click_body() {
+        let page = UnsubscribePage {
+            title: "Unsubscribe",
+            email: "ada@example.org",
+            token: "abc.def",
+            already: false,
+        };
+        let text = body(html(StatusCode::OK, &page));
+        assert!(text.contains("method=\"post\""), "{text}");
+        assert!(text.contains("action=\"?token=abc.def\""), "{text}");
+        assert!(
+            text.contains("name=\"List-Unsubscribe\" value=\"One-Click\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_manage_page_shows_the_filter() {
+        let subscription = SubscriptionView {
+            id: uuid::Uuid::now_v7(),
+            email: "ada@example.org".into(),
+            state: SubscriptionState::Confirmed,
+            delivery: Delivery::Daily,
+            min_severity: Severity::High,
+            manufacturers: vec!["Xiaomi & Co".into()],
+            models: vec![],
+            categories: vec![Category::Phone],
+        };
+        let page = ManagePage {
+            title: "Your subscription",
+            subscription: &subscription,
+            unsubscribe_url: Some("https://x.example/unsubscribe?token=a.b".into()),
+        };
+        let text = body(html(StatusCode::OK, &page));
+        for expected in [
+            "Xiaomi &#38; Co",
+            "phone",
+            "high",
+            "daily",
+            "confirmed",
+            "any model",
+        ] {
+            assert!(text.contains(expected), "{expected}: {text}");
+        }
+        assert!(
+            text.contains("href=\"https://x.example/unsubscribe?token=a.b\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn errors_are_pages_with_their_status() {
+        let response = error_page(&ApiError::BadRequest("this link has expired".into()));
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let text = body(response);
+        assert!(text.contains("<h1>This link cannot be used</h1>"), "{text}");
+        assert!(text.contains("This link has expired."), "{text}");
+        let unavailable = error_page(&ApiError::Unavailable("the database is unavailable".into()));
+        assert_eq!(unavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+}
