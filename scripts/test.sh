@@ -14,6 +14,15 @@ if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; the
     fi
 fi
 
+# The mail tests talk to a real SMTP server, Python's aiosmtpd, installed
+# for Debian's /usr/bin/python3 (not for another python3 on the PATH).
+if ! /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+    install="$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-aiosmtpd"
+    echo "== installing python3-aiosmtpd"
+    $install >/dev/null || { $sudo apt-get update -qq && $install >/dev/null; }
+fi
+
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 echo "== cargo fmt --check"

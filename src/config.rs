@@ -13,6 +13,8 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::mail::smtp_url::SmtpUrl;
+
 /// The raw, untyped settings as they arrive from file and environment.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -130,7 +132,9 @@ pub struct Settings {
     pub jwt_jwks: Option<PathBuf>,
     pub jwt_issuer: String,
     pub jwt_audience: String,
-    pub smtp_url: Option<SecretString>,
+    /// The relay to send mail through; `None` writes `.eml` files to
+    /// `mail_dir` instead.
+    pub smtp_url: Option<SmtpUrl>,
     pub mail_dir: PathBuf,
     pub mail_from: String,
     pub worker: bool,
@@ -222,15 +226,13 @@ impl Settings {
                     .into(),
             ));
         }
-        if let Some(smtp) = &raw.smtp_url {
-            let url =
-                Url::parse(smtp).map_err(|_| fail("CLEARANCE_SMTP_URL is not a URL".into()))?;
-            if !matches!(url.scheme(), "smtp" | "smtps") {
-                return Err(fail(
-                    "CLEARANCE_SMTP_URL must start with smtp:// or smtps://".into(),
-                ));
-            }
-        }
+        let smtp_url = raw
+            .smtp_url
+            .as_deref()
+            .filter(|url| !url.is_empty())
+            .map(SmtpUrl::parse)
+            .transpose()
+            .map_err(|e| fail(format!("CLEARANCE_SMTP_URL {e}")))?;
         if raw.max_json_bytes == 0 || raw.db_pool_size == 0 || raw.worker_lease_secs == 0 {
             return Err(fail(
                 "CLEARANCE_MAX_JSON_BYTES, CLEARANCE_DB_POOL_SIZE and CLEARANCE_WORKER_LEASE_SECS must be positive"
@@ -256,7 +258,7 @@ impl Settings {
             jwt_jwks: raw.jwt_jwks.map(PathBuf::from),
             jwt_issuer: raw.jwt_issuer,
             jwt_audience: raw.jwt_audience,
-            smtp_url: raw.smtp_url.map(SecretString::from),
+            smtp_url,
             mail_dir: PathBuf::from(raw.mail_dir),
             mail_from: raw.mail_from,
             worker: raw.worker,
@@ -318,6 +320,24 @@ mod tests {
         };
         let err = Settings::from_raw(raw).unwrap_err().to_string();
         assert!(err.contains("CLEARANCE_LINK_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_smtp_url_is_one_line_naming_the_setting() {
+        let raw = RawSettings {
+            smtp_url: Some("smtp://relay.example?tls=always".into()),
+            ..RawSettings::default()
+        };
+        let err = Settings::from_raw(raw).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "configuration: CLEARANCE_SMTP_URL has tls=`always`: use tls=required, tls=opportunistic or tls=none"
+        );
+        let raw = RawSettings {
+            smtp_url: Some(String::new()),
+            ..RawSettings::default()
+        };
+        assert!(Settings::from_raw(raw).unwrap().smtp_url.is_none());
     }
 
     #[test]

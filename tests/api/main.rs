@@ -1,6 +1,8 @@
-//! Integration tests through the HTTP API, each on SQLite and PostgreSQL.
+//! Integration tests through the HTTP API, each on SQLite and PostgreSQL;
+//! and the mail transports against a real SMTP server.
 
 mod helpers;
+mod mail_server;
 
 mod audit;
 mod auth;
@@ -13,4 +15,5 @@ mod operations;
 mod personnel;
 mod registry;
 mod subscriptions;
+mod transport;
 mod workflow;

@@ -1,0 +1,372 @@
+//! SMTP delivery over one long-lived connection per sender task.
+//!
+//! Why not lettre's pooled `AsyncSmtpTransport`: it never sets TCP_NODELAY,
+//! and lettre writes the message and its final `.` separately, so every
+//! message waits for a delayed ACK (~23 messages a second per connection,
+//! STACK.md). Here the socket is opened by us with TCP_NODELAY and handed to
+//! lettre's `AsyncSmtpConnection`, which speaks the protocol. A worker runs
+//! N sender tasks, each with its own `SmtpSender`: that is all the pooling
+//! it needs.
+//!
+//! The connection is opened on the first send, kept across messages, reset
+//! (RSET) after a refused transaction, and dropped after anything that
+//! leaves its state unknown (a broken socket, a timeout, a 421, or a send
+//! cancelled halfway); the next send opens a new one.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::time::Duration;
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::Error as SmtpError;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::response::Response;
+use secrecy::ExposeSecret;
+use tokio::net::TcpStream;
+
+use crate::mail::smtp_url::{Security, SmtpUrl};
+use crate::mail::tls;
+use crate::mail::transport::{Outcome, is_throttling};
+
+/// One SMTP connection to the relay, and what it takes to reopen it.
+pub struct SmtpSender {
+    url: SmtpUrl,
+    hello: ClientId,
+    /// Boxed: lettre's connection is over a kilobyte, moved on every send.
+    connection: Option<Box<AsyncSmtpConnection>>,
+}
+
+impl std::fmt::Debug for SmtpSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSender")
+            .field("url", &self.url)
+            .field("hello", &self.hello)
+            .field("connected", &self.connection.is_some())
+            .finish()
+    }
+}
+
+/// Why a step did not succeed.
+enum Failure {
+    /// The server answered with a negative reply.
+    Reply {
+        stage: String,
+        code: u16,
+        reply: String,
+    },
+    /// No usable answer: refused, reset, timed out, garbled, TLS failed.
+    Broken(String),
+}
+
+impl Failure {
+    fn from_smtp(stage: &str, error: SmtpError) -> Self {
+        match error.status() {
+            Some(code) => {
+                let text = std::error::Error::source(&error)
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                Self::Reply {
+                    stage: stage.to_owned(),
+                    code: code.into(),
+                    reply: format!("{code} {text}").trim_end().to_owned(),
+                }
+            }
+            None => Self::Broken(format!("{stage}: {error}")),
+        }
+    }
+
+    /// Whether the connection is still in a known state after this failure:
+    /// a negative reply leaves it so, except 421, with which the server
+    /// closes it.
+    fn connection_survives(&self) -> bool {
+        matches!(self, Self::Reply { code, .. } if *code != 421)
+    }
+
+    /// The outcome for a failure about this message (its envelope or data).
+    fn about_message(self) -> Outcome {
+        match self {
+            Self::Reply { stage, code, reply } if code >= 500 => Outcome::Permanent {
+                error: format!("{stage}: {reply}"),
+                reply: Some(reply),
+            },
+            other => other.transient(),
+        }
+    }
+
+    /// The outcome for a failure to open the connection: whatever the server
+    /// said, it was not about this message, so it is worth another try (a
+    /// bad login or a relay that refuses us is fixed by the operator, and the
+    /// rows then go out).
+    fn transient(self) -> Outcome {
+        match self {
+            Self::Reply { stage, code, reply } => Outcome::Transient {
+                error: format!("{stage}: {reply}"),
+                reply: Some(reply),
+                throttled: is_throttling(code),
+            },
+            Self::Broken(error) => Outcome::Transient {
+                error,
+                reply: None,
+                throttled: false,
+            },
+        }
+    }
+}
+
+/// How a transaction on one connection ended.
+enum Attempt {
+    Done(Outcome),
+    /// MAIL FROM found the connection dead (closed while idle, 421, no
+    /// answer): nothing of the message was accepted, so it can be tried
+    /// again on a fresh connection.
+    Stale(Outcome),
+}
+
+impl SmtpSender {
+    /// A sender for the relay at `url`, greeting it with `hello`. Nothing
+    /// is opened until the first send.
+    pub fn new(url: SmtpUrl, hello: ClientId) -> Self {
+        Self {
+            url,
+            hello,
+            connection: None,
+        }
+    }
+
+    /// Sends `message` to the envelope's recipients. A recipient refused
+    /// refuses the whole message: the outbox sends one message per
+    /// recipient.
+    pub async fn send(&mut self, envelope: &Envelope, message: &[u8]) -> Outcome {
+        if let Some(connection) = self.connection.take() {
+            match self.transaction(connection, envelope, message).await {
+                Attempt::Done(outcome) => return outcome,
+                // Kept connections die while idle; that says nothing about
+                // the relay until a fresh one fails too.
+                Attempt::Stale(_) => {}
+            }
+        }
+        let connection = match self.open().await {
+            Ok(connection) => connection,
+            Err(failure) => return failure.transient(),
+        };
+        match self.transaction(connection, envelope, message).await {
+            Attempt::Done(outcome) | Attempt::Stale(outcome) => outcome,
+        }
+    }
+
+    /// One mail transaction. The connection is moved in and put back only
+    /// when its state is known, so a send cancelled halfway drops it.
+    async fn transaction(
+        &mut self,
+        mut connection: Box<AsyncSmtpConnection>,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Attempt {
+        let options = match mail_parameters(&connection, envelope, message) {
+            Ok(options) => options,
+            Err(error) => {
+                self.connection = Some(connection);
+                return Attempt::Done(Outcome::Permanent { error, reply: None });
+            }
+        };
+        let timeout = self.url.command_timeout;
+
+        let mail = Mail::new(envelope.from().cloned(), options);
+        if let Err(failure) = within(timeout, "MAIL FROM", connection.command(mail)).await {
+            if failure.connection_survives() {
+                return Attempt::Done(self.reset(connection, failure).await);
+            }
+            return Attempt::Stale(failure.transient());
+        }
+        for recipient in envelope.to() {
+            let stage = format!("RCPT TO <{recipient}>");
+            let rcpt = Rcpt::new(recipient.clone(), vec![]);
+            if let Err(failure) = within(timeout, &stage, connection.command(rcpt)).await {
+                return Attempt::Done(self.reset(connection, failure).await);
+            }
+        }
+        if let Err(failure) = within(timeout, "DATA", connection.command(Data)).await {
+            return Attempt::Done(self.reset(connection, failure).await);
+        }
+        // After the data the transaction is over whatever the reply, so
+        // there is nothing to reset.
+        match within(timeout, "end of data", connection.message(message)).await {
+            Ok(response) => {
+                self.connection = Some(connection);
+                Attempt::Done(Outcome::Sent {
+                    reply: reply_text(&response),
+                })
+            }
+            Err(failure) => {
+                if failure.connection_survives() {
+                    self.connection = Some(connection);
+                }
+                Attempt::Done(failure.about_message())
+            }
+        }
+    }
+
+    /// After a refused command: RSET, and keep the connection if that
+    /// worked.
+    async fn reset(
+        &mut self,
+        mut connection: Box<AsyncSmtpConnection>,
+        failure: Failure,
+    ) -> Outcome {
+        if failure.connection_survives()
+            && within(self.url.command_timeout, "RSET", connection.command(Rset))
+                .await
+                .is_ok()
+        {
+            self.connection = Some(connection);
+        }
+        failure.about_message()
+    }
+
+    /// Opens, secures and logs in a new connection, within the connect
+    /// timeout.
+    async fn open(&self) -> Result<Box<AsyncSmtpConnection>, Failure> {
+        let limit = self.url.connect_timeout;
+        match tokio::time::timeout(limit, self.handshake()).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::Broken(format!(
+                "connecting to {}: no answer within {} s",
+                self.address(),
+                limit.as_secs()
+            ))),
+        }
+    }
+
+    async fn handshake(&self) -> Result<Box<AsyncSmtpConnection>, Failure> {
+        let url = &self.url;
+        let broken = |what: &str, e: &dyn Display| {
+            Failure::Broken(format!("{what} {}: {e}", self.address()))
+        };
+        let tcp = TcpStream::connect((url.host.as_str(), url.port))
+            .await
+            .map_err(|e| broken("connecting to", &e))?;
+        tcp.set_nodelay(true)
+            .map_err(|e| broken("setting TCP_NODELAY on", &e))?;
+        let stream: Box<dyn AsyncTokioStream> = match url.security {
+            Security::Implicit => Box::new(
+                tls::handshake(tcp, &url.host, &url.extra_roots)
+                    .await
+                    .map_err(|e| broken("TLS with", &e))?,
+            ),
+            _ => Box::new(tcp),
+        };
+        let mut connection = AsyncSmtpConnection::connect_with_transport(stream, &self.hello)
+            .await
+            .map_err(|e| Failure::from_smtp("greeting and EHLO", e))?;
+
+        let starttls = match url.security {
+            Security::Required => true,
+            Security::Opportunistic => connection.can_starttls(),
+            Security::Plain | Security::Implicit => false,
+        };
+        if starttls {
+            if !connection.can_starttls() {
+                return Err(Failure::Broken(format!(
+                    "{} does not offer STARTTLS, and the SMTP URL has tls=required",
+                    self.address()
+                )));
+            }
+            let parameters =
+                starttls_parameters(url).map_err(|e| Failure::from_smtp("TLS parameters", e))?;
+            connection
+                .starttls(parameters, &self.hello)
+                .await
+                .map_err(|e| Failure::from_smtp("STARTTLS", e))?;
+        }
+        if let Some(login) = &url.login {
+            let credentials = Credentials::new(
+                login.user.clone(),
+                login.password.expose_secret().to_owned(),
+            );
+            connection
+                .auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
+                .await
+                .map_err(|e| Failure::from_smtp("AUTH", e))?;
+        }
+        Ok(Box::new(connection))
+    }
+
+    fn address(&self) -> String {
+        if self.url.host.contains(':') {
+            format!("[{}]:{}", self.url.host, self.url.port)
+        } else {
+            format!("{}:{}", self.url.host, self.url.port)
+        }
+    }
+}
+
+/// STARTTLS settings: the host's certificate checked against the public
+/// roots, as for implicit TLS, plus the URL's `ca=` certificates.
+fn starttls_parameters(url: &SmtpUrl) -> Result<TlsParameters, SmtpError> {
+    let mut builder = TlsParameters::builder(url.host.clone());
+    for root in &url.extra_roots {
+        builder = builder.add_root_certificate(Certificate::from_der(root.to_vec())?);
+    }
+    builder.build_rustls()
+}
+
+/// The MAIL FROM parameters the message needs, or why this server cannot
+/// take it (RFC 6531 and RFC 6152: never send what was not announced).
+fn mail_parameters(
+    connection: &AsyncSmtpConnection,
+    envelope: &Envelope,
+    message: &[u8],
+) -> Result<Vec<MailParameter>, String> {
+    let server = connection.server_info();
+    let mut options = vec![];
+    let non_ascii_address = envelope
+        .from()
+        .into_iter()
+        .chain(envelope.to())
+        .any(|address| !AsRef::<str>::as_ref(address).is_ascii());
+    if non_ascii_address {
+        if !server.supports_feature(Extension::SmtpUtfEight) {
+            return Err(
+                "the envelope has a non-ASCII address and the server does not support SMTPUTF8"
+                    .into(),
+            );
+        }
+        options.push(MailParameter::SmtpUtfEight);
+    }
+    if !message.is_ascii() {
+        if !server.supports_feature(Extension::EightBitMime) {
+            return Err("the message is not ASCII and the server does not support 8BITMIME".into());
+        }
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    Ok(options)
+}
+
+/// Runs one SMTP exchange within `limit`.
+async fn within<T>(
+    limit: Duration,
+    stage: &str,
+    exchange: impl Future<Output = Result<T, SmtpError>>,
+) -> Result<T, Failure> {
+    match tokio::time::timeout(limit, exchange).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(Failure::from_smtp(stage, error)),
+        Err(_) => Err(Failure::Broken(format!(
+            "{stage}: no reply within {} s",
+            limit.as_secs()
+        ))),
+    }
+}
+
+/// A reply as the server wrote it, one line: `250 2.0.0 Ok: queued as X`.
+fn reply_text(response: &Response) -> String {
+    let lines: Vec<&str> = response.message().collect();
+    format!("{} {}", response.code(), lines.join(" "))
+        .trim_end()
+        .to_owned()
+}
