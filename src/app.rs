@@ -40,6 +40,8 @@ pub struct Application {
     server: Server,
     /// Tasks that live as long as the server.
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// The delivery worker, when it runs inside the server.
+    worker: Option<crate::mail::RunningWorker>,
 }
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -87,7 +89,12 @@ impl Application {
             lookup.clone(),
             settings.lookup_refresh,
         ));
-        let metrics = metrics()?;
+        let registry = prometheus::Registry::new();
+        let metrics = metrics(registry.clone())?;
+        let worker = settings
+            .worker
+            .then(|| crate::mail::spawn_worker(db.clone(), settings.clone(), &registry));
+        let worker = worker.transpose()?;
         let artifacts: Arc<dyn ArtifactStore> =
             Arc::new(DiskStore::new(settings.data_dir.join("artifacts")));
         let state = web::Data::new(AppState {
@@ -140,6 +147,7 @@ impl Application {
             port,
             server: server.run(),
             background: vec![follower, scheduler],
+            worker,
         })
     }
 
@@ -153,12 +161,16 @@ impl Application {
         for task in self.background {
             task.abort();
         }
+        if let Some(worker) = self.worker {
+            worker.stop().await;
+        }
         result
     }
 }
 
-fn metrics() -> anyhow::Result<PrometheusMetrics> {
+fn metrics(registry: prometheus::Registry) -> anyhow::Result<PrometheusMetrics> {
     PrometheusMetricsBuilder::new("clearance")
+        .registry(registry)
         .endpoint("/metrics")
         .mask_unmatched_patterns("UNMATCHED")
         .build()

@@ -35,6 +35,12 @@ struct RawSettings {
     public_lookup: bool,
     max_artifact_bytes: u64,
     worker_lease_secs: u64,
+    worker_batch: i64,
+    worker_concurrency: usize,
+    worker_poll_ms: u64,
+    worker_retry_base_secs: u64,
+    worker_max_attempts: i32,
+    worker_throttle_pause_secs: u64,
     max_json_bytes: usize,
     db_pool_size: u32,
     http_workers: Option<usize>,
@@ -61,6 +67,13 @@ impl Default for RawSettings {
             public_lookup: true,
             max_artifact_bytes: 26_214_400,
             worker_lease_secs: 60,
+            worker_batch: 200,
+            worker_concurrency: 8,
+            worker_poll_ms: 1000,
+            // Eight attempts with doubling delays from 11 minutes span ~24 h.
+            worker_retry_base_secs: 660,
+            worker_max_attempts: 8,
+            worker_throttle_pause_secs: 30,
             max_json_bytes: 256 * 1024,
             db_pool_size: 8,
             http_workers: None,
@@ -118,6 +131,23 @@ pub enum LogFormat {
     Json,
 }
 
+/// How the delivery worker paces itself.
+#[derive(Debug, Clone)]
+pub struct WorkerTuning {
+    /// Rows claimed at a time.
+    pub batch: i64,
+    /// Messages in flight at once: one transport connection each.
+    pub concurrency: usize,
+    /// How long an idle worker waits before looking again.
+    pub poll: Duration,
+    /// The first retry delay; each further one doubles.
+    pub retry_base: Duration,
+    /// Attempts before a mail is given up as failed.
+    pub max_attempts: i32,
+    /// How long to leave a relay alone that said "slow down" (421/45x).
+    pub throttle_pause: Duration,
+}
+
 /// Validated settings, as the rest of the program sees them.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -141,6 +171,7 @@ pub struct Settings {
     pub public_lookup: bool,
     pub max_artifact_bytes: u64,
     pub worker_lease: Duration,
+    pub worker_tuning: WorkerTuning,
     pub max_json_bytes: usize,
     pub db_pool_size: u32,
     pub http_workers: Option<usize>,
@@ -233,6 +264,12 @@ impl Settings {
             .map(SmtpUrl::parse)
             .transpose()
             .map_err(|e| fail(format!("CLEARANCE_SMTP_URL {e}")))?;
+        if raw.worker_batch <= 0 || raw.worker_concurrency == 0 || raw.worker_max_attempts <= 0 {
+            return Err(fail(
+                "CLEARANCE_WORKER_BATCH, CLEARANCE_WORKER_CONCURRENCY and CLEARANCE_WORKER_MAX_ATTEMPTS must be positive"
+                    .into(),
+            ));
+        }
         if raw.max_json_bytes == 0 || raw.db_pool_size == 0 || raw.worker_lease_secs == 0 {
             return Err(fail(
                 "CLEARANCE_MAX_JSON_BYTES, CLEARANCE_DB_POOL_SIZE and CLEARANCE_WORKER_LEASE_SECS must be positive"
@@ -265,6 +302,14 @@ impl Settings {
             public_lookup: raw.public_lookup,
             max_artifact_bytes: raw.max_artifact_bytes,
             worker_lease: Duration::from_secs(raw.worker_lease_secs),
+            worker_tuning: WorkerTuning {
+                batch: raw.worker_batch,
+                concurrency: raw.worker_concurrency,
+                poll: Duration::from_millis(raw.worker_poll_ms),
+                retry_base: Duration::from_secs(raw.worker_retry_base_secs),
+                max_attempts: raw.worker_max_attempts,
+                throttle_pause: Duration::from_secs(raw.worker_throttle_pause_secs),
+            },
             max_json_bytes: raw.max_json_bytes,
             db_pool_size: raw.db_pool_size,
             http_workers: raw.http_workers,

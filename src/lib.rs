@@ -11,7 +11,7 @@ pub mod domain; // pure rules and parsed types, no I/O
 pub mod error; // the one API error type, rendered as problem+json
 pub mod links; // signed, expiring, single-purpose tokens for links in mail
 pub mod lookup; // the in-memory lookup index and its refresh
-pub mod mail; // outgoing mail: SMTP or .eml files, and what became of a message
+pub mod mail; // mail: templates, messages, transports (SMTP or .eml files) and the outbox worker
 pub mod openapi; // the generated OpenAPI document
 pub mod pages; // the small HTML pages that links in mail open
 pub mod schedule; // timed work: decisions that become effective

@@ -18,6 +18,8 @@ struct Cli {
 enum Command {
     /// Run the HTTP API (migrating the database first).
     Serve,
+    /// Deliver queued mail, without the HTTP API, until SIGTERM or Ctrl-C.
+    Worker,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print a signed JWT for development and automation.
@@ -101,6 +103,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => serve(settings),
+        Command::Worker => work(settings),
         Command::Demo => {
             let db = open_database(&settings)?;
             clearance::demo::load(&db)?;
@@ -118,6 +121,29 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         let app = Application::build(settings).await?;
         tracing::info!(%bind, port = app.port(), "serving");
         app.run_until_stopped().await?;
+        Ok(())
+    })
+}
+
+fn work(settings: Settings) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let settings = std::sync::Arc::new(settings);
+        let db = {
+            let settings = settings.clone();
+            tokio::task::spawn_blocking(move || open_database(&settings)).await??
+        };
+        let registry = prometheus::Registry::new();
+        let worker = clearance::mail::spawn_worker(db, settings, &registry)?;
+        tracing::info!("delivering mail");
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::info!("stopping: finishing the batch in hand");
+        worker.stop().await;
         Ok(())
     })
 }

@@ -1,8 +1,10 @@
 //! The HTTP API: one file per resource, each handler parsing, authorising,
 //! calling the store and rendering.
 
+pub mod acknowledge;
 pub mod advisories;
 pub mod audit;
+pub mod deliveries;
 pub mod evidence;
 pub mod extract;
 pub mod idempotency;
@@ -30,6 +32,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(subscriptions::unsubscribe)),
         )
         .service(web::resource("/manage").route(web::get().to(subscriptions::manage_page)))
+        .service(
+            web::resource("/acknowledge")
+                .route(web::get().to(acknowledge::page))
+                .route(web::post().to(acknowledge::acknowledge)),
+        )
         .service(
             web::scope("/api/v1")
                 .service(
@@ -67,6 +74,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::resource("/advisories/{id}")
                         .route(web::get().to(advisories::get))
                         .route(web::patch().to(advisories::update)),
+                )
+                .service(
+                    web::resource("/advisories/{id}/deliveries")
+                        .route(web::get().to(deliveries::list)),
+                )
+                .service(
+                    web::resource("/advisories/{id}/deliveries/retry")
+                        .route(web::post().to(deliveries::retry)),
+                )
+                .service(
+                    web::resource("/advisories/{id}/acknowledgements")
+                        .route(web::get().to(deliveries::acknowledgements)),
+                )
+                .service(
+                    web::resource("/advisories/{id}/remind")
+                        .route(web::post().to(deliveries::remind)),
                 )
                 .service(
                     web::resource("/advisories/{id}/revisions")

@@ -59,7 +59,7 @@ pub struct SubscriptionStatus {
 pub struct TokenParams {
     /// The token of the link, as mailed.
     #[param(required = true, value_type = String)]
-    token: Option<String>,
+    pub token: Option<String>,
 }
 
 #[utoipa::path(
@@ -318,12 +318,26 @@ fn subscription_of(
     params: &TokenParams,
     purpose: LinkPurpose,
 ) -> Result<(uuid::Uuid, String), ApiError> {
+    let claims = link_claims(state, params, purpose)?;
+    let id = claims
+        .subscription_id()
+        .ok_or_else(|| ApiError::BadRequest(format!("this link is not a valid {purpose} link")))?;
+    Ok((id, claims.email_key))
+}
+
+/// What the token of a mailed link says, if it is a good one of `purpose`;
+/// a bad, expired or foreign link is a 400 that says so.
+pub fn link_claims(
+    state: &AppState,
+    params: &TokenParams,
+    purpose: LinkPurpose,
+) -> Result<LinkClaims, ApiError> {
     let token = params
         .token
         .as_deref()
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::BadRequest("this link is incomplete: it has no token".into()))?;
-    let claims = state.links.verify(token, purpose).map_err(|error| {
+    state.links.verify(token, purpose).map_err(|error| {
         ApiError::BadRequest(match error {
             LinkError::Expired => match purpose {
                 LinkPurpose::Confirm => {
@@ -335,11 +349,7 @@ fn subscription_of(
                 format!("this link is not a valid {purpose} link ({error})")
             }
         })
-    })?;
-    let id = claims
-        .subscription_id()
-        .ok_or_else(|| ApiError::BadRequest(format!("this link is not a valid {purpose} link")))?;
-    Ok((id, claims.email_key))
+    })
 }
 
 /// A link whose subscription is gone, or belongs to another address, is a

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::audit::{self, Change};
 use super::clearance::{self, Cause, StatusChange};
+use super::outbox::{self, FanOut};
 use super::schema::{
     advisories, advisory_decisions, advisory_evidence, advisory_revisions, advisory_supersedes,
     evidence, models,
@@ -25,6 +26,7 @@ use crate::domain::advisory::{
 use crate::domain::audit::Actor;
 use crate::domain::clearance::Decision;
 use crate::domain::firmware::FirmwareRange;
+use crate::domain::mail::MailKind;
 use crate::domain::severity::Severity;
 use crate::domain::text::{Line, Prose};
 use crate::error::FieldError;
@@ -350,6 +352,9 @@ pub fn step(
             }
             changes = rederive_for(conn, &record, id, now)?;
             bump_generation(conn)?;
+            if let Some(current) = &record.current {
+                outbox::fan_out(conn, &mail_plan(id, current, MailKind::Withdrawn), now)?;
+            }
         }
         Action::Edit | Action::Publish | Action::Supersede => {
             return Err(DbError::Other(anyhow::anyhow!(
@@ -490,12 +495,18 @@ pub fn publish(
     };
     let changes = clearance::rederive(conn, &concerned, cause, now)?;
     bump_generation(conn)?;
+    let kind = if record.current.is_some() {
+        MailKind::Amended
+    } else {
+        MailKind::Published
+    };
+    let queued = outbox::fan_out(conn, &mail_plan(id, working, kind), now)?;
     let published = get(conn, id)?;
     let mut entries = vec![Change::new(
         "advisory.publish",
         "advisory",
         id,
-        json!({"reference": reference, "revision": working.number}),
+        json!({"reference": reference, "revision": working.number, "mail_queued": queued}),
     )];
     for other in &superseded {
         entries.push(Change::new(
@@ -510,6 +521,26 @@ pub fn publish(
     }
     audit::append(conn, actor, entries, now)?;
     Ok((published, changes))
+}
+
+/// Who gets the mail about `revision` of advisory `id`.
+fn mail_plan(id: Uuid, revision: &RevisionRecord, kind: MailKind) -> FanOut {
+    let content = &revision.content;
+    FanOut {
+        advisory_id: id,
+        revision: revision.number,
+        kind,
+        all_personnel: content.audience.all_personnel,
+        units: content
+            .audience
+            .units
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        // Subscribers need no clearance to read: public (TLP:CLEAR) only.
+        to_subscribers: content.tlp == Tlp::Clear,
+        severity_rank: content.severity.rank(),
+    }
 }
 
 fn changed_meanwhile() -> DbError {

@@ -2,6 +2,7 @@
 //! migrations per backend, and one file per aggregate with its queries.
 //! Nothing here knows about HTTP.
 
+pub mod acknowledgements;
 pub mod advisories;
 pub mod audit;
 pub mod clearance;

@@ -425,3 +425,14 @@ fn parse_stored<T: std::str::FromStr>(raw: &str) -> Result<T, DbError> {
 fn stored_garbage(what: &str, raw: &str) -> DbError {
     DbError::Other(anyhow::anyhow!("unexpected stored value in {what}: {raw}"))
 }
+
+/// Whether the subscription still wants mail (is confirmed): a mail queued
+/// before its owner unsubscribed is suppressed, not sent.
+pub fn wants_mail(conn: &mut DbConnection, id: Uuid) -> Result<bool, DbError> {
+    let state: Option<String> = subscriptions::table
+        .find(DbId(id))
+        .select(subscriptions::state)
+        .first(conn)
+        .optional()?;
+    Ok(state.as_deref() == Some(SubscriptionState::Confirmed.as_str()))
+}

@@ -116,7 +116,7 @@ impl FromSql<DbTimestamp, Pg> for DbTime {
 
 impl ToSql<DbTimestamp, Sqlite> for DbTime {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
-        out.set_value(self.0.to_rfc3339_opts(SecondsFormat::Micros, true));
+        out.set_value(timestamp_text(self.0));
         Ok(IsNull::No)
     }
 }
@@ -130,6 +130,12 @@ impl FromSql<DbTimestamp, Sqlite> for DbTime {
             DateTime::parse_from_rfc3339(&text)?.with_timezone(&Utc),
         ))
     }
+}
+
+/// A time as SQLite stores it (and as PostgreSQL parses it): RFC 3339 UTC
+/// with six fraction digits, so that text order is time order.
+pub fn timestamp_text(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 /// Teaches the multi-backend connection about one of our SQL types: each

@@ -47,3 +47,35 @@ crate::text_enum! {
 pub fn email_key(email: &str) -> String {
     email.trim().to_lowercase()
 }
+
+/// When to try again after `attempts` failed ones: exponential from `base`,
+/// with ±25 % jitter (`jitter` in [0, 1)) so that many rows failing together
+/// do not all come back together. With the default base of 11 minutes,
+/// eight attempts span about a day.
+pub fn retry_delay(base: std::time::Duration, attempts: u32, jitter: f64) -> std::time::Duration {
+    let exponent = attempts.saturating_sub(1).min(16);
+    let delay = base.as_secs_f64() * f64::from(1u32 << exponent);
+    std::time::Duration::from_secs_f64(delay * (0.75 + 0.5 * jitter.clamp(0.0, 1.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn retries_back_off_exponentially_within_the_jitter() {
+        let base = Duration::from_secs(660);
+        assert_eq!(retry_delay(base, 1, 0.5), base);
+        assert_eq!(retry_delay(base, 3, 0.5), base * 4);
+        assert!(retry_delay(base, 2, 0.0) >= base * 2 * 3 / 4);
+        assert!(retry_delay(base, 2, 0.999) <= base * 2 * 5 / 4);
+        let day: Duration = (1..8).map(|n| retry_delay(base, n, 0.5)).sum();
+        assert!(day > Duration::from_secs(20 * 3600) && day < Duration::from_secs(28 * 3600));
+    }
+
+    #[test]
+    fn addresses_compare_without_case() {
+        assert_eq!(email_key(" Officer@Example.ORG "), "officer@example.org");
+    }
+}

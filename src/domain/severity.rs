@@ -38,6 +38,7 @@ mod tests {
     #[test]
     fn severities_are_ordered_and_round_trip() {
         assert!(Severity::Critical > Severity::High && Severity::Low > Severity::None);
+        assert_eq!((Severity::None.rank(), Severity::Critical.rank()), (0, 4));
         for s in Severity::ALL {
             assert_eq!(s.as_str().parse::<Severity>().unwrap(), *s);
         }

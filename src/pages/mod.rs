@@ -51,6 +51,20 @@ pub struct ManagePage<'a> {
     pub unsubscribe_url: Option<String>,
 }
 
+/// Asks a recipient to acknowledge an advisory revision; only the button's
+/// POST records it, so a link scanner acknowledges nothing.
+#[derive(Template)]
+#[template(path = "pages/acknowledge.html")]
+pub struct AcknowledgePage<'a> {
+    pub title: &'a str,
+    pub reference: &'a str,
+    pub revision: i32,
+    pub advisory_title: &'a str,
+    pub email: &'a str,
+    pub token: &'a str,
+    pub already: bool,
+}
+
 /// Whether the request asks for HTML before JSON.
 pub fn wants_html(req: &HttpRequest) -> bool {
     prefers_html(

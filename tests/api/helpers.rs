@@ -91,6 +91,10 @@ pub struct SpawnOptions {
     pub public_lookup: bool,
     /// The artifact size limit; `None` keeps the configured default.
     pub max_artifact_bytes: Option<u64>,
+    /// Run the delivery worker in the server (off unless a test mails).
+    pub worker: bool,
+    /// The relay; without one, mail is written to `data_dir()/mail`.
+    pub smtp_url: Option<String>,
 }
 
 impl Default for SpawnOptions {
@@ -98,6 +102,8 @@ impl Default for SpawnOptions {
         Self {
             public_lookup: true,
             max_artifact_bytes: None,
+            worker: false,
+            smtp_url: None,
         }
     }
 }
@@ -137,6 +143,15 @@ impl TestApp {
         if let Some(limit) = options.max_artifact_bytes {
             settings.max_artifact_bytes = limit;
         }
+        settings.worker = options.worker;
+        settings.mail_dir = dir.path().join("mail");
+        settings.smtp_url = options
+            .smtp_url
+            .map(|url| clearance::mail::smtp_url::SmtpUrl::parse(&url).expect("a valid SMTP URL"));
+        // Tests wait for mail in seconds, not in the production's minutes.
+        settings.worker_tuning.poll = std::time::Duration::from_millis(100);
+        settings.worker_tuning.retry_base = std::time::Duration::from_millis(500);
+        settings.worker_tuning.throttle_pause = std::time::Duration::from_millis(500);
         let keys = AuthKeys::new(
             JWT_SECRET.as_bytes(),
             &settings.jwt_issuer,
