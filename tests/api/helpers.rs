@@ -334,6 +334,14 @@ impl TestApp {
         ))
     }
 
+    /// The test database's URL, for another process (a `clearance worker`).
+    pub fn database_url(&self) -> String {
+        match &self.db {
+            TestDb::Sqlite { path } => format!("sqlite://{}", path.display()),
+            TestDb::Postgres { name } => postgres_url(name),
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         match self.db {
             TestDb::Sqlite { .. } => Backend::Sqlite,

@@ -1,0 +1,575 @@
+//! Advisory mail end to end, through a real SMTP server: who receives what,
+//! exactly once; what the messages say and carry; retries, failures, an
+//! absent relay; unsubscribing, confirming, acknowledging; and workers that
+//! are killed or run side by side.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use clearance::auth::Role;
+use clearance::links::{LinkClaims, LinkPurpose, LinkSubject};
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, SpawnOptions, TestApp, body};
+use crate::mail_server::{MailServer, ReceivedMail};
+use crate::workflow::{draft, prohibition, publish, redmi_with_evidence};
+
+async fn mailing_app(backend: Backend, server: &MailServer) -> TestApp {
+    TestApp::spawn_with(
+        backend,
+        SpawnOptions {
+            worker: true,
+            smtp_url: Some(server.url()),
+            ..SpawnOptions::default()
+        },
+    )
+    .await
+}
+
+/// Imports personnel `p000@example.org`… as the admin.
+async fn personnel(app: &TestApp, count: usize) {
+    let mut csv = String::from("email,name,unit\n");
+    for i in 0..count {
+        csv.push_str(&format!("p{i:03}@example.org,Officer {i},Unit {}\n", i % 5));
+    }
+    let response = app
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/personnel/import",
+            Some(Role::Admin),
+        )
+        .header("Content-Type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+}
+
+/// Subscribes `email` (public) and, unless `confirm` is false, confirms it.
+async fn subscribe(app: &TestApp, email: &str, confirm: bool) -> String {
+    let response = app
+        .post(
+            "/api/v1/subscriptions",
+            None,
+            &json!({"email": email, "filter": {}, "delivery": "immediate"}),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+    let key = email.to_lowercase();
+    let id = app.query_texts(&format!(
+        "SELECT CAST(id AS TEXT) AS v FROM subscriptions WHERE email_key = '{key}'"
+    ));
+    let id: uuid::Uuid = id[0].parse().unwrap();
+    if confirm {
+        let token = app.links.issue(&LinkClaims::new(
+            LinkPurpose::Confirm,
+            email,
+            LinkSubject::Subscription(id),
+            chrono::Utc::now(),
+        ));
+        let confirmed = app
+            .get(
+                &format!("/api/v1/subscriptions/confirm?token={token}"),
+                None,
+            )
+            .await;
+        assert_eq!(confirmed.status(), 200);
+    }
+    id.to_string()
+}
+
+/// Polls until `done` or fails after `limit`.
+async fn wait_for<F: FnMut() -> bool>(what: &str, limit: Duration, mut done: F) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The delivery summary of an advisory.
+async fn deliveries(app: &TestApp, id: &str) -> Value {
+    body(
+        app.get(
+            &format!("/api/v1/advisories/{id}/deliveries?limit=500"),
+            Some(Role::Admin),
+        )
+        .await,
+    )
+    .await
+}
+
+async fn wait_delivered(app: &TestApp, id: &str, limit: Duration) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let page = deliveries(app, id).await;
+        if page["summary"]["delivered"] == true {
+            return page;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not delivered in time: {}",
+            page["summary"]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The mails about an advisory reference, by recipient.
+fn about<'a>(
+    messages: &'a [ReceivedMail],
+    reference: &str,
+) -> HashMap<String, Vec<&'a ReceivedMail>> {
+    let mut by_rcpt: HashMap<String, Vec<&ReceivedMail>> = HashMap::new();
+    for message in messages {
+        if message.subject().is_some_and(|s| s.contains(reference)) {
+            for rcpt in &message.to {
+                by_rcpt
+                    .entry(rcpt.to_lowercase())
+                    .or_default()
+                    .push(message);
+            }
+        }
+    }
+    by_rcpt
+}
+
+fn header(message: &ReceivedMail, name: &str) -> Option<String> {
+    let raw = &message.raw;
+    let head = &raw[..raw
+        .find("\r\n\r\n")
+        .or_else(|| raw.find("\n\n"))
+        .unwrap_or(raw.len())];
+    let prefix = format!("{}:", name.to_lowercase());
+    head.lines()
+        .find(|l| l.to_lowercase().starts_with(&prefix))
+        .map(|l| l[prefix.len()..].trim().to_owned())
+}
+
+/// A link of `path` in a message's text part, pointed at the test's server
+/// (mail links use the configured public URL, whose port is not the test's).
+fn link(app: &TestApp, message: &ReceivedMail, path: &str) -> String {
+    let text = message.text().expect("a text part");
+    let url = text
+        .split_whitespace()
+        .find(|w| w.contains(path) && w.contains("token="))
+        .unwrap_or_else(|| panic!("no {path} link in {text}"))
+        .trim_end_matches(['.', ')']);
+    local(app, url)
+}
+
+fn local(app: &TestApp, url: &str) -> String {
+    url.replacen("http://127.0.0.1:8080", &app.address, 1)
+}
+
+async fn the_right_people_get_exactly_one_mail_each(app_backend: Backend) {
+    let server = MailServer::start();
+    let app = mailing_app(app_backend, &server).await;
+    personnel(&app, 500).await;
+    let mut expected: HashSet<String> = (0..500).map(|i| format!("p{i:03}@example.org")).collect();
+    for i in 0..100 {
+        // Ten subscribers are also personnel (in other case), ten never
+        // confirm, ten unsubscribe again.
+        let email = if i < 10 {
+            format!("P{i:03}@Example.org")
+        } else {
+            format!("s{i:03}@example.org")
+        };
+        let id = subscribe(&app, &email, !(10..20).contains(&i)).await;
+        if (20..30).contains(&i) {
+            app.execute_sql(&format!(
+                "UPDATE subscriptions SET state = 'unsubscribed' WHERE email_key = '{}'",
+                email.to_lowercase()
+            ))
+            .unwrap();
+            let _ = id;
+        } else if i >= 30 {
+            expected.insert(email.to_lowercase());
+        }
+    }
+    let story = redmi_with_evidence(&app).await;
+    let id = draft(&app, &prohibition(&story)).await;
+    let published = publish(&app, &id).await;
+    let reference = published["reference"].as_str().unwrap().to_owned();
+    let page = wait_delivered(&app, &id, Duration::from_secs(60)).await;
+    assert_eq!(page["summary"]["sent"], expected.len());
+    wait_for("every mail at the server", Duration::from_secs(10), || {
+        about(&server.messages(), &reference).len() == expected.len()
+    })
+    .await;
+    let messages = server.messages();
+    let received = about(&messages, &reference);
+    let got: HashSet<String> = received.keys().cloned().collect();
+    assert_eq!(got, expected);
+    assert!(received.values().all(|m| m.len() == 1), "someone got two");
+
+    // A person's mail: both alternatives, headers, a personal acknowledge
+    // link, no list headers.
+    let officer = received["p042@example.org"][0];
+    assert_eq!(
+        officer.subject().unwrap(),
+        format!("[{reference}] Prohibited: Xiaomi Redmi 1S")
+    );
+    assert!(header(officer, "Message-ID").is_some());
+    assert_eq!(
+        header(officer, "Auto-Submitted").as_deref(),
+        Some("auto-generated")
+    );
+    assert!(header(officer, "List-Unsubscribe").is_none());
+    let text = officer.text().unwrap();
+    assert!(text.contains("Xiaomi Redmi 1S: Prohibited"), "{text}");
+    assert!(text.contains("F-Secure Labs"), "{text}");
+    assert!(officer.html().unwrap().contains("<li>"));
+    let acknowledge = link(&app, officer, "/acknowledge");
+    let page = app.client.get(&acknowledge).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+
+    // A subscriber's mail: RFC 8058 one-click unsubscription.
+    let subscriber = received["s050@example.org"][0];
+    let unsubscribe = header(subscriber, "List-Unsubscribe").expect("List-Unsubscribe");
+    assert_eq!(
+        header(subscriber, "List-Unsubscribe-Post").as_deref(),
+        Some("List-Unsubscribe=One-Click")
+    );
+    assert!(header(subscriber, "List-Id").is_some());
+    assert!(link(&app, subscriber, "/unsubscribe").len() > 20);
+    let url = local(
+        &app,
+        unsubscribe.trim_start_matches('<').trim_end_matches('>'),
+    );
+    let one_click = app
+        .client
+        .post(&url)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one_click.status(), 200);
+    // The next advisory does not go to the address that left.
+    let second = draft(&app, &prohibition(&story)).await;
+    let published = publish(&app, &second).await;
+    let reference = published["reference"].as_str().unwrap().to_owned();
+    wait_delivered(&app, &second, Duration::from_secs(60)).await;
+    let received = about(&server.messages(), &reference).len();
+    assert_eq!(received, expected.len() - 1);
+}
+
+async fn a_red_advisory_mails_no_content_and_no_subscriber(app_backend: Backend) {
+    let server = MailServer::start();
+    let app = mailing_app(app_backend, &server).await;
+    personnel(&app, 3).await;
+    subscribe(&app, "family@example.org", true).await;
+    let story = redmi_with_evidence(&app).await;
+    let mut red = prohibition(&story);
+    red["tlp"] = json!("red");
+    let id = draft(&app, &red).await;
+    let reference = publish(&app, &id).await["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_delivered(&app, &id, Duration::from_secs(30)).await;
+    let messages = server.messages();
+    let received = about(&messages, &reference);
+    assert_eq!(received.len(), 3, "personnel only");
+    let mail = received["p001@example.org"][0];
+    for part in [mail.text().unwrap(), mail.html().unwrap()] {
+        assert!(part.contains("TLP:RED"));
+        assert!(!part.contains("refrain"), "{part}");
+        assert!(!part.contains("F-Secure"), "{part}");
+    }
+}
+
+async fn transient_refusals_retry_and_permanent_ones_fail_until_retried(app_backend: Backend) {
+    let server = MailServer::start();
+    let app = mailing_app(app_backend, &server).await;
+    personnel(&app, 3).await;
+    server.respond("p001@example.org", 451);
+    server.respond("p002@example.org", 550);
+    let story = redmi_with_evidence(&app).await;
+    let id = draft(&app, &prohibition(&story)).await;
+    publish(&app, &id).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let states = loop {
+        let page = deliveries(&app, &id).await;
+        let states: HashMap<String, Value> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| (d["email"].as_str().unwrap().to_owned(), d.clone()))
+            .collect();
+        if states["p002@example.org"]["state"] == "failed"
+            && states["p001@example.org"]["state"] == "retrying"
+        {
+            break states;
+        }
+        assert!(Instant::now() < deadline, "{states:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(states["p000@example.org"]["state"], "sent");
+    assert!(
+        states["p002@example.org"]["last_reply"]
+            .as_str()
+            .unwrap()
+            .starts_with("550"),
+        "{}",
+        states["p002@example.org"]
+    );
+    assert_eq!(deliveries(&app, &id).await["summary"]["delivered"], false);
+    server.respond("p001@example.org", 250);
+    server.respond("p002@example.org", 250);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while deliveries(&app, &id).await["summary"]["retrying"] != 0 {
+        assert!(Instant::now() < deadline, "the 451 was never retried");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let retried = body(
+        app.post(
+            &format!("/api/v1/advisories/{id}/deliveries/retry"),
+            Some(Role::Admin),
+            &json!({}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(retried["requeued"], 1);
+    let page = wait_delivered(&app, &id, Duration::from_secs(30)).await;
+    assert_eq!(page["summary"]["sent"], 3);
+}
+
+async fn mail_waits_while_the_relay_is_down(app_backend: Backend) {
+    let mut server = MailServer::start();
+    let app = mailing_app(app_backend, &server).await;
+    personnel(&app, 5).await;
+    server.stop();
+    let story = redmi_with_evidence(&app).await;
+    let id = draft(&app, &prohibition(&story)).await;
+    publish(&app, &id).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while deliveries(&app, &id).await["summary"]["retrying"] == 0 {
+        assert!(Instant::now() < deadline, "no attempt was made");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(deliveries(&app, &id).await["summary"]["sent"], 0);
+    server.restart();
+    let page = wait_delivered(&app, &id, Duration::from_secs(60)).await;
+    assert_eq!(page["summary"]["sent"], 5);
+    assert_eq!(server.messages().len(), 5);
+}
+
+async fn a_subscription_is_confirmed_from_its_mail(app_backend: Backend) {
+    let server = MailServer::start();
+    let app = mailing_app(app_backend, &server).await;
+    subscribe(&app, "family@example.org", false).await;
+    wait_for("the confirmation mail", Duration::from_secs(20), || {
+        !server.messages().is_empty()
+    })
+    .await;
+    let confirmation = &server.messages()[0];
+    assert!(confirmation.subject().unwrap().contains("Confirm"));
+    let url = link(&app, confirmation, "/subscriptions/confirm");
+    let story = redmi_with_evidence(&app).await;
+    // Before confirmation nothing is delivered.
+    let first = draft(&app, &prohibition(&story)).await;
+    let reference = publish(&app, &first).await["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_delivered(&app, &first, Duration::from_secs(20)).await;
+    assert!(about(&server.messages(), &reference).is_empty());
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 200);
+    let second = draft(&app, &prohibition(&story)).await;
+    let reference = publish(&app, &second).await["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_delivered(&app, &second, Duration::from_secs(20)).await;
+    assert_eq!(about(&server.messages(), &reference).len(), 1);
+}
+
+async fn acknowledgements_are_counted_and_the_rest_reminded(app_backend: Backend) {
+    let server = MailServer::start();
+    let app = mailing_app(app_backend, &server).await;
+    personnel(&app, 3).await;
+    let story = redmi_with_evidence(&app).await;
+    let id = draft(&app, &prohibition(&story)).await;
+    let reference = publish(&app, &id).await["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_delivered(&app, &id, Duration::from_secs(30)).await;
+    let messages = server.messages();
+    let received = about(&messages, &reference);
+    let url = link(&app, received["p000@example.org"][0], "/acknowledge");
+    for _ in 0..2 {
+        let done = app.client.post(&url).send().await.unwrap();
+        assert_eq!(done.status(), 200);
+    }
+    let path = format!("/api/v1/advisories/{id}/acknowledgements");
+    let status = body(app.get(&path, Some(Role::Admin)).await).await;
+    assert_eq!(status["required"], true);
+    assert_eq!(status["recipients"], 3);
+    assert_eq!(status["acknowledged"], 1);
+    assert_eq!(
+        status["outstanding"],
+        json!(["p001@example.org", "p002@example.org"])
+    );
+    let reminded = body(
+        app.post(
+            &format!("/api/v1/advisories/{id}/remind"),
+            Some(Role::Admin),
+            &json!({}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(reminded["queued"], 2);
+    wait_for("two reminders", Duration::from_secs(20), || {
+        server
+            .messages()
+            .iter()
+            .filter(|m| {
+                m.subject()
+                    .is_some_and(|s| s.contains("Please acknowledge"))
+            })
+            .count()
+            == 2
+    })
+    .await;
+    let again = body(
+        app.post(
+            &format!("/api/v1/advisories/{id}/remind"),
+            Some(Role::Admin),
+            &json!({}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(again["queued"], 0, "one reminder per person and revision");
+}
+
+/// A `clearance worker` process on the test's database and relay.
+fn worker_process(app: &TestApp, server: &MailServer) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_clearance"))
+        .arg("worker")
+        .env("DATABASE_URL", app.database_url())
+        .env("CLEARANCE_SMTP_URL", server.url())
+        .env("CLEARANCE_DATA_DIR", app.data_dir())
+        .env("CLEARANCE_LINK_SECRET", crate::helpers::LINK_SECRET)
+        .env("CLEARANCE_WORKER_LEASE_SECS", "2")
+        .env("CLEARANCE_WORKER_POLL_MS", "100")
+        .env("CLEARANCE_WORKER_BATCH", "50")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the clearance binary runs")
+}
+
+/// Each recipient's Message-IDs: everyone has one at least, and a duplicate
+/// carries the same one (so a receiver can drop it).
+fn assert_everyone_once_or_recognisably_twice(
+    messages: &[ReceivedMail],
+    reference: &str,
+    count: usize,
+) -> usize {
+    let received = about(messages, reference);
+    assert_eq!(received.len(), count, "every recipient has the mail");
+    let mut duplicates = 0;
+    for (rcpt, mails) in &received {
+        let ids: HashSet<Option<String>> = mails.iter().map(|m| header(m, "Message-ID")).collect();
+        assert_eq!(ids.len(), 1, "{rcpt} got different Message-IDs");
+        duplicates += mails.len() - 1;
+    }
+    duplicates
+}
+
+async fn a_worker_killed_mid_fan_out_loses_nothing(app_backend: Backend) {
+    let server = MailServer::start();
+    let app = TestApp::spawn(app_backend).await;
+    personnel(&app, 2000).await;
+    let story = redmi_with_evidence(&app).await;
+    let id = draft(&app, &prohibition(&story)).await;
+    let reference = publish(&app, &id).await["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut first = worker_process(&app, &server);
+    wait_for("the first mails", Duration::from_secs(60), || {
+        server.messages().len() >= 300
+    })
+    .await;
+    first.kill().expect("kill -9");
+    first.wait().unwrap();
+    let after_kill = server.messages().len();
+    assert!(
+        after_kill < 2000,
+        "the worker finished before it was killed"
+    );
+    let mut second = worker_process(&app, &server);
+    let page = wait_delivered(&app, &id, Duration::from_secs(120)).await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+    assert_eq!(page["summary"]["sent"], 2000);
+    let duplicates =
+        assert_everyone_once_or_recognisably_twice(&server.messages(), &reference, 2000);
+    eprintln!("killed after {after_kill} mails; {duplicates} sent twice");
+}
+
+/// Two workers on one PostgreSQL database share the queue: nobody twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_share_a_fan_out_without_sending_twice() {
+    let server = MailServer::start();
+    let app = TestApp::spawn(Backend::Postgres).await;
+    personnel(&app, 2000).await;
+    let story = redmi_with_evidence(&app).await;
+    let id = draft(&app, &prohibition(&story)).await;
+    let reference = publish(&app, &id).await["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut workers = [worker_process(&app, &server), worker_process(&app, &server)];
+    let page = wait_delivered(&app, &id, Duration::from_secs(120)).await;
+    for worker in &mut workers {
+        worker.kill().unwrap();
+        worker.wait().unwrap();
+    }
+    assert_eq!(page["summary"]["sent"], 2000);
+    let duplicates =
+        assert_everyone_once_or_recognisably_twice(&server.messages(), &reference, 2000);
+    assert_eq!(duplicates, 0, "an address was sent the mail twice");
+}
+
+/// Declares each `async fn name(backend: Backend)` as two tests, one per
+/// backend (these tests start their own app with a worker and a relay).
+macro_rules! mail_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+mail_tests!(
+    the_right_people_get_exactly_one_mail_each,
+    a_red_advisory_mails_no_content_and_no_subscriber,
+    transient_refusals_retry_and_permanent_ones_fail_until_retried,
+    mail_waits_while_the_relay_is_down,
+    a_subscription_is_confirmed_from_its_mail,
+    acknowledgements_are_counted_and_the_rest_reminded,
+    a_worker_killed_mid_fan_out_loses_nothing,
+);
