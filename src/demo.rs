@@ -11,12 +11,14 @@ use crate::db::advisories::{self, AdvisoryFilter};
 use crate::db::evidence::{self, NewEvidence, NewResponse};
 use crate::db::manufacturers::{self, NewManufacturer};
 use crate::db::models::{self, ModelFilter, NewModel};
+use crate::db::personnel;
 use crate::db::{Db, DbConnection, DbError};
 use crate::domain::advisory::{Action, AdvisoryContent, Audience, DecisionSpec, Tlp};
 use crate::domain::audit::Actor;
 use crate::domain::clearance::Decision;
 use crate::domain::evidence::{EvidenceKind, Finding, ModelIds, Reference, ResponseKind};
 use crate::domain::imei::{Tac, luhn_check_digit};
+use crate::domain::personnel::parse_roster;
 use crate::domain::registry::{Category, Country, Name};
 use crate::domain::severity::Severity;
 use crate::domain::text::{Line, Prose};
@@ -35,6 +37,11 @@ struct DemoModel {
     category: Category,
     tacs: &'static [&'static str],
 }
+
+const DEMO_PERSONNEL: &str = "email,name,unit\n\
+    a.officer@example.org,Alex Officer,Air Wing 1\n\
+    b.officer@example.org,Billie Officer,Air Wing 2\n\
+    c.officer@example.org,Casey Officer,Signals\n";
 
 /// The Redmi 1S's first illustrative TAC, used in the printed examples.
 pub const REDMI_1S_TAC: &str = "86452102";
@@ -162,6 +169,12 @@ pub fn load(db: &Db) -> anyhow::Result<()> {
                 }
             }
         }
+        // A few officers, so that publishing mails someone (into the mail
+        // folder on the embedded defaults).
+        let roster = parse_roster(DEMO_PERSONNEL.as_bytes()).map_err(|errors| {
+            DbError::Other(anyhow::anyhow!("demo personnel are invalid: {errors:?}"))
+        })?;
+        personnel::import(conn, roster, &actor, now)?;
         the_2014_case(conn, now)
     })?;
     Ok(())
@@ -319,9 +332,11 @@ pub fn instructions(settings: &Settings, keys: &AuthKeys) -> String {
     );
     let base = settings.public_url.as_str().trim_end_matches('/');
     let imei = example_imei();
+    let mail_dir = settings.mail_dir.display();
     format!(
         "Clearance demo data is loaded: the 2014 lab evidence about the Redmi 1S and\n\
-         the published advisory that prohibits it.\n\n\
+         the published advisory that prohibits it, mailed to three demo officers:\n\
+         see the .eml files in {mail_dir}.\n\n\
          Reader token (7 days):\n  {reader}\n\n\
          Analyst token (7 days):\n  {analyst}\n\n\
          Try:\n\

@@ -17,7 +17,7 @@ use crate::config::Settings;
 use crate::db::advisories::{self, AdvisoryRecord, RevisionRecord};
 use crate::db::outbox::Claimed;
 use crate::db::{DbConnection, DbError, evidence, models, subscriptions};
-use crate::domain::advisory::Tlp;
+use crate::domain::advisory::{DecisionSpec, Tlp};
 use crate::domain::clearance::Decision;
 use crate::domain::mail::{MailKind, Recipient};
 use crate::links::{self, LinkClaims, LinkPurpose, LinkSubject, LinkTokens};
@@ -246,6 +246,41 @@ fn link_mail(
     }
 }
 
+/// "Xiaomi Redmi 1S (firmware <6.3.1): Prohibited → Approved", one line per
+/// model and firmware range whose decision an amendment changed.
+fn decision_changes(
+    before: &[DecisionSpec],
+    after: &[DecisionSpec],
+    model: &dyn Fn(&Uuid) -> String,
+) -> Vec<String> {
+    let key = |d: &DecisionSpec| (d.model_id, d.firmware.as_ref().map(ToString::to_string));
+    let label = |d: Option<&DecisionSpec>| {
+        d.map_or("no decision".to_owned(), |d| {
+            let mut text = decision_label(d.decision).to_owned();
+            if let Some(conditions) = &d.conditions {
+                text.push_str(&format!(" ({conditions})"));
+            }
+            text
+        })
+    };
+    let mut keys: Vec<(Uuid, Option<String>)> = before.iter().chain(after).map(key).collect();
+    keys.dedup();
+    let mut seen = std::collections::HashSet::new();
+    keys.into_iter()
+        .filter(|k| seen.insert(k.clone()))
+        .filter_map(|k| {
+            let old = before.iter().find(|d| key(d) == k);
+            let new = after.iter().find(|d| key(d) == k);
+            (old != new).then(|| {
+                let range =
+                    k.1.as_ref()
+                        .map_or(String::new(), |f| format!(" (firmware {f})"));
+                format!("{}{range}: {} → {}", model(&k.0), label(old), label(new))
+            })
+        })
+        .collect()
+}
+
 fn decision_label(decision: Decision) -> &'static str {
     match decision {
         Decision::Prohibited => "Prohibited",
@@ -307,6 +342,14 @@ fn advisory_mail(
         MailKind::Reminder => format!("Please acknowledge: {topic}"),
         _ => topic,
     };
+    let changes = match kind {
+        MailKind::Amended => context
+            .revisions
+            .get(&(record.id, revision.number - 1))
+            .map(|before| decision_changes(&before.content.decisions, &content.decisions, &model))
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
     let restricted = matches!(content.tlp, Tlp::Amber | Tlp::AmberStrict | Tlp::Red);
     let base = settings.public_url.as_str().trim_end_matches('/');
     AdvisoryMail {
@@ -325,6 +368,7 @@ fn advisory_mail(
             .map(|d| what_to_do(d.decision, &model(&d.model_id)))
             .collect(),
         decisions,
+        changes,
         evidence: content
             .evidence_ids
             .iter()

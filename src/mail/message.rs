@@ -75,6 +75,8 @@ pub struct AdvisoryMail {
     pub summary: String,
     pub body: String,
     pub decisions: Vec<DecisionLine>,
+    /// For an amendment: how its decisions differ from the revision before.
+    pub changes: Vec<String>,
     pub what_to_do: Vec<String>,
     pub evidence: Vec<EvidenceLine>,
     pub withdrawn_reason: Option<String>,
@@ -228,6 +230,7 @@ mod tests {
                 firmware: Some("<6.3.1".into()),
                 conditions: None,
             }],
+            changes: vec![],
             what_to_do: vec!["Do not use a Xiaomi Redmi 1S.".into()],
             evidence: vec![],
             withdrawn_reason: None,

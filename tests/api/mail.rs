@@ -449,6 +449,74 @@ async fn acknowledgements_are_counted_and_the_rest_reminded(app_backend: Backend
     assert_eq!(again["queued"], 0, "one reminder per person and revision");
 }
 
+async fn amendments_say_what_changed_and_withdrawals_why(app_backend: Backend) {
+    let server = MailServer::start();
+    let app = mailing_app(app_backend, &server).await;
+    personnel(&app, 2).await;
+    let story = redmi_with_evidence(&app).await;
+    let id = draft(&app, &prohibition(&story)).await;
+    let reference = publish(&app, &id).await["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let opened = crate::workflow::act(&app, &id, "amend", Role::Analyst, &json!({})).await;
+    let etag = opened.headers()["etag"].to_str().unwrap().to_owned();
+    let decisions = json!({"decisions": [
+        {"model_id": story.model_id, "decision": "prohibited", "firmware": "<6.3.1"},
+        {"model_id": story.model_id, "decision": "approved", "firmware": ">=6.3.1"},
+    ]});
+    let edited = app
+        .patch(
+            &format!("/api/v1/advisories/{id}"),
+            Some(Role::Analyst),
+            &decisions,
+            Some(&etag),
+        )
+        .await;
+    assert_eq!(edited.status(), 200);
+    publish(&app, &id).await;
+    let withdrawn = crate::workflow::act(
+        &app,
+        &id,
+        "withdraw",
+        Role::Approver,
+        &json!({"reason": "Superseded by the national agency's decision."}),
+    )
+    .await;
+    assert_eq!(withdrawn.status(), 200);
+    wait_for("three mails each", Duration::from_secs(30), || {
+        about(&server.messages(), &reference)
+            .get("p001@example.org")
+            .is_some_and(|m| m.len() == 3)
+    })
+    .await;
+    let messages = server.messages();
+    let mails = &about(&messages, &reference)["p001@example.org"];
+    // (Sent concurrently, they may arrive in any order.)
+    let find = |prefix: &str| {
+        let prefix = format!("[{reference}] {prefix}");
+        mails
+            .iter()
+            .find(|m| m.subject().unwrap().starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no mail starting {prefix}"))
+    };
+    let update = find("Updated:").text().unwrap();
+    assert!(
+        update.contains("Xiaomi Redmi 1S (firmware >=6.3.1): no decision → Approved"),
+        "{update}"
+    );
+    assert!(
+        update.contains("Xiaomi Redmi 1S: Prohibited → no decision"),
+        "{update}"
+    );
+    let withdrawal = find("Withdrawn:").text().unwrap();
+    assert!(withdrawal.contains("WITHDRAWN"), "{withdrawal}");
+    assert!(withdrawal.contains("Superseded by the national agency's decision."));
+    // The three share no Message-ID: they are three different mails.
+    let ids: HashSet<Option<String>> = mails.iter().map(|m| header(m, "Message-ID")).collect();
+    assert_eq!(ids.len(), 3);
+}
+
 /// A `clearance worker` process on the test's database and relay.
 fn worker_process(app: &TestApp, server: &MailServer) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_clearance"))
@@ -571,5 +639,6 @@ mail_tests!(
     mail_waits_while_the_relay_is_down,
     a_subscription_is_confirmed_from_its_mail,
     acknowledgements_are_counted_and_the_rest_reminded,
+    amendments_say_what_changed_and_withdrawals_why,
     a_worker_killed_mid_fan_out_loses_nothing,
 );

@@ -187,6 +187,8 @@ async fn the_demo_answers_prohibited_for_the_redmi_1s() {
     drop(db);
     let mut settings = clearance::config::Settings::for_database(url, dir.path());
     settings.bind = "127.0.0.1:0".parse().unwrap();
+    settings.mail_dir = dir.path().join("mail");
+    settings.worker_tuning.poll = std::time::Duration::from_millis(100);
     let app = clearance::app::Application::build(settings).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
@@ -209,4 +211,31 @@ async fn the_demo_answers_prohibited_for_the_redmi_1s() {
                 .starts_with("CLR-")
         );
     }
+    // The embedded default mails into a folder: one .eml per demo officer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mails = loop {
+        let mails: Vec<String> = std::fs::read_dir(dir.path().join("mail"))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                    .filter(|text| text.contains("Subject:"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if mails.len() == 3 {
+            break mails;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} mails",
+            mails.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        mails
+            .iter()
+            .all(|m| m.contains("Prohibited: Xiaomi Redmi 1S"))
+    );
 }
