@@ -41,6 +41,7 @@ struct RawSettings {
     worker_retry_base_secs: u64,
     worker_max_attempts: i32,
     worker_throttle_pause_secs: u64,
+    digest_hour: u32,
     max_json_bytes: usize,
     db_pool_size: u32,
     http_workers: Option<usize>,
@@ -74,6 +75,7 @@ impl Default for RawSettings {
             worker_retry_base_secs: 660,
             worker_max_attempts: 8,
             worker_throttle_pause_secs: 30,
+            digest_hour: 7,
             max_json_bytes: 256 * 1024,
             db_pool_size: 8,
             http_workers: None,
@@ -146,6 +148,8 @@ pub struct WorkerTuning {
     pub max_attempts: i32,
     /// How long to leave a relay alone that said "slow down" (421/45x).
     pub throttle_pause: Duration,
+    /// The hour of the day (UTC) from which daily digests go out.
+    pub digest_hour: u32,
 }
 
 /// Validated settings, as the rest of the program sees them.
@@ -264,6 +268,12 @@ impl Settings {
             .map(SmtpUrl::parse)
             .transpose()
             .map_err(|e| fail(format!("CLEARANCE_SMTP_URL {e}")))?;
+        if raw.digest_hour > 23 {
+            return Err(fail(format!(
+                "CLEARANCE_DIGEST_HOUR `{}` is not an hour of the day (0 to 23, UTC)",
+                raw.digest_hour
+            )));
+        }
         if raw.worker_batch <= 0 || raw.worker_concurrency == 0 || raw.worker_max_attempts <= 0 {
             return Err(fail(
                 "CLEARANCE_WORKER_BATCH, CLEARANCE_WORKER_CONCURRENCY and CLEARANCE_WORKER_MAX_ATTEMPTS must be positive"
@@ -309,6 +319,7 @@ impl Settings {
                 retry_base: Duration::from_secs(raw.worker_retry_base_secs),
                 max_attempts: raw.worker_max_attempts,
                 throttle_pause: Duration::from_secs(raw.worker_throttle_pause_secs),
+                digest_hour: raw.digest_hour,
             },
             max_json_bytes: raw.max_json_bytes,
             db_pool_size: raw.db_pool_size,

@@ -6,6 +6,7 @@ pub mod acknowledgements;
 pub mod advisories;
 pub mod audit;
 pub mod clearance;
+pub mod digests;
 pub mod evidence;
 pub mod idempotency;
 pub mod manufacturers;

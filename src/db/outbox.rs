@@ -163,6 +163,9 @@ pub struct Claimed {
     pub subscription_id: Option<DbId>,
     #[diesel(sql_type = diesel::sql_types::Integer)]
     pub attempts: i32,
+    /// What a digest lists (JSON).
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub payload: Option<String>,
 }
 
 const CLAIM: &str = "
@@ -174,7 +177,7 @@ WHERE id IN (
     ORDER BY next_attempt_at, id
     LIMIT $3 {lock})
 RETURNING id, kind, advisory_id, revision, email, email_key, name, audience, subscription_id,
-          attempts";
+          attempts, payload";
 
 /// Claims up to `limit` due mails (and mails whose claim expired) until
 /// `lease_until`. On PostgreSQL, rows other workers are claiming are skipped,

@@ -402,6 +402,7 @@ diesel::table! {
         name -> Nullable<Text>,
         audience -> Text,
         subscription_id -> Nullable<DbUuid>,
+        payload -> Nullable<Text>,
         state -> Text,
         attempts -> Integer,
         next_attempt_at -> DbTimestamp,

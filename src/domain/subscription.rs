@@ -56,6 +56,36 @@ fn any_severity() -> Severity {
     Severity::None
 }
 
+/// A model an advisory decides on, as a filter sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecidedModel {
+    pub model_id: Uuid,
+    pub manufacturer_id: Uuid,
+    pub category: Category,
+}
+
+impl SubscriptionFilter {
+    /// Whether an advisory of `severity` deciding on `models` is one the
+    /// subscriber asked for: severe enough, and one model passes every
+    /// non-empty list.
+    pub fn matches(&self, severity: Severity, models: &[DecidedModel]) -> bool {
+        let passes = |list_empty: bool, contains: bool| list_empty || contains;
+        severity >= self.min_severity
+            && models.iter().any(|m| {
+                passes(
+                    self.manufacturer_ids.is_empty(),
+                    self.manufacturer_ids.contains(&m.manufacturer_id),
+                ) && passes(
+                    self.model_ids.is_empty(),
+                    self.model_ids.contains(&m.model_id),
+                ) && passes(
+                    self.categories.is_empty(),
+                    self.categories.contains(&m.category),
+                )
+            })
+    }
+}
+
 /// Everything.
 impl Default for SubscriptionFilter {
     fn default() -> Self {
@@ -124,6 +154,31 @@ pub struct SubscriptionView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_filter_needs_severity_and_one_model_passing_every_list() {
+        let phone = DecidedModel {
+            model_id: Uuid::now_v7(),
+            manufacturer_id: Uuid::now_v7(),
+            category: Category::Phone,
+        };
+        let everything = SubscriptionFilter::default();
+        assert!(everything.matches(Severity::None, &[phone]));
+        assert!(!everything.matches(Severity::Low, &[]));
+        let maker_tablets = SubscriptionFilter {
+            manufacturer_ids: vec![phone.manufacturer_id],
+            categories: vec![Category::Tablet],
+            min_severity: Severity::High,
+            ..SubscriptionFilter::default()
+        };
+        assert!(!maker_tablets.matches(Severity::Critical, &[phone]));
+        let tablet = DecidedModel {
+            category: Category::Tablet,
+            ..phone
+        };
+        assert!(maker_tablets.matches(Severity::Critical, &[phone, tablet]));
+        assert!(!maker_tablets.matches(Severity::Medium, &[tablet]));
+    }
 
     #[test]
     fn a_confirmed_subscription_is_never_changed_by_a_request() {

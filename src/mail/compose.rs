@@ -9,12 +9,12 @@ use lettre::address::Envelope;
 use uuid::Uuid;
 
 use super::message::{
-    Addressing, AdvisoryMail, DecisionLine, EvidenceLine, LinkMail, ListHeaders, build, mailbox,
-    render_advisory, render_link, stable_message_id,
+    Addressing, AdvisoryMail, DecisionLine, DigestItem, DigestMail, EvidenceLine, LinkMail,
+    ListHeaders, build, mailbox, render_advisory, render_digest, render_link, stable_message_id,
 };
-
 use crate::config::Settings;
 use crate::db::advisories::{self, AdvisoryRecord, RevisionRecord};
+use crate::db::digests::Listed;
 use crate::db::outbox::Claimed;
 use crate::db::{DbConnection, DbError, evidence, models, subscriptions};
 use crate::domain::advisory::{DecisionSpec, Tlp};
@@ -53,13 +53,14 @@ impl Context {
     pub fn load(conn: &mut DbConnection, rows: &[Claimed]) -> Result<Self, DbError> {
         let mut context = Self::default();
         for row in rows {
+            for listed in digest_items(row) {
+                if !context.advisories.contains_key(&listed.advisory_id) {
+                    context.load_advisory(conn, listed.advisory_id)?;
+                }
+            }
             if let (Some(id), Some(revision)) = (row.advisory_id.map(|a| a.0), row.revision) {
                 if !context.advisories.contains_key(&id) {
-                    let record = advisories::get(conn, id)?;
-                    for published in advisories::published_revisions(conn, id)? {
-                        context.revisions.insert((id, published.number), published);
-                    }
-                    context.advisories.insert(id, record);
+                    context.load_advisory(conn, id)?;
                 }
                 let Some(content) = context
                     .revisions
@@ -101,6 +102,25 @@ impl Context {
         }
         Ok(context)
     }
+}
+
+impl Context {
+    fn load_advisory(&mut self, conn: &mut DbConnection, id: Uuid) -> Result<(), DbError> {
+        let record = advisories::get(conn, id)?;
+        for published in advisories::published_revisions(conn, id)? {
+            self.revisions.insert((id, published.number), published);
+        }
+        self.advisories.insert(id, record);
+        Ok(())
+    }
+}
+
+/// What a digest row lists (nothing for other rows).
+fn digest_items(row: &Claimed) -> Vec<Listed> {
+    row.payload
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or_default()
 }
 
 /// Builds the mail of one claimed row.
@@ -147,7 +167,37 @@ fn try_compose(
         _ => None,
     };
     let host = settings.public_url.host_str().unwrap_or("localhost");
+    let base = settings.public_url.as_str().trim_end_matches('/');
     let rendered = match (kind, row.advisory_id.map(|a| a.0), row.revision) {
+        (MailKind::Digest, _, _) => {
+            let items: Vec<DigestItem> = digest_items(row)
+                .iter()
+                .filter_map(|listed| {
+                    let record = context.advisories.get(&listed.advisory_id)?;
+                    let revision = context
+                        .revisions
+                        .get(&(listed.advisory_id, listed.revision))?;
+                    Some(DigestItem {
+                        reference: record.reference.clone().unwrap_or_default(),
+                        title: revision.content.title.to_string(),
+                        severity: revision.content.severity.to_string(),
+                        summary: revision.content.summary.to_string(),
+                        url: format!("{base}/api/v1/advisories/{}", record.id),
+                    })
+                })
+                .collect();
+            let count = items.len();
+            render_digest(&DigestMail {
+                headline: format!(
+                    "Clearance: {count} new advisor{} for {}",
+                    if count == 1 { "y" } else { "ies" },
+                    now.format("%Y-%m-%d")
+                ),
+                items,
+                unsubscribe_url: unsubscribe.clone().unwrap_or_default(),
+            })
+            .map_err(|e| e.to_string())?
+        }
         (MailKind::Confirm | MailKind::Manage, _, _) => {
             let id = subscription.ok_or("a subscription mail without a subscription")?;
             render_link(&link_mail(kind, id, &link, unsubscribe.clone()))

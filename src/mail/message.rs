@@ -26,6 +26,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ),
         ("link.txt", include_str!("../../templates/mail/link.txt")),
         ("link.html", include_str!("../../templates/mail/link.html")),
+        (
+            "digest.txt",
+            include_str!("../../templates/mail/digest.txt"),
+        ),
+        (
+            "digest.html",
+            include_str!("../../templates/mail/digest.html"),
+        ),
     ] {
         env.add_template(name, source)
             .expect("the mail templates are valid");
@@ -95,6 +103,24 @@ pub struct LinkMail {
     pub unsubscribe_url: Option<String>,
 }
 
+/// One advisory in a daily digest.
+#[derive(Debug, Clone, Serialize)]
+pub struct DigestItem {
+    pub reference: String,
+    pub title: String,
+    pub severity: String,
+    pub summary: String,
+    pub url: String,
+}
+
+/// A subscriber's daily digest.
+#[derive(Debug, Clone, Serialize)]
+pub struct DigestMail {
+    pub headline: String,
+    pub items: Vec<DigestItem>,
+    pub unsubscribe_url: String,
+}
+
 /// A mail's subject and its two alternatives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
@@ -116,6 +142,14 @@ pub fn render_link(mail: &LinkMail) -> Result<Rendered, MessageError> {
         subject: mail.headline.clone(),
         text: TEMPLATES.get_template("link.txt")?.render(mail)?,
         html: TEMPLATES.get_template("link.html")?.render(mail)?,
+    })
+}
+
+pub fn render_digest(mail: &DigestMail) -> Result<Rendered, MessageError> {
+    Ok(Rendered {
+        subject: mail.headline.clone(),
+        text: TEMPLATES.get_template("digest.txt")?.render(mail)?,
+        html: TEMPLATES.get_template("digest.html")?.render(mail)?,
     })
 }
 

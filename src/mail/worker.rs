@@ -16,7 +16,7 @@ use super::metrics::MailMetrics;
 use super::transport::{Outcome as Sent, Transport};
 use crate::config::Settings;
 use crate::db::outbox::{self, Claimed, Outcome};
-use crate::db::{Db, DbError};
+use crate::db::{Db, DbError, digests};
 use crate::domain::mail::retry_delay;
 use crate::links::LinkTokens;
 
@@ -90,6 +90,7 @@ impl Worker {
             .await?;
         if claimed.is_empty() {
             self.refresh_gauges().await;
+            self.queue_digests().await;
             return Ok((0, false));
         }
         let rows = claimed.clone();
@@ -153,6 +154,20 @@ impl Worker {
             .write(move |conn| outbox::record(conn, &outcomes, Utc::now()))
             .await?;
         Ok((count, throttled))
+    }
+
+    /// Queues the daily digests that are due (an idle worker's chore).
+    async fn queue_digests(&self) {
+        let hour = self.settings.worker_tuning.digest_hour;
+        match self
+            .db
+            .write(move |conn| digests::enqueue_due(conn, Utc::now(), hour))
+            .await
+        {
+            Ok(0) => {}
+            Ok(queued) => tracing::info!(queued, "daily digests queued"),
+            Err(error) => tracing::warn!(?error, "queueing the daily digests failed"),
+        }
     }
 
     async fn refresh_gauges(&self) {

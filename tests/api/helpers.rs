@@ -152,6 +152,7 @@ impl TestApp {
         settings.worker_tuning.poll = std::time::Duration::from_millis(100);
         settings.worker_tuning.retry_base = std::time::Duration::from_millis(500);
         settings.worker_tuning.throttle_pause = std::time::Duration::from_millis(500);
+        settings.worker_tuning.digest_hour = 0;
         let keys = AuthKeys::new(
             JWT_SECRET.as_bytes(),
             &settings.jwt_issuer,

@@ -48,11 +48,15 @@ async fn personnel(app: &TestApp, count: usize) {
 
 /// Subscribes `email` (public) and, unless `confirm` is false, confirms it.
 async fn subscribe(app: &TestApp, email: &str, confirm: bool) -> String {
+    subscribe_for(app, email, confirm, "immediate").await
+}
+
+async fn subscribe_for(app: &TestApp, email: &str, confirm: bool, delivery: &str) -> String {
     let response = app
         .post(
             "/api/v1/subscriptions",
             None,
-            &json!({"email": email, "filter": {}, "delivery": "immediate"}),
+            &json!({"email": email, "filter": {}, "delivery": delivery}),
         )
         .await;
     assert_eq!(response.status(), 202);
@@ -517,6 +521,86 @@ async fn amendments_say_what_changed_and_withdrawals_why(app_backend: Backend) {
     assert_eq!(ids.len(), 3);
 }
 
+/// The digest rule over days, with the clock in the test's hand: one mail
+/// per day listing what is new since the last, none on a day with nothing.
+async fn a_daily_digest_lists_what_is_new_once_a_day(app_backend: Backend) {
+    use clearance::db::{Db, digests};
+    let app = TestApp::spawn(app_backend).await;
+    let url = clearance::config::DatabaseUrl::parse(&app.database_url()).unwrap();
+    let db = Db::connect(&url, 2).unwrap();
+    let enqueue = |at: chrono::DateTime<chrono::Utc>| {
+        let db = db.clone();
+        async move {
+            db.write(move |conn| digests::enqueue_due(conn, at, 7))
+                .await
+                .unwrap()
+        }
+    };
+    let now = chrono::Utc::now();
+    let tomorrow = |days: i64| {
+        digests::due_time(now + chrono::Duration::days(days), 7) + chrono::Duration::hours(1)
+    };
+    subscribe_for(&app, "daily@example.org", true, "daily").await;
+    subscribe(&app, "instant@example.org", true).await;
+    let story = redmi_with_evidence(&app).await;
+    let first = draft(&app, &prohibition(&story)).await;
+    publish(&app, &first).await;
+    let second = draft(&app, &prohibition(&story)).await;
+    publish(&app, &second).await;
+    // The daily subscriber got no immediate mail of either.
+    let immediate = app.query_count(
+        "SELECT COUNT(*) FROM outbox WHERE email_key = 'daily@example.org' AND kind = 'published'",
+    );
+    assert_eq!(immediate, 0);
+    assert_eq!(enqueue(tomorrow(1)).await, 1, "the first digest");
+    assert_eq!(enqueue(tomorrow(1)).await, 0, "once a day");
+    let listed = app.query_texts(
+        "SELECT payload AS v FROM outbox WHERE kind = 'digest' AND email_key = 'daily@example.org'",
+    );
+    let listed: Vec<Value> = serde_json::from_str(&listed[0]).unwrap();
+    let ids: Vec<&str> = listed
+        .iter()
+        .map(|l| l["advisory_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [first.as_str(), second.as_str()]);
+    assert_eq!(enqueue(tomorrow(2)).await, 0, "nothing new, no mail");
+    assert_eq!(app.outbox_count("digest"), 1);
+}
+
+async fn the_digest_is_mailed_with_its_advisories(app_backend: Backend) {
+    let server = MailServer::start();
+    let app = mailing_app(app_backend, &server).await;
+    subscribe_for(&app, "daily@example.org", true, "daily").await;
+    let story = redmi_with_evidence(&app).await;
+    let id = draft(&app, &prohibition(&story)).await;
+    let reference = publish(&app, &id).await["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // As if today's digest had not yet gone out.
+    app.execute_sql(
+        "UPDATE subscriptions SET last_digest_at = NULL, confirmed_at = NULL \
+         WHERE email_key = 'daily@example.org'",
+    )
+    .unwrap();
+    wait_for("the digest", Duration::from_secs(20), || {
+        server
+            .messages()
+            .iter()
+            .any(|m| m.subject().is_some_and(|s| s.contains("new advisory")))
+    })
+    .await;
+    let messages = server.messages();
+    let digest = messages
+        .iter()
+        .find(|m| m.subject().is_some_and(|s| s.contains("new advisory")))
+        .unwrap();
+    assert_eq!(digest.to, ["daily@example.org"]);
+    assert!(digest.text().unwrap().contains(&reference));
+    assert!(header(digest, "List-Unsubscribe").is_some());
+    assert!(about(&messages, &reference).is_empty(), "no immediate mail");
+}
+
 /// A `clearance worker` process on the test's database and relay.
 fn worker_process(app: &TestApp, server: &MailServer) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_clearance"))
@@ -640,5 +724,7 @@ mail_tests!(
     a_subscription_is_confirmed_from_its_mail,
     acknowledgements_are_counted_and_the_rest_reminded,
     amendments_say_what_changed_and_withdrawals_why,
+    a_daily_digest_lists_what_is_new_once_a_day,
+    the_digest_is_mailed_with_its_advisories,
     a_worker_killed_mid_fan_out_loses_nothing,
 );

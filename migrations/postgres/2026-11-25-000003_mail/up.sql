@@ -66,6 +66,7 @@ CREATE TABLE outbox (
     name            TEXT,
     audience        TEXT NOT NULL, -- personnel, subscriber
     subscription_id UUID REFERENCES subscriptions (id),
+    payload         TEXT, -- a digest: the JSON list of its advisory revisions
     state           TEXT NOT NULL, -- queued, sending, sent, retrying, failed, suppressed
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at TIMESTAMPTZ NOT NULL,

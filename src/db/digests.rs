@@ -1,0 +1,183 @@
+//! Daily digests: once a day, from the configured hour, every confirmed
+//! daily subscriber gets one mail listing the matching advisories published
+//! since their last digest — and none on a day with nothing new.
+
+use chrono::{DateTime, TimeZone, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::schema::{
+    advisories, advisory_decisions, advisory_revisions, models, outbox, subscription_categories,
+    subscription_manufacturers, subscription_models, subscriptions,
+};
+use super::types::{DbId, DbTime};
+use super::{DbConnection, DbError};
+use crate::domain::advisory::Tlp;
+use crate::domain::mail::{DeliveryState, MailKind, Recipient};
+use crate::domain::registry::Category;
+use crate::domain::severity::Severity;
+use crate::domain::subscription::{DecidedModel, Delivery, SubscriptionFilter, SubscriptionState};
+
+/// One advisory revision a digest lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listed {
+    pub advisory_id: Uuid,
+    pub revision: i32,
+}
+
+/// A daily subscription: id, address, address key, last digest, confirmed.
+type Waiting = (DbId, String, String, Option<DbTime>, Option<DbTime>);
+
+/// When today's digests are due: today at `hour` (UTC).
+pub fn due_time(now: DateTime<Utc>, hour: u32) -> DateTime<Utc> {
+    let date = now.date_naive();
+    Utc.from_utc_datetime(&date.and_hms_opt(hour, 0, 0).unwrap_or_default())
+}
+
+/// Queues today's digests that are due and not yet queued; returns how many
+/// mails were queued. Safe with several workers: a subscription's digest is
+/// claimed by moving its `last_digest_at`, which only one can do.
+pub fn enqueue_due(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+    hour: u32,
+) -> Result<usize, DbError> {
+    let due = due_time(now, hour);
+    if now < due {
+        return Ok(0);
+    }
+    let waiting: Vec<Waiting> = subscriptions::table
+        .filter(subscriptions::state.eq(SubscriptionState::Confirmed.as_str()))
+        .filter(subscriptions::delivery.eq(Delivery::Daily.as_str()))
+        .filter(
+            subscriptions::last_digest_at
+                .is_null()
+                .or(subscriptions::last_digest_at.lt(DbTime(due))),
+        )
+        .select((
+            subscriptions::id,
+            subscriptions::email,
+            subscriptions::email_key,
+            subscriptions::last_digest_at,
+            subscriptions::confirmed_at,
+        ))
+        .load(conn)?;
+    let mut queued = 0;
+    for (id, email, email_key, last, confirmed) in waiting {
+        let claimed = diesel::update(
+            subscriptions::table
+                .filter(subscriptions::id.eq(id))
+                .filter(
+                    subscriptions::last_digest_at
+                        .is_null()
+                        .or(subscriptions::last_digest_at.lt(DbTime(due))),
+                ),
+        )
+        .set(subscriptions::last_digest_at.eq(Some(DbTime(now))))
+        .execute(conn)?;
+        if claimed == 0 {
+            continue;
+        }
+        let since = last.or(confirmed).map_or(DateTime::UNIX_EPOCH, |t| t.0);
+        let filter = filter_of(conn, id)?;
+        let listed = published_between(conn, since, now, &filter)?;
+        if listed.is_empty() {
+            continue;
+        }
+        diesel::insert_into(outbox::table)
+            .values((
+                outbox::kind.eq(MailKind::Digest.as_str()),
+                outbox::email.eq(&email),
+                outbox::email_key.eq(&email_key),
+                outbox::audience.eq(Recipient::Subscriber.as_str()),
+                outbox::subscription_id.eq(Some(id)),
+                outbox::payload.eq(Some(
+                    serde_json::to_string(&listed).map_err(|e| DbError::Other(e.into()))?,
+                )),
+                outbox::state.eq(DeliveryState::Queued.as_str()),
+                outbox::attempts.eq(0),
+                outbox::next_attempt_at.eq(DbTime(now)),
+                outbox::created_at.eq(DbTime(now)),
+            ))
+            .execute(conn)?;
+        queued += 1;
+    }
+    Ok(queued)
+}
+
+fn filter_of(conn: &mut DbConnection, id: DbId) -> Result<SubscriptionFilter, DbError> {
+    let min_severity: i32 = subscriptions::table
+        .find(id)
+        .select(subscriptions::min_severity)
+        .first(conn)?;
+    let manufacturer_ids = subscription_manufacturers::table
+        .filter(subscription_manufacturers::subscription_id.eq(id))
+        .select(subscription_manufacturers::manufacturer_id)
+        .load::<DbId>(conn)?;
+    let model_ids = subscription_models::table
+        .filter(subscription_models::subscription_id.eq(id))
+        .select(subscription_models::model_id)
+        .load::<DbId>(conn)?;
+    let categories = subscription_categories::table
+        .filter(subscription_categories::subscription_id.eq(id))
+        .select(subscription_categories::category)
+        .load::<String>(conn)?;
+    Ok(SubscriptionFilter {
+        manufacturer_ids: manufacturer_ids.into_iter().map(|m| m.0).collect(),
+        model_ids: model_ids.into_iter().map(|m| m.0).collect(),
+        categories: categories
+            .iter()
+            .filter_map(|c| c.parse::<Category>().ok())
+            .collect(),
+        min_severity: Severity::from_rank(min_severity).unwrap_or(Severity::None),
+    })
+}
+
+/// TLP:CLEAR revisions published in `(since, until]` that `filter` matches,
+/// oldest first.
+fn published_between(
+    conn: &mut DbConnection,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    filter: &SubscriptionFilter,
+) -> Result<Vec<Listed>, DbError> {
+    let revisions: Vec<(DbId, i32, String)> = advisory_revisions::table
+        .inner_join(advisories::table.on(advisories::id.eq(advisory_revisions::advisory_id)))
+        .filter(advisory_revisions::published_at.gt(DbTime(since)))
+        .filter(advisory_revisions::published_at.le(DbTime(until)))
+        .filter(advisory_revisions::tlp.eq(Tlp::Clear.as_str()))
+        .select((
+            advisory_revisions::advisory_id,
+            advisory_revisions::revision,
+            advisory_revisions::severity,
+        ))
+        .order(advisory_revisions::published_at)
+        .load(conn)?;
+    let mut listed = Vec::new();
+    for (advisory, revision, severity) in revisions {
+        let decided: Vec<DecidedModel> = advisory_decisions::table
+            .inner_join(models::table)
+            .filter(advisory_decisions::advisory_id.eq(advisory))
+            .filter(advisory_decisions::revision.eq(revision))
+            .select((models::id, models::manufacturer_id, models::category))
+            .load::<(DbId, DbId, String)>(conn)?
+            .into_iter()
+            .map(|(model, maker, category)| DecidedModel {
+                model_id: model.0,
+                manufacturer_id: maker.0,
+                category: category.parse().unwrap_or(Category::Other),
+            })
+            .collect();
+        let severity: Severity = severity
+            .parse()
+            .map_err(|e: String| DbError::Other(anyhow::anyhow!(e)))?;
+        if filter.matches(severity, &decided) {
+            listed.push(Listed {
+                advisory_id: advisory.0,
+                revision,
+            });
+        }
+    }
+    Ok(listed)
+}
