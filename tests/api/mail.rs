@@ -283,6 +283,23 @@ async fn a_red_advisory_mails_no_content_and_no_subscriber(app_backend: Backend)
         assert!(!part.contains("refrain"), "{part}");
         assert!(!part.contains("F-Secure"), "{part}");
     }
+    // The queue in /metrics: outcomes, latency, and depth by state.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = app.get("/metrics", None).await.text().await.unwrap();
+        let sent = metrics
+            .lines()
+            .find(|l| l.starts_with("clearance_mail_outcomes_total{outcome=\"sent\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok());
+        if sent >= Some(3)
+            && metrics.contains("clearance_mail_send_duration_seconds_count")
+            && metrics.contains("clearance_outbox_rows{state=\"sent\"}")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn transient_refusals_retry_and_permanent_ones_fail_until_retried(app_backend: Backend) {
