@@ -618,6 +618,38 @@ async fn the_digest_is_mailed_with_its_advisories(app_backend: Backend) {
     assert!(about(&messages, &reference).is_empty(), "no immediate mail");
 }
 
+async fn a_throttling_relay_slows_the_worker_without_burning_attempts(app_backend: Backend) {
+    let server = MailServer::start();
+    let app = mailing_app(app_backend, &server).await;
+    personnel(&app, 3).await;
+    server.respond("*", 421);
+    let story = redmi_with_evidence(&app).await;
+    let id = draft(&app, &prohibition(&story)).await;
+    publish(&app, &id).await;
+    // Let the worker meet the throttling relay for a few of its pauses.
+    wait_for("a throttled attempt", Duration::from_secs(20), || {
+        app.query_count("SELECT COUNT(*) FROM outbox WHERE state = 'retrying'") > 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let counted =
+        app.query_count("SELECT COUNT(*) FROM outbox WHERE attempts > 0 AND state <> 'sending'");
+    assert_eq!(
+        counted, 0,
+        "throttling must not count against a mail's attempts"
+    );
+    server.respond("*", 250);
+    let page = wait_delivered(&app, &id, Duration::from_secs(30)).await;
+    assert_eq!(page["summary"]["sent"], 3);
+    assert!(
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["attempts"] == 1)
+    );
+}
+
 /// A `clearance worker` process on the test's database and relay.
 fn worker_process(app: &TestApp, server: &MailServer) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_clearance"))
@@ -686,6 +718,29 @@ async fn a_worker_killed_mid_fan_out_loses_nothing(app_backend: Backend) {
     eprintln!("killed after {after_kill} mails; {duplicates} sent twice");
 }
 
+/// SIGTERM stops a worker promptly and cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stops_cleanly_on_sigterm() {
+    let server = MailServer::start();
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut worker = worker_process(&app, &server);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = worker.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the worker did not stop");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "{status}");
+}
+
 /// Two workers on one PostgreSQL database share the queue: nobody twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_share_a_fan_out_without_sending_twice() {
@@ -743,5 +798,6 @@ mail_tests!(
     amendments_say_what_changed_and_withdrawals_why,
     a_daily_digest_lists_what_is_new_once_a_day,
     the_digest_is_mailed_with_its_advisories,
+    a_throttling_relay_slows_the_worker_without_burning_attempts,
     a_worker_killed_mid_fan_out_loses_nothing,
 );
