@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::Connection;
+use uuid::Uuid;
 
 use crate::auth::{AuthKeys, Role};
 use crate::config::Settings;
@@ -12,15 +13,20 @@ use crate::db::evidence::{self, NewEvidence, NewResponse};
 use crate::db::manufacturers::{self, NewManufacturer};
 use crate::db::models::{self, ModelFilter, NewModel};
 use crate::db::personnel;
+use crate::db::reviews;
+use crate::db::subscriptions::{self, SubscribeRequest};
 use crate::db::{Db, DbConnection, DbError};
 use crate::domain::advisory::{Action, AdvisoryContent, Audience, DecisionSpec, Tlp};
 use crate::domain::audit::Actor;
 use crate::domain::clearance::Decision;
+use crate::domain::email::EmailAddress;
 use crate::domain::evidence::{EvidenceKind, Finding, ModelIds, Reference, ResponseKind};
+use crate::domain::firmware::FirmwareRange;
 use crate::domain::imei::{Tac, luhn_check_digit};
 use crate::domain::personnel::parse_roster;
 use crate::domain::registry::{Category, Country, Name};
 use crate::domain::severity::Severity;
+use crate::domain::subscription::{Delivery, SubscriptionFilter};
 use crate::domain::text::{Line, Prose};
 
 struct DemoMaker {
@@ -209,6 +215,21 @@ fn the_2014_case(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(), DbEr
         sub: "demo-approver".into(),
         name: "Demo Approver".into(),
     };
+    // A family member who subscribed (and confirmed) before the circular.
+    let family = parse(EmailAddress::parse("family@example.org"))?;
+    let key = family.key();
+    subscriptions::subscribe(
+        conn,
+        SubscribeRequest {
+            email: family,
+            filter: SubscriptionFilter::default(),
+            delivery: Delivery::Immediate,
+        },
+        now,
+    )?;
+    if let Some((id, _)) = subscriptions::find_by_key(conn, &key)? {
+        subscriptions::confirm(conn, id, &key, now)?;
+    }
     let finding = |data: &str| {
         serde_json::from_value::<Finding>(serde_json::json!({
             "data": data, "destination": "api.account.xiaomi.com (Beijing)", "country": "CN",
@@ -300,10 +321,108 @@ fn the_2014_case(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(), DbEr
         effective_at: None,
         review_due: Some(now + chrono::Duration::days(90)),
     };
-    let draft = advisories::create(conn, content, &analyst, now)?;
-    advisories::step(conn, draft.id, Action::Submit, None, &analyst, now)?;
-    advisories::step(conn, draft.id, Action::Approve, None, &approver, now)?;
-    advisories::publish(conn, draft.id, &approver, now)?;
+    let people = Team { analyst, approver };
+    people.publish(conn, content, now)?;
+    other_decisions(conn, &people, now)
+}
+
+/// Who writes and who approves the demo's advisories (two people).
+struct Team {
+    analyst: Actor,
+    approver: Actor,
+}
+
+impl Team {
+    fn publish(
+        &self,
+        conn: &mut DbConnection,
+        content: AdvisoryContent,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        let draft = advisories::create(conn, content, &self.analyst, now)?;
+        advisories::step(conn, draft.id, Action::Submit, None, &self.analyst, now)?;
+        advisories::step(conn, draft.id, Action::Approve, None, &self.approver, now)?;
+        advisories::publish(conn, draft.id, &self.approver, now)?;
+        Ok(())
+    }
+}
+
+/// An approval of a model of another maker, and the Redmi Note under review
+/// with a decision due in three months.
+fn other_decisions(
+    conn: &mut DbConnection,
+    team: &Team,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let analyst = &team.analyst;
+    let find = |conn: &mut DbConnection, name: &str| -> Result<Option<Uuid>, DbError> {
+        let filter = ModelFilter {
+            q: Some(name.to_lowercase()),
+            ..ModelFilter::default()
+        };
+        Ok(models::list(conn, &filter, None, 10)?
+            .into_iter()
+            .find(|m| m.name == name)
+            .map(|m| m.id))
+    };
+    if let Some(iphone) = find(conn, "iPhone 5s")? {
+        let assessment = evidence::insert(
+            conn,
+            NewEvidence {
+                model_ids: parse(ModelIds::try_from(vec![iphone]))?,
+                title: parse(Line::parse("iPhone 5s: no unexpected data flows"))?,
+                source: parse(Line::parse("Office test lab"))?,
+                kind: EvidenceKind::LabTest,
+                observed_at: now - chrono::Duration::days(30),
+                firmware: Some(parse(Line::parse("iOS 7.1.2"))?),
+                summary: parse(Prose::parse(
+                    "A week of traffic analysis found no personal data sent without the user's consent.",
+                ))?,
+                severity: Severity::None,
+                findings: Vec::new(),
+                references: Vec::new(),
+            },
+            analyst,
+            now,
+        )?;
+        team.publish(
+            conn,
+            AdvisoryContent {
+                title: parse(Line::parse("iPhone 5s approved for official use"))?,
+                summary: parse(Prose::parse(
+                    "The iPhone 5s may be used, on iOS 7.1.2 or later.",
+                ))?,
+                body: String::new(),
+                severity: Severity::Low,
+                tlp: Tlp::Clear,
+                audience: Audience::default(),
+                acknowledgement_required: false,
+                decisions: vec![DecisionSpec {
+                    model_id: iphone,
+                    decision: Decision::Approved,
+                    conditions: None,
+                    firmware: Some(parse(FirmwareRange::parse(">=7.1.2"))?),
+                }],
+                evidence_ids: vec![assessment.id],
+                supersedes: Vec::new(),
+                effective_at: None,
+                review_due: None,
+            },
+            now,
+        )?;
+    }
+    if let Some(note) = find(conn, "Redmi Note")? {
+        reviews::open(
+            conn,
+            note,
+            &parse(Prose::parse(
+                "Independent tests of the Redmi Note; a decision within three months.",
+            ))?,
+            now + chrono::Duration::days(90),
+            analyst,
+            now,
+        )?;
+    }
     Ok(())
 }
 
@@ -316,34 +435,36 @@ pub fn example_imei() -> String {
 /// What to try, printed by `clearance demo`.
 pub fn instructions(settings: &Settings, keys: &AuthKeys) -> String {
     let ttl = chrono::Duration::days(7);
-    let reader = keys.mint(
-        "demo-reader",
-        "reader@example.org",
-        "Demo Reader",
-        &[Role::Reader],
-        ttl,
-    );
-    let analyst = keys.mint(
-        "demo-analyst",
-        "analyst@example.org",
-        "Demo Analyst",
-        &[Role::Analyst],
-        ttl,
-    );
+    let tokens: Vec<String> = [Role::Reader, Role::Analyst, Role::Approver, Role::Admin]
+        .into_iter()
+        .map(|role| {
+            let name = role.as_str();
+            let token = keys.mint(
+                &format!("demo-{name}"),
+                &format!("{name}@example.org"),
+                &format!("Demo {name}"),
+                &[role],
+                ttl,
+            );
+            format!("{} token (7 days):\n  {token}\n", name.to_uppercase())
+        })
+        .collect();
     let base = settings.public_url.as_str().trim_end_matches('/');
     let imei = example_imei();
     let mail_dir = settings.mail_dir.display();
     format!(
-        "Clearance demo data is loaded: the 2014 lab evidence about the Redmi 1S and\n\
-         the published advisory that prohibits it, mailed to three demo officers:\n\
-         see the .eml files in {mail_dir}.\n\n\
-         Reader token (7 days):\n  {reader}\n\n\
-         Analyst token (7 days):\n  {analyst}\n\n\
+        "Clearance demo data is loaded: the 2014 lab evidence about the Redmi 1S, the\n\
+         vendor's answer and the tester's acknowledgement, the published advisory that\n\
+         prohibits the phone (mailed to three officers and a subscribed family member:\n\
+         see the .eml files in {mail_dir}), an approved iPhone 5s, and the Redmi Note\n\
+         under review with a decision due in 90 days.\n\n\
+         {}\n\
          Try:\n\
          \x20 curl '{base}/api/v1/lookup?q=redmi%201s'\n\
          \x20 curl '{base}/api/v1/lookup?imei={imei}'\n\
-         \x20 curl -H \"Authorization: Bearer $READER\" '{base}/api/v1/models?q=xiaomi'\n\
          \x20 curl -H \"Authorization: Bearer $READER\" '{base}/api/v1/advisories'\n\
-         \x20 API documentation: {base}/docs/\n"
+         \x20 curl -H \"Authorization: Bearer $ADMIN\" '{base}/api/v1/audit/verify'\n\
+         \x20 API documentation: {base}/docs/\n",
+        tokens.join("\n")
     )
 }

@@ -261,7 +261,8 @@ fn unknown(wanted: &[DbId], known: &[DbId], field: &str, what: &str) -> Vec<Fiel
         .collect()
 }
 
-fn find_by_key(
+/// The subscription of an address (by its key), with its state.
+pub fn find_by_key(
     conn: &mut DbConnection,
     key: &str,
 ) -> Result<Option<(Uuid, SubscriptionState)>, DbError> {
