@@ -23,6 +23,15 @@ if ! /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null; then
     $install >/dev/null || { $sudo apt-get update -qq && $install >/dev/null; }
 fi
 
+# The lookup page's tests drive a real headless browser: Debian's Chromium
+# through its chromedriver.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+    install="$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver"
+    echo "== installing chromium and chromium-driver"
+    $install >/dev/null || { $sudo apt-get update -qq && $install >/dev/null; }
+fi
+
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 echo "== cargo fmt --check"

@@ -121,6 +121,7 @@ impl Application {
                 .wrap(metrics.clone())
                 .wrap(from_fn(request_context))
                 .configure(crate::api::routes)
+                .configure(crate::pages::lookup::routes)
                 .service(web::resource("/docs").route(web::get().to(|| async {
                     HttpResponse::PermanentRedirect()
                         .insert_header((header::LOCATION, "/docs/"))

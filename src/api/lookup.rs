@@ -12,12 +12,12 @@ use crate::app::AppState;
 use crate::auth::{MaybePrincipal, Role};
 use crate::domain::clearance::Clearance;
 use crate::domain::firmware::FirmwareVersion;
-use crate::domain::imei::{Imei, Tac};
+use crate::domain::imei::{Imei, LookupKey, Tac};
 use crate::domain::registry::ManufacturerRef;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::lookup::{IndexedModel, LookupIndex};
 
-const DEFAULT_MATCHES: usize = 20;
+pub(crate) const DEFAULT_MATCHES: usize = 20;
 const MAX_MATCHES: usize = 100;
 const MAX_FIRMWARE_CHARS: usize = 64;
 
@@ -70,28 +70,21 @@ pub struct LookupAnswer {
     pub matches: Vec<LookupMatch>,
 }
 
-/// A lookup question, parsed.
-enum Question {
-    Text(String),
-    Imei(Imei),
-    Tac(Tac),
-}
-
 impl LookupParams {
-    fn parse(&self) -> Result<(Question, Option<FirmwareVersion>, usize), ApiError> {
+    fn parse(&self) -> Result<(LookupKey, Option<FirmwareVersion>, usize), ApiError> {
         let given: Vec<(&str, &str)> = [("q", &self.q), ("imei", &self.imei), ("tac", &self.tac)]
             .into_iter()
             .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
             .collect();
         let question = match given.as_slice() {
-            [("q", text)] if !text.trim().is_empty() => Question::Text(text.trim().to_owned()),
+            [("q", text)] if !text.trim().is_empty() => LookupKey::Text(text.trim().to_owned()),
             [("q", _)] => return Err(ApiError::invalid("q", "must not be empty")),
-            [("imei", raw)] => Question::Imei(
+            [("imei", raw)] => LookupKey::Imei(
                 Imei::parse(raw).map_err(|e| ApiError::invalid("imei", e.to_string()))?,
             ),
-            [("tac", raw)] => {
-                Question::Tac(Tac::parse(raw).map_err(|e| ApiError::invalid("tac", e.to_string()))?)
-            }
+            [("tac", raw)] => LookupKey::Tac(
+                Tac::parse(raw).map_err(|e| ApiError::invalid("tac", e.to_string()))?,
+            ),
             _ => {
                 return Err(ApiError::Validation(vec![FieldError::new(
                     "q",
@@ -99,14 +92,7 @@ impl LookupParams {
                 )]));
             }
         };
-        let firmware = query_param("firmware", self.firmware.as_deref().map(str::trim), |raw| {
-            if raw.chars().count() > MAX_FIRMWARE_CHARS {
-                return Err(format!(
-                    "must be a version of at most {MAX_FIRMWARE_CHARS} characters"
-                ));
-            }
-            FirmwareVersion::parse(raw)
-        })?;
+        let firmware = parse_firmware(self.firmware.as_deref())?;
         let limit = match self.limit.as_deref() {
             None => DEFAULT_MATCHES,
             Some(raw) => raw
@@ -124,21 +110,52 @@ impl LookupParams {
     }
 }
 
+/// The optional firmware version of a lookup, the same for the API and the
+/// page.
+pub(crate) fn parse_firmware(raw: Option<&str>) -> Result<Option<FirmwareVersion>, ApiError> {
+    query_param("firmware", raw.map(str::trim), |raw| {
+        if raw.chars().count() > MAX_FIRMWARE_CHARS {
+            return Err(format!(
+                "must be a version of at most {MAX_FIRMWARE_CHARS} characters"
+            ));
+        }
+        FirmwareVersion::parse(raw)
+    })
+}
+
+/// Whether this caller may look up, and whether they are anonymous: with
+/// public lookup anyone may ask; a token, when sent, must still be valid
+/// (the extractor refuses a bad one).
+pub(crate) fn caller_may_look_up(
+    state: &AppState,
+    principal: &MaybePrincipal,
+) -> Result<bool, ApiError> {
+    match &principal.0 {
+        Some(principal) if !state.settings.public_lookup => principal.require(Role::Reader)?,
+        None if !state.settings.public_lookup => {
+            return Err(ApiError::Unauthorized("a bearer token is required".into()));
+        }
+        _ => {}
+    }
+    Ok(principal.0.is_none())
+}
+
 /// Answers a lookup question from the index; anonymous callers see only
-/// what may be shared with the public.
-fn answer(
+/// what may be shared with the public. The API and the page both answer
+/// through here.
+pub(crate) fn answer(
     index: &LookupIndex,
-    question: Question,
+    question: LookupKey,
     firmware: Option<FirmwareVersion>,
     limit: usize,
     anonymous: bool,
 ) -> LookupAnswer {
     let (kind, value, tac, found): (_, _, _, Vec<&IndexedModel>) = match question {
-        Question::Text(text) => {
+        LookupKey::Text(text) => {
             let found = index.search(&text, limit);
             ("text", text, None, found)
         }
-        Question::Imei(imei) => {
+        LookupKey::Imei(imei) => {
             let tac = imei.tac();
             let found = index.by_tac(&tac).into_iter().collect();
             (
@@ -148,7 +165,7 @@ fn answer(
                 found,
             )
         }
-        Question::Tac(tac) => {
+        LookupKey::Tac(tac) => {
             let found = index.by_tac(&tac).into_iter().collect();
             (
                 "tac",
@@ -204,16 +221,8 @@ pub async fn lookup(
     principal: MaybePrincipal,
     params: web::Query<LookupParams>,
 ) -> Result<HttpResponse, ApiError> {
-    // With public lookup anyone may ask; a token, when sent, must still be
-    // valid (the extractor refuses a bad one).
-    if !state.settings.public_lookup {
-        match &principal.0 {
-            Some(principal) => principal.require(Role::Reader)?,
-            None => return Err(ApiError::Unauthorized("a bearer token is required".into())),
-        }
-    }
+    let anonymous = caller_may_look_up(&state, &principal)?;
     let (question, firmware, limit) = params.parse()?;
-    let anonymous = principal.0.is_none();
     Ok(HttpResponse::Ok().json(answer(
         &state.lookup.snapshot(),
         question,

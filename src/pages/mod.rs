@@ -1,10 +1,11 @@
 //! The small HTML pages that links in mail open in a browser: confirm,
-//! unsubscribe, manage, and the page for a link that cannot be used.
-//! Rendered from askama templates (`templates/pages/`), which escape every
-//! value; self-contained (inline style, no script, no external asset) and
-//! readable on a phone.
+//! unsubscribe, manage, and the page for a link that cannot be used —
+//! self-contained (inline style, no script, no external asset) — and the
+//! public lookup page ([`lookup`]). Rendered from askama templates
+//! (`templates/pages/`), which escape every value; readable on a phone.
 
 pub mod accept;
+pub mod lookup;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -76,6 +77,15 @@ pub fn wants_html(req: &HttpRequest) -> bool {
 
 /// An HTML answer with the headers every page carries.
 pub fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
+    html_with_policy(status, page, CONTENT_SECURITY_POLICY)
+}
+
+/// [`html`] with a page's own Content-Security-Policy.
+pub fn html_with_policy(
+    status: StatusCode,
+    page: &impl Template,
+    policy: &'static str,
+) -> HttpResponse {
     let body = match page.render() {
         Ok(body) => body,
         Err(error) => return ApiError::internal(error).error_response(),
@@ -87,14 +97,15 @@ pub fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
         ))
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+            HeaderValue::from_static(policy),
         ))
         .insert_header((
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
         .insert_header((header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-        // The URL carries a token: keep it out of caches and Referer.
+        // A mailed page's URL carries a token, a lookup's what was asked:
+        // keep both out of caches and Referer.
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .insert_header((
             header::REFERRER_POLICY,

@@ -11,6 +11,7 @@ mod errors;
 mod evidence;
 mod idempotency;
 mod lookup;
+mod lookup_page;
 mod mail;
 mod operations;
 mod personnel;

@@ -1,0 +1,281 @@
+//! `GET /lookup`: the page an officer or a relative opens on a phone to ask
+//! "may I use this phone?". One box takes a name, a model number, a TAC or
+//! an IMEI ([`LookupKey::classify`] tells them apart); the form submits by
+//! GET so an answer has a shareable URL. It answers through the same code as
+//! `/api/v1/lookup` and puts the clearance in plain words. No script; its
+//! style is a file of its own so the policy needs no `'unsafe-inline'`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::api::lookup::{
+    DEFAULT_MATCHES, LookupMatch, answer, caller_may_look_up, parse_firmware,
+};
+use crate::app::AppState;
+use crate::auth::MaybePrincipal;
+use crate::domain::clearance::{Clearance, ClearanceStatus};
+use crate::domain::imei::{DeviceIdError, LookupKey};
+
+/// Stricter than the mail pages' policy: only the page's own stylesheet
+/// (and images) may load, and the form submits only back here.
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'self'; form-action 'self'; img-src 'self'";
+
+/// The stylesheet, compiled in: the binary stays the whole deployment.
+const STYLESHEET: &str = include_str!("../../static/lookup.css");
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/lookup").route(web::get().to(lookup_page)))
+        .service(web::resource("/static/lookup.css").route(web::get().to(stylesheet)));
+}
+
+/// What the form submits; both optional, so the bare URL shows the form.
+#[derive(Debug, Deserialize)]
+pub struct LookupForm {
+    q: Option<String>,
+    firmware: Option<String>,
+}
+
+/// One model found, in words.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// "Not allowed", "Allowed with conditions: …" and so on.
+    pub headline: String,
+    /// The CSS class that colours the answer: `no`, `partly`, `yes` or
+    /// `unknown` (the words alone carry the meaning).
+    pub tone: &'static str,
+    /// Manufacturer and name.
+    pub model: String,
+    /// The deciding advisory's reference and, when the visitor may see it,
+    /// its title.
+    pub reference: Option<String>,
+    pub title: Option<String>,
+    /// The firmware range the deciding advisory is limited to.
+    pub firmware: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/lookup.html")]
+struct LookupPage<'a> {
+    q: &'a str,
+    firmware: &'a str,
+    /// A plain sentence instead of (or before) the verdicts: a mistyped
+    /// number, nothing found, sign-in needed.
+    message: Option<String>,
+    verdicts: Vec<Verdict>,
+}
+
+async fn lookup_page(
+    state: web::Data<AppState>,
+    principal: MaybePrincipal,
+    form: web::Query<LookupForm>,
+) -> HttpResponse {
+    let q = form.q.as_deref().map(str::trim).unwrap_or_default();
+    let firmware = form.firmware.as_deref().map(str::trim).unwrap_or_default();
+    let (status, message, verdicts) = match caller_may_look_up(&state, &principal) {
+        Err(_) => (
+            StatusCode::UNAUTHORIZED,
+            Some(
+                "Looking up phones here needs a sign-in on this service. \
+                 Ask your security office whether a phone is allowed."
+                    .to_owned(),
+            ),
+            Vec::new(),
+        ),
+        Ok(_) if q.is_empty() => (StatusCode::OK, None, Vec::new()),
+        Ok(anonymous) => match ask(&state, q, firmware, anonymous) {
+            Ok(verdicts) if verdicts.is_empty() => {
+                (StatusCode::OK, Some(nothing_found(q)), verdicts)
+            }
+            Ok(verdicts) => (StatusCode::OK, None, verdicts),
+            Err(message) => (StatusCode::UNPROCESSABLE_ENTITY, Some(message), Vec::new()),
+        },
+    };
+    let page = LookupPage {
+        q,
+        firmware,
+        message,
+        verdicts,
+    };
+    super::html_with_policy(status, &page, CONTENT_SECURITY_POLICY)
+}
+
+/// Answers the question, or says in plain words what is wrong with it.
+fn ask(state: &AppState, q: &str, firmware: &str, anonymous: bool) -> Result<Vec<Verdict>, String> {
+    let key = LookupKey::classify(q).map_err(|e| mistyped(&e))?;
+    let firmware = parse_firmware(Some(firmware)).map_err(|_| {
+        "We don't understand that software version: write it as numbers with dots, \
+         such as 6.3.1, or leave it empty."
+            .to_owned()
+    })?;
+    let found = answer(
+        &state.lookup.snapshot(),
+        key,
+        firmware,
+        DEFAULT_MATCHES,
+        anonymous,
+    );
+    Ok(found.matches.iter().map(verdict).collect())
+}
+
+/// What to say when nothing matches: a number no model claims, or a name.
+fn nothing_found(q: &str) -> String {
+    match LookupKey::classify(q) {
+        Ok(LookupKey::Text(_)) => {
+            format!("No phone called “{q}” is registered. Check the spelling, or try the IMEI.")
+        }
+        _ => "No phone with this number is registered.".to_owned(),
+    }
+}
+
+/// A malformed number, said for someone reading it off a sticker.
+fn mistyped(error: &DeviceIdError) -> String {
+    match error {
+        DeviceIdError::CheckDigit => "The last digit doesn't match — check the number.".to_owned(),
+        DeviceIdError::ImeiLength { found } => {
+            format!("An IMEI has 15 digits; this has {found} — check the number.")
+        }
+        other => {
+            let text = other.to_string();
+            let mut chars = text.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect())
+                .unwrap_or(text)
+        }
+    }
+}
+
+/// A match in plain words.
+fn verdict(found: &LookupMatch) -> Verdict {
+    let clearance = &found.clearance;
+    let deciding = clearance.advisories.first();
+    Verdict {
+        headline: headline(clearance),
+        tone: match clearance.status {
+            ClearanceStatus::Prohibited => "no",
+            ClearanceStatus::Restricted | ClearanceStatus::ApprovedWithConditions => "partly",
+            ClearanceStatus::Approved => "yes",
+            ClearanceStatus::UnderReview | ClearanceStatus::Unassessed => "unknown",
+        },
+        model: format!("{} {}", found.model.manufacturer.name, found.model.name),
+        reference: deciding.map(|a| a.reference.clone()),
+        title: deciding.and_then(|a| a.title.clone()),
+        firmware: deciding.and_then(|a| a.firmware.clone()),
+    }
+}
+
+/// The answer a non-specialist understands.
+fn headline(clearance: &Clearance) -> String {
+    let conditions = clearance.conditions.as_deref();
+    match clearance.status {
+        ClearanceStatus::Prohibited => "Not allowed".to_owned(),
+        ClearanceStatus::Restricted => format!(
+            "Restricted: {}",
+            conditions.unwrap_or("use it only as your security office allows")
+        ),
+        ClearanceStatus::ApprovedWithConditions => format!(
+            "Allowed with conditions: {}",
+            conditions.unwrap_or("ask your security office which")
+        ),
+        ClearanceStatus::Approved => "Allowed".to_owned(),
+        ClearanceStatus::UnderReview => match clearance.review {
+            Some(review) => format!(
+                "Under review, decision due {}",
+                review.due_at.format("%-d %B %Y")
+            ),
+            None => "Under review".to_owned(),
+        },
+        ClearanceStatus::Unassessed => "Not assessed".to_owned(),
+    }
+}
+
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/css; charset=utf-8"),
+        ))
+        .insert_header((
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .insert_header((
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=3600"),
+        ))
+        .body(STYLESHEET)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::domain::clearance::OpenReview;
+
+    fn clearance(status: ClearanceStatus, conditions: Option<&str>) -> Clearance {
+        Clearance {
+            status,
+            since: Utc::now(),
+            conditions: conditions.map(Into::into),
+            advisories: Vec::new(),
+            review: None,
+        }
+    }
+
+    #[test]
+    fn every_status_has_plain_words() {
+        use ClearanceStatus::*;
+        let cases = [
+            (Prohibited, None, "Not allowed"),
+            (
+                Restricted,
+                Some("office use only"),
+                "Restricted: office use only",
+            ),
+            (
+                ApprovedWithConditions,
+                Some("work profile only"),
+                "Allowed with conditions: work profile only",
+            ),
+            (Approved, None, "Allowed"),
+            (UnderReview, None, "Under review"),
+            (Unassessed, None, "Not assessed"),
+        ];
+        for (status, conditions, words) in cases {
+            assert_eq!(headline(&clearance(status, conditions)), words);
+        }
+        let mut review = clearance(UnderReview, None);
+        review.review = Some(OpenReview {
+            id: uuid::Uuid::now_v7(),
+            due_at: Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
+        });
+        assert_eq!(headline(&review), "Under review, decision due 1 March 2026");
+    }
+
+    #[test]
+    fn mistyped_numbers_get_plain_messages() {
+        assert_eq!(
+            mistyped(&DeviceIdError::CheckDigit),
+            "The last digit doesn't match — check the number."
+        );
+        assert_eq!(
+            mistyped(&DeviceIdError::ImeiLength { found: 14 }),
+            "An IMEI has 15 digits; this has 14 — check the number."
+        );
+        assert!(mistyped(&DeviceIdError::Empty).starts_with("Nothing"));
+    }
+
+    #[test]
+    fn nothing_found_tells_a_number_from_a_name() {
+        assert_eq!(
+            nothing_found("864521021234562"),
+            "No phone with this number is registered."
+        );
+        assert!(nothing_found("Nokia 3310").contains("“Nokia 3310”"));
+    }
+}
