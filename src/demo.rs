@@ -459,6 +459,8 @@ pub fn instructions(settings: &Settings, keys: &AuthKeys) -> String {
          see the .eml files in {mail_dir}), an approved iPhone 5s, and the Redmi Note\n\
          under review with a decision due in 90 days.\n\n\
          {}\n\
+         May I use a Redmi 1S? Open {base}/lookup (on a phone too) and type its name or\n\
+         an IMEI such as {imei}.\n\n\
          Try:\n\
          \x20 curl '{base}/api/v1/lookup?q=redmi%201s'\n\
          \x20 curl '{base}/api/v1/lookup?imei={imei}'\n\
