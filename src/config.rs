@@ -13,6 +13,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::export::csaf::{Publisher, PublisherCategory};
 use crate::mail::smtp_url::SmtpUrl;
 
 /// The raw, untyped settings as they arrive from file and environment.
@@ -47,6 +48,9 @@ struct RawSettings {
     http_workers: Option<usize>,
     log_format: String,
     lookup_refresh_ms: u64,
+    csaf_publisher_name: String,
+    csaf_publisher_namespace: Option<String>,
+    csaf_publisher_category: String,
 }
 
 impl Default for RawSettings {
@@ -81,6 +85,11 @@ impl Default for RawSettings {
             http_workers: None,
             log_format: "human".into(),
             lookup_refresh_ms: 1000,
+            csaf_publisher_name: "Clearance".into(),
+            csaf_publisher_namespace: None,
+            // The office coordinates what personnel may use between makers,
+            // testers and users; `CLEARANCE_CSAF_PUBLISHER_CATEGORY` changes it.
+            csaf_publisher_category: "coordinator".into(),
         }
     }
 }
@@ -183,6 +192,10 @@ pub struct Settings {
     /// How often a server checks whether another process changed the
     /// registry, so its in-memory lookup index follows.
     pub lookup_refresh: Duration,
+    /// Who CSAF documents name as their publisher: `CLEARANCE_CSAF_PUBLISHER_NAME`
+    /// (default `Clearance`), `_NAMESPACE` (default the public URL) and
+    /// `_CATEGORY` (default `coordinator`).
+    pub csaf_publisher: Publisher,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -295,7 +308,9 @@ impl Settings {
                 )));
             }
         };
+        let csaf_publisher = csaf_publisher(&raw, &public_url).map_err(fail)?;
         Ok(Self {
+            csaf_publisher,
             database,
             bind,
             public_url,
@@ -328,6 +343,29 @@ impl Settings {
             lookup_refresh: Duration::from_millis(raw.lookup_refresh_ms.max(50)),
         })
     }
+}
+
+/// The CSAF publisher the settings name; its namespace must be an absolute URL.
+fn csaf_publisher(raw: &RawSettings, public_url: &Url) -> Result<Publisher, String> {
+    let namespace = match &raw.csaf_publisher_namespace {
+        Some(namespace) => Url::parse(namespace).map_err(|e| {
+            format!("CLEARANCE_CSAF_PUBLISHER_NAMESPACE `{namespace}` is not a URL: {e}")
+        })?,
+        None => public_url.clone(),
+    };
+    let name = raw.csaf_publisher_name.trim();
+    if name.is_empty() {
+        return Err("CLEARANCE_CSAF_PUBLISHER_NAME must not be empty".into());
+    }
+    let category = raw
+        .csaf_publisher_category
+        .parse::<PublisherCategory>()
+        .map_err(|e| format!("CLEARANCE_CSAF_PUBLISHER_CATEGORY {e}"))?;
+    Ok(Publisher {
+        category,
+        name: name.to_owned(),
+        namespace: namespace.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -394,6 +432,23 @@ mod tests {
             ..RawSettings::default()
         };
         assert!(Settings::from_raw(raw).unwrap().smtp_url.is_none());
+    }
+
+    #[test]
+    fn the_csaf_publisher_defaults_to_the_public_url_and_is_checked() {
+        let settings = Settings::from_raw(RawSettings::default()).unwrap();
+        assert_eq!(settings.csaf_publisher.name, "Clearance");
+        assert_eq!(settings.csaf_publisher.namespace, "http://127.0.0.1:8080/");
+        assert_eq!(
+            settings.csaf_publisher.category,
+            PublisherCategory::Coordinator
+        );
+        let raw = RawSettings {
+            csaf_publisher_category: "aggregator".into(),
+            ..RawSettings::default()
+        };
+        let err = Settings::from_raw(raw).unwrap_err().to_string();
+        assert!(err.contains("CLEARANCE_CSAF_PUBLISHER_CATEGORY"), "{err}");
     }
 
     #[test]

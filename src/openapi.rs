@@ -42,6 +42,7 @@ use crate::api::{self, extract::Page};
         api::advisories::amend,
         api::advisories::withdraw,
         api::advisories::revisions,
+        api::csaf::document,
         api::deliveries::list,
         api::deliveries::retry,
         api::deliveries::acknowledgements,

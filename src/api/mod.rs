@@ -4,6 +4,7 @@
 pub mod acknowledge;
 pub mod advisories;
 pub mod audit;
+pub mod csaf;
 pub mod deliveries;
 pub mod evidence;
 pub mod extract;
@@ -30,6 +31,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource("/unsubscribe")
                 .route(web::get().to(subscriptions::unsubscribe_page))
                 .route(web::post().to(subscriptions::unsubscribe)),
+        )
+        // The CSAF provider (public, TLP:CLEAR only), where the standard puts it.
+        .service(
+            web::resource("/.well-known/csaf/provider-metadata.json")
+                .route(web::get().to(csaf::provider_metadata)),
+        )
+        .service(
+            web::resource("/.well-known/csaf/clear/index.txt").route(web::get().to(csaf::index)),
+        )
+        .service(
+            web::resource("/.well-known/csaf/clear/changes.csv")
+                .route(web::get().to(csaf::changes)),
+        )
+        .service(
+            web::resource("/.well-known/csaf/clear/{year}/{file}")
+                .route(web::get().to(csaf::clear_file)),
         )
         .service(web::resource("/manage").route(web::get().to(subscriptions::manage_page)))
         .service(
@@ -94,6 +111,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(
                     web::resource("/advisories/{id}/revisions")
                         .route(web::get().to(advisories::revisions)),
+                )
+                .service(
+                    web::resource("/advisories/{id}/csaf").route(web::get().to(csaf::document)),
                 )
                 .service(
                     web::resource("/advisories/{id}/submit")

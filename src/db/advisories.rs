@@ -877,6 +877,22 @@ pub fn get(conn: &mut DbConnection, id: Uuid) -> Result<AdvisoryRecord, DbError>
     records.pop().ok_or(DbError::NotFound)
 }
 
+/// The advisory with this reference (`CLR-2026-0001`), if any.
+pub fn find_by_reference(
+    conn: &mut DbConnection,
+    reference: &str,
+) -> Result<Option<AdvisoryRecord>, DbError> {
+    let row: Option<AdvisoryRow> = advisories::table
+        .filter(advisories::reference.eq(reference))
+        .select(ADVISORY_COLUMNS)
+        .first(conn)
+        .optional()?;
+    match row {
+        Some(row) => Ok(assemble(conn, vec![row])?.pop()),
+        None => Ok(None),
+    }
+}
+
 /// One page of advisories in id order, after `after`.
 pub fn list(
     conn: &mut DbConnection,

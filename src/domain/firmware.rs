@@ -155,6 +155,23 @@ impl FirmwareRange {
             .all(|(op, bound)| op.holds(version.cmp(bound)))
     }
 
+    /// The range as a `vers` expression (the version range specifier CSAF's
+    /// `product_version_range` names): `>=5,<6` → `vers:generic/>=5|<6`.
+    /// Constraints are sorted by version as `vers` requires; an equality is
+    /// the bare version.
+    pub fn vers(&self) -> String {
+        let mut constraints = self.0.clone();
+        constraints.sort_by(|a, b| a.1.cmp(&b.1));
+        let parts: Vec<String> = constraints
+            .iter()
+            .map(|(op, v)| match op {
+                Op::Eq => v.to_string(),
+                _ => format!("{}{v}", op.symbol()),
+            })
+            .collect();
+        format!("vers:generic/{}", parts.join("|"))
+    }
+
     /// False for ranges such as `>6,<5` that no version lies in.
     fn satisfiable(&self) -> bool {
         let lowest = self
@@ -212,6 +229,15 @@ mod tests {
 
     fn v(raw: &str) -> FirmwareVersion {
         FirmwareVersion::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn ranges_become_vers_expressions() {
+        let vers = |raw: &str| FirmwareRange::parse(raw).unwrap().vers();
+        assert_eq!(vers("<6.3.1"), "vers:generic/<6.3.1");
+        assert_eq!(vers(">=5,<6"), "vers:generic/>=5|<6");
+        assert_eq!(vers("<6, >=5"), "vers:generic/>=5|<6");
+        assert_eq!(vers("==6.3"), "vers:generic/6.3");
     }
 
     fn r(raw: &str) -> FirmwareRange {

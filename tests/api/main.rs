@@ -7,6 +7,7 @@ mod mail_server;
 mod audit;
 mod auth;
 mod clearance_rule;
+mod csaf;
 mod errors;
 mod evidence;
 mod idempotency;

@@ -1,0 +1,135 @@
+//! CSAF 2.0: an advisory's document for readers, and the public provider
+//! directory of TLP:CLEAR documents that aggregators walk.
+
+use actix_web::http::header::ContentType;
+use actix_web::{HttpResponse, web};
+use sha2::{Digest, Sha256, Sha512};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::{Principal, Role};
+use crate::error::{ApiError, Problem};
+use crate::export::csaf::{Document, Source};
+use crate::export::provider::{self, ProviderMetadata};
+
+/// The public URL without its trailing slash, for absolute links.
+fn base(state: &AppState) -> String {
+    state
+        .settings
+        .public_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("no published advisory has this id".into())
+}
+
+/// The document's bytes, exactly as served and hashed.
+fn render(state: &AppState, source: &Source) -> Result<Vec<u8>, ApiError> {
+    let document = Document::build(source, &state.settings.csaf_publisher, &base(state))
+        .ok_or_else(not_found)?;
+    serde_json::to_vec(&document).map_err(|e| ApiError::Internal(e.into()))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/advisories/{id}/csaf", tag = "advisories",
+    summary = "The advisory as a CSAF 2.0 document",
+    description = "The revision in force as a CSAF 2.0 `csaf_security_advisory`, valid against the \
+        official schema. Readers may fetch every advisory they may read, whatever its TLP; an \
+        advisory never published is a 404.",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "A CSAF 2.0 document", content_type = "application/json", body = Object),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn document(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Role::Reader)?;
+    let id = id.into_inner();
+    let source = state
+        .db
+        .read(move |conn| crate::export::csaf::load(conn, id))
+        .await?
+        .filter(|s| s.advisory.lifecycle.state.is_public())
+        .ok_or_else(not_found)?;
+    let bytes = render(&state, &source)?;
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(bytes))
+}
+
+/// `/.well-known/csaf/provider-metadata.json` (public).
+pub async fn provider_metadata(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let releases = state.db.read(provider::releases).await?;
+    let metadata = ProviderMetadata::new(&base(&state), &state.settings.csaf_publisher, &releases);
+    Ok(HttpResponse::Ok().json(metadata))
+}
+
+/// `/.well-known/csaf/clear/index.txt` (public).
+pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let releases = state.db.read(provider::releases).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::plaintext())
+        .body(provider::index(&releases)))
+}
+
+/// `/.well-known/csaf/clear/changes.csv` (public).
+pub async fn changes(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let releases = state.db.read(provider::releases).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .body(provider::changes(&releases)))
+}
+
+/// The digests CSAF providers publish beside each document.
+#[derive(Debug, Clone, Copy)]
+enum Hash {
+    Sha256,
+    Sha512,
+}
+
+impl Hash {
+    fn hex(self, bytes: &[u8]) -> String {
+        match self {
+            Self::Sha256 => hex::encode(Sha256::digest(bytes)),
+            Self::Sha512 => hex::encode(Sha512::digest(bytes)),
+        }
+    }
+}
+
+/// `/.well-known/csaf/clear/{year}/{file}` (public): a document, or its
+/// `.sha256` / `.sha512` beside it (hex digest, two spaces, file name, as
+/// `sha256sum` writes and checks them).
+pub async fn clear_file(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (year, file) = path.into_inner();
+    let (document_file, hash) = match (file.strip_suffix(".sha256"), file.strip_suffix(".sha512")) {
+        (Some(stem), _) => (stem, Some(Hash::Sha256)),
+        (_, Some(stem)) => (stem, Some(Hash::Sha512)),
+        _ => (file.as_str(), None),
+    };
+    let wanted = document_file.to_owned();
+    let source = state
+        .db
+        .read(move |conn| provider::find(conn, &year, &wanted))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no TLP:CLEAR document is published here".into()))?;
+    let bytes = render(&state, &source)?;
+    Ok(match hash {
+        Some(hash) => HttpResponse::Ok()
+            .content_type(ContentType::plaintext())
+            .body(format!("{}  {document_file}\n", hash.hex(&bytes))),
+        None => HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body(bytes),
+    })
+}
