@@ -9,7 +9,7 @@ pub mod db; // pool, connection enum, schema, queries per aggregate
 pub mod demo; // the demo data set
 pub mod domain; // pure rules and parsed types, no I/O
 pub mod error; // the one API error type, rendered as problem+json
-pub mod export; // CSAF 2.0 documents and the provider directory
+pub mod export; // CSAF 2.0 and its provider directory, the Atom feed, the models CSV
 pub mod links; // signed, expiring, single-purpose tokens for links in mail
 pub mod lookup; // the in-memory lookup index and its refresh
 pub mod mail; // mail: templates, messages, transports (SMTP or .eml files) and the outbox worker

@@ -327,6 +327,26 @@ pub fn query_param<T>(
         .transpose()
 }
 
+/// 415 unless the body is declared as `text/csv` (in UTF-8, when a charset
+/// is named).
+pub fn require_csv(req: &HttpRequest, what: &str) -> Result<(), ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok());
+    let utf8 = |m: &mime::Mime| {
+        m.get_param(mime::CHARSET)
+            .is_none_or(|charset| charset == mime::UTF_8)
+    };
+    match declared {
+        Some(m) if m.type_() == mime::TEXT && m.subtype() == mime::CSV && utf8(&m) => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType(format!(
+            "send {what} as UTF-8 CSV with `Content-Type: text/csv`"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,10 +8,12 @@ pub mod csaf;
 pub mod deliveries;
 pub mod evidence;
 pub mod extract;
+pub mod feed;
 pub mod idempotency;
 pub mod lookup;
 pub mod manufacturers;
 pub mod models;
+pub mod models_csv;
 pub mod ops;
 pub mod personnel;
 pub mod reviews;
@@ -26,6 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").route(web::get().to(ops::healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
         .service(web::resource("/openapi.json").route(web::get().to(ops::openapi_json)))
+        .service(web::resource("/feed.atom").route(web::get().to(feed::feed)))
         // The links in mail: short, outside the API's prefix.
         .service(
             web::resource("/unsubscribe")
@@ -71,6 +74,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::get().to(models::list))
                         .route(web::post().to(models::create)),
                 )
+                .service(web::resource("/models.csv").route(web::get().to(models_csv::export)))
+                // Before `/models/{id}`, which would otherwise take it. An
+                // import is an upsert, so it needs no Idempotency-Key.
+                .service(web::resource("/models/import").route(web::post().to(models_csv::import)))
                 .service(
                     web::resource("/models/{id}")
                         .route(web::get().to(models::get))

@@ -1,8 +1,7 @@
 //! `/api/v1/personnel`: the directory of people who must follow advisories,
 //! kept by admins, one at a time or by importing a CSV roster.
 
-use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, mime, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -10,7 +9,7 @@ use uuid::Uuid;
 
 use super::extract::{
     JsonBody, Page, PageRequest, created, declared_length, double_option, if_match_version,
-    query_param, read_limited, with_etag,
+    query_param, read_limited, require_csv, with_etag,
 };
 use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
@@ -254,7 +253,7 @@ pub async fn import(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Role::Admin)?;
-    require_csv(&req)?;
+    require_csv(&req, "the roster")?;
     let body = read_limited(
         payload.into_inner(),
         declared_length(req.headers()),
@@ -275,24 +274,4 @@ pub async fn import(
         .write(move |conn| personnel::import(conn, entries, &actor, Utc::now()))
         .await?;
     Ok(HttpResponse::Ok().json(summary))
-}
-
-/// 415 unless the body is declared as `text/csv` (in UTF-8, when a charset
-/// is named).
-fn require_csv(req: &HttpRequest) -> Result<(), ApiError> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<mime::Mime>().ok());
-    let utf8 = |m: &mime::Mime| {
-        m.get_param(mime::CHARSET)
-            .is_none_or(|charset| charset == mime::UTF_8)
-    };
-    match declared {
-        Some(m) if m.type_() == mime::TEXT && m.subtype() == mime::CSV && utf8(&m) => Ok(()),
-        _ => Err(ApiError::UnsupportedMediaType(
-            "send the roster as UTF-8 CSV with `Content-Type: text/csv`".into(),
-        )),
-    }
 }

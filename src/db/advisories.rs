@@ -1211,3 +1211,84 @@ fn load_revisions(
     }
     Ok(by_advisory)
 }
+
+/// A TLP:CLEAR advisory as the public feed shows it: its revision in force
+/// and when it last changed for a reader of the feed.
+#[derive(Debug, Clone)]
+pub struct FeedItem {
+    pub id: Uuid,
+    pub reference: String,
+    pub state: AdvisoryState,
+    pub title: String,
+    pub summary: String,
+    /// The latest of the current revision's publication, the withdrawal and
+    /// the supersession: each changes what the entry says.
+    pub updated: DateTime<Utc>,
+}
+
+/// The `limit` most recently published TLP:CLEAR advisories that are public
+/// (published, withdrawn or superseded), newest change first. The TLP is the
+/// revision in force's, so an amendment that raises it takes the entry out.
+pub fn feed(conn: &mut DbConnection, limit: i64) -> Result<Vec<FeedItem>, DbError> {
+    let public: Vec<&str> = AdvisoryState::ALL
+        .iter()
+        .filter(|s| s.is_public())
+        .map(|s| s.as_str())
+        .collect();
+    type FeedRow = (
+        DbId,
+        Option<String>,
+        String,
+        String,
+        String,
+        Option<DbTime>,
+        Option<DbTime>,
+        Option<DbTime>,
+    );
+    let rows: Vec<FeedRow> = advisories::table
+        .inner_join(
+            advisory_revisions::table.on(advisory_revisions::advisory_id
+                .eq(advisories::id)
+                .and(advisory_revisions::revision.eq(advisories::current_revision))),
+        )
+        .filter(advisories::state.eq_any(public))
+        .filter(advisory_revisions::tlp.eq(Tlp::Clear.as_str()))
+        .order((
+            advisory_revisions::published_at.desc(),
+            advisories::id.desc(),
+        ))
+        .limit(limit)
+        .select((
+            advisories::id,
+            advisories::reference,
+            advisories::state,
+            advisory_revisions::title,
+            advisory_revisions::summary,
+            advisory_revisions::published_at,
+            advisories::withdrawn_at,
+            advisories::superseded_at,
+        ))
+        .load(conn)?;
+    let mut items = Vec::with_capacity(rows.len());
+    for (id, reference, state, title, summary, published, withdrawn, superseded) in rows {
+        let (Some(reference), Some(published)) = (reference, published) else {
+            // A public advisory always has both; skip rather than guess.
+            continue;
+        };
+        let updated = [withdrawn, superseded]
+            .into_iter()
+            .flatten()
+            .map(|t| t.0)
+            .fold(published.0, DateTime::max);
+        items.push(FeedItem {
+            id: id.0,
+            reference,
+            state: state.parse().map_err(stored("advisory state"))?,
+            title,
+            summary,
+            updated,
+        });
+    }
+    items.sort_by(|a, b| b.updated.cmp(&a.updated).then(b.id.cmp(&a.id)));
+    Ok(items)
+}

@@ -10,6 +10,7 @@ pub mod digests;
 pub mod evidence;
 pub mod idempotency;
 pub mod manufacturers;
+pub mod model_import;
 pub mod models;
 pub mod outbox;
 pub mod personnel;

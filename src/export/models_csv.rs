@@ -1,0 +1,417 @@
+//! The models CSV: one model per record, written by the export and read by
+//! the import, so that the one file format has one definition.
+//!
+//! Columns, in this order: `manufacturer`, `manufacturer_country`, `name`,
+//! `model_numbers`, `aliases`, `tacs`, `category`, `clearance_status`,
+//! `reference`. Multi-valued columns hold their values joined with `|`; a
+//! `|` or `\` inside a value is escaped with `\`. `manufacturer_country`
+//! (ISO 3166-1 alpha-2) is there so that an import can create the
+//! manufacturer it names and a round trip loses nothing. `clearance_status`
+//! and `reference` (the deciding advisory, most restrictive first) are
+//! derived from advisories: the import ignores them.
+
+use std::collections::HashMap;
+
+use crate::domain::clearance::Clearance;
+use crate::domain::imei::Tac;
+use crate::domain::personnel::LineError;
+use crate::domain::registry::{Category, Country, Model, Name};
+
+pub const HEADER: [&str; 9] = [
+    "manufacturer",
+    "manufacturer_country",
+    "name",
+    "model_numbers",
+    "aliases",
+    "tacs",
+    "category",
+    "clearance_status",
+    "reference",
+];
+
+/// A writer of records in this format, into memory: the export writes one
+/// page of models at a time through it.
+pub fn writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new())
+}
+
+/// The record of one model.
+pub fn record(model: &Model, clearance: &Clearance) -> [String; 9] {
+    [
+        model.manufacturer.name.clone(),
+        model.manufacturer.country.clone(),
+        model.name.clone(),
+        join(&model.model_numbers),
+        join(&model.aliases),
+        join(&model.tacs),
+        model.category.as_str().to_owned(),
+        clearance.status.as_str().to_owned(),
+        clearance
+            .advisories
+            .first()
+            .map(|a| a.reference.clone())
+            .unwrap_or_default(),
+    ]
+}
+
+/// Joins values with `|`, escaping `\` and `|` inside them.
+fn join(values: &[String]) -> String {
+    values
+        .iter()
+        .map(|v| v.replace('\\', "\\\\").replace('|', "\\|"))
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// Splits what [`join`] wrote; an empty field is no values.
+fn split(field: &str) -> Vec<String> {
+    if field.trim().is_empty() {
+        return Vec::new();
+    }
+    let mut values = vec![String::new()];
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let (Some(next), Some(last)) = (chars.next(), values.last_mut()) {
+                    last.push(next);
+                }
+            }
+            '|' => values.push(String::new()),
+            _ => {
+                if let Some(last) = values.last_mut() {
+                    last.push(c);
+                }
+            }
+        }
+    }
+    values
+}
+
+/// One valid record of an import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRow {
+    /// Its line in the file (the header is line 1).
+    pub line: u64,
+    pub manufacturer: Name,
+    /// Needed only when the manufacturer is not yet registered.
+    pub manufacturer_country: Option<Country>,
+    pub name: Name,
+    pub model_numbers: Vec<Name>,
+    pub aliases: Vec<Name>,
+    pub tacs: Vec<Tac>,
+    pub category: Category,
+}
+
+/// Parses an import: the header naming the [`HEADER`] columns (any order),
+/// then one model per record, UTF-8. Like the roster import, the file is
+/// taken whole or not at all, so every bad line is reported: a wrong number
+/// of fields, a bad name, TAC or category, a model (manufacturer and name,
+/// ignoring case) or a TAC already on an earlier line.
+pub fn parse(bytes: &[u8]) -> Result<Vec<ImportRow>, Vec<LineError>> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut records = reader.byte_records();
+    let order = match records.next() {
+        None => return Err(vec![header_error("the file is empty")]),
+        Some(Err(e)) => return Err(vec![header_error(&e.to_string())]),
+        Some(Ok(header)) => column_order(&header).map_err(|e| vec![e])?,
+    };
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    let mut model_lines: HashMap<(String, String), u64> = HashMap::new();
+    let mut tac_lines: HashMap<Tac, u64> = HashMap::new();
+    let mut lines = LineCounter::new(bytes);
+    for record in records {
+        let (line, parsed) = match record {
+            Ok(record) => {
+                let line = lines.line_of(record.position());
+                (line, row(&record, &order, line))
+            }
+            Err(e) => (lines.line_of(e.position()), Err(e.to_string())),
+        };
+        let checked = parsed.and_then(|row| {
+            let key = (row.manufacturer.key(), row.name.key());
+            if let Some(first) = model_lines.get(&key) {
+                return Err(format!("repeats the model of line {first}"));
+            }
+            let repeated: Vec<String> = row
+                .tacs
+                .iter()
+                .filter_map(|tac| {
+                    tac_lines
+                        .get(tac)
+                        .map(|l| format!("TAC {tac} is on line {l}"))
+                })
+                .collect();
+            if !repeated.is_empty() {
+                return Err(format!("tacs: {}", repeated.join("; ")));
+            }
+            model_lines.insert(key, line);
+            for tac in &row.tacs {
+                tac_lines.insert(tac.clone(), line);
+            }
+            Ok(row)
+        });
+        match checked {
+            Ok(row) => rows.push(row),
+            Err(message) => errors.push(LineError { line, message }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The line a record starts on. The `csv` crate's own line number lags by
+/// one after a CRLF (its position is taken before the `\n`), and the export
+/// writes CRLF, so the number is counted here from the byte offset instead,
+/// skipping the line breaks (and blank lines) before the record.
+struct LineCounter<'a> {
+    bytes: &'a [u8],
+    /// A byte offset and the line it is on, so counting never restarts.
+    at: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            at: 0,
+            line: 1,
+        }
+    }
+
+    fn line_of(&mut self, position: Option<&csv::Position>) -> u64 {
+        let Some(position) = position else {
+            return self.line + 1;
+        };
+        let mut start = usize::try_from(position.byte())
+            .unwrap_or(usize::MAX)
+            .min(self.bytes.len());
+        while start < self.bytes.len() && matches!(self.bytes[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        if start > self.at {
+            let breaks = self.bytes[self.at..start]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
+            self.line += breaks as u64;
+            self.at = start;
+        }
+        self.line
+    }
+}
+
+fn header_error(problem: &str) -> LineError {
+    LineError {
+        line: 1,
+        message: format!(
+            "{problem}: the first line must be the header {}",
+            HEADER.join(",")
+        ),
+    }
+}
+
+/// Where each of [`HEADER`] is in the file's header.
+fn column_order(header: &csv::ByteRecord) -> Result<[usize; 9], LineError> {
+    let names: Vec<String> = header
+        .iter()
+        .map(|field| String::from_utf8_lossy(field).trim().to_lowercase())
+        .collect();
+    let mut order = [0; 9];
+    for (slot, column) in order.iter_mut().zip(HEADER) {
+        let mut at = names.iter().enumerate().filter(|(_, n)| *n == column);
+        match (at.next(), at.next()) {
+            (Some((index, _)), None) => *slot = index,
+            _ => {
+                return Err(header_error(&format!(
+                    "the column `{column}` must appear once"
+                )));
+            }
+        }
+    }
+    if names.len() != HEADER.len() {
+        return Err(header_error("there are other columns"));
+    }
+    Ok(order)
+}
+
+/// One record as a row; every problem of the line in one message.
+fn row(record: &csv::ByteRecord, order: &[usize; 9], line: u64) -> Result<ImportRow, String> {
+    if record.len() != HEADER.len() {
+        return Err(format!(
+            "has {} fields; expected {}",
+            record.len(),
+            HEADER.len()
+        ));
+    }
+    let field = |column: usize| {
+        let raw = record.get(order[column]).unwrap_or_default();
+        std::str::from_utf8(raw).map_err(|_| format!("{}: is not valid UTF-8", HEADER[column]))
+    };
+    let name = |column: usize| {
+        field(column)
+            .and_then(|raw| Name::parse(raw).map_err(|m| format!("{}: {m}", HEADER[column])))
+    };
+    let names = |column: usize| {
+        field(column).and_then(|raw| {
+            split(raw)
+                .iter()
+                .map(|value| Name::parse(value).map_err(|m| format!("{}: {m}", HEADER[column])))
+                .collect::<Result<Vec<_>, _>>()
+        })
+    };
+    let manufacturer = name(0);
+    let manufacturer_country = field(1).and_then(|raw| match raw.trim() {
+        "" => Ok(None),
+        code => Country::parse(code)
+            .map(Some)
+            .map_err(|m| format!("manufacturer_country: {m}")),
+    });
+    let model = name(2);
+    let model_numbers = names(3);
+    let aliases = names(4);
+    let tacs = field(5).and_then(|raw| {
+        split(raw)
+            .iter()
+            .map(|tac| Tac::parse(tac).map_err(|e| format!("tacs: `{tac}` {e}")))
+            .collect::<Result<Vec<_>, _>>()
+    });
+    let category = field(6).and_then(|raw| {
+        raw.trim()
+            .parse::<Category>()
+            .map_err(|m| format!("category: `{}` is unknown; {m}", raw.trim()))
+    });
+    match (
+        manufacturer,
+        manufacturer_country,
+        model,
+        model_numbers,
+        aliases,
+        tacs,
+        category,
+    ) {
+        (
+            Ok(manufacturer),
+            Ok(manufacturer_country),
+            Ok(name),
+            Ok(model_numbers),
+            Ok(aliases),
+            Ok(tacs),
+            Ok(category),
+        ) => Ok(ImportRow {
+            line,
+            manufacturer,
+            manufacturer_country,
+            name,
+            model_numbers,
+            aliases,
+            tacs,
+            category,
+        }),
+        (a, b, c, d, e, f, g) => Err([
+            a.err(),
+            b.err(),
+            c.err(),
+            d.err(),
+            e.err(),
+            f.err(),
+            g.err(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("; ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "manufacturer,manufacturer_country,name,model_numbers,aliases,tacs,category,clearance_status,reference\n";
+
+    #[test]
+    fn multi_values_round_trip_with_their_separator_escaped() {
+        for values in [
+            vec![],
+            vec!["a".to_owned()],
+            vec!["a|b".to_owned(), "c\\d".to_owned(), "e".to_owned()],
+        ] {
+            assert_eq!(split(&join(&values)), values);
+        }
+    }
+
+    #[test]
+    fn quoted_fields_and_utf8_are_read() {
+        let csv = format!(
+            "{HEAD}小米,cn,\"Redmi 1S, \"\"dual\"\"\",2014011|HM 1SW,Hongmi 1S,86452102|86452103,phone,prohibited,CLR-2026-0001\n"
+        );
+        let rows = parse(csv.as_bytes()).unwrap();
+        assert_eq!(rows[0].manufacturer.as_str(), "小米");
+        assert_eq!(
+            rows[0].manufacturer_country.as_ref().unwrap().as_str(),
+            "CN"
+        );
+        assert_eq!(rows[0].name.as_str(), "Redmi 1S, \"dual\"");
+        assert_eq!(rows[0].model_numbers.len(), 2);
+        assert_eq!(rows[0].tacs.len(), 2);
+        assert_eq!(rows[0].line, 2);
+    }
+
+    #[test]
+    fn every_bad_line_is_named() {
+        let csv = format!(
+            "{HEAD}X,CN,A,,,11111111,phone,,\n\
+             X,CN,B,,,1234,phone,,\n\
+             X,CN,C,,,,smartphone,,\n\
+             X,CN,a,,,,phone,,\n\
+             X,CN,D,,,11111111,phone,,\n\
+             X,CN,\"E\nF\",,,,phone,,\n\
+             X,CN,G,,,,phone\n"
+        );
+        let errors = parse(csv.as_bytes()).unwrap_err();
+        let lines: Vec<u64> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![3, 4, 5, 6, 7, 9], "{errors:?}");
+        assert!(errors[0].message.starts_with("tacs:"), "{errors:?}");
+        assert!(errors[1].message.starts_with("category:"), "{errors:?}");
+        assert_eq!(errors[2].message, "repeats the model of line 2");
+        assert!(
+            errors[3].message.contains("TAC 11111111 is on line 2"),
+            "{errors:?}"
+        );
+        assert!(errors[4].message.starts_with("name:"), "{errors:?}");
+    }
+
+    #[test]
+    fn lines_are_counted_across_crlf_blank_lines_and_quoted_breaks() {
+        let csv = format!(
+            "{}\r\nX,CN,A,,,1,phone,,\r\n\r\nX,CN,\"B\r\nC\",,,,phone,,\r\nX,CN,D,,,2,phone,,\r\n",
+            HEADER.join(",")
+        );
+        let lines: Vec<u64> = parse(csv.as_bytes())
+            .unwrap_err()
+            .iter()
+            .map(|e| e.line)
+            .collect();
+        assert_eq!(lines, vec![2, 4, 6]);
+    }
+
+    #[test]
+    fn a_wrong_header_is_line_1() {
+        for bad in [&b""[..], b"manufacturer,name\n", b"X,CN,A,,,,phone,,\n"] {
+            let errors = parse(bad).unwrap_err();
+            assert_eq!(errors[0].line, 1, "{bad:?}");
+        }
+    }
+}
