@@ -53,6 +53,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/manage").route(web::get().to(subscriptions::manage_page)))
         .service(
+            web::resource("/subscribe")
+                .route(web::get().to(subscriptions::subscribe_page))
+                .route(web::post().to(subscriptions::subscribe_form)),
+        )
+        .service(
             web::resource("/acknowledge")
                 .route(web::get().to(acknowledge::page))
                 .route(web::post().to(acknowledge::acknowledge)),

@@ -20,7 +20,7 @@ use crate::domain::email::EmailAddress;
 use crate::domain::subscription::{Delivery, SubscriptionFilter, SubscriptionState};
 use crate::error::{ApiError, Problem};
 use crate::links::{self, LinkClaims, LinkError, LinkPurpose, LinkSubject};
-use crate::pages::{self, ManagePage, MessagePage, UnsubscribePage};
+use crate::pages::{self, ManagePage, MessagePage, SubscribePage, UnsubscribePage};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -360,5 +360,88 @@ fn link_target_error(error: DbError) -> ApiError {
             ApiError::BadRequest("this link does not name a subscription of its address".into())
         }
         other => other.into(),
+    }
+}
+
+/// The subscription form's fields, as a browser posts them.
+#[derive(Debug, Deserialize)]
+pub struct SubscribeForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    delivery: Option<String>,
+}
+
+/// `GET /subscribe`: the form.
+pub async fn subscribe_page() -> HttpResponse {
+    pages::html(
+        StatusCode::OK,
+        &SubscribePage {
+            title: "Subscribe to advisories",
+            email: "",
+            sent_to: None,
+            problem: None,
+        },
+    )
+}
+
+/// `POST /subscribe`: the form's submission — the same double opt-in as
+/// `POST /api/v1/subscriptions`, for every model and severity.
+pub async fn subscribe_form(
+    state: web::Data<AppState>,
+    principal: MaybePrincipal,
+    form: web::Form<SubscribeForm>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    let again = |problem: String| {
+        pages::html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &SubscribePage {
+                title: "Subscribe to advisories",
+                email: &form.email,
+                sent_to: None,
+                problem: Some(problem),
+            },
+        )
+    };
+    if !state.settings.public_lookup && principal.0.is_none() {
+        return pages::error_page(&ApiError::Unauthorized(
+            "subscribing needs a sign-in on this deployment".into(),
+        ));
+    }
+    let email = match EmailAddress::parse(&form.email) {
+        Ok(email) => email,
+        Err(message) => return again(format!("That email address {message}.")),
+    };
+    let delivery = match form
+        .delivery
+        .as_deref()
+        .unwrap_or("immediate")
+        .parse::<Delivery>()
+    {
+        Ok(delivery) => delivery,
+        Err(message) => return again(format!("How often {message}.")),
+    };
+    let shown = email.to_string();
+    let request = SubscribeRequest {
+        email,
+        filter: SubscriptionFilter::default(),
+        delivery,
+    };
+    match state
+        .db
+        .write(move |conn| subscriptions::subscribe(conn, request, Utc::now()))
+        .await
+    {
+        Ok(()) => pages::html(
+            StatusCode::OK,
+            &SubscribePage {
+                title: "Check your mail",
+                email: &shown,
+                sent_to: Some(&shown),
+                problem: None,
+            },
+        ),
+        Err(error) => pages::error_page(&error.into()),
     }
 }

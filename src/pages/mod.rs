@@ -66,6 +66,18 @@ pub struct AcknowledgePage<'a> {
     pub already: bool,
 }
 
+/// The form for subscribing without an API client (a family member on a
+/// phone), and its "check your mail" answer.
+#[derive(Template)]
+#[template(path = "pages/subscribe.html")]
+pub struct SubscribePage<'a> {
+    pub title: &'a str,
+    pub email: &'a str,
+    /// Set once the request was taken: where the confirmation went.
+    pub sent_to: Option<&'a str>,
+    pub problem: Option<String>,
+}
+
 /// Whether the request asks for HTML before JSON.
 pub fn wants_html(req: &HttpRequest) -> bool {
     prefers_html(

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::helpers::{Backend, SpawnOptions, TestApp, body, problem};
 
 crate::backend_tests!(
+    a_family_member_subscribes_from_the_form,
     every_request_gets_the_same_202_and_a_confirmed_address_is_never_changed,
     the_filter_is_stored_and_unknown_ids_are_refused,
     a_good_token_confirms_and_confirming_again_is_harmless,
@@ -637,4 +638,39 @@ async fn subscribing_needs_a_token_when_public_lookup_is_off(backend: Backend) {
     let response = app.post(SUBSCRIPTIONS, Some(Role::Reader), &request).await;
     assert_eq!(response.status(), 202);
     assert_eq!(app.outbox_count("confirm"), 1);
+}
+
+/// The form for people without an API client: the lookup page links to it,
+/// a typo is explained, and a good address gets the confirmation mail.
+async fn a_family_member_subscribes_from_the_form(app: TestApp) {
+    let lookup = app.get("/lookup", None).await.text().await.unwrap();
+    assert!(lookup.contains("href=\"/subscribe\""));
+    let form = app.get("/subscribe", None).await;
+    assert_eq!(form.status(), 200);
+    assert!(
+        form.text()
+            .await
+            .unwrap()
+            .contains("<form method=\"post\" action=\"/subscribe\">")
+    );
+    let post = |fields: &'static str| {
+        app.request(Method::POST, "/subscribe", None)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(fields)
+            .send()
+    };
+    let typo = post("email=family%40example&delivery=daily").await.unwrap();
+    assert_eq!(typo.status(), 422);
+    assert!(typo.text().await.unwrap().contains("That email address"));
+    assert_eq!(app.outbox_count("confirm"), 0);
+    let done = post("email=family%40example.org&delivery=daily")
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    assert!(done.text().await.unwrap().contains("family@example.org"));
+    assert_eq!(app.outbox_count("confirm"), 1);
+    let delivery = app.query_texts(
+        "SELECT delivery AS v FROM subscriptions WHERE email_key = 'family@example.org'",
+    );
+    assert_eq!(delivery, ["daily"]);
 }
