@@ -91,9 +91,8 @@ pub async fn page(state: web::Data<AppState>, params: web::Query<TokenParams>) -
     let already = state
         .db
         .read(move |conn| {
-            Ok(acknowledgements::status(conn, advisory_id, revision)?
-                .into_iter()
-                .any(|(address, at)| at.is_some() && address.eq_ignore_ascii_case(&email)))
+            acknowledgements::acknowledged_at(conn, advisory_id, revision, &email)
+                .map(|at| at.is_some())
         })
         .await;
     match already {

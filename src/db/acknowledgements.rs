@@ -19,15 +19,10 @@ pub fn acknowledge(
     email: &str,
     now: DateTime<Utc>,
 ) -> Result<(DateTime<Utc>, bool), DbError> {
-    let key = email_key(email);
-    let existing: Option<DbTime> = acknowledgements::table
-        .find((DbId(advisory_id), revision, &key))
-        .select(acknowledgements::acknowledged_at)
-        .first(conn)
-        .optional()?;
-    if let Some(at) = existing {
-        return Ok((at.0, false));
+    if let Some(at) = acknowledged_at(conn, advisory_id, revision, email)? {
+        return Ok((at, false));
     }
+    let key = email_key(email);
     diesel::insert_into(acknowledgements::table)
         .values((
             acknowledgements::advisory_id.eq(DbId(advisory_id)),
@@ -38,6 +33,21 @@ pub fn acknowledge(
         ))
         .execute(conn)?;
     Ok((now, true))
+}
+
+/// When `email` acknowledged `revision` of the advisory, if it did.
+pub fn acknowledged_at(
+    conn: &mut DbConnection,
+    advisory_id: Uuid,
+    revision: i32,
+    email: &str,
+) -> Result<Option<DateTime<Utc>>, DbError> {
+    let at: Option<DbTime> = acknowledgements::table
+        .find((DbId(advisory_id), revision, email_key(email)))
+        .select(acknowledgements::acknowledged_at)
+        .first(conn)
+        .optional()?;
+    Ok(at.map(|at| at.0))
 }
 
 /// A recipient's address, and when they acknowledged (if they did).
@@ -92,17 +102,18 @@ pub fn remind(
         .filter(|(_, at)| at.is_none())
         .map(|(email, _)| email)
         .collect();
+    let reminded: std::collections::HashSet<String> = outbox::table
+        .filter(outbox::advisory_id.eq(DbId(advisory_id)))
+        .filter(outbox::revision.eq(revision))
+        .filter(outbox::kind.eq(MailKind::Reminder.as_str()))
+        .select(outbox::email_key)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
     let mut queued = 0;
     for email in outstanding {
         let key = email_key(&email);
-        let already: i64 = outbox::table
-            .filter(outbox::advisory_id.eq(DbId(advisory_id)))
-            .filter(outbox::revision.eq(revision))
-            .filter(outbox::kind.eq(MailKind::Reminder.as_str()))
-            .filter(outbox::email_key.eq(&key))
-            .count()
-            .get_result(conn)?;
-        if already > 0 {
+        if reminded.contains(&key) {
             continue;
         }
         diesel::insert_into(outbox::table)
