@@ -51,6 +51,26 @@ impl StatusChange {
     }
 }
 
+/// The decisions of the revisions in force of published advisories, joined
+/// with their advisory and revision (a macro: diesel's join types are not
+/// worth spelling out for two queries).
+macro_rules! decisions_in_force_join {
+    () => {
+        advisory_decisions::table
+            .inner_join(
+                advisories::table.on(advisories::id
+                    .eq(advisory_decisions::advisory_id)
+                    .and(advisories::current_revision.eq(advisory_decisions::revision))),
+            )
+            .inner_join(
+                advisory_revisions::table.on(advisory_revisions::advisory_id
+                    .eq(advisory_decisions::advisory_id)
+                    .and(advisory_revisions::revision.eq(advisory_decisions::revision))),
+            )
+            .filter(advisories::state.eq(AdvisoryState::Published.as_str()))
+    };
+}
+
 type DecisionRow = (
     DbId,
     DbId,
@@ -70,18 +90,7 @@ pub fn decisions_in_force(
     conn: &mut DbConnection,
     model_ids: Option<&[DbId]>,
 ) -> Result<HashMap<Uuid, Vec<DecisionInForce>>, DbError> {
-    let mut query = advisory_decisions::table
-        .inner_join(
-            advisories::table.on(advisories::id
-                .eq(advisory_decisions::advisory_id)
-                .and(advisories::current_revision.eq(advisory_decisions::revision))),
-        )
-        .inner_join(
-            advisory_revisions::table.on(advisory_revisions::advisory_id
-                .eq(advisory_decisions::advisory_id)
-                .and(advisory_revisions::revision.eq(advisory_decisions::revision))),
-        )
-        .filter(advisories::state.eq(AdvisoryState::Published.as_str()))
+    let mut query = decisions_in_force_join!()
         .select((
             advisory_decisions::model_id,
             advisories::id,
@@ -270,18 +279,7 @@ pub fn settle_due(
         .find(1)
         .select(clearance_settled::through)
         .first(conn)?;
-    let due: Vec<(DbId, DbId)> = advisory_decisions::table
-        .inner_join(
-            advisories::table.on(advisories::id
-                .eq(advisory_decisions::advisory_id)
-                .and(advisories::current_revision.eq(advisory_decisions::revision))),
-        )
-        .inner_join(
-            advisory_revisions::table.on(advisory_revisions::advisory_id
-                .eq(advisory_decisions::advisory_id)
-                .and(advisory_revisions::revision.eq(advisory_decisions::revision))),
-        )
-        .filter(advisories::state.eq(AdvisoryState::Published.as_str()))
+    let due: Vec<(DbId, DbId)> = decisions_in_force_join!()
         .filter(advisory_revisions::effective_at.gt(through))
         .filter(advisory_revisions::effective_at.le(DbTime(now)))
         .select((advisories::id, advisory_decisions::model_id))
