@@ -18,15 +18,19 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 use crate::api::extract::JsonLimit;
 use crate::artifacts::{ArtifactStore, DiskStore};
 use crate::auth::AuthKeys;
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::links::LinkTokens;
 use crate::lookup::Lookup;
+use crate::workflow::Workflow;
 
 /// What every handler shares.
 pub struct AppState {
     pub db: Db,
+    /// Runs the use cases that change something.
+    pub workflow: Workflow,
     pub lookup: Arc<Lookup>,
     pub settings: Arc<Settings>,
     /// Where evidence artifacts' bytes are kept.
@@ -37,6 +41,7 @@ pub struct AppState {
 
 pub struct Application {
     port: u16,
+    workflow: Workflow,
     server: Server,
     /// Tasks that live as long as the server.
     background: Vec<tokio::task::JoinHandle<()>>,
@@ -73,6 +78,12 @@ impl Application {
     /// Opens the database (running migrations), loads the lookup index and
     /// binds the listener; call [`Application::run_until_stopped`] to serve.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, Clock::system()).await
+    }
+
+    /// [`Application::build`] with the clock the service runs by (tests
+    /// hold one they can move).
+    pub async fn build_with(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
         let db = {
             let settings = settings.clone();
@@ -84,9 +95,9 @@ impl Application {
             .await
             .context("cannot load the lookup index")?;
         let follower = tokio::spawn(lookup.clone().follow(settings.lookup_refresh));
+        let workflow = Workflow::new(db.clone(), lookup.clone(), clock);
         let scheduler = tokio::spawn(crate::schedule::run(
-            db.clone(),
-            lookup.clone(),
+            workflow.clone(),
             settings.lookup_refresh,
         ));
         let registry = prometheus::Registry::new();
@@ -99,6 +110,7 @@ impl Application {
             Arc::new(DiskStore::new(settings.data_dir.join("artifacts")));
         let state = web::Data::new(AppState {
             db,
+            workflow: workflow.clone(),
             lookup,
             settings: settings.clone(),
             artifacts,
@@ -121,7 +133,7 @@ impl Application {
                 .wrap(metrics.clone())
                 .wrap(from_fn(request_context))
                 .configure(crate::api::routes)
-                .configure(crate::pages::lookup::routes)
+                .configure(crate::pages::assets)
                 .service(web::resource("/docs").route(web::get().to(|| async {
                     HttpResponse::PermanentRedirect()
                         .insert_header((header::LOCATION, "/docs/"))
@@ -146,6 +158,7 @@ impl Application {
             .context("no listening address")?;
         Ok(Self {
             port,
+            workflow,
             server: server.run(),
             background: vec![follower, scheduler],
             worker,
@@ -155,6 +168,11 @@ impl Application {
     /// The port actually bound (useful with port 0).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The use cases, as the running service runs them.
+    pub fn workflow(&self) -> &Workflow {
+        &self.workflow
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

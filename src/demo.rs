@@ -3,31 +3,29 @@
 //! nothing. The TACs are illustrative, not the real allocations.
 
 use chrono::{DateTime, Utc};
-use diesel::Connection;
 use uuid::Uuid;
 
 use crate::auth::{AuthKeys, Role};
 use crate::config::Settings;
 use crate::db::advisories::{self, AdvisoryFilter};
-use crate::db::evidence::{self, NewEvidence, NewResponse};
-use crate::db::manufacturers::{self, NewManufacturer};
-use crate::db::models::{self, ModelFilter, NewModel};
-use crate::db::personnel;
-use crate::db::reviews;
-use crate::db::subscriptions::{self, SubscribeRequest};
-use crate::db::{Db, DbConnection, DbError};
-use crate::domain::advisory::{Action, AdvisoryContent, Audience, DecisionSpec, Tlp};
+use crate::db::models::{self, ModelFilter};
+use crate::db::{DbError, manufacturers, subscriptions};
+use crate::domain::advisory::{AdvisoryContent, Audience, DecisionSpec, Tlp};
 use crate::domain::audit::Actor;
 use crate::domain::clearance::Decision;
 use crate::domain::email::EmailAddress;
-use crate::domain::evidence::{EvidenceKind, Finding, ModelIds, Reference, ResponseKind};
+use crate::domain::evidence::{
+    EvidenceKind, Finding, ModelIds, NewEvidence, NewResponse, Reference, ResponseKind,
+};
 use crate::domain::firmware::FirmwareRange;
 use crate::domain::imei::{Tac, luhn_check_digit};
 use crate::domain::personnel::parse_roster;
-use crate::domain::registry::{Category, Country, Name};
+use crate::domain::registry::{Category, Country, Name, NewManufacturer, NewModel};
+use crate::domain::review::NewReview;
 use crate::domain::severity::Severity;
-use crate::domain::subscription::{Delivery, SubscriptionFilter};
+use crate::domain::subscription::{Delivery, SubscribeRequest, SubscriptionFilter};
 use crate::domain::text::{Line, Prose};
+use crate::workflow::{self, Workflow};
 
 struct DemoMaker {
     name: &'static str,
@@ -126,109 +124,126 @@ const MAKERS: &[DemoMaker] = &[
     },
 ];
 
-fn names(raw: &[&str]) -> Result<Vec<Name>, DbError> {
+fn names(raw: &[&str]) -> anyhow::Result<Vec<Name>> {
     raw.iter().map(|n| parse(Name::parse(n))).collect()
 }
 
-fn parse<T>(result: Result<T, impl std::fmt::Display>) -> Result<T, DbError> {
-    result.map_err(|e| DbError::Other(anyhow::anyhow!("demo data is invalid: {e}")))
+fn parse<T>(result: Result<T, impl std::fmt::Display>) -> anyhow::Result<T> {
+    result.map_err(|e| anyhow::anyhow!("demo data is invalid: {e}"))
 }
 
-/// Loads the demo data set; what already exists is left as it is.
-pub fn load(db: &Db) -> anyhow::Result<()> {
-    db.write_blocking(|conn| {
-        let now = Utc::now();
-        let actor = Actor::system();
-        for maker in MAKERS {
-            let name = parse(Name::parse(maker.name))?;
-            let manufacturer = match manufacturers::find_by_name(conn, &name)? {
-                Some(existing) => existing,
-                None => manufacturers::insert(
-                    conn,
-                    NewManufacturer {
-                        name,
-                        country: parse(Country::parse(maker.country))?,
-                        aliases: names(maker.aliases)?,
-                    },
-                    &actor,
-                    now,
-                )?,
-            };
-            for model in maker.models {
-                let new = NewModel {
-                    manufacturer_id: manufacturer.id,
-                    name: parse(Name::parse(model.name))?,
-                    model_numbers: names(model.model_numbers)?,
-                    aliases: names(model.aliases)?,
-                    category: model.category,
-                    tacs: model
-                        .tacs
-                        .iter()
-                        .map(|t| parse(Tac::parse(t)))
-                        .collect::<Result<_, _>>()?,
+/// Loads the demo data set through the use cases, as the office would
+/// enter it; what already exists is left as it is.
+pub async fn load(workflow: &Workflow) -> anyhow::Result<()> {
+    let db = workflow.db();
+    let system = Actor::system();
+    for maker in MAKERS {
+        let name = parse(Name::parse(maker.name))?;
+        let known = {
+            let name = name.clone();
+            db.read(move |conn| manufacturers::find_by_name(conn, &name))
+                .await?
+        };
+        let manufacturer = match known {
+            Some(existing) => existing,
+            None => {
+                let new = NewManufacturer {
+                    name,
+                    country: parse(Country::parse(maker.country))?,
+                    aliases: names(maker.aliases)?,
                 };
-                // A savepoint: on PostgreSQL a failed statement would
-                // otherwise abort the whole transaction.
-                match conn.transaction(|conn| models::insert(conn, new, &actor, now)) {
-                    Ok(_) | Err(DbError::Conflict(_)) => {}
-                    Err(other) => return Err(other),
-                }
+                workflow::registry::register_manufacturer(workflow, system.clone(), new)
+                    .await?
+                    .value
+            }
+        };
+        for model in maker.models {
+            let new = NewModel {
+                manufacturer_id: manufacturer.id,
+                name: parse(Name::parse(model.name))?,
+                model_numbers: names(model.model_numbers)?,
+                aliases: names(model.aliases)?,
+                category: model.category,
+                tacs: model
+                    .tacs
+                    .iter()
+                    .map(|t| parse(Tac::parse(t)))
+                    .collect::<Result<_, _>>()?,
+            };
+            match workflow::registry::register_model(workflow, system.clone(), new).await {
+                Ok(_) | Err(workflow::Error::Store(DbError::Conflict(_))) => {}
+                Err(other) => return Err(other.into()),
             }
         }
-        // A few officers, so that publishing mails someone (into the mail
-        // folder on the embedded defaults).
-        let roster = parse_roster(DEMO_PERSONNEL.as_bytes()).map_err(|errors| {
-            DbError::Other(anyhow::anyhow!("demo personnel are invalid: {errors:?}"))
-        })?;
-        personnel::import(conn, roster, &actor, now)?;
-        the_2014_case(conn, now)
-    })?;
-    Ok(())
+    }
+    // A few officers, so that publishing mails someone (into the mail
+    // folder on the embedded defaults).
+    let roster = parse_roster(DEMO_PERSONNEL.as_bytes())
+        .map_err(|errors| anyhow::anyhow!("demo personnel are invalid: {errors:?}"))?;
+    workflow::personnel::import(workflow, system, roster).await?;
+    the_2014_case(workflow).await
+}
+
+/// The model of this name, if it is registered.
+async fn find(workflow: &Workflow, name: &'static str) -> anyhow::Result<Option<Uuid>> {
+    let filter = ModelFilter {
+        q: Some(name.to_lowercase()),
+        ..ModelFilter::default()
+    };
+    let found = workflow
+        .db()
+        .read(move |conn| models::list(conn, &filter, None, 10))
+        .await?;
+    Ok(found.into_iter().find(|m| m.name == name).map(|m| m.id))
 }
 
 /// The lab's evidence about the Redmi 1S, the vendor's answer and the
 /// tester's acknowledgement, and the published prohibition — unless the
 /// model already has an advisory.
-fn the_2014_case(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(), DbError> {
-    let filter = ModelFilter {
-        q: Some("redmi 1s".into()),
-        ..ModelFilter::default()
-    };
-    let Some(redmi) = models::list(conn, &filter, None, 10)?
-        .into_iter()
-        .find(|m| m.name == "Redmi 1S")
-    else {
+async fn the_2014_case(workflow: &Workflow) -> anyhow::Result<()> {
+    let Some(redmi) = find(workflow, "Redmi 1S").await? else {
         return Ok(());
     };
     let decided = AdvisoryFilter {
-        model_id: Some(redmi.id),
+        model_id: Some(redmi),
         ..AdvisoryFilter::default()
     };
-    if !advisories::list(conn, &decided, None, 1)?.is_empty() {
+    let already = workflow
+        .db()
+        .read(move |conn| advisories::list(conn, &decided, None, 1))
+        .await?;
+    if !already.is_empty() {
         return Ok(());
     }
-    let analyst = Actor {
-        sub: "demo-analyst".into(),
-        name: "Demo Analyst".into(),
-    };
-    let approver = Actor {
-        sub: "demo-approver".into(),
-        name: "Demo Approver".into(),
+    let now = workflow.clock().now();
+    let team = Team {
+        analyst: Actor {
+            sub: "demo-analyst".into(),
+            name: "Demo Analyst".into(),
+        },
+        approver: Actor {
+            sub: "demo-approver".into(),
+            name: "Demo Approver".into(),
+        },
     };
     // A family member who subscribed (and confirmed) before the circular.
     let family = parse(EmailAddress::parse("family@example.org"))?;
     let key = family.key();
-    subscriptions::subscribe(
-        conn,
-        SubscribeRequest {
-            email: family,
-            filter: SubscriptionFilter::default(),
-            delivery: Delivery::Immediate,
-        },
-        now,
-    )?;
-    if let Some((id, _)) = subscriptions::find_by_key(conn, &key)? {
-        subscriptions::confirm(conn, id, &key, now)?;
+    let request = SubscribeRequest {
+        email: family,
+        filter: SubscriptionFilter::default(),
+        delivery: Delivery::Immediate,
+    };
+    workflow::subscriptions::subscribe(workflow, request).await?;
+    let subscribed = {
+        let key = key.clone();
+        workflow
+            .db()
+            .read(move |conn| subscriptions::find_by_key(conn, &key))
+            .await?
+    };
+    if let Some((id, _)) = subscribed {
+        workflow::subscriptions::confirm(workflow, id, key).await?;
     }
     let finding = |data: &str| {
         serde_json::from_value::<Finding>(serde_json::json!({
@@ -242,31 +257,29 @@ fn the_2014_case(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(), DbEr
         .map(|d| parse(finding(d)))
         .collect::<Result<Vec<_>, _>>()?;
     let observed = parse(DateTime::parse_from_rfc3339("2014-07-30T00:00:00Z"))?.to_utc();
-    let lab = evidence::insert(
-        conn,
-        NewEvidence {
-            model_ids: parse(ModelIds::try_from(vec![redmi.id]))?,
-            title: parse(Line::parse(
-                "Redmi 1S sends personal data to servers in Beijing",
-            ))?,
-            source: parse(Line::parse("F-Secure Labs"))?,
-            kind: EvidenceKind::LabTest,
-            observed_at: observed,
-            firmware: Some(parse(Line::parse("MIUI JHCCNBH45.0"))?),
-            summary: parse(Prose::parse(
-                "Once the cloud messaging service was activated, the phone sent the carrier name, \
-                 the phone number, the IMEI and numbers from the address book and text messages \
-                 to servers in Beijing.",
-            ))?,
-            severity: Severity::High,
-            findings,
-            references: vec![parse(Reference::parse(
-                "https://www.f-secure.com/weblog/archives/00002731.html",
-            ))?],
-        },
-        &analyst,
-        now,
-    )?;
+    let lab = NewEvidence {
+        model_ids: parse(ModelIds::try_from(vec![redmi]))?,
+        title: parse(Line::parse(
+            "Redmi 1S sends personal data to servers in Beijing",
+        ))?,
+        source: parse(Line::parse("F-Secure Labs"))?,
+        kind: EvidenceKind::LabTest,
+        observed_at: observed,
+        firmware: Some(parse(Line::parse("MIUI JHCCNBH45.0"))?),
+        summary: parse(Prose::parse(
+            "Once the cloud messaging service was activated, the phone sent the carrier name, \
+             the phone number, the IMEI and numbers from the address book and text messages \
+             to servers in Beijing.",
+        ))?,
+        severity: Severity::High,
+        findings,
+        references: vec![parse(Reference::parse(
+            "https://www.f-secure.com/weblog/archives/00002731.html",
+        ))?],
+    };
+    let lab = workflow::evidence::file(workflow, team.analyst.clone(), lab)
+        .await?
+        .value;
     for (kind, author, days, text) in [
         (
             ResponseKind::VendorResponse,
@@ -282,19 +295,14 @@ fn the_2014_case(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(), DbEr
             "The tester acknowledged the fix four days after the vendor's update.",
         ),
     ] {
-        evidence::respond(
-            conn,
-            lab.id,
-            NewResponse {
-                kind,
-                author: parse(Line::parse(author))?,
-                received_at: observed + chrono::Duration::days(days),
-                text: parse(Prose::parse(text))?,
-                supersedes: None,
-            },
-            &analyst,
-            now,
-        )?;
+        let response = NewResponse {
+            kind,
+            author: parse(Line::parse(author))?,
+            received_at: observed + chrono::Duration::days(days),
+            text: parse(Prose::parse(text))?,
+            supersedes: None,
+        };
+        workflow::evidence::respond(workflow, team.analyst.clone(), lab.id, response).await?;
     }
     let content = AdvisoryContent {
         title: parse(Line::parse("Refrain from using Xiaomi Redmi 1S phones"))?,
@@ -311,7 +319,7 @@ fn the_2014_case(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(), DbEr
         audience: Audience::default(),
         acknowledgement_required: true,
         decisions: vec![DecisionSpec {
-            model_id: redmi.id,
+            model_id: redmi,
             decision: Decision::Prohibited,
             conditions: None,
             firmware: None,
@@ -321,9 +329,8 @@ fn the_2014_case(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(), DbEr
         effective_at: None,
         review_due: Some(now + chrono::Duration::days(90)),
     };
-    let people = Team { analyst, approver };
-    people.publish(conn, content, now)?;
-    other_decisions(conn, &people, now)
+    team.publish(workflow, content).await?;
+    other_decisions(workflow, &team, now).await
 }
 
 /// Who writes and who approves the demo's advisories (two people).
@@ -333,95 +340,76 @@ struct Team {
 }
 
 impl Team {
-    fn publish(
-        &self,
-        conn: &mut DbConnection,
-        content: AdvisoryContent,
-        now: DateTime<Utc>,
-    ) -> Result<(), DbError> {
-        let draft = advisories::create(conn, content, &self.analyst, now)?;
-        advisories::step(conn, draft.id, Action::Submit, None, &self.analyst, now)?;
-        advisories::step(conn, draft.id, Action::Approve, None, &self.approver, now)?;
-        advisories::publish(conn, draft.id, &self.approver, now)?;
+    async fn publish(&self, workflow: &Workflow, content: AdvisoryContent) -> anyhow::Result<()> {
+        use workflow::advisories::{approve, draft, publish, submit};
+        let id = draft(workflow, self.analyst.clone(), content)
+            .await?
+            .value
+            .id;
+        submit(workflow, self.analyst.clone(), id).await?;
+        approve(workflow, self.approver.clone(), id).await?;
+        publish(workflow, self.approver.clone(), id).await?;
         Ok(())
     }
 }
 
 /// An approval of a model of another maker, and the Redmi Note under review
 /// with a decision due in three months.
-fn other_decisions(
-    conn: &mut DbConnection,
+async fn other_decisions(
+    workflow: &Workflow,
     team: &Team,
     now: DateTime<Utc>,
-) -> Result<(), DbError> {
-    let analyst = &team.analyst;
-    let find = |conn: &mut DbConnection, name: &str| -> Result<Option<Uuid>, DbError> {
-        let filter = ModelFilter {
-            q: Some(name.to_lowercase()),
-            ..ModelFilter::default()
+) -> anyhow::Result<()> {
+    if let Some(iphone) = find(workflow, "iPhone 5s").await? {
+        let assessment = NewEvidence {
+            model_ids: parse(ModelIds::try_from(vec![iphone]))?,
+            title: parse(Line::parse("iPhone 5s: no unexpected data flows"))?,
+            source: parse(Line::parse("Office test lab"))?,
+            kind: EvidenceKind::LabTest,
+            observed_at: now - chrono::Duration::days(30),
+            firmware: Some(parse(Line::parse("iOS 7.1.2"))?),
+            summary: parse(Prose::parse(
+                "A week of traffic analysis found no personal data sent without the user's consent.",
+            ))?,
+            severity: Severity::None,
+            findings: Vec::new(),
+            references: Vec::new(),
         };
-        Ok(models::list(conn, &filter, None, 10)?
-            .into_iter()
-            .find(|m| m.name == name)
-            .map(|m| m.id))
-    };
-    if let Some(iphone) = find(conn, "iPhone 5s")? {
-        let assessment = evidence::insert(
-            conn,
-            NewEvidence {
-                model_ids: parse(ModelIds::try_from(vec![iphone]))?,
-                title: parse(Line::parse("iPhone 5s: no unexpected data flows"))?,
-                source: parse(Line::parse("Office test lab"))?,
-                kind: EvidenceKind::LabTest,
-                observed_at: now - chrono::Duration::days(30),
-                firmware: Some(parse(Line::parse("iOS 7.1.2"))?),
-                summary: parse(Prose::parse(
-                    "A week of traffic analysis found no personal data sent without the user's consent.",
-                ))?,
-                severity: Severity::None,
-                findings: Vec::new(),
-                references: Vec::new(),
-            },
-            analyst,
-            now,
-        )?;
-        team.publish(
-            conn,
-            AdvisoryContent {
-                title: parse(Line::parse("iPhone 5s approved for official use"))?,
-                summary: parse(Prose::parse(
-                    "The iPhone 5s may be used, on iOS 7.1.2 or later.",
-                ))?,
-                body: String::new(),
-                severity: Severity::Low,
-                tlp: Tlp::Clear,
-                audience: Audience::default(),
-                acknowledgement_required: false,
-                decisions: vec![DecisionSpec {
-                    model_id: iphone,
-                    decision: Decision::Approved,
-                    conditions: None,
-                    firmware: Some(parse(FirmwareRange::parse(">=7.1.2"))?),
-                }],
-                evidence_ids: vec![assessment.id],
-                supersedes: Vec::new(),
-                effective_at: None,
-                review_due: None,
-            },
-            now,
-        )?;
+        let assessment = workflow::evidence::file(workflow, team.analyst.clone(), assessment)
+            .await?
+            .value;
+        let content = AdvisoryContent {
+            title: parse(Line::parse("iPhone 5s approved for official use"))?,
+            summary: parse(Prose::parse(
+                "The iPhone 5s may be used, on iOS 7.1.2 or later.",
+            ))?,
+            body: String::new(),
+            severity: Severity::Low,
+            tlp: Tlp::Clear,
+            audience: Audience::default(),
+            acknowledgement_required: false,
+            decisions: vec![DecisionSpec {
+                model_id: iphone,
+                decision: Decision::Approved,
+                conditions: None,
+                firmware: Some(parse(FirmwareRange::parse(">=7.1.2"))?),
+            }],
+            evidence_ids: vec![assessment.id],
+            supersedes: Vec::new(),
+            effective_at: None,
+            review_due: None,
+        };
+        team.publish(workflow, content).await?;
     }
-    if let Some(note) = find(conn, "Redmi Note")? {
-        reviews::open(
-            conn,
-            note,
-            &parse(Prose::parse(
+    if let Some(note) = find(workflow, "Redmi Note").await? {
+        let review = NewReview {
+            model_id: note,
+            reason: parse(Prose::parse(
                 "Independent tests of the Redmi Note; a decision within three months.",
             ))?,
-            now + chrono::Duration::days(90),
-            analyst,
-            now,
-        )?;
+            due_at: now + chrono::Duration::days(90),
+        };
+        workflow::reviews::open(workflow, team.analyst.clone(), review).await?;
     }
     Ok(())
 }

@@ -12,24 +12,11 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::rejection::Rejection;
+
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// One invalid input field: where it is and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct FieldError {
-    /// Path of the offending field, e.g. `tacs[1]` or `query.limit`.
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use crate::domain::rejection::FieldError;
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Serialize, ToSchema)]
@@ -110,6 +97,16 @@ impl ApiError {
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    /// 422 naming each bad line of an uploaded file.
+    pub fn bad_lines(lines: Vec<crate::domain::personnel::LineError>) -> Self {
+        Self::Validation(
+            lines
+                .into_iter()
+                .map(|e| FieldError::new(format!("line {}", e.line), e.message))
+                .collect(),
+        )
     }
 
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
@@ -229,21 +226,37 @@ impl From<crate::db::DbError> for ApiError {
         match error {
             DbError::NotFound => Self::NotFound("no such resource".into()),
             DbError::Conflict(detail) => Self::conflict(detail),
-            DbError::WrongState {
+            DbError::Stale => Self::PreconditionFailed,
+            DbError::Unavailable(cause) => {
+                tracing::error!(error = ?cause, "database unavailable");
+                Self::Unavailable("the database is unavailable; retry shortly".into())
+            }
+            DbError::Other(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(rejection: Rejection) -> Self {
+        match rejection {
+            Rejection::Invalid(errors) => Self::Validation(errors),
+            Rejection::Refused(detail) => Self::Forbidden(detail),
+            Rejection::WrongState {
                 detail,
                 current_state,
             } => Self::Conflict {
                 detail,
                 current_state: Some(current_state),
             },
-            DbError::Refused(detail) => Self::Forbidden(detail),
-            DbError::Stale => Self::PreconditionFailed,
-            DbError::Invalid(errors) => Self::Validation(errors),
-            DbError::Unavailable(cause) => {
-                tracing::error!(error = ?cause, "database unavailable");
-                Self::Unavailable("the database is unavailable; retry shortly".into())
-            }
-            DbError::Other(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+impl From<crate::workflow::Error> for ApiError {
+    fn from(error: crate::workflow::Error) -> Self {
+        match error {
+            crate::workflow::Error::Rejected(rejection) => rejection.into(),
+            crate::workflow::Error::Store(store) => store.into(),
         }
     }
 }

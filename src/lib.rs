@@ -4,6 +4,7 @@ pub mod api; // HTTP handlers, one file per resource, with their OpenAPI docs
 pub mod app; // builds and runs the actix application
 pub mod artifacts; // the content-addressed store of evidence artifacts
 pub mod auth; // JWT keys, the Principal extractor, roles
+pub mod clock; // the service's idea of now, settable in tests
 pub mod config; // settings from file and environment, validated at start
 pub mod db; // pool, connection enum, schema, queries per aggregate
 pub mod demo; // the demo data set
@@ -18,3 +19,4 @@ pub mod pages; // the small HTML pages that links in mail open
 pub mod schedule; // timed work: decisions that become effective
 pub mod secrets; // secrets generated into the data directory
 pub mod telemetry; // logging setup
+pub mod workflow; // the use cases: each one transaction (change + audit + outbox)

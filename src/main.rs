@@ -102,23 +102,29 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("{}", keys.mint(&sub, &email, &name, &[role], ttl));
             Ok(())
         }
-        Command::Serve => serve(settings),
+        Command::Serve => serve(settings, false),
         Command::Worker => work(settings),
-        Command::Demo => {
-            let db = open_database(&settings)?;
-            clearance::demo::load(&db)?;
-            let keys = auth_keys(&settings)?;
-            println!("{}", clearance::demo::instructions(&settings, &keys));
-            serve(settings)
-        }
+        Command::Demo => serve(settings, true),
     }
 }
 
-fn serve(settings: Settings) -> anyhow::Result<()> {
+/// Serves; with `demo`, first loads the demo data set through the running
+/// service's use cases and prints what to try.
+fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let bind = settings.bind;
+        let instructions = if demo {
+            let keys = auth_keys(&settings)?;
+            Some(clearance::demo::instructions(&settings, &keys))
+        } else {
+            None
+        };
         let app = Application::build(settings).await?;
+        if let Some(instructions) = instructions {
+            clearance::demo::load(app.workflow()).await?;
+            println!("{instructions}");
+        }
         tracing::info!(%bind, port = app.port(), "serving");
         app.run_until_stopped().await?;
         Ok(())

@@ -1,9 +1,14 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+//! The OpenAPI 3.1 document, generated from the handlers' annotations: the
+//! same list of endpoints that builds the route table (`crate::api`), plus
+//! the errors every operation of a kind can answer, declared once here.
 
+use utoipa::OpenApi;
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 
 use crate::api::{self, extract::Page};
+use crate::error::PROBLEM_JSON;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -11,63 +16,6 @@ use crate::api::{self, extract::Page};
         title = "Clearance",
         description = "Device advisory service: a register of device models, the evidence about them and the advisories that decide whether they may be used. Errors are RFC 9457 `application/problem+json`.",
         license(name = "Apache-2.0"),
-    ),
-    paths(
-        api::ops::healthz,
-        api::ops::readyz,
-        api::ops::openapi_json,
-        api::manufacturers::create,
-        api::manufacturers::list,
-        api::manufacturers::get,
-        api::models::create,
-        api::models::list,
-        api::models::get,
-        api::models::update,
-        api::models::clearance_history,
-        api::models_csv::export,
-        api::models_csv::import,
-        api::lookup::lookup,
-        api::evidence::create,
-        api::evidence::list,
-        api::evidence::get,
-        api::evidence::respond,
-        api::evidence::upload,
-        api::evidence::download,
-        api::advisories::create,
-        api::advisories::list,
-        api::advisories::get,
-        api::advisories::update,
-        api::advisories::submit,
-        api::advisories::reject,
-        api::advisories::approve,
-        api::advisories::publish,
-        api::advisories::amend,
-        api::advisories::withdraw,
-        api::advisories::revisions,
-        api::csaf::document,
-        api::feed::feed,
-        api::deliveries::list,
-        api::deliveries::retry,
-        api::deliveries::acknowledgements,
-        api::deliveries::remind,
-        api::acknowledge::page,
-        api::acknowledge::acknowledge,
-        api::reviews::open,
-        api::reviews::list,
-        api::reviews::get,
-        api::reviews::close,
-        api::personnel::create,
-        api::personnel::list,
-        api::personnel::get,
-        api::personnel::update,
-        api::personnel::import,
-        api::subscriptions::subscribe,
-        api::subscriptions::confirm,
-        api::subscriptions::unsubscribe_page,
-        api::subscriptions::unsubscribe,
-        api::subscriptions::manage_page,
-        api::audit::list,
-        api::audit::verify,
     ),
     components(schemas(
         crate::error::Problem,
@@ -82,7 +30,6 @@ use crate::api::{self, extract::Page};
         Page<api::audit::AuditEntry>,
         Page<crate::domain::personnel::Person>,
     )),
-    modifiers(&BearerAuth),
     tags(
         (name = "registry", description = "Manufacturers and device models"),
         (name = "lookup", description = "May this device be used?"),
@@ -95,24 +42,109 @@ use crate::api::{self, extract::Page};
         (name = "operations", description = "Health, readiness, documentation"),
     )
 )]
-pub struct ApiDoc;
+struct Base;
 
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        let mut scheme = Http::new(HttpAuthScheme::Bearer);
-        scheme.bearer_format = Some("JWT".into());
-        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+/// The whole document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = Base::openapi();
+    let components = doc.components.get_or_insert_with(Default::default);
+    let mut scheme = Http::new(HttpAuthScheme::Bearer);
+    scheme.bearer_format = Some("JWT".into());
+    components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    for endpoint in api::endpoints() {
+        components.schemas.extend(endpoint.schemas);
+        doc.paths
+            .add_path_operation(&endpoint.path, vec![endpoint.method], endpoint.operation);
     }
+    for item in doc.paths.paths.values_mut() {
+        for operation in operations(item) {
+            declare_problems(operation);
+        }
+    }
+    doc
 }
 
 /// The document as committed in `openapi/openapi.json`.
 pub fn to_json() -> String {
-    let mut json = ApiDoc::openapi()
+    let mut json = document()
         .to_pretty_json()
         .expect("the OpenAPI document serialises");
     json.push('\n');
     json
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// Adds the errors an operation can answer because of what it takes — a
+/// token, a path id, query parameters, a body — where its own annotation
+/// does not name them already, and gives every error its problem document.
+fn declare_problems(operation: &mut Operation) {
+    let takes_token = operation.security.iter().flatten().any(|requirement| {
+        serde_json::to_value(requirement)
+            .is_ok_and(|v| v.as_object().is_some_and(|o| !o.is_empty()))
+    });
+    let parameters = operation.parameters.iter().flatten();
+    let (mut in_path, mut in_query) = (false, false);
+    for parameter in parameters {
+        let RefOr::T(parameter) = parameter else {
+            continue;
+        };
+        in_path |= parameter.parameter_in == ParameterIn::Path;
+        in_query |= parameter.parameter_in == ParameterIn::Query;
+    }
+    let has_body = operation.request_body.is_some();
+    let mut standard: Vec<(u16, &str)> = Vec::new();
+    if takes_token {
+        standard.push((401, "No valid bearer token"));
+        standard.push((403, "The token's roles do not allow this"));
+    }
+    if in_path {
+        standard.push((404, "Nothing has this id"));
+    }
+    if in_query || has_body {
+        standard.push((400, "A malformed query string or body"));
+        standard.push((422, "An invalid field, named in `errors`"));
+    }
+    if has_body {
+        standard.push((413, "The body is larger than allowed"));
+        standard.push((
+            415,
+            "The body is not of a content type this operation takes",
+        ));
+    }
+    let responses = &mut operation.responses.responses;
+    for (status, description) in standard {
+        responses
+            .entry(status.to_string())
+            .or_insert_with(|| ResponseBuilder::new().description(description).into());
+    }
+    for (status, response) in responses.iter_mut() {
+        let is_error = status.starts_with('4') || status.starts_with('5');
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        if !is_error {
+            continue;
+        }
+        // Errors are problem documents, whatever the annotation spelled.
+        if let Some(json) = response.content.shift_remove("application/json") {
+            response.content.insert(PROBLEM_JSON.to_owned(), json);
+        } else if response.content.is_empty() {
+            let problem = RefOr::Ref(Ref::from_schema_name("Problem"));
+            response.content.insert(
+                PROBLEM_JSON.to_owned(),
+                RefOr::T(Content::new(Some(problem))),
+            );
+        }
+    }
 }

@@ -3,27 +3,15 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::json;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::subscriptions::{TokenParams, link_claims};
 use crate::app::AppState;
-use crate::db::audit::{self, Change};
 use crate::db::{DbError, acknowledgements, advisories};
-use crate::domain::audit::Actor;
 use crate::error::{ApiError, Problem};
 use crate::links::{LinkPurpose, LinkSubject};
 use crate::pages::{self, AcknowledgePage, MessagePage};
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Acknowledged {
-    pub advisory_id: Uuid,
-    pub revision: i32,
-    pub acknowledged_at: DateTime<Utc>,
-}
+use crate::workflow::deliveries::{self, Acknowledged};
 
 /// The advisory revision and address a link is for, and what is shown of it.
 struct Target {
@@ -134,37 +122,15 @@ pub async fn acknowledge(
     params: web::Query<TokenParams>,
 ) -> HttpResponse {
     let recorded = match target(&state, &params).await {
-        Ok(target) => {
-            let (advisory_id, revision, email) =
-                (target.advisory_id, target.revision, target.email);
-            state
-                .db
-                .write(move |conn| {
-                    let now = Utc::now();
-                    let (at, first) =
-                        acknowledgements::acknowledge(conn, advisory_id, revision, &email, now)?;
-                    if first {
-                        let actor = Actor {
-                            sub: format!("mail:{email}"),
-                            name: email.clone(),
-                        };
-                        let change = Change::new(
-                            "advisory.acknowledge",
-                            "advisory",
-                            advisory_id,
-                            json!({"revision": revision}),
-                        );
-                        audit::append(conn, &actor, vec![change], now)?;
-                    }
-                    Ok(Acknowledged {
-                        advisory_id,
-                        revision,
-                        acknowledged_at: at,
-                    })
-                })
-                .await
-                .map_err(ApiError::from)
-        }
+        Ok(target) => deliveries::acknowledge(
+            &state.workflow,
+            target.advisory_id,
+            target.revision,
+            target.email,
+        )
+        .await
+        .map(|done| done.value)
+        .map_err(ApiError::from),
         Err(error) => Err(error),
     };
     let (outcome, acknowledged) = match recorded {

@@ -9,81 +9,19 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{
-    JsonBody, Page, PageRequest, created, double_option, id_of, if_match_version, query_param,
-    with_etag,
+    JsonBody, Page, PageRequest, created, id_of, if_match_version, query_param, with_etag,
 };
 use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::advisories::{self, AdvisoryFilter, AdvisoryRecord, RevisionRecord};
 use crate::domain::advisory::{
-    Action, AdvisoryContent, AdvisoryState, Audience, ContentPatch, DecisionSpec, Stage, Tlp,
+    AdvisoryContent, AdvisoryState, Audience, ContentPatch, Reason, Stage, Tlp,
 };
 use crate::domain::clearance::Decision;
 use crate::domain::severity::Severity;
-use crate::domain::text::{Line, Prose};
-use crate::error::{ApiError, Problem};
-
-/// A new draft advisory.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateAdvisory {
-    title: Line,
-    summary: Prose,
-    /// Markdown.
-    #[serde(default)]
-    body: Option<Prose>,
-    severity: Severity,
-    tlp: Tlp,
-    /// Who must follow it; all personnel when absent.
-    #[serde(default)]
-    audience: Audience,
-    #[serde(default)]
-    acknowledgement_required: bool,
-    #[serde(default)]
-    decisions: Vec<DecisionSpec>,
-    #[serde(default)]
-    evidence_ids: Vec<Uuid>,
-    /// Published advisories this one replaces once published.
-    #[serde(default)]
-    supersedes: Vec<Uuid>,
-    /// When the decisions start to apply; at publication when absent.
-    #[serde(default)]
-    effective_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    review_due: Option<DateTime<Utc>>,
-}
-
-/// Changes to a draft; absent fields stay as they are.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateAdvisory {
-    title: Option<Line>,
-    summary: Option<Prose>,
-    body: Option<Prose>,
-    severity: Option<Severity>,
-    tlp: Option<Tlp>,
-    audience: Option<Audience>,
-    acknowledgement_required: Option<bool>,
-    decisions: Option<Vec<DecisionSpec>>,
-    evidence_ids: Option<Vec<Uuid>>,
-    supersedes: Option<Vec<Uuid>>,
-    /// null clears it.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<DateTime<Utc>>)]
-    effective_at: Option<Option<DateTime<Utc>>>,
-    /// null clears it.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<DateTime<Utc>>)]
-    review_due: Option<Option<DateTime<Utc>>>,
-}
-
-/// Why an advisory is rejected or withdrawn.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Reason {
-    reason: Prose,
-}
+use crate::error::ApiError;
+use crate::workflow::{self, Done};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DecisionView {
@@ -266,10 +204,11 @@ fn not_found() -> ApiError {
     ApiError::NotFound("no advisory has this id".into())
 }
 
-/// Renders an advisory the caller may see, with its ETag.
-fn render(record: &AdvisoryRecord, principal: &Principal) -> Result<HttpResponse, ApiError> {
+/// Renders the advisory a step left, as the caller may see it, with its ETag.
+fn render(done: Done<AdvisoryRecord>, principal: &Principal) -> Result<HttpResponse, ApiError> {
+    let record = done.value;
     let view =
-        AdvisoryView::for_caller(record, principal.has(Role::Analyst)).ok_or_else(not_found)?;
+        AdvisoryView::for_caller(&record, principal.has(Role::Analyst)).ok_or_else(not_found)?;
     Ok(with_etag(record.version, &view))
 }
 
@@ -289,40 +228,22 @@ pub struct ListParams {
     post, path = "/api/v1/advisories", tag = "advisories",
     summary = "Draft an advisory",
     params(IdempotencyKeyHeader),
-    request_body = CreateAdvisory,
+    request_body = AdvisoryContent,
     responses(
         (status = 201, body = AdvisoryView, headers(("Location" = String), ("ETag" = String))),
-        (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 422, description = "Invalid field, unknown model, evidence or advisory, unparsable firmware range", body = Problem),
+        (status = 422, description = "Invalid field, unknown model, evidence or advisory, unparsable firmware range"),
     ),
     security(("bearer" = []))
 )]
 pub async fn create(
     state: web::Data<AppState>,
     principal: Principal,
-    body: JsonBody<CreateAdvisory>,
+    body: JsonBody<AdvisoryContent>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Analyst)?;
-    let actor = principal.actor();
-    let b = body.0;
-    let content = AdvisoryContent {
-        title: b.title,
-        summary: b.summary,
-        body: b.body.map(String::from).unwrap_or_default(),
-        severity: b.severity,
-        tlp: b.tlp,
-        audience: b.audience,
-        acknowledgement_required: b.acknowledgement_required,
-        decisions: b.decisions,
-        evidence_ids: b.evidence_ids,
-        supersedes: b.supersedes,
-        effective_at: b.effective_at,
-        review_due: b.review_due,
-    };
-    let record = state
-        .db
-        .write(move |conn| advisories::create(conn, content, &actor, Utc::now()))
-        .await?;
+    let actor = principal.acting_as(Role::Analyst)?;
+    let record = workflow::advisories::draft(&state.workflow, actor, body.0)
+        .await?
+        .value;
     let view = AdvisoryView::for_caller(&record, true).ok_or_else(not_found)?;
     Ok(created(
         format!("/api/v1/advisories/{}", record.id),
@@ -338,7 +259,6 @@ pub async fn create(
     params(ListParams),
     responses(
         (status = 200, body = Page<AdvisoryView>),
-        (status = 401, body = Problem), (status = 422, body = Problem),
     ),
     security(("bearer" = []))
 )]
@@ -376,8 +296,7 @@ pub async fn list(
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = AdvisoryView, headers(("ETag" = String))),
-        (status = 401, body = Problem),
-        (status = 404, description = "Unknown, or a draft the caller may not see", body = Problem),
+        (status = 404, description = "Unknown, or a draft the caller may not see"),
     ),
     security(("bearer" = []))
 )]
@@ -389,7 +308,9 @@ pub async fn get(
     principal.require(Role::Reader)?;
     let id = id.into_inner();
     let record = state.db.read(move |conn| advisories::get(conn, id)).await?;
-    render(&record, &principal)
+    let view =
+        AdvisoryView::for_caller(&record, principal.has(Role::Analyst)).ok_or_else(not_found)?;
+    Ok(with_etag(record.version, &view))
 }
 
 #[utoipa::path(
@@ -397,14 +318,12 @@ pub async fn get(
     summary = "Change a draft",
     description = "Only a draft (or a draft amendment) can change, and only with `If-Match` carrying its current ETag.",
     params(("id" = Uuid, Path), ("If-Match" = String, Header, description = "ETag from a previous read")),
-    request_body = UpdateAdvisory,
+    request_body = ContentPatch,
     responses(
         (status = 200, body = AdvisoryView, headers(("ETag" = String))),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, description = "Not a draft", body = Problem),
-        (status = 412, description = "Changed since the ETag was read", body = Problem),
-        (status = 422, body = Problem),
-        (status = 428, description = "No If-Match header", body = Problem),
+        (status = 409, description = "Not a draft"),
+        (status = 412, description = "Changed since the ETag was read"),
+        (status = 428, description = "No If-Match header"),
     ),
     security(("bearer" = []))
 )]
@@ -413,59 +332,13 @@ pub async fn update(
     principal: Principal,
     id: web::Path<Uuid>,
     req: HttpRequest,
-    body: JsonBody<UpdateAdvisory>,
+    body: JsonBody<ContentPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Analyst)?;
-    let actor = principal.actor();
-    let id = id.into_inner();
+    let actor = principal.acting_as(Role::Analyst)?;
     let expected = if_match_version(&req).ok_or(ApiError::PreconditionRequired)?;
-    let b = body.0;
-    let patch = ContentPatch {
-        title: b.title,
-        summary: b.summary,
-        body: b.body.map(String::from),
-        severity: b.severity,
-        tlp: b.tlp,
-        audience: b.audience,
-        acknowledgement_required: b.acknowledgement_required,
-        decisions: b.decisions,
-        evidence_ids: b.evidence_ids,
-        supersedes: b.supersedes,
-        effective_at: b.effective_at,
-        review_due: b.review_due,
-    };
-    let record = state
-        .db
-        .write(move |conn| advisories::edit(conn, id, patch, expected, &actor, Utc::now()))
-        .await?;
-    render(&record, &principal)
-}
-
-/// Runs one lifecycle step for a caller holding `role`.
-async fn step(
-    state: web::Data<AppState>,
-    principal: Principal,
-    id: Uuid,
-    action: Action,
-    role: Role,
-    reason: Option<Prose>,
-) -> Result<HttpResponse, ApiError> {
-    principal.require(role)?;
-    let actor = principal.actor();
-    let (record, changes) = state
-        .db
-        .write(move |conn| {
-            let now = Utc::now();
-            match action {
-                Action::Publish => advisories::publish(conn, id, &actor, now),
-                _ => advisories::step(conn, id, action, reason.as_ref(), &actor, now),
-            }
-        })
-        .await?;
-    if !changes.is_empty() || action == Action::Publish || action == Action::Withdraw {
-        state.lookup.refresh_after_write().await;
-    }
-    render(&record, &principal)
+    let id = id.into_inner();
+    let done = workflow::advisories::edit(&state.workflow, actor, id, body.0, expected).await?;
+    render(done, &principal)
 }
 
 #[utoipa::path(
@@ -474,8 +347,8 @@ async fn step(
     description = "draft → submitted.",
     params(("id" = Uuid, Path)),
     responses(
-        (status = 200, body = AdvisoryView), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 409, description = "Not a draft; `current_state` says what it is", body = Problem),
+        (status = 200, body = AdvisoryView),
+        (status = 409, description = "Not a draft; `current_state` says what it is"),
     ),
     security(("bearer" = []))
 )]
@@ -484,15 +357,9 @@ pub async fn submit(
     principal: Principal,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    step(
-        state,
-        principal,
-        id.into_inner(),
-        Action::Submit,
-        Role::Analyst,
-        None,
-    )
-    .await
+    let actor = principal.acting_as(Role::Analyst)?;
+    let done = workflow::advisories::submit(&state.workflow, actor, id.into_inner()).await?;
+    render(done, &principal)
 }
 
 #[utoipa::path(
@@ -502,8 +369,8 @@ pub async fn submit(
     params(("id" = Uuid, Path)),
     request_body = Reason,
     responses(
-        (status = 200, body = AdvisoryView), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem),
+        (status = 200, body = AdvisoryView),
+        (status = 409, description = "The advisory's state does not allow this; `current_state` says which it is"),
     ),
     security(("bearer" = []))
 )]
@@ -513,16 +380,10 @@ pub async fn reject(
     id: web::Path<Uuid>,
     body: JsonBody<Reason>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = Some(body.0.reason);
-    step(
-        state,
-        principal,
-        id.into_inner(),
-        Action::Reject,
-        Role::Approver,
-        reason,
-    )
-    .await
+    let actor = principal.acting_as(Role::Approver)?;
+    let id = id.into_inner();
+    let done = workflow::advisories::reject(&state.workflow, actor, id, body.0.reason).await?;
+    render(done, &principal)
 }
 
 #[utoipa::path(
@@ -531,9 +392,9 @@ pub async fn reject(
     description = "submitted → approved. The two-person rule: the advisory's author and anyone who wrote the revision cannot approve it (403).",
     params(("id" = Uuid, Path)),
     responses(
-        (status = 200, body = AdvisoryView), (status = 401, body = Problem),
-        (status = 403, description = "Not an approver, or the two-person rule", body = Problem),
-        (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 200, body = AdvisoryView),
+        (status = 403, description = "Not an approver, or the two-person rule"),
+        (status = 409, description = "The advisory's state does not allow this; `current_state` says which it is"),
     ),
     security(("bearer" = []))
 )]
@@ -542,15 +403,9 @@ pub async fn approve(
     principal: Principal,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    step(
-        state,
-        principal,
-        id.into_inner(),
-        Action::Approve,
-        Role::Approver,
-        None,
-    )
-    .await
+    let actor = principal.acting_as(Role::Approver)?;
+    let done = workflow::advisories::approve(&state.workflow, actor, id.into_inner()).await?;
+    render(done, &principal)
 }
 
 #[utoipa::path(
@@ -559,9 +414,9 @@ pub async fn approve(
     description = "approved → published, in one transaction: the reference (on first publication), the advisories it supersedes, and every concerned model's clearance.",
     params(("id" = Uuid, Path)),
     responses(
-        (status = 200, body = AdvisoryView), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 409, body = Problem),
-        (status = 422, description = "No decision or no cited evidence", body = Problem),
+        (status = 200, body = AdvisoryView),
+        (status = 409, description = "The advisory's state does not allow this; `current_state` says which it is"),
+        (status = 422, description = "No decision or no cited evidence"),
     ),
     security(("bearer" = []))
 )]
@@ -570,15 +425,9 @@ pub async fn publish(
     principal: Principal,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    step(
-        state,
-        principal,
-        id.into_inner(),
-        Action::Publish,
-        Role::Approver,
-        None,
-    )
-    .await
+    let actor = principal.acting_as(Role::Approver)?;
+    let done = workflow::advisories::publish(&state.workflow, actor, id.into_inner()).await?;
+    render(done, &principal)
 }
 
 #[utoipa::path(
@@ -587,8 +436,8 @@ pub async fn publish(
     description = "A new draft revision, a copy of the one in force, which stays in force (and readable) until the amendment is published.",
     params(("id" = Uuid, Path)),
     responses(
-        (status = 200, body = AdvisoryView), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 200, body = AdvisoryView),
+        (status = 409, description = "The advisory's state does not allow this; `current_state` says which it is"),
     ),
     security(("bearer" = []))
 )]
@@ -597,15 +446,9 @@ pub async fn amend(
     principal: Principal,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    step(
-        state,
-        principal,
-        id.into_inner(),
-        Action::Amend,
-        Role::Analyst,
-        None,
-    )
-    .await
+    let actor = principal.acting_as(Role::Analyst)?;
+    let done = workflow::advisories::amend(&state.workflow, actor, id.into_inner()).await?;
+    render(done, &principal)
 }
 
 #[utoipa::path(
@@ -615,8 +458,8 @@ pub async fn amend(
     params(("id" = Uuid, Path)),
     request_body = Reason,
     responses(
-        (status = 200, body = AdvisoryView), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem),
+        (status = 200, body = AdvisoryView),
+        (status = 409, description = "The advisory's state does not allow this; `current_state` says which it is"),
     ),
     security(("bearer" = []))
 )]
@@ -626,16 +469,10 @@ pub async fn withdraw(
     id: web::Path<Uuid>,
     body: JsonBody<Reason>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = Some(body.0.reason);
-    step(
-        state,
-        principal,
-        id.into_inner(),
-        Action::Withdraw,
-        Role::Approver,
-        reason,
-    )
-    .await
+    let actor = principal.acting_as(Role::Approver)?;
+    let id = id.into_inner();
+    let done = workflow::advisories::withdraw(&state.workflow, actor, id, body.0.reason).await?;
+    render(done, &principal)
 }
 
 #[utoipa::path(
@@ -643,7 +480,7 @@ pub async fn withdraw(
     summary = "Every published revision, oldest first",
     params(("id" = Uuid, Path)),
     responses(
-        (status = 200, body = Page<RevisionView>), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 200, body = Page<RevisionView>),
     ),
     security(("bearer" = []))
 )]

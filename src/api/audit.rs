@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::audit::{self, AuditFilter};
 use crate::domain::audit::AuditRow;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 
 /// One recorded change.
 #[derive(Debug, Serialize, ToSchema)]
@@ -90,8 +90,6 @@ pub struct ListParams {
     params(ListParams),
     responses(
         (status = 200, body = Page<AuditEntry>),
-        (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 422, body = Problem),
     ),
     security(("bearer" = []))
 )]
@@ -120,7 +118,6 @@ pub async fn list(
     description = "Recomputes every row's hash in chain order and names the first row that does not fit.",
     responses(
         (status = 200, body = ChainReport),
-        (status = 401, body = Problem), (status = 403, body = Problem),
     ),
     security(("bearer" = []))
 )]

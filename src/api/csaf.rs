@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::export::csaf::{Document, Source};
 use crate::export::provider::{self, ProviderMetadata};
 
@@ -42,7 +42,6 @@ fn render(state: &AppState, source: &Source) -> Result<Vec<u8>, ApiError> {
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, description = "A CSAF 2.0 document", content_type = "application/json", body = Object),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
     ),
     security(("bearer" = []))
 )]
@@ -65,14 +64,26 @@ pub async fn document(
         .body(bytes))
 }
 
-/// `/.well-known/csaf/provider-metadata.json` (public).
+#[utoipa::path(
+    get, path = "/.well-known/csaf/provider-metadata.json", tag = "advisories",
+    summary = "CSAF provider metadata (TLP:CLEAR documents)",
+    responses(
+        (status = 200, description = "The provider's metadata", content_type = "application/json", body = Object),
+    ),
+)]
 pub async fn provider_metadata(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let releases = state.db.read(provider::releases).await?;
     let metadata = ProviderMetadata::new(&base(&state), &state.settings.csaf_publisher, &releases);
     Ok(HttpResponse::Ok().json(metadata))
 }
 
-/// `/.well-known/csaf/clear/index.txt` (public).
+#[utoipa::path(
+    get, path = "/.well-known/csaf/clear/index.txt", tag = "advisories",
+    summary = "The TLP:CLEAR documents, one path a line",
+    responses(
+        (status = 200, description = "Paths under the directory", content_type = "text/plain", body = String),
+    ),
+)]
 pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let releases = state.db.read(provider::releases).await?;
     Ok(HttpResponse::Ok()
@@ -80,7 +91,13 @@ pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
         .body(provider::index(&releases)))
 }
 
-/// `/.well-known/csaf/clear/changes.csv` (public).
+#[utoipa::path(
+    get, path = "/.well-known/csaf/clear/changes.csv", tag = "advisories",
+    summary = "The TLP:CLEAR documents and when each last changed",
+    responses(
+        (status = 200, description = "`\"path\",\"time\"` lines, newest first", content_type = "text/csv", body = String),
+    ),
+)]
 pub async fn changes(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let releases = state.db.read(provider::releases).await?;
     Ok(HttpResponse::Ok()
@@ -104,9 +121,21 @@ impl Hash {
     }
 }
 
-/// `/.well-known/csaf/clear/{year}/{file}` (public): a document, or its
-/// `.sha256` / `.sha512` beside it (hex digest, two spaces, file name, as
-/// `sha256sum` writes and checks them).
+#[utoipa::path(
+    get, path = "/.well-known/csaf/clear/{year}/{file}", tag = "advisories",
+    summary = "A TLP:CLEAR CSAF document, or its hash",
+    description = "A document (`clr-2026-0001.json`), or its `.sha256` / `.sha512` beside it (hex digest, two spaces, file name, as `sha256sum` writes and checks them).",
+    params(
+        ("year" = String, Path, description = "The year of first publication"),
+        ("file" = String, Path, description = "The document's file name, or it with `.sha256` or `.sha512`"),
+    ),
+    responses(
+        (status = 200, description = "The document or its hash", content(
+            (Object = "application/json"),
+            (String = "text/plain"),
+        )),
+    ),
+)]
 pub async fn clear_file(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,

@@ -2,7 +2,6 @@
 //! out, re-queueing what failed, acknowledgements and reminders.
 
 use actix_web::{HttpResponse, web};
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -13,13 +12,15 @@ use crate::auth::{Principal, Role};
 use crate::db::outbox::{self, Delivery};
 use crate::db::{acknowledgements, advisories};
 use crate::domain::mail::DeliveryState;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
+use crate::workflow::deliveries::{self, acknowledged_revision};
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct DeliveryParams {
     #[param(value_type = Option<DeliveryState>)]
     state: Option<String>,
-    #[param(value_type = Option<u32>)]
+    /// Page size, 1 to 500 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
     cursor: Option<String>,
 }
@@ -94,8 +95,7 @@ fn summary(counts: &[(DeliveryState, i64)]) -> DeliverySummary {
     summary = "Per recipient, where the advisory's mail stands",
     params(("id" = Uuid, Path), DeliveryParams),
     responses(
-        (status = 200, body = DeliveryPage), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem),
+        (status = 200, body = DeliveryPage),
     ),
     security(("bearer" = []))
 )]
@@ -132,8 +132,7 @@ pub async fn list(
     summary = "Queue the advisory's failed mails again",
     params(("id" = Uuid, Path)),
     responses(
-        (status = 200, body = Requeued), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 200, body = Requeued),
     ),
     security(("bearer" = []))
 )]
@@ -142,28 +141,11 @@ pub async fn retry(
     principal: Principal,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Admin)?;
-    let id = id.into_inner();
-    let requeued = state
-        .db
-        .write(move |conn| {
-            advisories::get(conn, id)?;
-            outbox::retry_failed(conn, id, Utc::now())
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(Requeued { requeued }))
-}
-
-/// The revision acknowledgements are about: the one in force.
-fn in_force(record: &advisories::AdvisoryRecord) -> Result<(i32, bool), ApiError> {
-    record
-        .current
-        .as_ref()
-        .map(|c| (c.number, c.content.acknowledgement_required))
-        .ok_or_else(|| ApiError::Conflict {
-            detail: "the advisory has not been published".into(),
-            current_state: Some(record.lifecycle.state.as_str().into()),
-        })
+    let actor = principal.acting_as(Role::Admin)?;
+    let done = deliveries::retry_failed(&state.workflow, actor, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(Requeued {
+        requeued: done.value,
+    }))
 }
 
 #[utoipa::path(
@@ -171,9 +153,8 @@ fn in_force(record: &advisories::AdvisoryRecord) -> Result<(i32, bool), ApiError
     summary = "Who acknowledged the advisory in force, and who has not",
     params(("id" = Uuid, Path)),
     responses(
-        (status = 200, body = Acknowledgements), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, description = "Not published", body = Problem),
+        (status = 200, body = Acknowledgements),
+        (status = 409, description = "Not published"),
     ),
     security(("bearer" = []))
 )]
@@ -185,7 +166,7 @@ pub async fn acknowledgements(
     principal.require(Role::Admin)?;
     let id = id.into_inner();
     let record = state.db.read(move |conn| advisories::get(conn, id)).await?;
-    let (revision, required) = in_force(&record)?;
+    let (revision, required) = acknowledged_revision(&record)?;
     let status = state
         .db
         .read(move |conn| acknowledgements::status(conn, id, revision))
@@ -210,9 +191,8 @@ pub async fn acknowledgements(
     description = "Queues one reminder per person and revision; people reminded before are not reminded again.",
     params(("id" = Uuid, Path)),
     responses(
-        (status = 200, body = Reminded), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, description = "Not published, or no acknowledgement asked for", body = Problem),
+        (status = 200, body = Reminded),
+        (status = 409, description = "Not published, or no acknowledgement asked for"),
     ),
     security(("bearer" = []))
 )]
@@ -221,18 +201,7 @@ pub async fn remind(
     principal: Principal,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Admin)?;
-    let id = id.into_inner();
-    let record = state.db.read(move |conn| advisories::get(conn, id)).await?;
-    let (revision, required) = in_force(&record)?;
-    if !required {
-        return Err(ApiError::conflict(
-            "this advisory does not ask for acknowledgement",
-        ));
-    }
-    let queued = state
-        .db
-        .write(move |conn| acknowledgements::remind(conn, id, revision, Utc::now()))
-        .await?;
-    Ok(HttpResponse::Ok().json(Reminded { queued }))
+    let actor = principal.acting_as(Role::Admin)?;
+    let done = deliveries::remind(&state.workflow, actor, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(Reminded { queued: done.value }))
 }

@@ -11,7 +11,6 @@ use actix_web::http::header::{
     Header, IfNoneMatch,
 };
 use actix_web::{HttpRequest, HttpResponse, mime, web};
-use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -22,14 +21,12 @@ use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
 use crate::artifacts::PutError;
 use crate::auth::{Principal, Role};
-use crate::db::evidence::{self, EvidenceFilter, Filed, NewArtifact, NewEvidence, NewResponse};
+use crate::db::evidence::{self, EvidenceFilter, Filed, NewArtifact};
 use crate::domain::evidence::{
-    Artifact, Evidence, EvidenceKind, EvidenceResponse, FileName, Finding, ModelIds, Reference,
-    ResponseKind, Sha256Digest,
+    Artifact, Evidence, EvidenceResponse, FileName, NewEvidence, NewResponse, Sha256Digest,
 };
-use crate::domain::severity::Severity;
-use crate::domain::text::{Line, Prose};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
+use crate::workflow;
 
 /// The schema of a raw body: bytes, of whatever media type the message
 /// says (OpenAPI 3.1 describes them by media type, not as JSON).
@@ -49,54 +46,13 @@ impl ToSchema for RawBytes {}
 const OCTET_STREAM: &str = "application/octet-stream";
 const MAX_CONTENT_TYPE_CHARS: usize = 255;
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateEvidence {
-    /// The models it is about: at least one, each an existing model.
-    model_ids: ModelIds,
-    #[schema(example = "Redmi 1S sends personal data to servers in Beijing")]
-    title: Line,
-    /// Who observed it.
-    #[schema(example = "F-Secure Labs")]
-    source: Line,
-    kind: EvidenceKind,
-    /// When it was observed (RFC 3339).
-    observed_at: DateTime<Utc>,
-    /// The firmware it was observed on.
-    #[serde(default)]
-    #[schema(example = "JHCCNBF45.0")]
-    firmware: Option<Line>,
-    summary: Prose,
-    severity: Severity,
-    /// What the device sent where; may be empty.
-    #[serde(default)]
-    findings: Vec<Finding>,
-    #[serde(default)]
-    references: Vec<Reference>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateResponse {
-    kind: ResponseKind,
-    /// Who answered.
-    #[schema(example = "Xiaomi (Hugo Barra)")]
-    author: Line,
-    /// When the answer was received (RFC 3339).
-    received_at: DateTime<Utc>,
-    text: Prose,
-    /// Only with kind `correction`: another evidence record that the
-    /// evidence this response is appended to corrects and supersedes.
-    #[serde(default)]
-    supersedes: Option<Uuid>,
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListParams {
     /// Only evidence about this model.
+    #[param(value_type = Option<Uuid>)]
     model_id: Option<String>,
     /// Page size, 1 to 500 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -114,51 +70,23 @@ pub struct UploadParams {
     post, path = "/api/v1/evidence", tag = "evidence",
     summary = "File evidence about one or more models",
     params(IdempotencyKeyHeader),
-    request_body = CreateEvidence,
+    request_body = NewEvidence,
     responses(
         (status = 201, description = "Filed", body = Evidence,
          headers(("Location" = String), ("ETag" = String))),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 413, body = Problem), (status = 415, body = Problem),
-        (status = 422, description = "Invalid field, e.g. `model_ids[0]` naming no model", body = Problem),
+        (status = 422, description = "Invalid field, e.g. `model_ids[0]` naming no model"),
     ),
     security(("bearer" = []))
 )]
 pub async fn create(
     state: web::Data<AppState>,
     principal: Principal,
-    body: JsonBody<CreateEvidence>,
+    body: JsonBody<NewEvidence>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Analyst)?;
-    let actor = principal.actor();
-    let CreateEvidence {
-        model_ids,
-        title,
-        source,
-        kind,
-        observed_at,
-        firmware,
-        summary,
-        severity,
-        findings,
-        references,
-    } = body.0;
-    let new = NewEvidence {
-        model_ids,
-        title,
-        source,
-        kind,
-        observed_at,
-        firmware,
-        summary,
-        severity,
-        findings,
-        references,
-    };
-    let evidence = state
-        .db
-        .write(move |conn| evidence::insert(conn, new, &actor, Utc::now()))
-        .await?;
+    let actor = principal.acting_as(Role::Analyst)?;
+    let evidence = workflow::evidence::file(&state.workflow, actor, body.0)
+        .await?
+        .value;
     Ok(created(
         format!("/api/v1/evidence/{}", evidence.id),
         evidence.version(),
@@ -172,7 +100,6 @@ pub async fn create(
     params(ListParams),
     responses(
         (status = 200, body = Page<Evidence>),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem),
     ),
     security(("bearer" = []))
 )]
@@ -199,7 +126,6 @@ pub async fn list(
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = Evidence, headers(("ETag" = String))),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
     ),
     security(("bearer" = []))
 )]
@@ -218,13 +144,11 @@ pub async fn get(
     post, path = "/api/v1/evidence/{id}/responses", tag = "evidence",
     summary = "Append a response: a vendor's answer, a retest, an acknowledgement or a correction",
     params(("id" = Uuid, Path), IdempotencyKeyHeader),
-    request_body = CreateResponse,
+    request_body = NewResponse,
     responses(
         (status = 201, description = "Appended", body = EvidenceResponse,
          headers(("Location" = String, description = "URL of the evidence"))),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
-        (status = 422, description = "Invalid field, e.g. `supersedes` on a response that is not a correction", body = Problem),
+        (status = 422, description = "Invalid field, e.g. `supersedes` on a response that is not a correction"),
     ),
     security(("bearer" = []))
 )]
@@ -232,38 +156,14 @@ pub async fn respond(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<Uuid>,
-    body: JsonBody<CreateResponse>,
+    body: JsonBody<NewResponse>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Analyst)?;
-    let actor = principal.actor();
+    let actor = principal.acting_as(Role::Analyst)?;
     let id = id.into_inner();
-    let CreateResponse {
-        kind,
-        author,
-        received_at,
-        text,
-        supersedes,
-    } = body.0;
-    if supersedes.is_some() && !kind.may_supersede() {
-        return Err(ApiError::invalid(
-            "supersedes",
-            "only a response of kind `correction` may supersede evidence",
-        ));
-    }
-    let new = NewResponse {
-        kind,
-        author,
-        received_at,
-        text,
-        supersedes,
-    };
-    let response = state
-        .db
-        .write(move |conn| evidence::respond(conn, id, new, &actor, Utc::now()))
-        .await?;
+    let done = workflow::evidence::respond(&state.workflow, actor, id, body.0).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/evidence/{id}")))
-        .json(response))
+        .json(done.value))
 }
 
 #[utoipa::path(
@@ -276,12 +176,10 @@ pub async fn respond(
         (status = 201, description = "Attached", body = Artifact,
          headers(("Location" = String, description = "URL of the bytes"))),
         (status = 200, description = "These bytes were already attached to this evidence", body = Artifact),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, description = "The same bytes are being attached by a concurrent request", body = Problem),
-        (status = 413, description = "Larger than the configured limit", body = Problem),
-        (status = 415, description = "A Content-Type that is not a media type", body = Problem),
-        (status = 422, description = "A missing or invalid `filename`", body = Problem),
+        (status = 409, description = "The same bytes are being attached by a concurrent request"),
+        (status = 413, description = "Larger than the configured limit"),
+        (status = 415, description = "A Content-Type that is not a media type"),
+        (status = 422, description = "A missing or invalid `filename`"),
     ),
     security(("bearer" = []))
 )]
@@ -293,8 +191,7 @@ pub async fn upload(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Analyst)?;
-    let actor = principal.actor();
+    let actor = principal.acting_as(Role::Analyst)?;
     let id = id.into_inner();
     let filename = match params.filename.as_deref() {
         None => Err("is required: name the file with `?filename=`".to_owned()),
@@ -302,15 +199,6 @@ pub async fn upload(
     }
     .map_err(|message| ApiError::invalid("filename", message))?;
     let content_type = content_type_of(&req)?;
-    let limit = state.settings.max_artifact_bytes;
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit) {
-        return Err(too_large(limit));
-    }
     if !state
         .db
         .read(move |conn| evidence::exists(conn, id))
@@ -318,10 +206,44 @@ pub async fn upload(
     {
         return Err(ApiError::NotFound("no such evidence".into()));
     }
+    let stored = store_body(&state, &req, payload).await?;
+    let artifact = NewArtifact {
+        sha256: stored.sha256,
+        size: stored.size,
+        filename,
+        content_type,
+    };
+    Ok(
+        match workflow::evidence::attach(&state.workflow, actor, id, artifact)
+            .await?
+            .value
+        {
+            Filed::Created(artifact) => HttpResponse::Created()
+                .insert_header((
+                    header::LOCATION,
+                    format!("/api/v1/evidence/{id}/artifacts/{}", artifact.sha256),
+                ))
+                .json(artifact),
+            Filed::Existing(artifact) => HttpResponse::Ok().json(artifact),
+        },
+    )
+}
+
+/// Streams the request body into the artifact store, within the size limit.
+async fn store_body(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<crate::artifacts::Stored, ApiError> {
+    let limit = state.settings.max_artifact_bytes;
+    let declared = super::extract::declared_length(req.headers());
+    if declared.is_some_and(|length| length as u64 > limit) {
+        return Err(too_large(limit));
+    }
     let content = payload
         .map(|chunk| chunk.map_err(io::Error::other))
         .boxed_local();
-    let stored = state
+    state
         .artifacts
         .put(content, limit)
         .await
@@ -329,26 +251,7 @@ pub async fn upload(
             PutError::TooLarge(limit) => too_large(limit),
             PutError::Read(e) => ApiError::BadRequest(format!("could not read the body: {e}")),
             PutError::Storage(e) => ApiError::internal(e),
-        })?;
-    let new = NewArtifact {
-        sha256: stored.sha256,
-        size: stored.size,
-        filename,
-        content_type,
-    };
-    let filed = state
-        .db
-        .write(move |conn| evidence::add_artifact(conn, id, new, &actor, Utc::now()))
-        .await?;
-    Ok(match filed {
-        Filed::Created(artifact) => HttpResponse::Created()
-            .insert_header((
-                header::LOCATION,
-                format!("/api/v1/evidence/{id}/artifacts/{}", artifact.sha256),
-            ))
-            .json(artifact),
-        Filed::Existing(artifact) => HttpResponse::Ok().json(artifact),
-    })
+        })
 }
 
 #[utoipa::path(
@@ -369,7 +272,6 @@ pub async fn upload(
              ("Content-Security-Policy" = String),
          )),
         (status = 304, description = "The copy held is current"),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
     ),
     security(("bearer" = []))
 )]

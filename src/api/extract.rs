@@ -301,14 +301,9 @@ pub fn with_etag<T: Serialize>(version: i64, body: &T) -> HttpResponse {
         .json(body)
 }
 
-/// For PATCH fields that may be cleared: absent → `None`, `null` →
-/// `Some(None)`, a value → `Some(Some(value))` (use with `#[serde(default)]`).
-pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: serde::Deserialize<'de>,
-    D: serde::Deserializer<'de>,
-{
-    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+/// A parser for a `true`/`false` query parameter.
+pub fn boolean(raw: &str) -> Result<bool, String> {
+    raw.parse().map_err(|_| "must be true or false".to_owned())
 }
 
 /// A parser for a query parameter holding the id of a `what`.
@@ -327,9 +322,21 @@ pub fn query_param<T>(
         .transpose()
 }
 
+/// A CSV body of at most `limit` bytes: 415 unless declared as `text/csv`
+/// (see [`require_csv`]), 413 when larger.
+pub async fn read_csv(
+    req: &HttpRequest,
+    payload: web::Payload,
+    what: &str,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    require_csv(req, what)?;
+    read_limited(payload.into_inner(), declared_length(req.headers()), limit).await
+}
+
 /// 415 unless the body is declared as `text/csv` (in UTF-8, when a charset
 /// is named).
-pub fn require_csv(req: &HttpRequest, what: &str) -> Result<(), ApiError> {
+fn require_csv(req: &HttpRequest, what: &str) -> Result<(), ApiError> {
     let declared = req
         .headers()
         .get(header::CONTENT_TYPE)

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
 use crate::db::advisories;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::export::atom::{self, FEED_ENTRIES};
 
 pub const ATOM: &str = "application/atom+xml";
@@ -34,7 +34,7 @@ pub const ATOM: &str = "application/atom+xml";
         (status = 200, description = "The feed", content_type = "application/atom+xml", body = String,
          headers(("ETag" = String), ("Last-Modified" = String))),
         (status = 304, description = "Unchanged since the given ETag or date"),
-        (status = 503, body = Problem),
+        (status = 503),
     )
 )]
 pub async fn feed(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {

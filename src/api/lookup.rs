@@ -3,23 +3,16 @@
 //! without touching the database.
 
 use actix_web::{HttpResponse, web};
-use chrono::Utc;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
-use super::extract::query_param;
 use crate::app::AppState;
-use crate::auth::{MaybePrincipal, Role};
-use crate::domain::clearance::Clearance;
-use crate::domain::firmware::FirmwareVersion;
+use crate::auth::MaybePrincipal;
 use crate::domain::imei::{Imei, LookupKey, Tac};
-use crate::domain::registry::ManufacturerRef;
-use crate::error::{ApiError, FieldError, Problem};
-use crate::lookup::{IndexedModel, LookupIndex};
-
-pub(crate) const DEFAULT_MATCHES: usize = 20;
-const MAX_MATCHES: usize = 100;
-const MAX_FIRMWARE_CHARS: usize = 64;
+use crate::error::ApiError;
+use crate::lookup::answer::{
+    self, DEFAULT_MATCHES, LookupAnswer, MAX_MATCHES, Question, parse_firmware,
+};
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct LookupParams {
@@ -33,66 +26,38 @@ pub struct LookupParams {
     /// only decisions whose firmware range holds it apply.
     firmware: Option<String>,
     /// Most matches to return for `q`, 1 to 100 (default 20).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
 }
 
-/// What was asked, as understood.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LookupQuery {
-    /// `text`, `imei` or `tac`.
-    #[schema(example = "imei")]
-    pub kind: &'static str,
-    /// The query as normalised (an IMEI without spaces, trimmed text).
-    pub value: String,
-    /// The TAC an IMEI or TAC query resolved to.
-    pub tac: Option<String>,
-    pub firmware: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MatchedModel {
-    pub id: uuid::Uuid,
-    pub name: String,
-    pub manufacturer: ManufacturerRef,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LookupMatch {
-    pub model: MatchedModel,
-    pub clearance: Clearance,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LookupAnswer {
-    pub query: LookupQuery,
-    /// Best match first; empty when nothing matches (an unknown TAC too).
-    pub matches: Vec<LookupMatch>,
+/// A 422 naming `field`.
+fn invalid(field: &'static str) -> impl Fn(String) -> ApiError {
+    move |message| ApiError::invalid(field, message)
 }
 
 impl LookupParams {
-    fn parse(&self) -> Result<(LookupKey, Option<FirmwareVersion>, usize), ApiError> {
+    fn parse(&self) -> Result<Question, ApiError> {
         let given: Vec<(&str, &str)> = [("q", &self.q), ("imei", &self.imei), ("tac", &self.tac)]
             .into_iter()
             .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
             .collect();
-        let question = match given.as_slice() {
+        let key = match given.as_slice() {
             [("q", text)] if !text.trim().is_empty() => LookupKey::Text(text.trim().to_owned()),
             [("q", _)] => return Err(ApiError::invalid("q", "must not be empty")),
-            [("imei", raw)] => LookupKey::Imei(
-                Imei::parse(raw).map_err(|e| ApiError::invalid("imei", e.to_string()))?,
-            ),
-            [("tac", raw)] => LookupKey::Tac(
-                Tac::parse(raw).map_err(|e| ApiError::invalid("tac", e.to_string()))?,
-            ),
+            [("imei", raw)] => {
+                LookupKey::Imei(Imei::parse(raw).map_err(|e| invalid("imei")(e.to_string()))?)
+            }
+            [("tac", raw)] => {
+                LookupKey::Tac(Tac::parse(raw).map_err(|e| invalid("tac")(e.to_string()))?)
+            }
             _ => {
-                return Err(ApiError::Validation(vec![FieldError::new(
+                return Err(ApiError::invalid(
                     "q",
                     "give exactly one of q (a name or model number), imei or tac",
-                )]));
+                ));
             }
         };
-        let firmware = parse_firmware(self.firmware.as_deref())?;
+        let firmware = parse_firmware(self.firmware.as_deref()).map_err(invalid("firmware"))?;
         let limit = match self.limit.as_deref() {
             None => DEFAULT_MATCHES,
             Some(raw) => raw
@@ -106,101 +71,11 @@ impl LookupParams {
                     )
                 })?,
         };
-        Ok((question, firmware, limit))
-    }
-}
-
-/// The optional firmware version of a lookup, the same for the API and the
-/// page.
-pub(crate) fn parse_firmware(raw: Option<&str>) -> Result<Option<FirmwareVersion>, ApiError> {
-    query_param("firmware", raw.map(str::trim), |raw| {
-        if raw.chars().count() > MAX_FIRMWARE_CHARS {
-            return Err(format!(
-                "must be a version of at most {MAX_FIRMWARE_CHARS} characters"
-            ));
-        }
-        FirmwareVersion::parse(raw)
-    })
-}
-
-/// Whether this caller may look up, and whether they are anonymous: with
-/// public lookup anyone may ask; a token, when sent, must still be valid
-/// (the extractor refuses a bad one).
-pub(crate) fn caller_may_look_up(
-    state: &AppState,
-    principal: &MaybePrincipal,
-) -> Result<bool, ApiError> {
-    match &principal.0 {
-        Some(principal) if !state.settings.public_lookup => principal.require(Role::Reader)?,
-        None if !state.settings.public_lookup => {
-            return Err(ApiError::Unauthorized("a bearer token is required".into()));
-        }
-        _ => {}
-    }
-    Ok(principal.0.is_none())
-}
-
-/// Answers a lookup question from the index; anonymous callers see only
-/// what may be shared with the public. The API and the page both answer
-/// through here.
-pub(crate) fn answer(
-    index: &LookupIndex,
-    question: LookupKey,
-    firmware: Option<FirmwareVersion>,
-    limit: usize,
-    anonymous: bool,
-) -> LookupAnswer {
-    let (kind, value, tac, found): (_, _, _, Vec<&IndexedModel>) = match question {
-        LookupKey::Text(text) => {
-            let found = index.search(&text, limit);
-            ("text", text, None, found)
-        }
-        LookupKey::Imei(imei) => {
-            let tac = imei.tac();
-            let found = index.by_tac(&tac).into_iter().collect();
-            (
-                "imei",
-                imei.as_str().to_owned(),
-                Some(tac.as_str().to_owned()),
-                found,
-            )
-        }
-        LookupKey::Tac(tac) => {
-            let found = index.by_tac(&tac).into_iter().collect();
-            (
-                "tac",
-                tac.as_str().to_owned(),
-                Some(tac.as_str().to_owned()),
-                found,
-            )
-        }
-    };
-    let now = Utc::now();
-    LookupAnswer {
-        matches: found
-            .into_iter()
-            .map(|m| LookupMatch {
-                model: MatchedModel {
-                    id: m.id,
-                    name: m.name.clone(),
-                    manufacturer: m.manufacturer.clone(),
-                },
-                clearance: {
-                    let clearance = m.clearance(now, firmware.as_ref());
-                    if anonymous {
-                        clearance.for_the_public()
-                    } else {
-                        clearance
-                    }
-                },
-            })
-            .collect(),
-        query: LookupQuery {
-            kind,
-            value,
-            tac,
-            firmware: firmware.map(|f| f.to_string()),
-        },
+        Ok(Question {
+            key,
+            firmware,
+            limit,
+        })
     }
 }
 
@@ -211,8 +86,8 @@ pub(crate) fn answer(
     params(LookupParams),
     responses(
         (status = 200, body = LookupAnswer),
-        (status = 401, description = "Public lookup is disabled and no valid token was given", body = Problem),
-        (status = 422, description = "An IMEI with a wrong check digit or length, a TAC that is not 8 digits", body = Problem),
+        (status = 401, description = "Public lookup is disabled and no valid token was given"),
+        (status = 422, description = "An IMEI with a wrong check digit or length, a TAC that is not 8 digits"),
     ),
     security((), ("bearer" = []))
 )]
@@ -221,13 +96,13 @@ pub async fn lookup(
     principal: MaybePrincipal,
     params: web::Query<LookupParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let anonymous = caller_may_look_up(&state, &principal)?;
-    let (question, firmware, limit) = params.parse()?;
-    Ok(HttpResponse::Ok().json(answer(
+    let anonymous = principal.may_use_public(state.settings.public_lookup)?;
+    let question = params.parse()?;
+    let now = state.workflow.clock().now();
+    Ok(HttpResponse::Ok().json(answer::answer(
         &state.lookup.snapshot(),
         question,
-        firmware,
-        limit,
         anonymous,
+        now,
     )))
 }

@@ -1,36 +1,23 @@
 //! `/api/v1/manufacturers`
 
 use actix_web::{HttpResponse, web};
-use chrono::Utc;
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::extract::{JsonBody, Page, PageRequest, created, with_etag};
 use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
-use crate::db::manufacturers::{self, NewManufacturer};
-use crate::domain::registry::{Country, Manufacturer, Name};
-use crate::error::{ApiError, Problem};
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateManufacturer {
-    #[schema(example = "Xiaomi")]
-    name: Name,
-    /// ISO 3166-1 alpha-2.
-    #[schema(example = "CN")]
-    country: Country,
-    #[serde(default)]
-    #[schema(example = json!(["小米"]))]
-    aliases: Vec<Name>,
-}
+use crate::db::manufacturers;
+use crate::domain::registry::{Manufacturer, NewManufacturer};
+use crate::error::ApiError;
+use crate::workflow::registry;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListParams {
     /// Page size, 1 to 500 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -40,43 +27,23 @@ pub struct ListParams {
     post, path = "/api/v1/manufacturers", tag = "registry",
     summary = "Register a manufacturer",
     params(IdempotencyKeyHeader),
-    request_body = CreateManufacturer,
+    request_body = NewManufacturer,
     responses(
         (status = 201, description = "Registered", body = Manufacturer,
-         headers(("Location" = String, description = "URL of the new manufacturer"))),
-        (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 409, description = "A manufacturer with this name (ignoring case) exists", body = Problem),
-        (status = 422, body = Problem),
+         headers(("Location" = String, description = "URL of the new manufacturer"), ("ETag" = String))),
+        (status = 409, description = "A manufacturer with this name (ignoring case) exists"),
     ),
     security(("bearer" = []))
 )]
 pub async fn create(
     state: web::Data<AppState>,
     principal: Principal,
-    body: JsonBody<CreateManufacturer>,
+    body: JsonBody<NewManufacturer>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Analyst)?;
-    let actor = principal.actor();
-    let CreateManufacturer {
-        name,
-        country,
-        aliases,
-    } = body.0;
-    let new = NewManufacturer {
-        name,
-        country,
-        aliases,
-    };
-    let manufacturer = state
-        .db
-        .write(move |conn| manufacturers::insert(conn, new, &actor, Utc::now()))
-        .await?;
-    state.lookup.refresh_after_write().await;
-    Ok(created(
-        format!("/api/v1/manufacturers/{}", manufacturer.id),
-        manufacturer.version,
-        &manufacturer,
-    ))
+    let actor = principal.acting_as(Role::Analyst)?;
+    let made = registry::register_manufacturer(&state.workflow, actor, body.0).await?;
+    let location = format!("/api/v1/manufacturers/{}", made.value.id);
+    Ok(created(location, made.value.version, &made.value))
 }
 
 #[utoipa::path(
@@ -85,7 +52,6 @@ pub async fn create(
     params(ListParams),
     responses(
         (status = 200, body = Page<Manufacturer>),
-        (status = 401, body = Problem), (status = 422, body = Problem),
     ),
     security(("bearer" = []))
 )]
@@ -109,7 +75,6 @@ pub async fn list(
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = Manufacturer, headers(("ETag" = String))),
-        (status = 401, body = Problem), (status = 404, body = Problem),
     ),
     security(("bearer" = []))
 )]

@@ -13,41 +13,12 @@ use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::clearance::{self as db_clearance, StatusChange};
-use crate::db::models::{self, ModelFilter, ModelPatch, NewModel};
+use crate::db::models::{self, ModelFilter};
 use crate::domain::clearance::{self, Clearance, ClearanceStatus};
-use crate::domain::imei::Tac;
-use crate::domain::registry::{Category, Model, Name};
-use crate::error::{ApiError, Problem};
+use crate::domain::registry::{Category, Model, ModelPatch, NewModel};
+use crate::error::ApiError;
 use crate::lookup::LookupIndex;
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateModel {
-    manufacturer_id: Uuid,
-    #[schema(example = "Redmi 1S")]
-    name: Name,
-    #[serde(default)]
-    #[schema(example = json!(["2014011", "HM 1SW"]))]
-    model_numbers: Vec<Name>,
-    #[serde(default)]
-    #[schema(example = json!(["Hongmi 1S"]))]
-    aliases: Vec<Name>,
-    category: Category,
-    /// Each exactly 8 digits; a TAC another model claims is a 409.
-    #[serde(default)]
-    tacs: Vec<Tac>,
-}
-
-/// Fields to change; absent fields stay as they are.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateModel {
-    name: Option<Name>,
-    model_numbers: Option<Vec<Name>>,
-    aliases: Option<Vec<Name>>,
-    category: Option<Category>,
-    tacs: Option<Vec<Tac>>,
-}
+use crate::workflow::registry;
 
 /// A model with its current clearance.
 #[derive(Debug, Serialize, ToSchema)]
@@ -58,6 +29,15 @@ pub struct ModelView {
 }
 
 impl ModelView {
+    /// The model with its clearance as the lookup index has it now.
+    pub fn of(model: Model, state: &AppState) -> Self {
+        Self::new(
+            model,
+            &state.lookup.snapshot(),
+            state.workflow.clock().now(),
+        )
+    }
+
     pub fn new(model: Model, index: &LookupIndex, now: DateTime<Utc>) -> Self {
         let clearance = index
             .get(model.id)
@@ -78,7 +58,7 @@ pub struct ListParams {
     #[param(value_type = Option<Category>)]
     category: Option<String>,
     /// Page size, 1 to 500 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -88,51 +68,27 @@ pub struct ListParams {
     post, path = "/api/v1/models", tag = "registry",
     summary = "Register a device model",
     params(IdempotencyKeyHeader),
-    request_body = CreateModel,
+    request_body = NewModel,
     responses(
         (status = 201, description = "Registered", body = ModelView,
          headers(("Location" = String), ("ETag" = String))),
-        (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 409, description = "Name taken for this manufacturer, or a TAC claimed by another model", body = Problem),
-        (status = 422, description = "Invalid field, e.g. a TAC that is not 8 digits", body = Problem),
+        (status = 409, description = "Name taken for this manufacturer, or a TAC claimed by another model"),
+        (status = 422, description = "Invalid field, e.g. a TAC that is not 8 digits"),
     ),
     security(("bearer" = []))
 )]
 pub async fn create(
     state: web::Data<AppState>,
     principal: Principal,
-    body: JsonBody<CreateModel>,
+    body: JsonBody<NewModel>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Analyst)?;
-    let actor = principal.actor();
-    let CreateModel {
-        manufacturer_id,
-        name,
-        model_numbers,
-        aliases,
-        category,
-        tacs,
-    } = body.0;
-    let new = NewModel {
-        manufacturer_id,
-        name,
-        model_numbers,
-        aliases,
-        category,
-        tacs,
-    };
-    let model = state
-        .db
-        .write(move |conn| models::insert(conn, new, &actor, Utc::now()))
-        .await?;
-    state.lookup.refresh_after_write().await;
+    let actor = principal.acting_as(Role::Analyst)?;
+    let model = registry::register_model(&state.workflow, actor, body.0)
+        .await?
+        .value;
     let location = format!("/api/v1/models/{}", model.id);
     let version = model.version;
-    Ok(created(
-        location,
-        version,
-        &ModelView::new(model, &state.lookup.snapshot(), Utc::now()),
-    ))
+    Ok(created(location, version, &ModelView::of(model, &state)))
 }
 
 #[utoipa::path(
@@ -141,7 +97,6 @@ pub async fn create(
     params(ListParams),
     responses(
         (status = 200, body = Page<ModelView>),
-        (status = 401, body = Problem), (status = 422, body = Problem),
     ),
     security(("bearer" = []))
 )]
@@ -172,7 +127,7 @@ pub async fn list(
         .read(move |conn| models::list(conn, &filter, page.after, page.fetch()))
         .await?;
     let index = state.lookup.snapshot();
-    let now = Utc::now();
+    let now = state.workflow.clock().now();
     Ok(HttpResponse::Ok().json(page.page(rows, |m| m.id, |m| ModelView::new(m, &index, now))))
 }
 
@@ -182,7 +137,6 @@ pub async fn list(
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = ModelView, headers(("ETag" = String))),
-        (status = 401, body = Problem), (status = 404, body = Problem),
     ),
     security(("bearer" = []))
 )]
@@ -194,11 +148,7 @@ pub async fn get(
     principal.require(Role::Reader)?;
     let id = id.into_inner();
     let model = state.db.read(move |conn| models::get(conn, id)).await?;
-    let version = model.version;
-    Ok(with_etag(
-        version,
-        &ModelView::new(model, &state.lookup.snapshot(), Utc::now()),
-    ))
+    Ok(with_etag(model.version, &ModelView::of(model, &state)))
 }
 
 #[utoipa::path(
@@ -206,11 +156,11 @@ pub async fn get(
     summary = "Change a model's names, model numbers, TACs or category",
     description = "With `If-Match`, the change applies only if the model is unchanged since that ETag (else 412).",
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
-    request_body = UpdateModel,
+    request_body = ModelPatch,
     responses(
         (status = 200, body = ModelView, headers(("ETag" = String))),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem),
+        (status = 409, description = "Name taken for this manufacturer, or a TAC claimed by another model"),
+        (status = 412, description = "Changed since the ETag was read"),
     ),
     security(("bearer" = []))
 )]
@@ -219,41 +169,22 @@ pub async fn update(
     principal: Principal,
     id: web::Path<Uuid>,
     req: HttpRequest,
-    body: JsonBody<UpdateModel>,
+    body: JsonBody<ModelPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Analyst)?;
-    let actor = principal.actor();
-    let id = id.into_inner();
+    let actor = principal.acting_as(Role::Analyst)?;
     let expected = if_match_version(&req);
-    let UpdateModel {
-        name,
-        model_numbers,
-        aliases,
-        category,
-        tacs,
-    } = body.0;
-    let patch = ModelPatch {
-        name,
-        model_numbers,
-        aliases,
-        category,
-        tacs,
-    };
-    let model = state
-        .db
-        .write(move |conn| models::update(conn, id, patch, expected, &actor, Utc::now()))
-        .await?;
-    state.lookup.refresh_after_write().await;
-    let version = model.version;
+    let done =
+        registry::change_model(&state.workflow, actor, id.into_inner(), body.0, expected).await?;
     Ok(with_etag(
-        version,
-        &ModelView::new(model, &state.lookup.snapshot(), Utc::now()),
+        done.value.version,
+        &ModelView::of(done.value, &state),
     ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct HistoryParams {
-    #[param(value_type = Option<u32>)]
+    /// Page size, 1 to 500 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
     cursor: Option<String>,
 }
@@ -264,7 +195,6 @@ pub struct HistoryParams {
     params(("id" = Uuid, Path), HistoryParams),
     responses(
         (status = 200, body = Page<StatusChange>),
-        (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem),
     ),
     security(("bearer" = []))
 )]

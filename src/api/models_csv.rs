@@ -4,22 +4,22 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
-use chrono::Utc;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::extract::{declared_length, query_param, read_limited, require_csv};
+use super::extract::{query_param, read_csv};
 use super::models::ModelView;
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
-use crate::db::model_import::{self, ModelImportSummary};
+use crate::db::model_import::ModelImportSummary;
 use crate::db::models::{self, ModelFilter};
 use crate::domain::clearance::ClearanceStatus;
 use crate::domain::registry::Model;
-use crate::error::{ApiError, FieldError, Problem};
+use crate::error::ApiError;
 use crate::export::models_csv;
+use crate::workflow::registry;
 
 /// Models fetched per database round trip of the export.
 const EXPORT_PAGE: i64 = 500;
@@ -46,7 +46,6 @@ pub struct ExportParams {
     params(ExportParams),
     responses(
         (status = 200, description = "The models", content_type = "text/csv", body = String),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem),
     ),
     security(("bearer" = []))
 )]
@@ -109,7 +108,7 @@ async fn page(
         .then(|| rows.last().map(|m| m.id))
         .flatten();
     let index = state.lookup.snapshot();
-    let now = Utc::now();
+    let now = state.workflow.clock().now();
     let mut writer = models_csv::writer();
     for model in rows {
         let view = ModelView::new(model, &index, now);
@@ -139,10 +138,8 @@ async fn page(
         example = "manufacturer,manufacturer_country,name,model_numbers,aliases,tacs,category,clearance_status,reference\nXiaomi,CN,Redmi 1S,2014011|HM 1SW,Hongmi 1S,86452102,phone,,\n"),
     responses(
         (status = 200, description = "Imported", body = ModelImportSummary),
-        (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 413, body = Problem),
-        (status = 415, description = "Not sent as `text/csv`", body = Problem),
-        (status = 422, description = "Bad lines; nothing was imported", body = Problem),
+        (status = 415, description = "Not sent as `text/csv`"),
+        (status = 422, description = "Bad lines; nothing was imported"),
     ),
     security(("bearer" = []))
 )]
@@ -152,27 +149,9 @@ pub async fn import(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Analyst)?;
-    require_csv(&req, "the models")?;
-    let body = read_limited(
-        payload.into_inner(),
-        declared_length(req.headers()),
-        MAX_IMPORT_BYTES,
-    )
-    .await?;
-    let rows = models_csv::parse(&body).map_err(|errors| {
-        ApiError::Validation(
-            errors
-                .into_iter()
-                .map(|e| FieldError::new(format!("line {}", e.line), e.message))
-                .collect(),
-        )
-    })?;
-    let actor = principal.actor();
-    let summary = state
-        .db
-        .write(move |conn| model_import::import(conn, rows, &actor, Utc::now()))
-        .await?;
-    state.lookup.refresh_after_write().await;
-    Ok(HttpResponse::Ok().json(summary))
+    let actor = principal.acting_as(Role::Analyst)?;
+    let body = read_csv(&req, payload, "the models", MAX_IMPORT_BYTES).await?;
+    let rows = models_csv::parse(&body).map_err(ApiError::bad_lines)?;
+    let done = registry::import_models(&state.workflow, actor, rows).await?;
+    Ok(HttpResponse::Ok().json(done.value))
 }

@@ -18,7 +18,9 @@ pub struct Health {
 #[utoipa::path(
     get, path = "/healthz", tag = "operations",
     summary = "The process is up",
-    responses((status = 200, body = Health))
+    responses(
+        (status = 200, body = Health),
+    )
 )]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health {
@@ -30,7 +32,10 @@ pub async fn healthz() -> HttpResponse {
 #[utoipa::path(
     get, path = "/readyz", tag = "operations",
     summary = "The database answers and its migrations are applied",
-    responses((status = 200, body = Health), (status = 503, body = Health))
+    responses(
+        (status = 200, body = Health),
+        (status = 503, body = Health),
+    )
 )]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.db.readiness().await {
@@ -48,7 +53,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 #[utoipa::path(
     get, path = "/openapi.json", tag = "operations",
     summary = "This API's OpenAPI 3.1 document",
-    responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))
+    responses(
+        (status = 200, description = "The OpenAPI document", content_type = "application/json"),
+    )
 )]
 pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok()

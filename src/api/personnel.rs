@@ -2,61 +2,24 @@
 //! kept by admins, one at a time or by importing a CSV roster.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Utc;
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::extract::{
-    JsonBody, Page, PageRequest, created, declared_length, double_option, if_match_version,
-    query_param, read_limited, require_csv, with_etag,
+    JsonBody, Page, PageRequest, boolean, created, if_match_version, query_param, read_csv,
+    with_etag,
 };
 use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
-use crate::db::personnel::{self, ImportSummary, NewPerson, PersonFilter, PersonPatch};
-use crate::domain::email::EmailAddress;
-use crate::domain::personnel::{Person, parse_roster};
-use crate::domain::text::Line;
-use crate::error::{ApiError, FieldError, Problem};
+use crate::db::personnel::{self, ImportSummary, PersonFilter};
+use crate::domain::personnel::{NewPerson, Person, PersonPatch, parse_roster};
+use crate::error::ApiError;
+use crate::workflow;
 
 /// The largest roster accepted: some 200,000 people.
 pub const MAX_ROSTER_BYTES: usize = 16 * 1024 * 1024;
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreatePerson {
-    /// Unique in the directory, ignoring case.
-    #[schema(value_type = String, format = Email, example = "ada@example.org")]
-    email: EmailAddress,
-    #[schema(value_type = String, example = "Ada Lovelace")]
-    name: Line,
-    #[serde(default)]
-    #[schema(value_type = Option<String>, example = "Border Police North")]
-    unit: Option<Line>,
-    /// Only active people receive advisory mail (default true).
-    #[serde(default = "active_by_default")]
-    active: bool,
-}
-
-fn active_by_default() -> bool {
-    true
-}
-
-/// Fields to change; absent fields stay as they are.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdatePerson {
-    #[schema(value_type = Option<String>, format = Email)]
-    email: Option<EmailAddress>,
-    #[schema(value_type = Option<String>)]
-    name: Option<Line>,
-    /// null clears it.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
-    unit: Option<Option<Line>>,
-    active: Option<bool>,
-}
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListParams {
@@ -68,7 +31,7 @@ pub struct ListParams {
     /// Text in the name or the address (any case).
     q: Option<String>,
     /// Page size, 1 to 500 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -82,39 +45,24 @@ fn location(person: &Person) -> String {
     post, path = "/api/v1/personnel", tag = "personnel",
     summary = "Add a person to the directory",
     params(IdempotencyKeyHeader),
-    request_body = CreatePerson,
+    request_body = NewPerson,
     responses(
         (status = 201, description = "Added", body = Person,
          headers(("Location" = String), ("ETag" = String))),
-        (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 409, description = "The address (ignoring case) is already in the directory", body = Problem),
-        (status = 422, description = "Invalid field, e.g. not an email address", body = Problem),
+        (status = 409, description = "The address (ignoring case) is already in the directory"),
+        (status = 422, description = "Invalid field, e.g. not an email address"),
     ),
     security(("bearer" = []))
 )]
 pub async fn create(
     state: web::Data<AppState>,
     principal: Principal,
-    body: JsonBody<CreatePerson>,
+    body: JsonBody<NewPerson>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Admin)?;
-    let actor = principal.actor();
-    let CreatePerson {
-        email,
-        name,
-        unit,
-        active,
-    } = body.0;
-    let new = NewPerson {
-        email,
-        name,
-        unit,
-        active,
-    };
-    let person = state
-        .db
-        .write(move |conn| personnel::insert(conn, new, &actor, Utc::now()))
-        .await?;
+    let actor = principal.acting_as(Role::Admin)?;
+    let person = workflow::personnel::add(&state.workflow, actor, body.0)
+        .await?
+        .value;
     Ok(created(location(&person), person.version, &person))
 }
 
@@ -124,7 +72,6 @@ pub async fn create(
     params(ListParams),
     responses(
         (status = 200, body = Page<Person>),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem),
     ),
     security(("bearer" = []))
 )]
@@ -142,10 +89,7 @@ pub async fn list(
             .map(str::trim)
             .filter(|u| !u.is_empty())
             .map(str::to_owned),
-        active: query_param("active", params.active.as_deref(), |raw| {
-            raw.parse::<bool>()
-                .map_err(|_| "must be true or false".to_owned())
-        })?,
+        active: query_param("active", params.active.as_deref(), boolean)?,
         q: params
             .q
             .as_deref()
@@ -166,7 +110,6 @@ pub async fn list(
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = Person, headers(("ETag" = String))),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
     ),
     security(("bearer" = []))
 )]
@@ -186,12 +129,11 @@ pub async fn get(
     summary = "Change a person's address, name, unit or active flag",
     description = "With `If-Match`, the change applies only if the person is unchanged since that ETag (else 412).",
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
-    request_body = UpdatePerson,
+    request_body = PersonPatch,
     responses(
         (status = 200, body = Person, headers(("ETag" = String))),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, description = "The new address is another person's", body = Problem),
-        (status = 412, body = Problem), (status = 422, body = Problem),
+        (status = 409, description = "The new address is another person's"),
+        (status = 412, description = "Changed since the ETag was read"),
     ),
     security(("bearer" = []))
 )]
@@ -200,28 +142,14 @@ pub async fn update(
     principal: Principal,
     id: web::Path<Uuid>,
     req: HttpRequest,
-    body: JsonBody<UpdatePerson>,
+    body: JsonBody<PersonPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Admin)?;
-    let actor = principal.actor();
-    let id = id.into_inner();
+    let actor = principal.acting_as(Role::Admin)?;
     let expected = if_match_version(&req);
-    let UpdatePerson {
-        email,
-        name,
-        unit,
-        active,
-    } = body.0;
-    let patch = PersonPatch {
-        email,
-        name,
-        unit,
-        active,
-    };
-    let person = state
-        .db
-        .write(move |conn| personnel::update(conn, id, patch, expected, &actor, Utc::now()))
-        .await?;
+    let id = id.into_inner();
+    let person = workflow::personnel::change(&state.workflow, actor, id, body.0, expected)
+        .await?
+        .value;
     Ok(with_etag(person.version, &person))
 }
 
@@ -239,10 +167,8 @@ pub async fn update(
         example = "email,name,unit\nada@example.org,\"Lovelace, Ada\",North\n"),
     responses(
         (status = 200, description = "Imported", body = ImportSummary),
-        (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 413, body = Problem),
-        (status = 415, description = "Not sent as `text/csv`", body = Problem),
-        (status = 422, description = "Bad lines; nothing was imported", body = Problem),
+        (status = 415, description = "Not sent as `text/csv`"),
+        (status = 422, description = "Bad lines; nothing was imported"),
     ),
     security(("bearer" = []))
 )]
@@ -252,26 +178,9 @@ pub async fn import(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Admin)?;
-    require_csv(&req, "the roster")?;
-    let body = read_limited(
-        payload.into_inner(),
-        declared_length(req.headers()),
-        MAX_ROSTER_BYTES,
-    )
-    .await?;
-    let entries = parse_roster(&body).map_err(|errors| {
-        ApiError::Validation(
-            errors
-                .into_iter()
-                .map(|e| FieldError::new(format!("line {}", e.line), e.message))
-                .collect(),
-        )
-    })?;
-    let actor = principal.actor();
-    let summary = state
-        .db
-        .write(move |conn| personnel::import(conn, entries, &actor, Utc::now()))
-        .await?;
-    Ok(HttpResponse::Ok().json(summary))
+    let actor = principal.acting_as(Role::Admin)?;
+    let body = read_csv(&req, payload, "the roster", MAX_ROSTER_BYTES).await?;
+    let roster = parse_roster(&body).map_err(ApiError::bad_lines)?;
+    let done = workflow::personnel::import(&state.workflow, actor, roster).await?;
+    Ok(HttpResponse::Ok().json(done.value))
 }

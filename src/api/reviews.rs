@@ -1,36 +1,18 @@
 //! `/api/v1/reviews`: a model under examination until a due date.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::extract::{JsonBody, Page, PageRequest, created, id_of, query_param};
+use super::extract::{JsonBody, Page, PageRequest, boolean, created, id_of, query_param};
 use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::db::reviews::{self, Review, ReviewFilter};
-use crate::domain::text::{Line, Prose};
-use crate::error::{ApiError, Problem};
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OpenReview {
-    model_id: Uuid,
-    reason: Prose,
-    /// When a decision is due, e.g. 90 days from now for "within three months".
-    due_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CloseReview {
-    outcome: Line,
-    /// The advisory that settled the review, if one did.
-    #[serde(default)]
-    advisory_id: Option<Uuid>,
-}
+use crate::domain::review::{NewReview, ReviewOutcome};
+use crate::error::ApiError;
+use crate::workflow;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListParams {
@@ -40,14 +22,11 @@ pub struct ListParams {
     /// `true`: only open reviews; `false`: only closed ones.
     #[param(value_type = Option<bool>)]
     open: Option<String>,
+    #[param(value_type = Option<Uuid>)]
     model_id: Option<String>,
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
     cursor: Option<String>,
-}
-
-fn boolean(raw: &str) -> Result<bool, String> {
-    raw.parse().map_err(|_| "must be true or false".to_owned())
 }
 
 #[utoipa::path(
@@ -55,32 +34,22 @@ fn boolean(raw: &str) -> Result<bool, String> {
     summary = "Open a review of a model",
     params(IdempotencyKeyHeader),
     description = "While a review is open and no decision applies, the model is `under_review`. A model has at most one open review.",
-    request_body = OpenReview,
+    request_body = NewReview,
     responses(
-        (status = 201, body = Review, headers(("Location" = String))),
-        (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 409, description = "The model already has an open review", body = Problem),
-        (status = 422, body = Problem),
+        (status = 201, body = Review, headers(("Location" = String), ("ETag" = String))),
+        (status = 409, description = "The model already has an open review"),
     ),
     security(("bearer" = []))
 )]
 pub async fn open(
     state: web::Data<AppState>,
     principal: Principal,
-    body: JsonBody<OpenReview>,
+    body: JsonBody<NewReview>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Analyst)?;
-    let actor = principal.actor();
-    let OpenReview {
-        model_id,
-        reason,
-        due_at,
-    } = body.0;
-    let (review, _) = state
-        .db
-        .write(move |conn| reviews::open(conn, model_id, &reason, due_at, &actor, Utc::now()))
-        .await?;
-    state.lookup.refresh_after_write().await;
+    let actor = principal.acting_as(Role::Analyst)?;
+    let review = workflow::reviews::open(&state.workflow, actor, body.0)
+        .await?
+        .value;
     Ok(created(
         format!("/api/v1/reviews/{}", review.id),
         1,
@@ -92,7 +61,9 @@ pub async fn open(
     get, path = "/api/v1/reviews", tag = "reviews",
     summary = "List reviews",
     params(ListParams),
-    responses((status = 200, body = Page<Review>), (status = 401, body = Problem), (status = 422, body = Problem)),
+    responses(
+        (status = 200, body = Page<Review>),
+    ),
     security(("bearer" = []))
 )]
 pub async fn list(
@@ -107,9 +78,10 @@ pub async fn list(
         open: query_param("open", params.open.as_deref(), boolean)?,
         model_id: query_param("model_id", params.model_id.as_deref(), id_of("a model"))?,
     };
+    let now = state.workflow.clock().now();
     let rows = state
         .db
-        .read(move |conn| reviews::list(conn, &filter, page.after, page.fetch(), Utc::now()))
+        .read(move |conn| reviews::list(conn, &filter, page.after, page.fetch(), now))
         .await?;
     Ok(HttpResponse::Ok().json(page.page(rows, |r| r.id, |r| r)))
 }
@@ -118,7 +90,9 @@ pub async fn list(
     get, path = "/api/v1/reviews/{id}", tag = "reviews",
     summary = "Get a review",
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = Review), (status = 401, body = Problem), (status = 404, body = Problem)),
+    responses(
+        (status = 200, body = Review),
+    ),
     security(("bearer" = []))
 )]
 pub async fn get(
@@ -128,9 +102,10 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Role::Reader)?;
     let id = id.into_inner();
+    let now = state.workflow.clock().now();
     let review = state
         .db
-        .read(move |conn| reviews::get(conn, id, Utc::now()))
+        .read(move |conn| reviews::get(conn, id, now))
         .await?;
     Ok(HttpResponse::Ok().json(review))
 }
@@ -139,12 +114,10 @@ pub async fn get(
     post, path = "/api/v1/reviews/{id}/close", tag = "reviews",
     summary = "Close a review with its outcome",
     params(("id" = Uuid, Path)),
-    request_body = CloseReview,
+    request_body = ReviewOutcome,
     responses(
-        (status = 200, body = Review), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, description = "Already closed", body = Problem),
-        (status = 422, body = Problem),
+        (status = 200, body = Review),
+        (status = 409, description = "Already closed"),
     ),
     security(("bearer" = []))
 )]
@@ -152,19 +125,9 @@ pub async fn close(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<Uuid>,
-    body: JsonBody<CloseReview>,
+    body: JsonBody<ReviewOutcome>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Approver)?;
-    let actor = principal.actor();
-    let id = id.into_inner();
-    let CloseReview {
-        outcome,
-        advisory_id,
-    } = body.0;
-    let (review, _) = state
-        .db
-        .write(move |conn| reviews::close(conn, id, &outcome, advisory_id, &actor, Utc::now()))
-        .await?;
-    state.lookup.refresh_after_write().await;
-    Ok(HttpResponse::Ok().json(review))
+    let actor = principal.acting_as(Role::Approver)?;
+    let done = workflow::reviews::close(&state.workflow, actor, id.into_inner(), body.0).await?;
+    Ok(HttpResponse::Ok().json(done.value))
 }

@@ -6,34 +6,21 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::JsonBody;
 use crate::app::AppState;
-use crate::auth::Role;
 use crate::auth::principal::MaybePrincipal;
-use crate::db::DbError;
-use crate::db::subscriptions::{self, SubscribeRequest};
+use crate::db::{DbError, subscriptions};
 use crate::domain::email::EmailAddress;
-use crate::domain::subscription::{Delivery, SubscriptionFilter, SubscriptionState};
+use crate::domain::subscription::{
+    Delivery, SubscribeRequest, SubscriptionFilter, SubscriptionState,
+};
 use crate::error::{ApiError, Problem};
 use crate::links::{self, LinkClaims, LinkError, LinkPurpose, LinkSubject};
 use crate::pages::{self, ManagePage, MessagePage, SubscribePage, UnsubscribePage};
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Subscribe {
-    #[schema(value_type = String, format = Email, example = "family@example.org")]
-    email: EmailAddress,
-    /// What to hear about; absent or empty lists mean "any".
-    #[serde(default)]
-    filter: SubscriptionFilter,
-    /// `immediate` (default) or `daily`.
-    #[serde(default)]
-    delivery: Delivery,
-}
+use crate::workflow;
 
 /// The one answer to every subscription request, whatever the address's
 /// history.
@@ -72,38 +59,20 @@ pub struct TokenParams {
         before confirmation. An address that is already confirmed is left exactly as it is (anyone \
         can type anyone's address): its owner is mailed a link to manage the subscription \
         instead. Subscribers receive TLP:CLEAR advisories only.",
-    request_body = Subscribe,
+    request_body = SubscribeRequest,
     responses(
         (status = 202, description = "Accepted; a mail is queued", body = SubscriptionAccepted),
-        (status = 401, description = "Public subscriptions are off and no token was sent", body = Problem),
-        (status = 422, description = "Invalid address, or a manufacturer or model id that names nothing", body = Problem),
+        (status = 401, description = "Public subscriptions are off and no token was sent"),
+        (status = 422, description = "Invalid address, or a manufacturer or model id that names nothing"),
     ),
 )]
 pub async fn subscribe(
     state: web::Data<AppState>,
     principal: MaybePrincipal,
-    body: JsonBody<Subscribe>,
+    body: JsonBody<SubscribeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    if !state.settings.public_lookup {
-        match &principal.0 {
-            Some(principal) => principal.require(Role::Reader)?,
-            None => return Err(ApiError::Unauthorized("a bearer token is required".into())),
-        }
-    }
-    let Subscribe {
-        email,
-        filter,
-        delivery,
-    } = body.0;
-    let request = SubscribeRequest {
-        email,
-        filter,
-        delivery,
-    };
-    state
-        .db
-        .write(move |conn| subscriptions::subscribe(conn, request, Utc::now()))
-        .await?;
+    principal.may_use_public(state.settings.public_lookup)?;
+    workflow::subscriptions::subscribe(&state.workflow, body.0).await?;
     Ok(HttpResponse::Accepted().json(ACCEPTED))
 }
 
@@ -135,9 +104,7 @@ pub async fn confirm(
     params: web::Query<TokenParams>,
 ) -> HttpResponse {
     let outcome = match subscription_of(&state, &params, LinkPurpose::Confirm) {
-        Ok((id, key)) => state
-            .db
-            .write(move |conn| subscriptions::confirm(conn, id, &key, Utc::now()))
+        Ok((id, key)) => workflow::subscriptions::confirm(&state.workflow, id, key)
             .await
             .map(|_| ())
             .map_err(link_target_error),
@@ -234,10 +201,9 @@ pub async fn unsubscribe(
     params: web::Query<TokenParams>,
 ) -> HttpResponse {
     let outcome = match subscription_of(&state, &params, LinkPurpose::Unsubscribe) {
-        Ok((id, key)) => state
-            .db
-            .write(move |conn| subscriptions::unsubscribe(conn, id, &key, Utc::now()))
+        Ok((id, key)) => workflow::subscriptions::unsubscribe(&state.workflow, id, key)
             .await
+            .map(|_| ())
             .map_err(link_target_error),
         Err(error) => Err(error),
     };
@@ -296,7 +262,7 @@ pub async fn manage_page(
             LinkPurpose::Unsubscribe,
             &view.email,
             LinkSubject::Subscription(view.id),
-            Utc::now(),
+            state.workflow.clock().now(),
         );
         let token = state.links.issue(&claims);
         links::url(&state.settings.public_url, LinkPurpose::Unsubscribe, &token).to_string()
@@ -354,9 +320,9 @@ pub fn link_claims(
 
 /// A link whose subscription is gone, or belongs to another address, is a
 /// bad link (400), not a missing page.
-fn link_target_error(error: DbError) -> ApiError {
-    match error {
-        DbError::NotFound => {
+fn link_target_error(error: impl Into<workflow::Error>) -> ApiError {
+    match error.into() {
+        workflow::Error::Store(DbError::NotFound) => {
             ApiError::BadRequest("this link does not name a subscription of its address".into())
         }
         other => other.into(),
@@ -372,7 +338,11 @@ pub struct SubscribeForm {
     delivery: Option<String>,
 }
 
-/// `GET /subscribe`: the form.
+#[utoipa::path(
+    get, path = "/subscribe", tag = "pages",
+    summary = "The form to subscribe without an API client",
+    responses((status = 200, description = "The form", content_type = "text/html", body = String)),
+)]
 pub async fn subscribe_page() -> HttpResponse {
     pages::html(
         StatusCode::OK,
@@ -385,8 +355,18 @@ pub async fn subscribe_page() -> HttpResponse {
     )
 }
 
-/// `POST /subscribe`: the form's submission — the same double opt-in as
+/// The form's submission — the same double opt-in as
 /// `POST /api/v1/subscriptions`, for every model and severity.
+#[utoipa::path(
+    post, path = "/subscribe", tag = "pages",
+    summary = "Subscribe from the form (double opt-in)",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        example = "email=family%40example.org&delivery=immediate"),
+    responses(
+        (status = 200, description = "Check your mail", content_type = "text/html", body = String),
+        (status = 422, description = "The form again, saying what to correct", content_type = "text/html", body = String),
+    ),
+)]
 pub async fn subscribe_form(
     state: web::Data<AppState>,
     principal: MaybePrincipal,
@@ -404,10 +384,8 @@ pub async fn subscribe_form(
             },
         )
     };
-    if !state.settings.public_lookup && principal.0.is_none() {
-        return pages::error_page(&ApiError::Unauthorized(
-            "subscribing needs a sign-in on this deployment".into(),
-        ));
+    if let Err(error) = principal.may_use_public(state.settings.public_lookup) {
+        return pages::error_page(&error);
     }
     let email = match EmailAddress::parse(&form.email) {
         Ok(email) => email,
@@ -428,12 +406,8 @@ pub async fn subscribe_form(
         filter: SubscriptionFilter::default(),
         delivery,
     };
-    match state
-        .db
-        .write(move |conn| subscriptions::subscribe(conn, request, Utc::now()))
-        .await
-    {
-        Ok(()) => pages::html(
+    match workflow::subscriptions::subscribe(&state.workflow, request).await {
+        Ok(_) => pages::html(
             StatusCode::OK,
             &SubscribePage {
                 title: "Check your mail",

@@ -63,6 +63,12 @@ impl Principal {
             )))
         }
     }
+
+    /// The actor of a change that needs `role`: 403 without it.
+    pub fn acting_as(&self, role: Role) -> Result<Actor, ApiError> {
+        self.require(role)?;
+        Ok(self.actor())
+    }
 }
 
 impl FromRequest for Principal {
@@ -80,6 +86,23 @@ impl FromRequest for Principal {
 /// that is present but invalid is still a 401, never a silent anonymous call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MaybePrincipal(pub Option<Principal>);
+
+impl MaybePrincipal {
+    /// On a public endpoint (`public` when the deployment allows anonymous
+    /// callers) whether the caller may go on, and whether anonymously: a
+    /// token, when sent, must still be valid (the extractor refuses a bad
+    /// one) and, where the endpoint is not public, name a reader.
+    pub fn may_use_public(&self, public: bool) -> Result<bool, ApiError> {
+        match &self.0 {
+            Some(principal) if !public => principal.require(Role::Reader)?,
+            None if !public => {
+                return Err(ApiError::Unauthorized("a bearer token is required".into()));
+            }
+            _ => {}
+        }
+        Ok(self.0.is_none())
+    }
+}
 
 impl FromRequest for MaybePrincipal {
     type Error = ApiError;

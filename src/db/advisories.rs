@@ -1,35 +1,28 @@
-//! Advisories and their revisions. Every lifecycle step loads the advisory,
-//! asks the domain's state machine whether the step is allowed, and writes
-//! the outcome guarded by the version it read, so that two concurrent steps
-//! cannot both succeed.
+//! Advisories and their revisions as stored. Every write that moves an
+//! advisory along is guarded by the version it was read at, so that two
+//! concurrent steps cannot both succeed; which steps are allowed is the
+//! domain's rule, applied by the use cases.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use serde_json::json;
 use uuid::Uuid;
 
-use super::audit::{self, Change};
-use super::clearance::{self, Cause, StatusChange};
-use super::outbox::{self, FanOut};
 use super::schema::{
     advisories, advisory_decisions, advisory_evidence, advisory_revisions, advisory_supersedes,
-    evidence, models,
+    models,
 };
 use super::types::{DbId, DbTime};
-use super::{DbConnection, DbError, bump_generation};
+use super::{DbConnection, DbError};
 use crate::domain::advisory::{
-    Action, AdvisoryContent, AdvisoryState, Audience, ContentPatch, DecisionSpec, Lifecycle, Stage,
-    Tlp, may_approve, reference,
+    AdvisoryContent, AdvisoryState, Audience, DecisionSpec, Lifecycle, Stage, Tlp, reference,
 };
 use crate::domain::audit::Actor;
 use crate::domain::clearance::Decision;
 use crate::domain::firmware::FirmwareRange;
-use crate::domain::mail::MailKind;
 use crate::domain::severity::Severity;
 use crate::domain::text::{Line, Prose};
-use crate::error::FieldError;
 
 /// An advisory as stored, with its published and its working revision.
 #[derive(Debug, Clone)]
@@ -182,416 +175,230 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, DbError> {
     serde_json::to_string(value).map_err(|e| DbError::Other(e.into()))
 }
 
-/// Creates a draft advisory (revision 1) written by `actor`.
-pub fn create(
+/// Inserts a draft advisory (revision 1) written by `author`.
+pub fn insert(
     conn: &mut DbConnection,
-    content: AdvisoryContent,
-    actor: &Actor,
+    id: Uuid,
+    content: &AdvisoryContent,
+    author: &Actor,
     now: DateTime<Utc>,
 ) -> Result<AdvisoryRecord, DbError> {
-    let id = Uuid::now_v7();
-    check_content(conn, &content, id)?;
     diesel::insert_into(advisories::table)
         .values((
             advisories::id.eq(DbId(id)),
             advisories::state.eq(AdvisoryState::Draft.as_str()),
             advisories::current_revision.eq(0),
             advisories::working_revision.eq(Some(1)),
-            advisories::author.eq(&actor.sub),
-            advisories::author_name.eq(&actor.name),
+            advisories::author.eq(&author.sub),
+            advisories::author_name.eq(&author.name),
             advisories::version.eq(1_i64),
             advisories::created_at.eq(DbTime(now)),
             advisories::updated_at.eq(DbTime(now)),
         ))
         .execute(conn)?;
-    insert_revision(conn, id, 1, &content, actor, now)?;
-    let record = get(conn, id)?;
-    audit::append(
-        conn,
-        actor,
-        vec![Change::new(
-            "advisory.create",
-            "advisory",
-            id,
-            json!({"revision": 1, "content": content_json(&content)}),
-        )],
-        now,
-    )?;
-    Ok(record)
+    insert_revision(conn, id, 1, content, &author.sub, now)?;
+    get(conn, id)
 }
 
-/// Changes the working draft, if the advisory is still at `expected_version`.
-pub fn edit(
+/// Gives revision `number` of advisory `id` new content, written (also) by
+/// `contributors`.
+pub fn replace_content(
     conn: &mut DbConnection,
     id: Uuid,
-    patch: ContentPatch,
-    expected_version: i64,
-    actor: &Actor,
+    number: i32,
+    content: &AdvisoryContent,
+    contributors: &[String],
     now: DateTime<Utc>,
-) -> Result<AdvisoryRecord, DbError> {
-    let record = get(conn, id)?;
-    if record.version != expected_version {
-        return Err(DbError::Stale);
-    }
-    let lifecycle = allowed(&record, Action::Edit)?;
-    let working = record.working.as_ref().ok_or(DbError::NotFound)?;
-    let content = patch.apply(working.content.clone());
-    check_content(conn, &content, id)?;
-    let mut contributors = working.contributors.clone();
-    if !contributors.contains(&actor.sub) {
-        contributors.push(actor.sub.clone());
-    }
-    delete_children(conn, id, working.number)?;
-    update_revision_content(conn, id, working.number, &content, &contributors, now)?;
-    insert_children(conn, id, working.number, &content)?;
-    advance(conn, &record, lifecycle, now)?;
-    let updated = get(conn, id)?;
-    audit::append(
-        conn,
-        actor,
-        vec![Change::new(
-            "advisory.edit",
-            "advisory",
-            id,
-            json!({"revision": working.number, "content": content_json(&content)}),
-        )],
-        now,
-    )?;
-    Ok(updated)
+) -> Result<(), DbError> {
+    delete_children(conn, id, number)?;
+    update_revision_content(conn, id, number, content, contributors, now)?;
+    insert_children(conn, id, number, content)
 }
 
-/// Submits, rejects (with a reason), approves, amends or withdraws (with a
-/// reason). Publishing has its own function.
-pub fn step(
+/// A step of a revision on its way to publication, with who took it.
+pub enum SignOff<'a> {
+    Submitted { by: &'a str },
+    Rejected { reason: &'a Prose },
+    Approved { by: &'a str },
+}
+
+/// Moves revision `number` of advisory `id` to `stage`, recording the step.
+pub fn sign_off(
     conn: &mut DbConnection,
     id: Uuid,
-    action: Action,
-    reason: Option<&Prose>,
-    actor: &Actor,
+    number: i32,
+    stage: Stage,
+    step: SignOff<'_>,
     now: DateTime<Utc>,
-) -> Result<(AdvisoryRecord, Vec<StatusChange>), DbError> {
-    let record = get(conn, id)?;
-    let lifecycle = allowed(&record, action)?;
-    let mut changes = Vec::new();
-    match action {
-        Action::Submit | Action::Reject | Action::Approve => {
-            let working = record.working.as_ref().ok_or(DbError::NotFound)?;
-            if action == Action::Approve
-                && !may_approve(&actor.sub, &record.author, &working.contributors)
-            {
-                return Err(DbError::Refused(
-                    "two-person rule: an advisory cannot be approved by its author or by anyone who wrote this revision"
-                        .into(),
-                ));
-            }
-            let stage = lifecycle.working.unwrap_or(Stage::Draft);
-            let target = advisory_revisions::table
-                .filter(advisory_revisions::advisory_id.eq(DbId(id)))
-                .filter(advisory_revisions::revision.eq(working.number));
-            let base = (
-                advisory_revisions::stage.eq(stage.as_str()),
-                advisory_revisions::updated_at.eq(DbTime(now)),
-            );
-            let by = Some(actor.sub.as_str());
-            let at = Some(DbTime(now));
-            match action {
-                Action::Submit => diesel::update(target)
-                    .set((
-                        base,
-                        advisory_revisions::submitted_by.eq(by),
-                        advisory_revisions::submitted_at.eq(at),
-                        advisory_revisions::rejection_reason.eq(None::<String>),
-                    ))
-                    .execute(conn)?,
-                Action::Reject => diesel::update(target)
-                    .set((
-                        base,
-                        advisory_revisions::rejection_reason.eq(reason.map(Prose::as_str)),
-                    ))
-                    .execute(conn)?,
-                _ => diesel::update(target)
-                    .set((
-                        base,
-                        advisory_revisions::approved_by.eq(by),
-                        advisory_revisions::approved_at.eq(at),
-                    ))
-                    .execute(conn)?,
-            };
-            advance(conn, &record, lifecycle, now)?;
-        }
-        Action::Amend => {
-            let current = record.current.as_ref().ok_or(DbError::NotFound)?;
-            let number = current.number + 1;
-            // The supersessions already happened with the revision in force.
-            let content = AdvisoryContent {
-                supersedes: Vec::new(),
-                ..current.content.clone()
-            };
-            insert_revision(conn, id, number, &content, actor, now)?;
-            advance_to_revision(conn, &record, lifecycle, Some(number), now)?;
-        }
-        Action::Withdraw => {
-            discard_working(conn, &record)?;
-            let updated = diesel::update(
-                advisories::table
-                    .filter(advisories::id.eq(DbId(id)))
-                    .filter(advisories::version.eq(record.version)),
-            )
+) -> Result<(), DbError> {
+    let target = advisory_revisions::table
+        .filter(advisory_revisions::advisory_id.eq(DbId(id)))
+        .filter(advisory_revisions::revision.eq(number));
+    let base = (
+        advisory_revisions::stage.eq(stage.as_str()),
+        advisory_revisions::updated_at.eq(DbTime(now)),
+    );
+    let at = Some(DbTime(now));
+    match step {
+        SignOff::Submitted { by } => diesel::update(target)
             .set((
-                advisories::state.eq(AdvisoryState::Withdrawn.as_str()),
-                advisories::working_revision.eq(None::<i32>),
-                advisories::withdrawn_reason.eq(reason.map(Prose::as_str)),
-                advisories::withdrawn_by.eq(Some(&actor.sub)),
-                advisories::withdrawn_at.eq(Some(DbTime(now))),
-                advisories::version.eq(record.version + 1),
-                advisories::updated_at.eq(DbTime(now)),
+                base,
+                advisory_revisions::submitted_by.eq(Some(by)),
+                advisory_revisions::submitted_at.eq(at),
+                advisory_revisions::rejection_reason.eq(None::<String>),
             ))
-            .execute(conn)?;
-            if updated == 0 {
-                return Err(changed_meanwhile());
-            }
-            changes = rederive_for(conn, &record, id, now)?;
-            bump_generation(conn)?;
-            if let Some(current) = &record.current {
-                outbox::fan_out(conn, &mail_plan(id, current, MailKind::Withdrawn), now)?;
-            }
-        }
-        Action::Edit | Action::Publish | Action::Supersede => {
-            return Err(DbError::Other(anyhow::anyhow!(
-                "{action} is not a simple step"
-            )));
-        }
-    }
-    let updated = get(conn, id)?;
-    let mut entries = vec![Change::new(
-        match action {
-            Action::Submit => "advisory.submit",
-            Action::Reject => "advisory.reject",
-            Action::Approve => "advisory.approve",
-            Action::Amend => "advisory.amend",
-            _ => "advisory.withdraw",
-        },
-        "advisory",
-        id,
-        json!({
-            "state": updated.lifecycle.state,
-            "working_stage": updated.lifecycle.working,
-            "revision": updated.working.as_ref().or(updated.current.as_ref()).map(|r| r.number),
-            "reason": reason.map(Prose::as_str),
-        }),
-    )];
-    for change in &changes {
-        entries.push(change.audit()?);
-    }
-    audit::append(conn, actor, entries, now)?;
-    Ok((updated, changes))
+            .execute(conn)?,
+        SignOff::Rejected { reason } => diesel::update(target)
+            .set((
+                base,
+                advisory_revisions::rejection_reason.eq(Some(reason.as_str())),
+            ))
+            .execute(conn)?,
+        SignOff::Approved { by } => diesel::update(target)
+            .set((
+                base,
+                advisory_revisions::approved_by.eq(Some(by)),
+                advisory_revisions::approved_at.eq(at),
+            ))
+            .execute(conn)?,
+    };
+    Ok(())
 }
 
-/// Publishes the approved working revision: assigns the reference on first
-/// publication, supersedes the advisories it names, and re-derives the
-/// clearance of every model concerned — all in the caller's transaction.
-pub fn publish(
+/// Withdraws the advisory as read (`record`): its open amendment is
+/// discarded and its decisions stop applying.
+pub fn withdraw(
     conn: &mut DbConnection,
-    id: Uuid,
-    actor: &Actor,
+    record: &AdvisoryRecord,
+    reason: &Prose,
+    by: &str,
     now: DateTime<Utc>,
-) -> Result<(AdvisoryRecord, Vec<StatusChange>), DbError> {
-    let record = get(conn, id)?;
-    let lifecycle = allowed(&record, Action::Publish)?;
-    let working = record.working.as_ref().ok_or(DbError::NotFound)?;
-    let problems = working.content.publication_problems();
-    if !problems.is_empty() {
-        return Err(DbError::Invalid(
-            problems
-                .into_iter()
-                .map(|(field, message)| FieldError::new(field, message))
-                .collect(),
-        ));
-    }
-    let mut superseded = Vec::new();
-    for target in &working.content.supersedes {
-        let other = get(conn, *target)?;
-        let next = other
-            .lifecycle
-            .apply(Action::Supersede)
-            .map_err(|e| DbError::WrongState {
-                detail: format!(
-                    "advisory {} cannot be superseded: {e}",
-                    other.reference.as_deref().unwrap_or("(unpublished)")
-                ),
-                current_state: e.current.to_owned(),
-            })?;
-        discard_working(conn, &other)?;
-        let updated = diesel::update(
+) -> Result<(), DbError> {
+    discard_working(conn, record)?;
+    guarded(
+        diesel::update(
             advisories::table
-                .filter(advisories::id.eq(DbId(other.id)))
-                .filter(advisories::version.eq(other.version)),
+                .filter(advisories::id.eq(DbId(record.id)))
+                .filter(advisories::version.eq(record.version)),
         )
         .set((
-            advisories::state.eq(next.state.as_str()),
+            advisories::state.eq(AdvisoryState::Withdrawn.as_str()),
             advisories::working_revision.eq(None::<i32>),
-            advisories::superseded_by.eq(Some(DbId(id))),
-            advisories::superseded_at.eq(Some(DbTime(now))),
-            advisories::version.eq(other.version + 1),
+            advisories::withdrawn_reason.eq(Some(reason.as_str())),
+            advisories::withdrawn_by.eq(Some(by)),
+            advisories::withdrawn_at.eq(Some(DbTime(now))),
+            advisories::version.eq(record.version + 1),
             advisories::updated_at.eq(DbTime(now)),
         ))
-        .execute(conn)?;
-        if updated == 0 {
-            return Err(changed_meanwhile());
-        }
-        superseded.push(other);
-    }
-    let reference = match &record.reference {
-        Some(existing) => existing.clone(),
-        None => next_reference(conn, now.year())?,
-    };
+        .execute(conn)?,
+    )
+}
+
+/// Marks the advisory as read (`record`) superseded by `by`, in `state`.
+pub fn supersede(
+    conn: &mut DbConnection,
+    record: &AdvisoryRecord,
+    state: AdvisoryState,
+    by: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    discard_working(conn, record)?;
+    guarded(
+        diesel::update(
+            advisories::table
+                .filter(advisories::id.eq(DbId(record.id)))
+                .filter(advisories::version.eq(record.version)),
+        )
+        .set((
+            advisories::state.eq(state.as_str()),
+            advisories::working_revision.eq(None::<i32>),
+            advisories::superseded_by.eq(Some(DbId(by))),
+            advisories::superseded_at.eq(Some(DbTime(now))),
+            advisories::version.eq(record.version + 1),
+            advisories::updated_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?,
+    )
+}
+
+/// Publishes the working revision `number` of the advisory as read
+/// (`record`) under `reference`, by `by`; its decisions apply from
+/// `effective_at`.
+pub fn publish(
+    conn: &mut DbConnection,
+    record: &AdvisoryRecord,
+    number: i32,
+    reference: &str,
+    by: &str,
+    effective_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let id = record.id;
     diesel::update(
         advisory_revisions::table
             .filter(advisory_revisions::advisory_id.eq(DbId(id)))
-            .filter(advisory_revisions::revision.eq(working.number)),
+            .filter(advisory_revisions::revision.eq(number)),
     )
     .set((
         advisory_revisions::stage.eq(Stage::Published.as_str()),
-        advisory_revisions::published_by.eq(Some(&actor.sub)),
+        advisory_revisions::published_by.eq(Some(by)),
         advisory_revisions::published_at.eq(Some(DbTime(now))),
-        advisory_revisions::effective_at
-            .eq(Some(DbTime(working.content.effective_at.unwrap_or(now)))),
+        advisory_revisions::effective_at.eq(Some(DbTime(effective_at))),
         advisory_revisions::updated_at.eq(DbTime(now)),
     ))
     .execute(conn)?;
-    let updated = diesel::update(
-        advisories::table
-            .filter(advisories::id.eq(DbId(id)))
-            .filter(advisories::version.eq(record.version)),
+    guarded(
+        diesel::update(
+            advisories::table
+                .filter(advisories::id.eq(DbId(id)))
+                .filter(advisories::version.eq(record.version)),
+        )
+        .set((
+            advisories::state.eq(AdvisoryState::Published.as_str()),
+            advisories::reference.eq(Some(reference)),
+            advisories::current_revision.eq(number),
+            advisories::working_revision.eq(None::<i32>),
+            advisories::version.eq(record.version + 1),
+            advisories::updated_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?,
     )
-    .set((
-        advisories::state.eq(lifecycle.state.as_str()),
-        advisories::reference.eq(Some(&reference)),
-        advisories::current_revision.eq(working.number),
-        advisories::working_revision.eq(None::<i32>),
-        advisories::version.eq(record.version + 1),
-        advisories::updated_at.eq(DbTime(now)),
-    ))
-    .execute(conn)?;
-    if updated == 0 {
-        return Err(changed_meanwhile());
-    }
-    // Models the new revision decides on, those the revision it replaces
-    // decided on (an amendment may drop one), and those of the superseded.
-    let mut concerned: Vec<Uuid> = working
-        .content
-        .decisions
-        .iter()
-        .map(|d| d.model_id)
-        .collect();
-    for old in std::iter::once(&record).chain(&superseded) {
-        if let Some(current) = &old.current {
-            concerned.extend(current.content.decisions.iter().map(|d| d.model_id));
-        }
-    }
-    let cause = Cause {
-        advisory_id: Some(id),
-        review_id: None,
-    };
-    let changes = clearance::rederive(conn, &concerned, cause, now)?;
-    bump_generation(conn)?;
-    let kind = if record.current.is_some() {
-        MailKind::Amended
-    } else {
-        MailKind::Published
-    };
-    let queued = outbox::fan_out(conn, &mail_plan(id, working, kind), now)?;
-    let published = get(conn, id)?;
-    let mut entries = vec![Change::new(
-        "advisory.publish",
-        "advisory",
-        id,
-        json!({"reference": reference, "revision": working.number, "mail_queued": queued}),
-    )];
-    for other in &superseded {
-        entries.push(Change::new(
-            "advisory.supersede",
-            "advisory",
-            other.id,
-            json!({"superseded_by": id, "reference": other.reference}),
-        ));
-    }
-    for change in &changes {
-        entries.push(change.audit()?);
-    }
-    audit::append(conn, actor, entries, now)?;
-    Ok((published, changes))
 }
 
-/// Who gets the mail about `revision` of advisory `id`.
-fn mail_plan(id: Uuid, revision: &RevisionRecord, kind: MailKind) -> FanOut {
-    let content = &revision.content;
-    FanOut {
-        advisory_id: id,
-        revision: revision.number,
-        kind,
-        all_personnel: content.audience.all_personnel,
-        units: content
-            .audience
-            .units
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-        // Subscribers need no clearance to read: public (TLP:CLEAR) only.
-        to_subscribers: content.tlp == Tlp::Clear,
-        severity_rank: content.severity.rank(),
+/// The outcome of an update guarded by the version the advisory was read
+/// at: no row means someone changed the advisory meanwhile.
+fn guarded(rows: usize) -> Result<(), DbError> {
+    match rows {
+        0 => Err(DbError::Conflict(
+            "the advisory changed while this request ran; read it again and retry".into(),
+        )),
+        _ => Ok(()),
     }
 }
 
-fn changed_meanwhile() -> DbError {
-    DbError::Conflict("the advisory changed while this request ran; read it again and retry".into())
-}
-
-/// The lifecycle after `action`, or a conflict naming the current state.
-fn allowed(record: &AdvisoryRecord, action: Action) -> Result<Lifecycle, DbError> {
-    record
-        .lifecycle
-        .apply(action)
-        .map_err(|e| DbError::WrongState {
-            detail: e.to_string(),
-            current_state: e.current.to_owned(),
-        })
-}
-
-/// Moves the advisory to `lifecycle`, keeping its working revision.
-fn advance(
+/// Moves the advisory as read (`record`) to `state`, with `working` as its
+/// working revision.
+pub fn advance(
     conn: &mut DbConnection,
     record: &AdvisoryRecord,
-    lifecycle: Lifecycle,
-    now: DateTime<Utc>,
-) -> Result<(), DbError> {
-    let working = record.working.as_ref().map(|w| w.number);
-    advance_to_revision(conn, record, lifecycle, working, now)
-}
-
-fn advance_to_revision(
-    conn: &mut DbConnection,
-    record: &AdvisoryRecord,
-    lifecycle: Lifecycle,
+    state: AdvisoryState,
     working: Option<i32>,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    let updated = diesel::update(
-        advisories::table
-            .filter(advisories::id.eq(DbId(record.id)))
-            .filter(advisories::version.eq(record.version)),
+    guarded(
+        diesel::update(
+            advisories::table
+                .filter(advisories::id.eq(DbId(record.id)))
+                .filter(advisories::version.eq(record.version)),
+        )
+        .set((
+            advisories::state.eq(state.as_str()),
+            advisories::working_revision.eq(working),
+            advisories::version.eq(record.version + 1),
+            advisories::updated_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?,
     )
-    .set((
-        advisories::state.eq(lifecycle.state.as_str()),
-        advisories::working_revision.eq(working),
-        advisories::version.eq(record.version + 1),
-        advisories::updated_at.eq(DbTime(now)),
-    ))
-    .execute(conn)?;
-    if updated == 0 {
-        return Err(changed_meanwhile());
-    }
-    Ok(())
 }
 
 /// Drops an unpublished amendment of an advisory leaving force (the audit
@@ -609,29 +416,10 @@ fn discard_working(conn: &mut DbConnection, record: &AdvisoryRecord) -> Result<(
     Ok(())
 }
 
-/// Re-derives the models the advisory's revision in force decided on.
-fn rederive_for(
-    conn: &mut DbConnection,
-    record: &AdvisoryRecord,
-    id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<Vec<StatusChange>, DbError> {
-    let models: Vec<Uuid> = record
-        .current
-        .iter()
-        .flat_map(|c| c.content.decisions.iter().map(|d| d.model_id))
-        .collect();
-    let cause = Cause {
-        advisory_id: Some(id),
-        review_id: None,
-    };
-    clearance::rederive(conn, &models, cause, now)
-}
-
 /// The next reference number of `year`, taken in the caller's transaction:
 /// the counter row stays locked until it commits, and a rollback returns the
 /// number, so references have neither gaps nor duplicates.
-fn next_reference(conn: &mut DbConnection, year: i32) -> Result<String, DbError> {
+pub fn next_reference(conn: &mut DbConnection, year: i32) -> Result<String, DbError> {
     #[derive(QueryableByName)]
     struct Taken {
         #[diesel(sql_type = diesel::sql_types::Integer)]
@@ -650,83 +438,18 @@ fn next_reference(conn: &mut DbConnection, year: i32) -> Result<String, DbError>
     Ok(reference(year, taken.last))
 }
 
-/// Checks that everything the content names exists.
-fn check_content(
-    conn: &mut DbConnection,
-    content: &AdvisoryContent,
-    own_id: Uuid,
-) -> Result<(), DbError> {
-    let mut errors: Vec<FieldError> = content
-        .problems(Some(own_id))
-        .into_iter()
-        .map(|(field, message)| FieldError::new(field, message))
-        .collect();
-    let model_ids: Vec<DbId> = content.decisions.iter().map(|d| DbId(d.model_id)).collect();
-    let known: Vec<DbId> = models::table
-        .filter(models::id.eq_any(&model_ids))
-        .select(models::id)
-        .load(conn)?;
-    unknown(
-        &mut errors,
-        &model_ids,
-        &known,
-        |i| format!("decisions[{i}].model_id"),
-        "model",
-    );
-    let evidence_ids: Vec<DbId> = content.evidence_ids.iter().copied().map(DbId).collect();
-    let known: Vec<DbId> = evidence::table
-        .filter(evidence::id.eq_any(&evidence_ids))
-        .select(evidence::id)
-        .load(conn)?;
-    unknown(
-        &mut errors,
-        &evidence_ids,
-        &known,
-        |i| format!("evidence_ids[{i}]"),
-        "evidence record",
-    );
-    // Naming itself is reported by `problems` above.
-    let superseded: Vec<DbId> = content.supersedes.iter().copied().map(DbId).collect();
-    let mut known: Vec<DbId> = advisories::table
-        .filter(advisories::id.eq_any(&superseded))
-        .select(advisories::id)
-        .load(conn)?;
-    known.push(DbId(own_id));
-    unknown(
-        &mut errors,
-        &superseded,
-        &known,
-        |i| format!("supersedes[{i}]"),
-        "advisory",
-    );
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(DbError::Invalid(errors))
-    }
+/// Which of `ids` name an advisory.
+pub fn existing(conn: &mut DbConnection, ids: &[Uuid]) -> Result<HashSet<Uuid>, DbError> {
+    super::existing_ids!(conn, advisories, ids)
 }
 
-/// Adds an error for each of `ids` not among `known`.
-fn unknown(
-    errors: &mut Vec<FieldError>,
-    ids: &[DbId],
-    known: &[DbId],
-    field: impl Fn(usize) -> String,
-    what: &str,
-) {
-    for (i, id) in ids.iter().enumerate() {
-        if !known.contains(id) {
-            errors.push(FieldError::new(field(i), format!("no {what} has this id")));
-        }
-    }
-}
-
-fn insert_revision(
+/// Inserts revision `number` of advisory `id`, a draft written by `author`.
+pub fn insert_revision(
     conn: &mut DbConnection,
     id: Uuid,
     number: i32,
     content: &AdvisoryContent,
-    actor: &Actor,
+    author: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
     diesel::insert_into(advisory_revisions::table)
@@ -744,8 +467,8 @@ fn insert_revision(
             advisory_revisions::acknowledgement_required.eq(content.acknowledgement_required),
             advisory_revisions::effective_at.eq(content.effective_at.map(DbTime)),
             advisory_revisions::review_due.eq(content.review_due.map(DbTime)),
-            advisory_revisions::author.eq(&actor.sub),
-            advisory_revisions::contributors.eq(to_json(&[&actor.sub])?),
+            advisory_revisions::author.eq(author),
+            advisory_revisions::contributors.eq(to_json(&[author])?),
             advisory_revisions::created_at.eq(DbTime(now)),
             advisory_revisions::updated_at.eq(DbTime(now)),
         ))
@@ -848,24 +571,6 @@ fn insert_children(
             .execute(conn)?;
     }
     Ok(())
-}
-
-/// The content as the audit log records it.
-fn content_json(content: &AdvisoryContent) -> serde_json::Value {
-    json!({
-        "title": content.title,
-        "summary": content.summary,
-        "body": content.body,
-        "severity": content.severity,
-        "tlp": content.tlp,
-        "audience": content.audience,
-        "acknowledgement_required": content.acknowledgement_required,
-        "decisions": content.decisions,
-        "evidence_ids": content.evidence_ids,
-        "supersedes": content.supersedes,
-        "effective_at": content.effective_at,
-        "review_due": content.review_due,
-    })
 }
 
 pub fn get(conn: &mut DbConnection, id: Uuid) -> Result<AdvisoryRecord, DbError> {

@@ -9,42 +9,13 @@ use diesel::prelude::*;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::audit::{self, Change};
-use super::schema::{evidence, evidence_artifacts, evidence_models, evidence_responses, models};
+use super::schema::{evidence, evidence_artifacts, evidence_models, evidence_responses};
 use super::types::{DbId, DbTime};
 use super::{DbConnection, DbError, group, is_unique_violation};
-use crate::domain::audit::Actor;
 use crate::domain::evidence::{
-    Artifact, Evidence, EvidenceKind, EvidenceResponse, FileName, Finding, ModelIds, Reference,
-    ResponseKind, Sha256Digest,
+    Artifact, Evidence, EvidenceResponse, FileName, NewEvidence, NewResponse, Sha256Digest,
 };
-use crate::domain::severity::Severity;
-use crate::domain::text::{Line, Prose};
-use crate::error::FieldError;
-
-pub struct NewEvidence {
-    pub model_ids: ModelIds,
-    pub title: Line,
-    pub source: Line,
-    pub kind: EvidenceKind,
-    pub observed_at: DateTime<Utc>,
-    pub firmware: Option<Line>,
-    pub summary: Prose,
-    pub severity: Severity,
-    pub findings: Vec<Finding>,
-    pub references: Vec<Reference>,
-}
-
-/// A response to append. Whether its kind may supersede is the caller's
-/// rule to check ([`ResponseKind::may_supersede`]); that the superseded
-/// record exists is checked here.
-pub struct NewResponse {
-    pub kind: ResponseKind,
-    pub author: Line,
-    pub received_at: DateTime<Utc>,
-    pub text: Prose,
-    pub supersedes: Option<Uuid>,
-}
+use crate::domain::text::Line;
 
 /// Bytes already in the artifact store, to be filed with evidence.
 pub struct NewArtifact {
@@ -163,30 +134,14 @@ const ARTIFACT_COLUMNS: (
     evidence_artifacts::uploaded_at,
 );
 
-/// Files new evidence about existing models; an id no model has is a
-/// validation error naming its place in `model_ids`.
+/// Files new evidence, by `created_by`, about models that exist.
 pub fn insert(
     conn: &mut DbConnection,
-    new: NewEvidence,
-    actor: &Actor,
+    new: &NewEvidence,
+    created_by: &str,
     now: DateTime<Utc>,
 ) -> Result<Evidence, DbError> {
     let wanted: Vec<DbId> = new.model_ids.as_slice().iter().copied().map(DbId).collect();
-    let known: HashSet<DbId> = models::table
-        .filter(models::id.eq_any(&wanted))
-        .select(models::id)
-        .load::<DbId>(conn)?
-        .into_iter()
-        .collect();
-    let unknown: Vec<FieldError> = wanted
-        .iter()
-        .enumerate()
-        .filter(|(_, id)| !known.contains(id))
-        .map(|(i, _)| FieldError::new(format!("model_ids[{i}]"), "no model has this id"))
-        .collect();
-    if !unknown.is_empty() {
-        return Err(DbError::Invalid(unknown));
-    }
     let id = Uuid::now_v7();
     diesel::insert_into(evidence::table)
         .values((
@@ -200,7 +155,7 @@ pub fn insert(
             evidence::severity.eq(new.severity.as_str()),
             evidence::findings.eq(to_json(&new.findings)?),
             evidence::refs.eq(to_json(&new.references)?),
-            evidence::created_by.eq(&actor.sub),
+            evidence::created_by.eq(created_by),
             evidence::created_at.eq(DbTime(now)),
         ))
         .execute(conn)?;
@@ -213,27 +168,16 @@ pub fn insert(
             ))
             .execute(conn)?;
     }
-    let evidence = get(conn, id)?;
-    audit::append(
-        conn,
-        actor,
-        vec![Change::new(
-            "evidence.create",
-            "evidence",
-            id,
-            to_value(&evidence)?,
-        )],
-        now,
-    )?;
-    Ok(evidence)
+    get(conn, id)
 }
 
 pub fn exists(conn: &mut DbConnection, id: Uuid) -> Result<bool, DbError> {
-    let count: i64 = evidence::table
-        .filter(evidence::id.eq(DbId(id)))
-        .count()
-        .get_result(conn)?;
-    Ok(count > 0)
+    Ok(!existing(conn, &[id])?.is_empty())
+}
+
+/// Which of `ids` name an evidence record.
+pub fn existing(conn: &mut DbConnection, ids: &[Uuid]) -> Result<HashSet<Uuid>, DbError> {
+    super::existing_ids!(conn, evidence, ids)
 }
 
 pub fn get(conn: &mut DbConnection, id: Uuid) -> Result<Evidence, DbError> {
@@ -271,33 +215,14 @@ pub fn list(
         .collect()
 }
 
-/// Appends a response to evidence `evidence_id` (which must exist: else
-/// [`DbError::NotFound`]). A `supersedes` must name another existing record.
+/// Appends a response, by `created_by`, to evidence that exists.
 pub fn respond(
     conn: &mut DbConnection,
     evidence_id: Uuid,
-    new: NewResponse,
-    actor: &Actor,
+    new: &NewResponse,
+    created_by: &str,
     now: DateTime<Utc>,
 ) -> Result<EvidenceResponse, DbError> {
-    if !exists(conn, evidence_id)? {
-        return Err(DbError::NotFound);
-    }
-    if let Some(superseded) = new.supersedes {
-        let problem = if superseded == evidence_id {
-            Some("must name another evidence record, not this one")
-        } else if !exists(conn, superseded)? {
-            Some("no evidence has this id")
-        } else {
-            None
-        };
-        if let Some(message) = problem {
-            return Err(DbError::Invalid(vec![FieldError::new(
-                "supersedes",
-                message,
-            )]));
-        }
-    }
     let id = Uuid::now_v7();
     diesel::insert_into(evidence_responses::table)
         .values((
@@ -308,7 +233,7 @@ pub fn respond(
             evidence_responses::received_at.eq(DbTime(new.received_at)),
             evidence_responses::text.eq(new.text.as_str()),
             evidence_responses::supersedes.eq(new.supersedes.map(DbId)),
-            evidence_responses::created_by.eq(&actor.sub),
+            evidence_responses::created_by.eq(created_by),
             evidence_responses::created_at.eq(DbTime(now)),
         ))
         .execute(conn)?;
@@ -316,19 +241,7 @@ pub fn respond(
         .find(DbId(id))
         .select(RESPONSE_COLUMNS)
         .first(conn)?;
-    let response = to_response(row)?;
-    audit::append(
-        conn,
-        actor,
-        vec![Change::new(
-            "evidence.respond",
-            "evidence",
-            evidence_id,
-            to_value(&response)?,
-        )],
-        now,
-    )?;
-    Ok(response)
+    to_response(row)
 }
 
 /// The artifact with this digest filed with evidence `evidence_id`.
@@ -345,18 +258,16 @@ pub fn artifact(
     Ok(to_artifact(row))
 }
 
-/// Files stored bytes with evidence `evidence_id` (which must exist). The
-/// same bytes filed twice with the same evidence keep their first record.
+/// Files stored bytes, uploaded by `uploaded_by`, with evidence that
+/// exists. The same bytes filed twice with the same evidence keep their
+/// first record.
 pub fn add_artifact(
     conn: &mut DbConnection,
     evidence_id: Uuid,
-    new: NewArtifact,
-    actor: &Actor,
+    new: &NewArtifact,
+    uploaded_by: &str,
     now: DateTime<Utc>,
 ) -> Result<Filed, DbError> {
-    if !exists(conn, evidence_id)? {
-        return Err(DbError::NotFound);
-    }
     match artifact(conn, evidence_id, &new.sha256) {
         Ok(existing) => return Ok(Filed::Existing(existing)),
         Err(DbError::NotFound) => {}
@@ -370,7 +281,7 @@ pub fn add_artifact(
             evidence_artifacts::size.eq(size),
             evidence_artifacts::filename.eq(new.filename.as_str()),
             evidence_artifacts::content_type.eq(&new.content_type),
-            evidence_artifacts::uploaded_by.eq(&actor.sub),
+            evidence_artifacts::uploaded_by.eq(uploaded_by),
             evidence_artifacts::uploaded_at.eq(DbTime(now)),
         ))
         .execute(conn);
@@ -383,19 +294,7 @@ pub fn add_artifact(
         }
         other => other?,
     };
-    let artifact = artifact(conn, evidence_id, &new.sha256)?;
-    audit::append(
-        conn,
-        actor,
-        vec![Change::new(
-            "evidence.artifact",
-            "evidence",
-            evidence_id,
-            to_value(&artifact)?,
-        )],
-        now,
-    )?;
-    Ok(Filed::Created(artifact))
+    artifact(conn, evidence_id, &new.sha256).map(Filed::Created)
 }
 
 #[derive(Default)]
@@ -555,8 +454,4 @@ fn from_json<T: serde::de::DeserializeOwned>(column: &str, raw: &str) -> Result<
 
 fn to_json<T: Serialize>(value: &T) -> Result<String, DbError> {
     serde_json::to_string(value).map_err(|e| DbError::Other(e.into()))
-}
-
-fn to_value<T: Serialize>(value: &T) -> Result<serde_json::Value, DbError> {
-    serde_json::to_value(value).map_err(|e| DbError::Other(e.into()))
 }

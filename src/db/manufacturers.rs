@@ -6,18 +6,10 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::audit::{self, Change};
 use super::schema::{manufacturer_aliases, manufacturers};
 use super::types::{DbId, DbTime};
-use super::{DbConnection, DbError, bump_generation, group, is_unique_violation};
-use crate::domain::audit::Actor;
-use crate::domain::registry::{Country, Manufacturer, Name};
-
-pub struct NewManufacturer {
-    pub name: Name,
-    pub country: Country,
-    pub aliases: Vec<Name>,
-}
+use super::{DbConnection, DbError, group, is_unique_violation};
+use crate::domain::registry::{Manufacturer, Name, NewManufacturer};
 
 type Row = (DbId, String, String, i64, DbTime, DbTime);
 
@@ -37,10 +29,11 @@ const COLUMNS: (
     manufacturers::updated_at,
 );
 
+/// Inserts a manufacturer with its aliases; a name taken (ignoring case) is
+/// a conflict.
 pub fn insert(
     conn: &mut DbConnection,
-    new: NewManufacturer,
-    actor: &Actor,
+    new: &NewManufacturer,
     now: DateTime<Utc>,
 ) -> Result<Manufacturer, DbError> {
     let id = Uuid::now_v7();
@@ -64,7 +57,7 @@ pub fn insert(
         }
         other => other?,
     };
-    let aliases = crate::domain::registry::dedup_names(new.aliases);
+    let aliases = crate::domain::registry::dedup_names(new.aliases.clone());
     let rows: Vec<_> = aliases
         .iter()
         .enumerate()
@@ -82,20 +75,7 @@ pub fn insert(
             .values(row)
             .execute(conn)?;
     }
-    bump_generation(conn)?;
-    let manufacturer = get(conn, id)?;
-    audit::append(
-        conn,
-        actor,
-        vec![Change::new(
-            "manufacturer.create",
-            "manufacturer",
-            id,
-            serde_json::to_value(&manufacturer).map_err(|e| DbError::Other(e.into()))?,
-        )],
-        now,
-    )?;
-    Ok(manufacturer)
+    get(conn, id)
 }
 
 pub fn get(conn: &mut DbConnection, id: Uuid) -> Result<Manufacturer, DbError> {
@@ -181,6 +161,14 @@ fn assemble(row: Row, aliases: &mut HashMap<DbId, Vec<String>>) -> Manufacturer 
         updated_at: updated_at.0,
         version,
     }
+}
+
+/// Which of `ids` name a manufacturer.
+pub fn existing(
+    conn: &mut DbConnection,
+    ids: &[Uuid],
+) -> Result<std::collections::HashSet<Uuid>, DbError> {
+    super::existing_ids!(conn, manufacturers, ids)
 }
 
 /// The manufacturer with this name, compared as names are unique (ignoring

@@ -29,7 +29,6 @@ use diesel::result::DatabaseErrorKind;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::DatabaseUrl;
-use crate::error::FieldError;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -46,22 +45,12 @@ pub enum DbConnection {
 pub enum DbError {
     #[error("not found")]
     NotFound,
+    /// A write clashes with what is stored (a name taken, a TAC claimed).
     #[error("{0}")]
     Conflict(String),
-    /// A lifecycle step that the resource's current state does not allow.
-    #[error("{detail}")]
-    WrongState {
-        detail: String,
-        current_state: String,
-    },
-    /// A rule forbids this caller the change (e.g. the two-person rule).
-    #[error("{0}")]
-    Refused(String),
     /// An optimistic-concurrency check failed: the row changed meanwhile.
     #[error("stale version")]
     Stale,
-    #[error("invalid input")]
-    Invalid(Vec<FieldError>),
     #[error("database unavailable: {0}")]
     Unavailable(anyhow::Error),
     #[error(transparent)]
@@ -178,23 +167,26 @@ impl Db {
     }
 
     /// Runs `work` in one transaction, off the async executor: everything it
-    /// writes commits together or not at all.
-    pub async fn write<T, F>(&self, work: F) -> Result<T, DbError>
+    /// writes commits together or not at all. `work` may fail with any error
+    /// the store's can become (a use case's, say).
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
         let db = self.clone();
         tokio::task::spawn_blocking(move || db.write_blocking(work))
             .await
-            .map_err(|e| DbError::Other(e.into()))?
+            .map_err(|e| E::from(DbError::Other(e.into())))?
     }
 
     /// The same as [`Db::write`], for callers already on a blocking thread
     /// (the command line).
-    pub fn write_blocking<T, F>(&self, work: F) -> Result<T, DbError>
+    pub fn write_blocking<T, E, F>(&self, work: F) -> Result<T, E>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, DbError>,
+        F: FnOnce(&mut DbConnection) -> Result<T, E>,
+        E: From<DbError> + From<diesel::result::Error>,
     {
         let mut pooled = self.conn()?;
         let conn: &mut DbConnection = &mut pooled;
@@ -275,6 +267,22 @@ pub fn current_generation(conn: &mut DbConnection) -> Result<i64, DbError> {
         .filter(id.eq(1))
         .first(conn)?)
 }
+
+/// Which of `ids` are rows of `$table` (a table with a UUID `id`).
+macro_rules! existing_ids {
+    ($conn:expr, $table:ident, $ids:expr) => {{
+        let wanted: Vec<$crate::db::types::DbId> =
+            $ids.iter().copied().map($crate::db::types::DbId).collect();
+        let found: Vec<$crate::db::types::DbId> = $crate::db::schema::$table::table
+            .filter($crate::db::schema::$table::id.eq_any(&wanted))
+            .select($crate::db::schema::$table::id)
+            .load($conn)?;
+        Ok::<std::collections::HashSet<uuid::Uuid>, $crate::db::DbError>(
+            found.into_iter().map(|id| id.0).collect(),
+        )
+    }};
+}
+pub(crate) use existing_ids;
 
 /// Escapes `%`, `_` and `\` so user text matches literally inside LIKE.
 pub fn like_contains(text: &str) -> String {

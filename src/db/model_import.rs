@@ -10,15 +10,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::audit::{self, Change};
-use super::manufacturers::{self, NewManufacturer};
-use super::models::{self, ModelPatch, NewModel};
+use super::manufacturers;
+use super::models;
 use super::schema::{manufacturers as makers, model_tacs, models as model_table};
 use super::types::DbId;
 use super::{DbConnection, DbError};
-use crate::domain::audit::Actor;
-use crate::domain::registry::{Model, Name, dedup_names};
-use crate::error::FieldError;
+use crate::domain::registry::{Model, ModelPatch, Name, NewManufacturer, NewModel, dedup_names};
+use crate::domain::rejection::FieldError;
 use crate::export::models_csv::ImportRow;
 
 /// What an import did.
@@ -34,6 +32,12 @@ pub struct ModelImportSummary {
     pub total: usize,
 }
 
+/// What an import wrote: its summary and every model it created or changed.
+pub struct Imported {
+    pub summary: ModelImportSummary,
+    pub models: Vec<Uuid>,
+}
+
 /// Creates or updates each row's model, found by manufacturer and model name
 /// (ignoring case and spacing); an unknown manufacturer is created with the
 /// row's country. Refuses the whole file, naming each line, when a row needs
@@ -42,9 +46,8 @@ pub struct ModelImportSummary {
 pub fn import(
     conn: &mut DbConnection,
     rows: Vec<ImportRow>,
-    actor: &Actor,
     now: DateTime<Utc>,
-) -> Result<ModelImportSummary, DbError> {
+) -> Result<Result<Imported, Vec<FieldError>>, DbError> {
     let mut makers_by_key: HashMap<String, Uuid> = HashMap::new();
     let mut existing: Vec<Option<Model>> = Vec::with_capacity(rows.len());
     let mut errors = Vec::new();
@@ -77,8 +80,9 @@ pub fn import(
         existing.push(model);
     }
     if !errors.is_empty() {
-        return Err(DbError::Invalid(errors));
+        return Ok(Err(errors));
     }
+    let mut touched = Vec::new();
     let mut summary = ModelImportSummary {
         created: 0,
         updated: 0,
@@ -96,7 +100,8 @@ pub fn import(
                     category: Some(row.category),
                     tacs: Some(row.tacs),
                 };
-                models::update(conn, model.id, patch, None, actor, now)?;
+                models::update(conn, model.id, &patch, None, now)?;
+                touched.push(model.id);
                 summary.updated += 1;
             }
             None => {
@@ -108,12 +113,11 @@ pub fn import(
                         })?;
                         let maker = manufacturers::insert(
                             conn,
-                            NewManufacturer {
+                            &NewManufacturer {
                                 name: row.manufacturer.clone(),
                                 country,
                                 aliases: Vec::new(),
                             },
-                            actor,
                             now,
                         )?;
                         makers_by_key.insert(row.manufacturer.key(), maker.id);
@@ -128,24 +132,15 @@ pub fn import(
                     category: row.category,
                     tacs: row.tacs,
                 };
-                models::insert(conn, new, actor, now)?;
+                touched.push(models::insert(conn, &new, now)?.id);
                 summary.created += 1;
             }
         }
     }
-    let payload = serde_json::to_value(summary).map_err(|e| DbError::Other(e.into()))?;
-    audit::append(
-        conn,
-        actor,
-        vec![Change::new(
-            "model.import",
-            "model",
-            Uuid::now_v7(),
-            payload,
-        )],
-        now,
-    )?;
-    Ok(summary)
+    Ok(Ok(Imported {
+        summary,
+        models: touched,
+    }))
 }
 
 /// The manufacturer's model of this name, compared as names are unique.

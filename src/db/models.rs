@@ -1,42 +1,22 @@
 //! Device models with their aliases, model numbers and TACs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::audit::{self, Change};
 use super::schema::{manufacturer_aliases, manufacturers, model_names, model_tacs, models};
 use super::types::{DbId, DbTime};
-use super::{DbConnection, DbError, bump_generation, group, is_unique_violation, like_contains};
-use crate::domain::audit::Actor;
+use super::{DbConnection, DbError, group, is_unique_violation, like_contains};
 use crate::domain::clearance::ClearanceStatus;
 use crate::domain::imei::Tac;
-use crate::domain::registry::{Category, ManufacturerRef, Model, Name, dedup_names};
-use crate::error::FieldError;
+use crate::domain::registry::{
+    Category, ManufacturerRef, Model, ModelPatch, Name, NewModel, dedup_names,
+};
 
 const ALIAS: &str = "alias";
 const MODEL_NUMBER: &str = "model_number";
-
-pub struct NewModel {
-    pub manufacturer_id: Uuid,
-    pub name: Name,
-    pub model_numbers: Vec<Name>,
-    pub aliases: Vec<Name>,
-    pub category: Category,
-    pub tacs: Vec<Tac>,
-}
-
-/// A partial update: `None` leaves a field as it is.
-#[derive(Default)]
-pub struct ModelPatch {
-    pub name: Option<Name>,
-    pub model_numbers: Option<Vec<Name>>,
-    pub aliases: Option<Vec<Name>>,
-    pub category: Option<Category>,
-    pub tacs: Option<Vec<Tac>>,
-}
 
 #[derive(Default)]
 pub struct ModelFilter {
@@ -82,22 +62,13 @@ const COLUMNS: Columns = (
     manufacturers::country,
 );
 
+/// Inserts a model with its names and TACs, unassessed; a name its maker
+/// already has, or a TAC another model claims, is a conflict.
 pub fn insert(
     conn: &mut DbConnection,
-    new: NewModel,
-    actor: &Actor,
+    new: &NewModel,
     now: DateTime<Utc>,
 ) -> Result<Model, DbError> {
-    let manufacturer_exists: i64 = manufacturers::table
-        .filter(manufacturers::id.eq(DbId(new.manufacturer_id)))
-        .count()
-        .get_result(conn)?;
-    if manufacturer_exists == 0 {
-        return Err(DbError::Invalid(vec![FieldError::new(
-            "manufacturer_id",
-            "no manufacturer has this id",
-        )]));
-    }
     let id = Uuid::now_v7();
     let inserted = diesel::insert_into(models::table)
         .values((
@@ -116,22 +87,15 @@ pub fn insert(
         Err(e) if is_unique_violation(&e) => return Err(name_taken(&new.name)),
         other => other?,
     };
-    replace_names(conn, id, ALIAS, new.aliases)?;
-    replace_names(conn, id, MODEL_NUMBER, new.model_numbers)?;
-    replace_tacs(conn, id, new.tacs)?;
-    bump_generation(conn)?;
-    let model = get(conn, id)?;
-    audit::append(conn, actor, vec![change("model.create", &model)?], now)?;
-    Ok(model)
+    replace_names(conn, id, ALIAS, &new.aliases)?;
+    replace_names(conn, id, MODEL_NUMBER, &new.model_numbers)?;
+    replace_tacs(conn, id, &new.tacs)?;
+    get(conn, id)
 }
 
-fn change(action: &'static str, model: &Model) -> Result<Change, DbError> {
-    Ok(Change::new(
-        action,
-        "model",
-        model.id,
-        serde_json::to_value(model).map_err(|e| DbError::Other(e.into()))?,
-    ))
+/// Which of `ids` name a model.
+pub fn existing(conn: &mut DbConnection, ids: &[Uuid]) -> Result<HashSet<Uuid>, DbError> {
+    super::existing_ids!(conn, models, ids)
 }
 
 pub fn get(conn: &mut DbConnection, id: Uuid) -> Result<Model, DbError> {
@@ -149,9 +113,8 @@ pub fn get(conn: &mut DbConnection, id: Uuid) -> Result<Model, DbError> {
 pub fn update(
     conn: &mut DbConnection,
     id: Uuid,
-    patch: ModelPatch,
+    patch: &ModelPatch,
     expected_version: Option<i64>,
-    actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Model, DbError> {
     let current_version: i64 = models::table
@@ -187,19 +150,16 @@ pub fn update(
         (Ok(0), _) => return Err(DbError::Stale),
         (other, _) => other?,
     };
-    if let Some(aliases) = patch.aliases {
+    if let Some(aliases) = &patch.aliases {
         replace_names(conn, id, ALIAS, aliases)?;
     }
-    if let Some(numbers) = patch.model_numbers {
+    if let Some(numbers) = &patch.model_numbers {
         replace_names(conn, id, MODEL_NUMBER, numbers)?;
     }
-    if let Some(tacs) = patch.tacs {
+    if let Some(tacs) = &patch.tacs {
         replace_tacs(conn, id, tacs)?;
     }
-    bump_generation(conn)?;
-    let model = get(conn, id)?;
-    audit::append(conn, actor, vec![change("model.update", &model)?], now)?;
-    Ok(model)
+    get(conn, id)
 }
 
 /// One page of models in id order, starting after `after`.
@@ -281,7 +241,7 @@ fn replace_names(
     conn: &mut DbConnection,
     id: Uuid,
     kind: &str,
-    names: Vec<Name>,
+    names: &[Name],
 ) -> Result<(), DbError> {
     diesel::delete(
         model_names::table.filter(
@@ -291,7 +251,7 @@ fn replace_names(
         ),
     )
     .execute(conn)?;
-    let rows: Vec<_> = dedup_names(names)
+    let rows: Vec<_> = dedup_names(names.to_vec())
         .iter()
         .enumerate()
         .map(|(position, name)| {
@@ -314,14 +274,13 @@ fn replace_names(
 
 /// Gives the model exactly these TACs; a TAC another model claims is a
 /// conflict that names that model.
-fn replace_tacs(conn: &mut DbConnection, id: Uuid, tacs: Vec<Tac>) -> Result<(), DbError> {
-    let mut unique: Vec<Tac> = Vec::with_capacity(tacs.len());
+fn replace_tacs(conn: &mut DbConnection, id: Uuid, tacs: &[Tac]) -> Result<(), DbError> {
+    let mut wanted: Vec<&str> = Vec::with_capacity(tacs.len());
     for tac in tacs {
-        if !unique.contains(&tac) {
-            unique.push(tac);
+        if !wanted.contains(&tac.as_str()) {
+            wanted.push(tac.as_str());
         }
     }
-    let wanted: Vec<&str> = unique.iter().map(Tac::as_str).collect();
     let claimed: Vec<(String, String)> = model_tacs::table
         .inner_join(models::table)
         .filter(model_tacs::tac.eq_any(&wanted))

@@ -9,13 +9,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::audit::{self, Change};
 use super::schema::personnel;
 use super::types::{DbId, DbTime};
 use super::{DbConnection, DbError, is_unique_violation, like_contains};
-use crate::domain::audit::Actor;
 use crate::domain::email::EmailAddress;
-use crate::domain::personnel::{Person, RosterEntry};
+use crate::domain::personnel::{NewPerson, Person, PersonPatch, RosterEntry};
 use crate::domain::text::Line;
 
 diesel::define_sql_function!(
@@ -25,23 +23,6 @@ diesel::define_sql_function!(
 
 /// How many addresses one lookup of existing people binds.
 const KEY_CHUNK: usize = 1_000;
-
-pub struct NewPerson {
-    pub email: EmailAddress,
-    pub name: Line,
-    pub unit: Option<Line>,
-    pub active: bool,
-}
-
-/// A partial update: `None` leaves a field as it is; `unit: Some(None)`
-/// clears the unit.
-#[derive(Default)]
-pub struct PersonPatch {
-    pub email: Option<EmailAddress>,
-    pub name: Option<Line>,
-    pub unit: Option<Option<Line>>,
-    pub active: Option<bool>,
-}
 
 #[derive(Debug, Default)]
 pub struct PersonFilter {
@@ -116,30 +97,20 @@ fn address_taken(email: &EmailAddress) -> DbError {
     ))
 }
 
-fn change(action: &'static str, person: &Person) -> Result<Change, DbError> {
-    Ok(Change::new(
-        action,
-        "personnel",
-        person.id,
-        serde_json::to_value(person).map_err(|e| DbError::Other(e.into()))?,
-    ))
-}
-
+/// Adds a person; an address already in the directory (ignoring case) is a
+/// conflict.
 pub fn insert(
     conn: &mut DbConnection,
-    new: NewPerson,
-    actor: &Actor,
+    new: &NewPerson,
     now: DateTime<Utc>,
 ) -> Result<Person, DbError> {
     let id = Uuid::now_v7();
-    let inserted = insert_row(conn, id, &new, now);
+    let inserted = insert_row(conn, id, new, now);
     match inserted {
         Err(e) if is_unique_violation(&e) => return Err(address_taken(&new.email)),
         other => other?,
     };
-    let person = get(conn, id)?;
-    audit::append(conn, actor, vec![change("personnel.create", &person)?], now)?;
-    Ok(person)
+    get(conn, id)
 }
 
 fn insert_row(
@@ -213,9 +184,8 @@ pub fn list(
 pub fn update(
     conn: &mut DbConnection,
     id: Uuid,
-    patch: PersonPatch,
+    patch: &PersonPatch,
     expected_version: Option<i64>,
-    actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Person, DbError> {
     let current_version: i64 = personnel::table
@@ -257,9 +227,7 @@ pub fn update(
         (Ok(0), _) => return Err(DbError::Stale),
         (other, _) => other?,
     };
-    let person = get(conn, id)?;
-    audit::append(conn, actor, vec![change("personnel.update", &person)?], now)?;
-    Ok(person)
+    get(conn, id)
 }
 
 /// A person as the import compares them with the file.
@@ -273,11 +241,10 @@ struct Existing {
 /// Upserts a roster by address: new people are created, known ones get the
 /// file's name and unit and become active. The caller's transaction makes
 /// it all or nothing. Existing people are read in a few chunked queries,
-/// then each row is one statement; the audit log gets one summary row.
+/// then each row is one statement.
 pub fn import(
     conn: &mut DbConnection,
     entries: Vec<RosterEntry>,
-    actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<ImportSummary, DbError> {
     let existing = existing_by_key(conn, &entries)?;
@@ -325,18 +292,6 @@ pub fn import(
             }
         }
     }
-    let payload = serde_json::to_value(summary).map_err(|e| DbError::Other(e.into()))?;
-    audit::append(
-        conn,
-        actor,
-        vec![Change::new(
-            "personnel.import",
-            "personnel",
-            Uuid::now_v7(),
-            payload,
-        )],
-        now,
-    )?;
     Ok(summary)
 }
 

@@ -5,18 +5,13 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
-use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::audit::{self, Change};
-use super::clearance::{self, Cause, StatusChange};
-use super::schema::{advisories, models, reviews};
+use super::schema::reviews;
 use super::types::{DbId, DbTime};
-use super::{DbConnection, DbError, bump_generation, is_unique_violation};
-use crate::domain::audit::Actor;
-use crate::domain::text::{Line, Prose};
-use crate::error::FieldError;
+use super::{DbConnection, DbError, is_unique_violation};
+use crate::domain::review::{NewReview, ReviewOutcome};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Review {
@@ -116,33 +111,22 @@ pub fn get(conn: &mut DbConnection, id: Uuid, now: DateTime<Utc>) -> Result<Revi
     Ok(to_review(row, now))
 }
 
-/// Opens a review of a model; a model has at most one open review.
+/// Opens a review, by `opened_by`, of a model that exists; a model has at
+/// most one open review (a second is a conflict).
 pub fn open(
     conn: &mut DbConnection,
-    model_id: Uuid,
-    reason: &Prose,
-    due_at: DateTime<Utc>,
-    actor: &Actor,
+    new: &NewReview,
+    opened_by: &str,
     now: DateTime<Utc>,
-) -> Result<(Review, Vec<StatusChange>), DbError> {
-    let known: i64 = models::table
-        .filter(models::id.eq(DbId(model_id)))
-        .count()
-        .get_result(conn)?;
-    if known == 0 {
-        return Err(DbError::Invalid(vec![FieldError::new(
-            "model_id",
-            "no model has this id",
-        )]));
-    }
+) -> Result<Review, DbError> {
     let id = Uuid::now_v7();
     let inserted = diesel::insert_into(reviews::table)
         .values((
             reviews::id.eq(DbId(id)),
-            reviews::model_id.eq(DbId(model_id)),
-            reviews::reason.eq(reason.as_str()),
-            reviews::due_at.eq(DbTime(due_at)),
-            reviews::opened_by.eq(&actor.sub),
+            reviews::model_id.eq(DbId(new.model_id)),
+            reviews::reason.eq(new.reason.as_str()),
+            reviews::due_at.eq(DbTime(new.due_at)),
+            reviews::opened_by.eq(opened_by),
             reviews::opened_at.eq(DbTime(now)),
         ))
         .execute(conn);
@@ -154,55 +138,27 @@ pub fn open(
         }
         other => other?,
     };
-    let cause = Cause {
-        advisory_id: None,
-        review_id: Some(id),
-    };
-    let changes = clearance::rederive(conn, &[model_id], cause, now)?;
-    bump_generation(conn)?;
-    let review = get(conn, id, now)?;
-    record(conn, actor, "review.open", &review, &changes, now)?;
-    Ok((review, changes))
+    get(conn, id, now)
 }
 
-/// Closes an open review with its outcome and, optionally, the advisory
-/// that settled it.
+/// Closes review `id`, by `closed_by`, if it is still open (else a
+/// conflict: someone closed it meanwhile).
 pub fn close(
     conn: &mut DbConnection,
     id: Uuid,
-    outcome: &Line,
-    advisory_id: Option<Uuid>,
-    actor: &Actor,
+    outcome: &ReviewOutcome,
+    closed_by: &str,
     now: DateTime<Utc>,
-) -> Result<(Review, Vec<StatusChange>), DbError> {
-    let review = get(conn, id, now)?;
-    if review.closed_at.is_some() {
-        return Err(DbError::WrongState {
-            detail: "this review is already closed".into(),
-            current_state: "closed".into(),
-        });
-    }
-    if let Some(advisory) = advisory_id {
-        let known: i64 = advisories::table
-            .filter(advisories::id.eq(DbId(advisory)))
-            .count()
-            .get_result(conn)?;
-        if known == 0 {
-            return Err(DbError::Invalid(vec![FieldError::new(
-                "advisory_id",
-                "no advisory has this id",
-            )]));
-        }
-    }
+) -> Result<Review, DbError> {
     let updated = diesel::update(
         reviews::table
             .filter(reviews::id.eq(DbId(id)))
             .filter(reviews::closed_at.is_null()),
     )
     .set((
-        reviews::outcome.eq(Some(outcome.as_str())),
-        reviews::advisory_id.eq(advisory_id.map(DbId)),
-        reviews::closed_by.eq(Some(&actor.sub)),
+        reviews::outcome.eq(Some(outcome.outcome.as_str())),
+        reviews::advisory_id.eq(outcome.advisory_id.map(DbId)),
+        reviews::closed_by.eq(Some(closed_by)),
         reviews::closed_at.eq(Some(DbTime(now))),
     ))
     .execute(conn)?;
@@ -211,30 +167,7 @@ pub fn close(
             "the review was closed while this request ran".into(),
         ));
     }
-    let cause = Cause {
-        advisory_id,
-        review_id: Some(id),
-    };
-    let changes = clearance::rederive(conn, &[review.model_id], cause, now)?;
-    bump_generation(conn)?;
-    let review = get(conn, id, now)?;
-    record(conn, actor, "review.close", &review, &changes, now)?;
-    Ok((review, changes))
-}
-
-fn record(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    action: &'static str,
-    review: &Review,
-    changes: &[StatusChange],
-    now: DateTime<Utc>,
-) -> Result<(), DbError> {
-    let mut entries = vec![Change::new(action, "review", review.id, json!(review))];
-    for change in changes {
-        entries.push(change.audit()?);
-    }
-    audit::append(conn, actor, entries, now)
+    get(conn, id, now)
 }
 
 /// One page of reviews in id order, after `after`.

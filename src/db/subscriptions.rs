@@ -1,173 +1,45 @@
-//! Public subscriptions: the double opt-in lifecycle, each step with the
-//! mail it causes queued in the same transaction. Audit rows name the
-//! subscription and the public actor, never the address.
+//! Public subscriptions as stored: an address, its filter lists and where
+//! its double opt-in stands.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::audit::{self, Change};
-use super::outbox::{self, NewMail};
 use super::schema::{
     manufacturers, models, subscription_categories, subscription_manufacturers,
     subscription_models, subscriptions,
 };
 use super::types::{DbId, DbTime};
 use super::{DbConnection, DbError, is_unique_violation};
-use crate::domain::audit::Actor;
 use crate::domain::email::EmailAddress;
-use crate::domain::mail::{MailKind, Recipient};
 use crate::domain::registry::Category;
 use crate::domain::severity::Severity;
 use crate::domain::subscription::{
-    Delivery, SubscribeStep, SubscriptionFilter, SubscriptionState, SubscriptionView, on_subscribe,
+    Delivery, SubscriptionFilter, SubscriptionState, SubscriptionView,
 };
-use crate::error::FieldError;
 
-pub struct SubscribeRequest {
-    pub email: EmailAddress,
-    pub filter: SubscriptionFilter,
-    pub delivery: Delivery,
-}
-
-/// Handles a subscription request (see [`on_subscribe`]) and queues the
-/// mail it causes. Nothing about the outcome is returned: the caller's
-/// answer must not reveal whether the address was known. Unknown
-/// manufacturer or model ids are invalid input.
-pub fn subscribe(
-    conn: &mut DbConnection,
-    request: SubscribeRequest,
-    now: DateTime<Utc>,
-) -> Result<(), DbError> {
-    let filter = request.filter.deduplicated();
-    check_filter(conn, &filter)?;
-    let key = request.email.key();
-    let (id, step) = match find_by_key(conn, &key)? {
-        Some((id, state)) => (id, on_subscribe(Some(state))),
-        None => match create(conn, &request.email, &filter, request.delivery, now)? {
-            Some(id) => (id, SubscribeStep::Create),
-            // The same address was subscribed at this very moment: treat
-            // this request as coming after that one.
-            None => find_by_key(conn, &key)?
-                .map(|(id, state)| (id, on_subscribe(Some(state))))
-                .ok_or_else(|| {
-                    DbError::Other(anyhow::anyhow!("a subscription vanished while subscribing"))
-                })?,
-        },
-    };
-    let requested = || {
-        json!({
-            "state": SubscriptionState::Pending,
-            "delivery": request.delivery,
-            "filter": filter,
-        })
-    };
-    let (kind, action, to, payload) = match step {
-        SubscribeStep::Create => (
-            MailKind::Confirm,
-            "subscription.create",
-            request.email.as_str().to_owned(),
-            requested(),
-        ),
-        SubscribeStep::Renew => {
-            renew(conn, id, &request.email, &filter, request.delivery, now)?;
-            (
-                MailKind::Confirm,
-                "subscription.renew",
-                request.email.as_str().to_owned(),
-                requested(),
-            )
-        }
-        // To the address as its owner confirmed it, not as typed now.
-        SubscribeStep::OfferManage => (
-            MailKind::Manage,
-            "subscription.manage_link",
-            stored_email(conn, id)?,
-            json!({ "state": SubscriptionState::Confirmed }),
-        ),
-    };
-    outbox::enqueue(
-        conn,
-        NewMail {
-            kind,
-            email: to,
-            name: None,
-            recipient: Recipient::Subscriber,
-            subscription_id: Some(id),
-        },
-        now,
-    )?;
-    audit::append(
-        conn,
-        &Actor::public(),
-        vec![Change::new(action, "subscription", id, payload)],
-        now,
-    )
-}
-
-/// Pending → confirmed; a confirmed one stays so. An ended subscription is
-/// not revived by an old confirmation link: its owner subscribes again.
-/// `NotFound` unless subscription `id` belongs to `email_key`.
-pub fn confirm(
+/// Moves subscription `id` to `state` (confirmed or unsubscribed), noting
+/// when.
+pub fn set_state(
     conn: &mut DbConnection,
     id: Uuid,
-    email_key: &str,
-    now: DateTime<Utc>,
-) -> Result<SubscriptionState, DbError> {
-    match owned_state(conn, id, email_key)? {
-        SubscriptionState::Confirmed => Ok(SubscriptionState::Confirmed),
-        SubscriptionState::Unsubscribed => Err(DbError::WrongState {
-            detail:
-                "this subscription was ended; subscribe again to receive a new confirmation link"
-                    .into(),
-            current_state: SubscriptionState::Unsubscribed.as_str().into(),
-        }),
-        SubscriptionState::Pending => {
-            diesel::update(subscriptions::table.find(DbId(id)))
-                .set((
-                    subscriptions::state.eq(SubscriptionState::Confirmed.as_str()),
-                    subscriptions::confirmed_at.eq(DbTime(now)),
-                    subscriptions::updated_at.eq(DbTime(now)),
-                ))
-                .execute(conn)?;
-            record(
-                conn,
-                "subscription.confirm",
-                id,
-                SubscriptionState::Confirmed,
-                now,
-            )?;
-            Ok(SubscriptionState::Confirmed)
-        }
-    }
-}
-
-/// Ends the subscription; ending an ended one changes nothing.
-/// `NotFound` unless subscription `id` belongs to `email_key`.
-pub fn unsubscribe(
-    conn: &mut DbConnection,
-    id: Uuid,
-    email_key: &str,
+    state: SubscriptionState,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    if owned_state(conn, id, email_key)? == SubscriptionState::Unsubscribed {
-        return Ok(());
-    }
+    let at = Some(DbTime(now));
+    let (confirmed_at, unsubscribed_at) = match state {
+        SubscriptionState::Confirmed => (at, None),
+        _ => (None, at),
+    };
     diesel::update(subscriptions::table.find(DbId(id)))
         .set((
-            subscriptions::state.eq(SubscriptionState::Unsubscribed.as_str()),
-            subscriptions::unsubscribed_at.eq(DbTime(now)),
+            subscriptions::state.eq(state.as_str()),
+            confirmed_at.map(|at| subscriptions::confirmed_at.eq(at)),
+            unsubscribed_at.map(|at| subscriptions::unsubscribed_at.eq(at)),
             subscriptions::updated_at.eq(DbTime(now)),
         ))
         .execute(conn)?;
-    record(
-        conn,
-        "subscription.unsubscribe",
-        id,
-        SubscriptionState::Unsubscribed,
-        now,
-    )
+    Ok(())
 }
 
 /// The subscription and its filter with names, for its owner's page.
@@ -225,42 +97,6 @@ pub fn view(
     })
 }
 
-/// 422 naming each id of the filter that names nothing.
-fn check_filter(conn: &mut DbConnection, filter: &SubscriptionFilter) -> Result<(), DbError> {
-    let wanted: Vec<DbId> = filter.manufacturer_ids.iter().copied().map(DbId).collect();
-    let known: Vec<DbId> = manufacturers::table
-        .filter(manufacturers::id.eq_any(&wanted))
-        .select(manufacturers::id)
-        .load(conn)?;
-    let mut errors: Vec<FieldError> =
-        unknown(&wanted, &known, "filter.manufacturer_ids", "manufacturer");
-    let wanted: Vec<DbId> = filter.model_ids.iter().copied().map(DbId).collect();
-    let known: Vec<DbId> = models::table
-        .filter(models::id.eq_any(&wanted))
-        .select(models::id)
-        .load(conn)?;
-    errors.extend(unknown(&wanted, &known, "filter.model_ids", "model"));
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(DbError::Invalid(errors))
-    }
-}
-
-fn unknown(wanted: &[DbId], known: &[DbId], field: &str, what: &str) -> Vec<FieldError> {
-    wanted
-        .iter()
-        .enumerate()
-        .filter(|(_, id)| !known.contains(id))
-        .map(|(index, _)| {
-            FieldError::new(
-                format!("{field}[{index}]"),
-                format!("no {what} has this id"),
-            )
-        })
-        .collect()
-}
-
 /// The subscription of an address (by its key), with its state.
 pub fn find_by_key(
     conn: &mut DbConnection,
@@ -275,7 +111,9 @@ pub fn find_by_key(
         .transpose()
 }
 
-fn owned_state(
+/// The state of subscription `id`; `NotFound` unless it belongs to
+/// `email_key`.
+pub fn owned_state(
     conn: &mut DbConnection,
     id: Uuid,
     email_key: &str,
@@ -288,7 +126,8 @@ fn owned_state(
     parse_stored(&state)
 }
 
-fn stored_email(conn: &mut DbConnection, id: Uuid) -> Result<String, DbError> {
+/// The address of subscription `id` as its owner confirmed it.
+pub fn stored_email(conn: &mut DbConnection, id: Uuid) -> Result<String, DbError> {
     Ok(subscriptions::table
         .find(DbId(id))
         .select(subscriptions::email)
@@ -297,7 +136,7 @@ fn stored_email(conn: &mut DbConnection, id: Uuid) -> Result<String, DbError> {
 
 /// Inserts a pending subscription; `None` if the address was subscribed
 /// meanwhile (in a savepoint, so that the transaction goes on).
-fn create(
+pub fn create(
     conn: &mut DbConnection,
     email: &EmailAddress,
     filter: &SubscriptionFilter,
@@ -332,7 +171,7 @@ fn create(
 
 /// Gives a subscription that is not confirmed the new filter and makes it
 /// pending again.
-fn renew(
+pub fn renew(
     conn: &mut DbConnection,
     id: Uuid,
     email: &EmailAddress,
@@ -400,22 +239,6 @@ fn write_filter_lists(
             .execute(conn)?;
     }
     Ok(())
-}
-
-fn record(
-    conn: &mut DbConnection,
-    action: &'static str,
-    id: Uuid,
-    state: SubscriptionState,
-    now: DateTime<Utc>,
-) -> Result<(), DbError> {
-    let payload: Value = json!({ "state": state });
-    audit::append(
-        conn,
-        &Actor::public(),
-        vec![Change::new(action, "subscription", id, payload)],
-        now,
-    )
 }
 
 fn parse_stored<T: std::str::FromStr>(raw: &str) -> Result<T, DbError> {

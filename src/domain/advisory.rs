@@ -205,23 +205,37 @@ pub struct DecisionSpec {
     pub firmware: Option<FirmwareRange>,
 }
 
-/// What an advisory says: the content of one revision.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What an advisory says: the content of one revision (and the body of a
+/// request that drafts one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = CreateAdvisory)]
 pub struct AdvisoryContent {
     pub title: Line,
     pub summary: Prose,
     /// Markdown; empty when the summary says it all.
+    #[serde(default, deserialize_with = "super::text::prose_or_empty")]
+    #[schema(value_type = Option<String>)]
     pub body: String,
     pub severity: super::severity::Severity,
     pub tlp: Tlp,
+    /// Who must follow it; all personnel when absent.
+    #[serde(default)]
     pub audience: Audience,
+    #[serde(default)]
     pub acknowledgement_required: bool,
+    #[serde(default)]
     pub decisions: Vec<DecisionSpec>,
+    #[serde(default)]
     pub evidence_ids: Vec<Uuid>,
+    /// Published advisories this one replaces once published.
+    #[serde(default)]
     pub supersedes: Vec<Uuid>,
     /// When the decisions start to apply; at publication when absent.
+    #[serde(default)]
     pub effective_at: Option<DateTime<Utc>>,
     /// When the advisory should be reviewed again.
+    #[serde(default)]
     pub review_due: Option<DateTime<Utc>>,
 }
 
@@ -277,12 +291,16 @@ impl AdvisoryContent {
     }
 }
 
-/// Changes to a draft: each `Some` replaces that part of the content; for
-/// the two dates, `Some(None)` clears them.
-#[derive(Debug, Clone, Default)]
+/// Changes to a draft: each field given replaces that part of the content;
+/// absent fields stay as they are, and `null` clears the two dates.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = UpdateAdvisory)]
 pub struct ContentPatch {
     pub title: Option<Line>,
     pub summary: Option<Prose>,
+    #[serde(default, deserialize_with = "super::text::prose_change")]
+    #[schema(value_type = Option<String>)]
     pub body: Option<String>,
     pub severity: Option<super::severity::Severity>,
     pub tlp: Option<Tlp>,
@@ -291,7 +309,13 @@ pub struct ContentPatch {
     pub decisions: Option<Vec<DecisionSpec>>,
     pub evidence_ids: Option<Vec<Uuid>>,
     pub supersedes: Option<Vec<Uuid>>,
+    /// null clears it.
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
     pub effective_at: Option<Option<DateTime<Utc>>>,
+    /// null clears it.
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
     pub review_due: Option<Option<DateTime<Utc>>>,
 }
 
@@ -314,6 +338,13 @@ impl ContentPatch {
             review_due: self.review_due.unwrap_or(content.review_due),
         }
     }
+}
+
+/// Why an advisory is rejected or withdrawn, as a request body gives it.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reason {
+    pub reason: Prose,
 }
 
 /// The reference an advisory gets on first publication: `CLR-2026-0001`.

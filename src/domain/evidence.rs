@@ -290,6 +290,67 @@ impl Evidence {
     }
 }
 
+/// Evidence to file, as a request body gives it.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEvidence {
+    /// The models it is about: at least one, each an existing model.
+    pub model_ids: ModelIds,
+    #[schema(example = "Redmi 1S sends personal data to servers in Beijing")]
+    pub title: Line,
+    /// Who observed it.
+    #[schema(example = "F-Secure Labs")]
+    pub source: Line,
+    pub kind: EvidenceKind,
+    /// When it was observed (RFC 3339).
+    pub observed_at: DateTime<Utc>,
+    /// The firmware it was observed on.
+    #[serde(default)]
+    #[schema(example = "JHCCNBF45.0")]
+    pub firmware: Option<Line>,
+    pub summary: Prose,
+    pub severity: Severity,
+    /// What the device sent where; may be empty.
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+    #[serde(default)]
+    pub references: Vec<Reference>,
+}
+
+/// A response to append to evidence, as a request body gives it.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewResponse {
+    pub kind: ResponseKind,
+    /// Who answered.
+    #[schema(example = "Xiaomi (Hugo Barra)")]
+    pub author: Line,
+    /// When the answer was received (RFC 3339).
+    pub received_at: DateTime<Utc>,
+    pub text: Prose,
+    /// Only with kind `correction`: another evidence record that the
+    /// evidence this response is appended to corrects and supersedes.
+    #[serde(default)]
+    pub supersedes: Option<Uuid>,
+}
+
+impl NewResponse {
+    /// What is wrong with appending this response to evidence `to`, given
+    /// whether the record it would supersede exists.
+    pub fn problem(&self, to: Uuid, superseded_exists: bool) -> Option<&'static str> {
+        let superseded = self.supersedes?;
+        if !self.kind.may_supersede() {
+            Some("only a response of kind `correction` may supersede evidence")
+        } else if superseded == to {
+            Some("must name another evidence record, not this one")
+        } else if !superseded_exists {
+            Some("no evidence has this id")
+        } else {
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,9 +11,21 @@ pub mod imei;
 pub mod mail;
 pub mod personnel;
 pub mod registry;
+pub mod rejection;
+pub mod review;
 pub mod severity;
 pub mod subscription;
 pub mod text;
+
+/// For fields of a change that may be cleared: absent → `None`, `null` →
+/// `Some(None)`, a value → `Some(Some(value))` (use with `#[serde(default)]`).
+pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
 
 /// Declares an enumeration that travels as lower snake case text (in JSON,
 /// in the database, in query strings): `as_str`, `ALL`, and a `FromStr` whose

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -29,6 +29,45 @@ pub struct Person {
     /// Bumped on every change; the `ETag`.
     #[serde(skip)]
     pub version: i64,
+}
+
+/// A person to add to the directory, as a request body gives them.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = CreatePerson)]
+pub struct NewPerson {
+    /// Unique in the directory, ignoring case.
+    #[schema(value_type = String, format = Email, example = "ada@example.org")]
+    pub email: EmailAddress,
+    #[schema(value_type = String, example = "Ada Lovelace")]
+    pub name: Line,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "Border Police North")]
+    pub unit: Option<Line>,
+    /// Only active people receive advisory mail (default true).
+    #[serde(default = "active_by_default")]
+    pub active: bool,
+}
+
+fn active_by_default() -> bool {
+    true
+}
+
+/// Fields of a person to change; absent fields stay as they are, and a
+/// `null` unit clears it.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = UpdatePerson)]
+pub struct PersonPatch {
+    #[schema(value_type = Option<String>, format = Email)]
+    pub email: Option<EmailAddress>,
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Line>,
+    /// null clears it.
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub unit: Option<Option<Line>>,
+    pub active: Option<bool>,
 }
 
 /// One valid line of a roster.

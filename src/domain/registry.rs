@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::imei::Tac;
+
 const MAX_NAME_CHARS: usize = 200;
 
 /// A display name (of a manufacturer or model, an alias, a model number):
@@ -198,6 +200,50 @@ pub struct Model {
     pub updated_at: DateTime<Utc>,
     #[serde(skip)]
     pub version: i64,
+}
+
+/// A manufacturer to register, as a request body gives it.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewManufacturer {
+    #[schema(example = "Xiaomi")]
+    pub name: Name,
+    /// ISO 3166-1 alpha-2.
+    #[schema(example = "CN")]
+    pub country: Country,
+    #[serde(default)]
+    #[schema(example = json!(["小米"]))]
+    pub aliases: Vec<Name>,
+}
+
+/// A device model to register, as a request body gives it.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewModel {
+    pub manufacturer_id: Uuid,
+    #[schema(example = "Redmi 1S")]
+    pub name: Name,
+    #[serde(default)]
+    #[schema(example = json!(["2014011", "HM 1SW"]))]
+    pub model_numbers: Vec<Name>,
+    #[serde(default)]
+    #[schema(example = json!(["Hongmi 1S"]))]
+    pub aliases: Vec<Name>,
+    pub category: Category,
+    /// Each exactly 8 digits; a TAC another model claims is a 409.
+    #[serde(default)]
+    pub tacs: Vec<Tac>,
+}
+
+/// Fields of a model to change; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPatch {
+    pub name: Option<Name>,
+    pub model_numbers: Option<Vec<Name>>,
+    pub aliases: Option<Vec<Name>>,
+    pub category: Option<Category>,
+    pub tacs: Option<Vec<Tac>>,
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::email::EmailAddress;
 use super::registry::Category;
 use super::severity::Severity;
 
@@ -54,6 +55,21 @@ pub struct SubscriptionFilter {
 
 fn any_severity() -> Severity {
     Severity::None
+}
+
+/// A request to subscribe, as a request body (or the form) gives it.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Subscribe)]
+pub struct SubscribeRequest {
+    #[schema(value_type = String, format = Email, example = "family@example.org")]
+    pub email: EmailAddress,
+    /// What to hear about; absent or empty lists mean "any".
+    #[serde(default)]
+    pub filter: SubscriptionFilter,
+    /// `immediate` (default) or `daily`.
+    #[serde(default)]
+    pub delivery: Delivery,
 }
 
 /// A model an advisory decides on, as a filter sees it.

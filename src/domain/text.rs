@@ -105,6 +105,26 @@ bounded_text!(
     true
 );
 
+/// Deserialises optional Markdown text through [`Prose`]'s rules, as plain
+/// text: empty when absent or null.
+pub fn prose_or_empty<'de, D>(deserializer: D) -> Result<String, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let prose = <Option<Prose> as serde::Deserialize>::deserialize(deserializer)?;
+    Ok(prose.map(String::from).unwrap_or_default())
+}
+
+/// Deserialises a changed Markdown text through [`Prose`]'s rules (use with
+/// `#[serde(default)]`: absent or null changes nothing).
+pub fn prose_change<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let prose = <Option<Prose> as serde::Deserialize>::deserialize(deserializer)?;
+    Ok(prose.map(String::from))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

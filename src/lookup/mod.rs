@@ -2,6 +2,7 @@
 //! and replaced whole when the register changes — here (right after a write
 //! commits) or in another process (seen by polling a generation counter).
 
+pub mod answer;
 pub mod index;
 
 use std::sync::Arc;

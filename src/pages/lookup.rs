@@ -11,13 +11,11 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::api::lookup::{
-    DEFAULT_MATCHES, LookupMatch, answer, caller_may_look_up, parse_firmware,
-};
 use crate::app::AppState;
 use crate::auth::MaybePrincipal;
 use crate::domain::clearance::{Clearance, ClearanceStatus};
 use crate::domain::imei::{DeviceIdError, LookupKey};
+use crate::lookup::answer::{self, DEFAULT_MATCHES, LookupMatch, Question, parse_firmware};
 
 /// Stricter than the mail pages' policy: only the page's own stylesheet
 /// (and images) may load, and the form submits only back here.
@@ -26,11 +24,6 @@ pub const CONTENT_SECURITY_POLICY: &str =
 
 /// The stylesheet, compiled in: the binary stays the whole deployment.
 const STYLESHEET: &str = include_str!("../../static/lookup.css");
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/lookup").route(web::get().to(lookup_page)))
-        .service(web::resource("/static/lookup.css").route(web::get().to(stylesheet)));
-}
 
 /// What the form submits; both optional, so the bare URL shows the form.
 #[derive(Debug, Deserialize)]
@@ -68,14 +61,28 @@ struct LookupPage<'a> {
     verdicts: Vec<Verdict>,
 }
 
-async fn lookup_page(
+#[utoipa::path(
+    get, path = "/lookup", tag = "pages",
+    summary = "The lookup page: may I use this phone?",
+    description = "A form with one box for a name, model number, TAC or IMEI, and one for the firmware version; the answer in plain words. No script.",
+    params(
+        ("q" = Option<String>, Query, description = "A name, model number, TAC or IMEI"),
+        ("firmware" = Option<String>, Query, description = "The version the phone runs"),
+    ),
+    responses(
+        (status = 200, description = "The page", content_type = "text/html", body = String),
+        (status = 401, description = "Lookups need a sign-in on this deployment", content_type = "text/html", body = String),
+        (status = 422, description = "The question could not be understood; the page says why", content_type = "text/html", body = String),
+    ),
+)]
+pub async fn lookup_page(
     state: web::Data<AppState>,
     principal: MaybePrincipal,
     form: web::Query<LookupForm>,
 ) -> HttpResponse {
     let q = form.q.as_deref().map(str::trim).unwrap_or_default();
     let firmware = form.firmware.as_deref().map(str::trim).unwrap_or_default();
-    let (status, message, verdicts) = match caller_may_look_up(&state, &principal) {
+    let (status, message, verdicts) = match principal.may_use_public(state.settings.public_lookup) {
         Err(_) => (
             StatusCode::UNAUTHORIZED,
             Some(
@@ -111,12 +118,16 @@ fn ask(state: &AppState, q: &str, firmware: &str, anonymous: bool) -> Result<Vec
          such as 6.3.1, or leave it empty."
             .to_owned()
     })?;
-    let found = answer(
-        &state.lookup.snapshot(),
+    let question = Question {
         key,
         firmware,
-        DEFAULT_MATCHES,
+        limit: DEFAULT_MATCHES,
+    };
+    let found = answer::answer(
+        &state.lookup.snapshot(),
+        question,
         anonymous,
+        state.workflow.clock().now(),
     );
     Ok(found.matches.iter().map(verdict).collect())
 }
@@ -193,7 +204,8 @@ fn headline(clearance: &Clearance) -> String {
     }
 }
 
-async fn stylesheet() -> HttpResponse {
+/// The lookup page's stylesheet.
+pub async fn stylesheet() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((
             header::CONTENT_TYPE,

@@ -17,6 +17,14 @@ use crate::error::ApiError;
 
 pub use accept::prefers_html;
 
+/// Files the pages load: not operations of the API, so not in its document.
+pub fn assets(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.route(
+        "/static/lookup.css",
+        actix_web::web::get().to(lookup::stylesheet),
+    );
+}
+
 /// Nothing may load but the page's own inline style, and forms post only
 /// back to this service.
 pub const CONTENT_SECURITY_POLICY: &str =

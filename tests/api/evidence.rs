@@ -360,7 +360,7 @@ async fn evidence_cannot_be_edited_or_deleted(app: TestApp) {
         problem(response, 405).await;
         assert_eq!(
             allow.as_deref(),
-            Some("GET"),
+            Some("GET, HEAD"),
             "{method} names what is allowed"
         );
     }

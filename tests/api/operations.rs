@@ -146,20 +146,30 @@ fn a_bad_configuration_is_one_line_and_exit_status_2() {
     }
 }
 
-#[test]
-fn loading_the_demo_twice_adds_nothing_the_second_time() {
+/// A service on a fresh SQLite file in `dir`, not yet serving.
+async fn demo_service(dir: &std::path::Path) -> clearance::app::Application {
+    let url = clearance::config::DatabaseUrl::Sqlite(dir.join("clearance.db"));
+    let mut settings = clearance::config::Settings::for_database(url, dir);
+    settings.bind = "127.0.0.1:0".parse().unwrap();
+    settings.mail_dir = dir.join("mail");
+    settings.worker_tuning.poll = std::time::Duration::from_millis(100);
+    clearance::app::Application::build(settings).await.unwrap()
+}
+
+#[tokio::test]
+async fn loading_the_demo_twice_adds_nothing_the_second_time() {
     let dir = tempfile::tempdir().unwrap();
-    let url = clearance::config::DatabaseUrl::Sqlite(dir.path().join("demo.db"));
-    let db = clearance::db::Db::connect(&url, 2).unwrap();
-    db.migrate().unwrap();
-    clearance::demo::load(&db).unwrap();
+    let app = demo_service(dir.path()).await;
+    let workflow = app.workflow().clone();
+    clearance::demo::load(&workflow).await.unwrap();
+    let db = workflow.db().clone();
     let count = |db: &clearance::db::Db| {
         db.write_blocking(|conn| {
             let models = clearance::db::models::load_all(conn)?.len();
             let filter = clearance::db::advisories::AdvisoryFilter::default();
             let advisories = clearance::db::advisories::list(conn, &filter, None, 100)?;
             let prohibited = clearance::db::clearance::decisions_in_force(conn, None)?;
-            Ok((models, advisories.len(), prohibited.len()))
+            Ok::<_, clearance::db::DbError>((models, advisories.len(), prohibited.len()))
         })
         .unwrap()
     };
@@ -173,9 +183,11 @@ fn loading_the_demo_twice_adds_nothing_the_second_time() {
         (2, 2),
         "the prohibition of the Redmi 1S and the approval of the iPhone 5s"
     );
-    clearance::demo::load(&db).unwrap();
+    clearance::demo::load(&workflow).await.unwrap();
     assert_eq!(count(&db), first);
-    let verified = db.write_blocking(clearance::db::audit::verify).unwrap();
+    let verified = db
+        .write_blocking::<_, clearance::db::DbError, _>(clearance::db::audit::verify)
+        .unwrap();
     assert_eq!(verified.first_broken, None);
 }
 
@@ -184,16 +196,8 @@ fn loading_the_demo_twice_adds_nothing_the_second_time() {
 #[tokio::test]
 async fn the_demo_answers_prohibited_for_the_redmi_1s() {
     let dir = tempfile::tempdir().unwrap();
-    let url = clearance::config::DatabaseUrl::Sqlite(dir.path().join("clearance.db"));
-    let db = clearance::db::Db::connect(&url, 2).unwrap();
-    db.migrate().unwrap();
-    clearance::demo::load(&db).unwrap();
-    drop(db);
-    let mut settings = clearance::config::Settings::for_database(url, dir.path());
-    settings.bind = "127.0.0.1:0".parse().unwrap();
-    settings.mail_dir = dir.path().join("mail");
-    settings.worker_tuning.poll = std::time::Duration::from_millis(100);
-    let app = clearance::app::Application::build(settings).await.unwrap();
+    let app = demo_service(dir.path()).await;
+    clearance::demo::load(app.workflow()).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     for query in [

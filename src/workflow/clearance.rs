@@ -1,0 +1,50 @@
+//! A model's stored clearance follows every change that can move it: each
+//! use case that changes decisions or reviews re-derives it here, in its
+//! own transaction, and a timer applies decisions whose date has come.
+
+use uuid::Uuid;
+
+use super::{Done, Result, Tx, Workflow, change_of};
+use crate::db::clearance::{self, Cause, StatusChange};
+use crate::domain::audit::Actor;
+
+/// Re-derives the clearance of `models` at the transaction's time, keeping
+/// history and audit of each change; their lookup entries are marked stale
+/// whether or not the status moved (conditions or ranges may have).
+pub(super) fn rederive(
+    tx: &mut Tx<'_>,
+    models: &[Uuid],
+    cause: Cause,
+) -> Result<Vec<StatusChange>> {
+    let changes = clearance::rederive(tx.conn, models, cause, tx.now)?;
+    for change in &changes {
+        tx.audit(change_of(
+            "model.clearance",
+            "model",
+            change.model_id,
+            change,
+        )?);
+    }
+    tx.models_changed(models.iter().copied());
+    Ok(changes)
+}
+
+/// Applies every decision that has become effective since the last run;
+/// returns how many models changed status.
+pub async fn settle_due(workflow: &Workflow) -> Result<Done<usize>> {
+    workflow
+        .run(Actor::system(), |tx| {
+            let changes = clearance::settle_due(tx.conn, tx.now)?;
+            for change in &changes {
+                tx.audit(change_of(
+                    "model.clearance",
+                    "model",
+                    change.model_id,
+                    change,
+                )?);
+            }
+            tx.models_changed(changes.iter().map(|c| c.model_id));
+            Ok(changes.len())
+        })
+        .await
+}
