@@ -12,7 +12,7 @@ use crate::db::models::{self, ModelFilter};
 use crate::db::{DbError, manufacturers, subscriptions};
 use crate::domain::advisory::{AdvisoryContent, Audience, DecisionSpec, Tlp};
 use crate::domain::audit::Actor;
-use crate::domain::clearance::Decision;
+use crate::domain::clearance::{Decision, Scope};
 use crate::domain::email::EmailAddress;
 use crate::domain::evidence::{
     EvidenceKind, Finding, ModelIds, NewEvidence, NewResponse, Reference, ResponseKind,
@@ -319,7 +319,7 @@ async fn the_2014_case(workflow: &Workflow) -> anyhow::Result<()> {
         audience: Audience::default(),
         acknowledgement_required: true,
         decisions: vec![DecisionSpec {
-            model_id: redmi,
+            scope: Scope::Model(redmi),
             decision: Decision::Prohibited,
             conditions: None,
             firmware: None,
@@ -389,7 +389,7 @@ async fn other_decisions(
             audience: Audience::default(),
             acknowledgement_required: false,
             decisions: vec![DecisionSpec {
-                model_id: iphone,
+                scope: Scope::Model(iphone),
                 decision: Decision::Approved,
                 conditions: None,
                 firmware: Some(parse(FirmwareRange::parse(">=7.1.2"))?),

@@ -18,15 +18,25 @@ use crate::db::advisories::{self, AdvisoryFilter, AdvisoryRecord, RevisionRecord
 use crate::domain::advisory::{
     AdvisoryContent, AdvisoryState, Audience, ContentPatch, Reason, Stage, Tlp,
 };
-use crate::domain::clearance::Decision;
+use crate::domain::clearance::{Decision, ScopeKind};
+use crate::domain::registry::Category;
 use crate::domain::severity::Severity;
 use crate::error::ApiError;
 use crate::workflow::{self, Done};
 
+/// One decision of a revision, with the names of what it decides on.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DecisionView {
-    pub model_id: Uuid,
-    pub model_name: String,
+    /// `model`, or `manufacturer` for every model of a maker.
+    pub scope: ScopeKind,
+    /// With `scope: model`.
+    pub model_id: Option<Uuid>,
+    pub model_name: Option<String>,
+    /// With `scope: manufacturer`.
+    pub manufacturer_id: Option<Uuid>,
+    pub manufacturer_name: Option<String>,
+    /// With `scope: manufacturer`, the one category it is narrowed to.
+    pub category: Option<Category>,
     pub decision: Decision,
     pub conditions: Option<String>,
     /// The firmware range it is limited to; null for every version.
@@ -118,16 +128,20 @@ fn content_view(revision: &RevisionRecord) -> ContentView {
         decisions: c
             .decisions
             .iter()
-            .map(|d| DecisionView {
-                model_id: d.model_id,
-                model_name: revision
-                    .model_names
-                    .get(&d.model_id)
-                    .cloned()
-                    .unwrap_or_default(),
-                decision: d.decision,
-                conditions: d.conditions.as_ref().map(ToString::to_string),
-                firmware: d.firmware.as_ref().map(ToString::to_string),
+            .map(|d| {
+                let name = revision.names.get(&d.scope.target()).cloned();
+                let model = d.scope.model().is_some();
+                DecisionView {
+                    scope: d.scope.kind(),
+                    model_id: d.scope.model(),
+                    model_name: name.clone().filter(|_| model),
+                    manufacturer_id: d.scope.manufacturer(),
+                    manufacturer_name: name.filter(|_| !model),
+                    category: d.scope.category(),
+                    decision: d.decision,
+                    conditions: d.conditions.as_ref().map(ToString::to_string),
+                    firmware: d.firmware.as_ref().map(ToString::to_string),
+                }
             })
             .collect(),
         evidence_ids: c.evidence_ids.clone(),

@@ -96,13 +96,13 @@ pub async fn lookup(
     principal: MaybePrincipal,
     params: web::Query<LookupParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let anonymous = principal.may_use_public(state.settings.public_lookup)?;
+    let viewer = principal.may_use_public(state.settings.public_lookup)?;
     let question = params.parse()?;
     let now = state.workflow.clock().now();
     Ok(HttpResponse::Ok().json(answer::answer(
         &state.lookup.snapshot(),
         question,
-        anonymous,
+        viewer,
         now,
     )))
 }

@@ -7,6 +7,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, web};
 
 use super::{AuthKeys, Claims, Role};
+use crate::domain::advisory::Viewer;
 use crate::domain::audit::Actor;
 use crate::error::ApiError;
 
@@ -89,10 +90,10 @@ pub struct MaybePrincipal(pub Option<Principal>);
 
 impl MaybePrincipal {
     /// On a public endpoint (`public` when the deployment allows anonymous
-    /// callers) whether the caller may go on, and whether anonymously: a
+    /// callers) whether the caller may go on, and as whom they read: a
     /// token, when sent, must still be valid (the extractor refuses a bad
     /// one) and, where the endpoint is not public, name a reader.
-    pub fn may_use_public(&self, public: bool) -> Result<bool, ApiError> {
+    pub fn may_use_public(&self, public: bool) -> Result<Viewer, ApiError> {
         match &self.0 {
             Some(principal) if !public => principal.require(Role::Reader)?,
             None if !public => {
@@ -100,7 +101,15 @@ impl MaybePrincipal {
             }
             _ => {}
         }
-        Ok(self.0.is_none())
+        Ok(self.viewer())
+    }
+
+    /// As whom the caller reads advisories.
+    pub fn viewer(&self) -> Viewer {
+        match self.0 {
+            Some(_) => Viewer::Personnel,
+            None => Viewer::Public,
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::schema::{
     advisories, advisory_decisions, advisory_evidence, advisory_revisions, advisory_supersedes,
-    models,
+    manufacturers, models,
 };
 use super::types::{DbId, DbTime};
 use super::{DbConnection, DbError};
@@ -56,8 +56,8 @@ pub struct RevisionRecord {
     pub number: i32,
     pub stage: Stage,
     pub content: AdvisoryContent,
-    /// The name of each model the decisions name.
-    pub model_names: HashMap<Uuid, String>,
+    /// The name of each model and manufacturer the decisions name.
+    pub names: HashMap<Uuid, String>,
     pub author: String,
     /// Everyone who wrote this revision (its author and later editors).
     pub contributors: Vec<String>,
@@ -155,12 +155,13 @@ type RevisionRow = (
     ),
 );
 
-/// advisory, revision, model, model name, decision, conditions, firmware.
+/// advisory, revision, (model, manufacturer, category), the name of the one
+/// named, decision, conditions, firmware.
 type DecisionRow = (
     DbId,
     i32,
-    DbId,
-    String,
+    (Option<DbId>, Option<DbId>, Option<String>),
+    (Option<String>, Option<String>),
     String,
     Option<String>,
     Option<String>,
@@ -542,7 +543,9 @@ fn insert_children(
                 advisory_decisions::advisory_id.eq(DbId(id)),
                 advisory_decisions::revision.eq(number),
                 advisory_decisions::position.eq(position as i32),
-                advisory_decisions::model_id.eq(DbId(decision.model_id)),
+                advisory_decisions::model_id.eq(decision.scope.model().map(DbId)),
+                advisory_decisions::manufacturer_id.eq(decision.scope.manufacturer().map(DbId)),
+                advisory_decisions::category.eq(decision.scope.category().map(|c| c.as_str())),
                 advisory_decisions::decision.eq(decision.decision.as_str()),
                 advisory_decisions::conditions.eq(decision.conditions.as_ref().map(Prose::as_str)),
                 advisory_decisions::firmware
@@ -626,10 +629,25 @@ pub fn list(
     }
     if let Some(model_id) = filter.model_id {
         // The revision in force counts for everyone; analysts also find
-        // advisories whose working revision names the model.
+        // advisories whose working revision names the model. A decision
+        // about every model of its maker (of its category) names it too.
+        let (maker, category): (DbId, String) = models::table
+            .find(DbId(model_id))
+            .select((models::manufacturer_id, models::category))
+            .first(conn)
+            .optional()?
+            .unwrap_or((DbId(Uuid::nil()), String::new()));
         let naming: Vec<(DbId, i32, i32, Option<i32>)> = advisory_decisions::table
             .inner_join(advisories::table.on(advisories::id.eq(advisory_decisions::advisory_id)))
-            .filter(advisory_decisions::model_id.eq(DbId(model_id)))
+            .filter(
+                advisory_decisions::model_id.eq(DbId(model_id)).or(
+                    advisory_decisions::manufacturer_id.eq(maker).and(
+                        advisory_decisions::category
+                            .is_null()
+                            .or(advisory_decisions::category.eq(category)),
+                    ),
+                ),
+            )
             .select((
                 advisories::id,
                 advisory_decisions::revision,
@@ -780,13 +798,21 @@ fn load_revisions(
         ))
         .load(conn)?;
     let decisions: Vec<DecisionRow> = advisory_decisions::table
-        .inner_join(models::table)
+        .left_join(models::table.on(advisory_decisions::model_id.eq(models::id.nullable())))
+        .left_join(
+            manufacturers::table
+                .on(advisory_decisions::manufacturer_id.eq(manufacturers::id.nullable())),
+        )
         .filter(advisory_decisions::advisory_id.eq_any(ids))
         .select((
             advisory_decisions::advisory_id,
             advisory_decisions::revision,
-            advisory_decisions::model_id,
-            models::name,
+            (
+                advisory_decisions::model_id,
+                advisory_decisions::manufacturer_id,
+                advisory_decisions::category,
+            ),
+            (models::name.nullable(), manufacturers::name.nullable()),
             advisory_decisions::decision,
             advisory_decisions::conditions,
             advisory_decisions::firmware,
@@ -824,9 +850,9 @@ fn load_revisions(
         ))
         .load(conn)?;
     let mut decisions_of: HashMap<(Uuid, i32), Vec<(DecisionSpec, String)>> = HashMap::new();
-    for (advisory, revision, model_id, model_name, decision, conditions, firmware) in decisions {
+    for (advisory, revision, scope, names, decision, conditions, firmware) in decisions {
         let spec = DecisionSpec {
-            model_id: model_id.0,
+            scope: super::clearance::scope_of(scope)?,
             decision: decision.parse::<Decision>().map_err(stored("decision"))?,
             conditions: conditions
                 .map(|c| Prose::parse(&c))
@@ -837,10 +863,11 @@ fn load_revisions(
                 .transpose()
                 .map_err(stored("firmware range"))?,
         };
+        let name = names.0.or(names.1).unwrap_or_default();
         decisions_of
             .entry((advisory.0, revision))
             .or_default()
-            .push((spec, model_name));
+            .push((spec, name));
     }
     let mut cited_by: HashMap<(Uuid, i32), Vec<Uuid>> = HashMap::new();
     for (advisory, revision, evidence_id) in cited {
@@ -877,7 +904,11 @@ fn load_revisions(
             .unwrap_or_default()
             .into_iter()
             .unzip();
-        let model_names = decisions.iter().map(|d| d.model_id).zip(names).collect();
+        let names = decisions
+            .iter()
+            .map(|d| d.scope.target())
+            .zip(names)
+            .collect();
         let signed = |by: Option<String>, at: Option<DbTime>| by.zip(at.map(|t| t.0));
         by_advisory
             .entry(advisory.0)
@@ -902,7 +933,7 @@ fn load_revisions(
                     effective_at: effective_at.map(|t| t.0),
                     review_due: review_due.map(|t| t.0),
                 },
-                model_names,
+                names,
                 author,
                 contributors: serde_json::from_str(&contributors)
                     .map_err(stored("contributors"))?,

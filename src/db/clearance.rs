@@ -18,8 +18,11 @@ use super::schema::{
 use super::types::{DbId, DbTime};
 use super::{DbConnection, DbError};
 use crate::domain::advisory::{AdvisoryState, Tlp};
-use crate::domain::clearance::{self, ClearanceStatus, Decision, DecisionInForce, OpenReview};
+use crate::domain::clearance::{
+    self, ClearanceStatus, Decision, DecisionInForce, OpenReview, Scope,
+};
 use crate::domain::firmware::FirmwareRange;
+use crate::domain::registry::Category;
 
 /// What caused a re-derivation, recorded in the history.
 #[derive(Debug, Clone, Copy, Default)]
@@ -71,69 +74,140 @@ macro_rules! decisions_in_force_join {
     };
 }
 
+/// A decision's model, manufacturer and category, as stored.
+pub type ScopeRow = (Option<DbId>, Option<DbId>, Option<String>);
+
+/// advisory, reference, title, tlp, (model, manufacturer, category),
+/// decision, conditions, firmware, effective at.
 type DecisionRow = (
-    DbId,
     DbId,
     Option<String>,
     String,
     String,
+    ScopeRow,
     String,
     Option<String>,
     Option<String>,
     Option<DbTime>,
 );
 
+fn stored(what: &str, error: String) -> DbError {
+    DbError::Other(anyhow::anyhow!("stored {what}: {error}"))
+}
+
+/// What a stored decision names: its model, or its manufacturer (and
+/// category).
+pub fn scope_of((model, manufacturer, category): ScopeRow) -> Result<Scope, DbError> {
+    let category = category
+        .map(|c| c.parse::<Category>())
+        .transpose()
+        .map_err(|e| stored("category", e))?;
+    match (model, manufacturer) {
+        (Some(model), None) => Ok(Scope::Model(model.0)),
+        (None, Some(maker)) => Ok(Scope::Manufacturer {
+            id: maker.0,
+            category,
+        }),
+        _ => Err(stored("decision scope", "names neither or both".into())),
+    }
+}
+
+fn decision_in_force(row: DecisionRow) -> Result<DecisionInForce, DbError> {
+    let (advisory_id, reference, title, tlp, scope, decision, conditions, firmware, at) = row;
+    Ok(DecisionInForce {
+        advisory_id: advisory_id.0,
+        reference: reference.unwrap_or_default(),
+        title,
+        tlp: tlp.parse::<Tlp>().map_err(|e| stored("tlp", e))?,
+        scope: scope_of(scope)?,
+        decision: decision
+            .parse::<Decision>()
+            .map_err(|e| stored("decision", e))?,
+        conditions,
+        firmware: firmware
+            .map(|f| FirmwareRange::parse(&f))
+            .transpose()
+            .map_err(|e| stored("firmware range", e))?,
+        // Published revisions always have one; a missing one never applies.
+        effective_at: at.map_or(DateTime::<Utc>::MAX_UTC, |t| t.0),
+    })
+}
+
 /// The decisions in force (published, current revision, not withdrawn or
-/// superseded) naming the given models — all models with `None` — whatever
-/// their effective date (the derivation filters by time).
+/// superseded) that apply to the given models — all models with `None` —
+/// whatever their effective date (the derivation filters by time): those
+/// naming a model, and those naming its maker (and its category).
 pub fn decisions_in_force(
     conn: &mut DbConnection,
     model_ids: Option<&[DbId]>,
 ) -> Result<HashMap<Uuid, Vec<DecisionInForce>>, DbError> {
-    let mut query = decisions_in_force_join!()
-        .select((
-            advisory_decisions::model_id,
-            advisories::id,
-            advisories::reference,
-            advisory_revisions::title,
-            advisory_revisions::tlp,
-            advisory_decisions::decision,
-            advisory_decisions::conditions,
-            advisory_decisions::firmware,
-            advisory_revisions::effective_at,
-        ))
-        .order((
-            advisory_decisions::advisory_id,
-            advisory_decisions::position,
-        ))
-        .into_boxed();
+    macro_rules! in_force {
+        () => {
+            decisions_in_force_join!()
+                .select((
+                    advisories::id,
+                    advisories::reference,
+                    advisory_revisions::title,
+                    advisory_revisions::tlp,
+                    (
+                        advisory_decisions::model_id,
+                        advisory_decisions::manufacturer_id,
+                        advisory_decisions::category,
+                    ),
+                    advisory_decisions::decision,
+                    advisory_decisions::conditions,
+                    advisory_decisions::firmware,
+                    advisory_revisions::effective_at,
+                ))
+                .order((
+                    advisory_decisions::advisory_id,
+                    advisory_decisions::position,
+                ))
+                .into_boxed()
+        };
+    }
+    let mut of_models = in_force!().filter(advisory_decisions::model_id.is_not_null());
     if let Some(ids) = model_ids {
-        query = query.filter(advisory_decisions::model_id.eq_any(ids));
+        of_models =
+            of_models.filter(advisory_decisions::model_id.eq_any(ids.iter().copied().map(Some)));
     }
     let mut by_model: HashMap<Uuid, Vec<DecisionInForce>> = HashMap::new();
-    for row in query.load::<DecisionRow>(conn)? {
-        let (model_id, advisory_id, reference, title, tlp, decision, conditions, firmware, at) =
-            row;
-        let stored = |what: &str, e: String| DbError::Other(anyhow::anyhow!("stored {what}: {e}"));
+    for row in of_models.load::<DecisionRow>(conn)? {
+        let decision = decision_in_force(row)?;
         by_model
-            .entry(model_id.0)
+            .entry(decision.scope.target())
             .or_default()
-            .push(DecisionInForce {
-                advisory_id: advisory_id.0,
-                reference: reference.unwrap_or_default(),
-                title,
-                tlp: tlp.parse::<Tlp>().map_err(|e| stored("tlp", e))?,
-                decision: decision
-                    .parse::<Decision>()
-                    .map_err(|e| stored("decision", e))?,
-                conditions,
-                firmware: firmware
-                    .map(|f| FirmwareRange::parse(&f))
-                    .transpose()
-                    .map_err(|e| stored("firmware range", e))?,
-                // Published revisions always have one; a missing one never applies.
-                effective_at: at.map_or(DateTime::<Utc>::MAX_UTC, |t| t.0),
-            });
+            .push(decision);
+    }
+    let mut by_maker: HashMap<Uuid, Vec<DecisionInForce>> = HashMap::new();
+    let of_makers = in_force!().filter(advisory_decisions::manufacturer_id.is_not_null());
+    for row in of_makers.load::<DecisionRow>(conn)? {
+        let decision = decision_in_force(row)?;
+        by_maker
+            .entry(decision.scope.target())
+            .or_default()
+            .push(decision);
+    }
+    if by_maker.is_empty() {
+        return Ok(by_model);
+    }
+    let makers: Vec<DbId> = by_maker.keys().copied().map(DbId).collect();
+    let mut their_models = models::table
+        .filter(models::manufacturer_id.eq_any(makers))
+        .select((models::id, models::manufacturer_id, models::category))
+        .into_boxed();
+    if let Some(ids) = model_ids {
+        their_models = their_models.filter(models::id.eq_any(ids));
+    }
+    for (model, maker, category) in their_models.load::<(DbId, DbId, String)>(conn)? {
+        let category = category
+            .parse::<Category>()
+            .map_err(|e| stored("category", e))?;
+        let applying = by_maker[&maker.0]
+            .iter()
+            .filter(|d| d.scope.takes_in(model.0, maker.0, category))
+            .cloned();
+        by_model.entry(model.0).or_default().extend(applying);
     }
     Ok(by_model)
 }
@@ -214,17 +288,22 @@ pub fn rederive(
     for (id, status, created_at) in stored {
         let previous =
             ClearanceStatus::parse(&status).map_err(|e| DbError::Other(anyhow::anyhow!(e)))?;
-        let derived = clearance::derive(
+        let clearance = clearance::derive(
             decisions.get(&id.0).map(Vec::as_slice).unwrap_or_default(),
             reviews.get(&id.0).copied(),
             now,
             created_at.0,
             None,
-        )
-        .status;
+        );
+        let derived = clearance.status;
         if derived == previous {
             continue;
         }
+        // A change nobody caused on purpose (a model registered under a
+        // maker-wide decision) names the advisory that decides it.
+        let advisory_id = cause
+            .advisory_id
+            .or_else(|| clearance.advisories.first().map(|a| a.id));
         diesel::update(models::table.find(id))
             .set(models::clearance_status.eq(derived.as_str()))
             .execute(conn)?;
@@ -233,7 +312,7 @@ pub fn rederive(
             model_id: id.0,
             status: derived,
             previous_status: previous,
-            advisory_id: cause.advisory_id,
+            advisory_id,
             review_id: cause.review_id,
             changed_at: now,
         };
@@ -243,7 +322,7 @@ pub fn rederive(
                 clearance_history::model_id.eq(id),
                 clearance_history::status.eq(derived.as_str()),
                 clearance_history::previous_status.eq(previous.as_str()),
-                clearance_history::advisory_id.eq(cause.advisory_id.map(DbId)),
+                clearance_history::advisory_id.eq(advisory_id.map(DbId)),
                 clearance_history::review_id.eq(cause.review_id.map(DbId)),
                 clearance_history::changed_at.eq(DbTime(now)),
             ))
@@ -251,22 +330,6 @@ pub fn rederive(
         changes.push(change);
     }
     Ok(changes)
-}
-
-/// The models an advisory's current revision decides on.
-pub fn models_decided_by(
-    conn: &mut DbConnection,
-    advisory_id: Uuid,
-    revision: i32,
-) -> Result<Vec<Uuid>, DbError> {
-    Ok(advisory_decisions::table
-        .filter(advisory_decisions::advisory_id.eq(DbId(advisory_id)))
-        .filter(advisory_decisions::revision.eq(revision))
-        .select(advisory_decisions::model_id)
-        .load::<DbId>(conn)?
-        .into_iter()
-        .map(|id| id.0)
-        .collect())
 }
 
 /// Applies decisions whose effective date has come since the last call:
@@ -279,18 +342,29 @@ pub fn settle_due(
         .find(1)
         .select(clearance_settled::through)
         .first(conn)?;
-    let due: Vec<(DbId, DbId)> = decisions_in_force_join!()
+    let due: Vec<(DbId, ScopeRow)> = decisions_in_force_join!()
         .filter(advisory_revisions::effective_at.gt(through))
         .filter(advisory_revisions::effective_at.le(DbTime(now)))
-        .select((advisories::id, advisory_decisions::model_id))
+        .select((
+            advisories::id,
+            (
+                advisory_decisions::model_id,
+                advisory_decisions::manufacturer_id,
+                advisory_decisions::category,
+            ),
+        ))
         .load(conn)?;
     if due.is_empty() {
         // Nothing came due: no write, so checking often costs little.
         return Ok(Vec::new());
     }
     let mut changes = Vec::new();
-    for (advisory_id, models) in super::group(due) {
-        let models: Vec<Uuid> = models.into_iter().map(|m| m.0).collect();
+    for (advisory_id, scopes) in super::group(due) {
+        let scopes = scopes
+            .into_iter()
+            .map(scope_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let models = super::models::in_scopes(conn, &scopes)?;
         let cause = Cause {
             advisory_id: Some(advisory_id.0),
             review_id: None,

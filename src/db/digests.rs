@@ -14,6 +14,7 @@ use super::schema::{
 use super::types::{DbId, DbTime};
 use super::{DbConnection, DbError};
 use crate::domain::advisory::Tlp;
+use crate::domain::clearance::Scope;
 use crate::domain::mail::{DeliveryState, MailKind, Recipient};
 use crate::domain::registry::Category;
 use crate::domain::severity::Severity;
@@ -134,6 +135,51 @@ fn filter_of(conn: &mut DbConnection, id: DbId) -> Result<SubscriptionFilter, Db
     })
 }
 
+/// What an advisory revision decides on, as a subscription filter sees it:
+/// each model it names or takes in, and each maker it decides on wholesale.
+fn decided_models(
+    conn: &mut DbConnection,
+    advisory: DbId,
+    revision: i32,
+) -> Result<Vec<DecidedModel>, DbError> {
+    let scopes = advisory_decisions::table
+        .filter(advisory_decisions::advisory_id.eq(advisory))
+        .filter(advisory_decisions::revision.eq(revision))
+        .select((
+            advisory_decisions::model_id,
+            advisory_decisions::manufacturer_id,
+            advisory_decisions::category,
+        ))
+        .load(conn)?
+        .into_iter()
+        .map(super::clearance::scope_of)
+        .collect::<Result<Vec<Scope>, _>>()?;
+    let ids: Vec<DbId> = super::models::in_scopes(conn, &scopes)?
+        .into_iter()
+        .map(DbId)
+        .collect();
+    let mut decided: Vec<DecidedModel> = models::table
+        .filter(models::id.eq_any(ids))
+        .select((models::id, models::manufacturer_id, models::category))
+        .load::<(DbId, DbId, String)>(conn)?
+        .into_iter()
+        .map(|(model, maker, category)| DecidedModel {
+            model_id: Some(model.0),
+            manufacturer_id: maker.0,
+            category: category.parse().ok(),
+        })
+        .collect();
+    decided.extend(scopes.into_iter().filter_map(|scope| match scope {
+        Scope::Manufacturer { id, category } => Some(DecidedModel {
+            model_id: None,
+            manufacturer_id: id,
+            category,
+        }),
+        Scope::Model(_) => None,
+    }));
+    Ok(decided)
+}
+
 /// TLP:CLEAR revisions published in `(since, until]` that `filter` matches,
 /// oldest first.
 fn published_between(
@@ -156,19 +202,7 @@ fn published_between(
         .load(conn)?;
     let mut listed = Vec::new();
     for (advisory, revision, severity) in revisions {
-        let decided: Vec<DecidedModel> = advisory_decisions::table
-            .inner_join(models::table)
-            .filter(advisory_decisions::advisory_id.eq(advisory))
-            .filter(advisory_decisions::revision.eq(revision))
-            .select((models::id, models::manufacturer_id, models::category))
-            .load::<(DbId, DbId, String)>(conn)?
-            .into_iter()
-            .map(|(model, maker, category)| DecidedModel {
-                model_id: model.0,
-                manufacturer_id: maker.0,
-                category: category.parse().unwrap_or(Category::Other),
-            })
-            .collect();
+        let decided = decided_models(conn, advisory, revision)?;
         let severity: Severity = severity
             .parse()
             .map_err(|e: String| DbError::Other(anyhow::anyhow!(e)))?;

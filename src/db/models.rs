@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::schema::{manufacturer_aliases, manufacturers, model_names, model_tacs, models};
 use super::types::{DbId, DbTime};
 use super::{DbConnection, DbError, group, is_unique_violation, like_contains};
-use crate::domain::clearance::ClearanceStatus;
+use crate::domain::clearance::{ClearanceStatus, Scope};
 use crate::domain::imei::Tac;
 use crate::domain::registry::{
     Category, ManufacturerRef, Model, ModelPatch, Name, NewModel, dedup_names,
@@ -91,6 +91,27 @@ pub fn insert(
     replace_names(conn, id, MODEL_NUMBER, &new.model_numbers)?;
     replace_tacs(conn, id, &new.tacs)?;
     get(conn, id)
+}
+
+/// The models the scopes take in: each named model, and every model of each
+/// named manufacturer (of its category, when narrowed).
+pub fn in_scopes(conn: &mut DbConnection, scopes: &[Scope]) -> Result<Vec<Uuid>, DbError> {
+    let mut ids: Vec<Uuid> = scopes.iter().filter_map(|s| s.model()).collect();
+    for scope in scopes {
+        if let Scope::Manufacturer { id, category } = scope {
+            let mut query = models::table
+                .filter(models::manufacturer_id.eq(DbId(*id)))
+                .select(models::id)
+                .into_boxed();
+            if let Some(category) = category {
+                query = query.filter(models::category.eq(category.as_str()));
+            }
+            ids.extend(query.load::<DbId>(conn)?.into_iter().map(|id| id.0));
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
 }
 
 /// Which of `ids` name a model.

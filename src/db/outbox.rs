@@ -73,7 +73,10 @@ FROM personnel p
 WHERE p.active AND ($5 OR p.unit IN (SELECT value FROM json_each($6)))
 ON CONFLICT DO NOTHING";
 
-/// `{advisory}` is how the backend reads the advisory id parameter.
+/// `{advisory}` is how the backend reads the advisory id parameter. A
+/// decision takes in its model, or every registered model of its maker (of
+/// its category); a maker-wide decision matches a filter naming the maker or
+/// the category even before any of its models is registered.
 const SUBSCRIBERS: &str = "
 INSERT INTO outbox (kind, advisory_id, revision, email, email_key, name, audience,
                     subscription_id, state, attempts, next_attempt_at, created_at)
@@ -82,14 +85,18 @@ SELECT $1, {advisory}, $3, s.email, s.email_key, NULL, 'subscriber', s.id, 'queu
 FROM subscriptions s
 WHERE s.state = 'confirmed' AND s.delivery = 'immediate' AND s.min_severity <= $5
   AND EXISTS (
-    SELECT 1 FROM advisory_decisions d JOIN models m ON m.id = d.model_id
+    SELECT 1 FROM advisory_decisions d
+    LEFT JOIN models m ON m.id = d.model_id
+      OR (d.model_id IS NULL AND m.manufacturer_id = d.manufacturer_id
+          AND (d.category IS NULL OR m.category = d.category))
     WHERE d.advisory_id = {advisory} AND d.revision = $3
       AND (s.all_manufacturers OR EXISTS (SELECT 1 FROM subscription_manufacturers f
-           WHERE f.subscription_id = s.id AND f.manufacturer_id = m.manufacturer_id))
+           WHERE f.subscription_id = s.id
+             AND f.manufacturer_id = COALESCE(m.manufacturer_id, d.manufacturer_id)))
       AND (s.all_models OR EXISTS (SELECT 1 FROM subscription_models f
            WHERE f.subscription_id = s.id AND f.model_id = m.id))
       AND (s.all_categories OR EXISTS (SELECT 1 FROM subscription_categories f
-           WHERE f.subscription_id = s.id AND f.category = m.category)))
+           WHERE f.subscription_id = s.id AND f.category = COALESCE(m.category, d.category))))
 ON CONFLICT DO NOTHING";
 
 /// Queues the mail of an advisory revision for everyone who must or asked

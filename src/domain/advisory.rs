@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::clearance::Decision;
+use super::clearance::{Decision, Scope};
 use super::firmware::FirmwareRange;
+use super::registry::Category;
 use super::text::{Line, Prose};
 
 crate::text_enum! {
@@ -56,6 +57,27 @@ crate::text_enum! {
         Amend = "amend",
         Withdraw = "withdraw",
         Supersede = "supersede",
+    }
+}
+
+/// Who is reading: what they may see of an advisory depends on its TLP.
+/// This is the one place that decides it; every surface asks here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewer {
+    /// Anyone, without a token: a family member on the lookup page, a
+    /// subscriber, a feed reader.
+    Public,
+    /// Someone of the organisation, signed in with a token.
+    Personnel,
+}
+
+impl Viewer {
+    /// Whether the viewer may read what an advisory of `tlp` says.
+    pub fn may_read(self, tlp: Tlp) -> bool {
+        match self {
+            Self::Public => tlp == Tlp::Clear,
+            Self::Personnel => true,
+        }
     }
 }
 
@@ -191,11 +213,34 @@ impl Default for Audience {
     }
 }
 
-/// One decision of an advisory about one model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+/// One decision of an advisory: about one model, or about every model of a
+/// manufacturer (optionally of one category), registered now or later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "DecisionInput", into = "DecisionInput")]
 pub struct DecisionSpec {
-    pub model_id: Uuid,
+    pub scope: Scope,
+    pub decision: Decision,
+    /// Required for `approved_with_conditions`.
+    pub conditions: Option<Prose>,
+    /// The firmware range the decision is limited to; `None` for every version.
+    pub firmware: Option<FirmwareRange>,
+}
+
+/// A decision as a request gives it: exactly one of `model_id` and
+/// `manufacturer_id`, and a `category` only with a manufacturer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = DecisionSpec)]
+pub struct DecisionInput {
+    /// The model decided on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<Uuid>,
+    /// Or the manufacturer, every model of which is decided on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manufacturer_id: Option<Uuid>,
+    /// With `manufacturer_id`: only its models of this category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<Category>,
     pub decision: Decision,
     /// Required for `approved_with_conditions`.
     #[serde(default)]
@@ -203,6 +248,45 @@ pub struct DecisionSpec {
     /// The firmware range the decision is limited to; null for every version.
     #[serde(default)]
     pub firmware: Option<FirmwareRange>,
+}
+
+impl TryFrom<DecisionInput> for DecisionSpec {
+    type Error = String;
+    fn try_from(input: DecisionInput) -> Result<Self, String> {
+        let scope = match (input.model_id, input.manufacturer_id, input.category) {
+            (Some(id), None, None) => Scope::Model(id),
+            (None, Some(id), category) => Scope::Manufacturer { id, category },
+            (Some(_), None, Some(_)) => {
+                return Err("a category narrows a manufacturer-wide decision: give manufacturer_id, not model_id".into());
+            }
+            _ => {
+                return Err("a decision names exactly one of model_id and manufacturer_id".into());
+            }
+        };
+        Ok(Self {
+            scope,
+            decision: input.decision,
+            conditions: input.conditions,
+            firmware: input.firmware,
+        })
+    }
+}
+
+impl From<DecisionSpec> for DecisionInput {
+    fn from(spec: DecisionSpec) -> Self {
+        let (model_id, manufacturer_id, category) = match spec.scope {
+            Scope::Model(id) => (Some(id), None, None),
+            Scope::Manufacturer { id, category } => (None, Some(id), category),
+        };
+        Self {
+            model_id,
+            manufacturer_id,
+            category,
+            decision: spec.decision,
+            conditions: spec.conditions,
+            firmware: spec.firmware,
+        }
+    }
 }
 
 /// What an advisory says: the content of one revision (and the body of a
@@ -225,6 +309,7 @@ pub struct AdvisoryContent {
     #[serde(default)]
     pub acknowledgement_required: bool,
     #[serde(default)]
+    #[schema(value_type = Vec<DecisionInput>)]
     pub decisions: Vec<DecisionSpec>,
     #[serde(default)]
     pub evidence_ids: Vec<Uuid>,
@@ -306,6 +391,7 @@ pub struct ContentPatch {
     pub tlp: Option<Tlp>,
     pub audience: Option<Audience>,
     pub acknowledgement_required: Option<bool>,
+    #[schema(value_type = Option<Vec<DecisionInput>>)]
     pub decisions: Option<Vec<DecisionSpec>>,
     pub evidence_ids: Option<Vec<Uuid>>,
     pub supersedes: Option<Vec<Uuid>>,

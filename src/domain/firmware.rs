@@ -155,6 +155,23 @@ impl FirmwareRange {
             .all(|(op, bound)| op.holds(version.cmp(bound)))
     }
 
+    /// The range in words: `<7.1.2` → "before 7.1.2", `>=5,<6` → "from 5
+    /// and before 6".
+    pub fn words(&self) -> String {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(op, v)| match op {
+                Op::Lt => format!("before {v}"),
+                Op::Le => format!("up to {v}"),
+                Op::Gt => format!("after {v}"),
+                Op::Ge => format!("from {v}"),
+                Op::Eq => format!("exactly {v}"),
+            })
+            .collect();
+        parts.join(" and ")
+    }
+
     /// The range as a `vers` expression (the version range specifier CSAF's
     /// `product_version_range` names): `>=5,<6` → `vers:generic/>=5|<6`.
     /// Constraints are sorted by version as `vers` requires; an equality is
@@ -195,6 +212,145 @@ impl FirmwareRange {
             },
             _ => true,
         }
+    }
+}
+
+/// One end of a stretch of the version line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bound {
+    /// No end: from the first version, or to the last.
+    Open,
+    Included(FirmwareVersion),
+    Excluded(FirmwareVersion),
+}
+
+/// A stretch of the version line, from one bound to another: what a
+/// decision's range covers, and the pieces an answer is given for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    pub from: Bound,
+    pub to: Bound,
+}
+
+impl Span {
+    /// Every version.
+    pub fn all() -> Self {
+        Self {
+            from: Bound::Open,
+            to: Bound::Open,
+        }
+    }
+
+    pub fn is_all(&self) -> bool {
+        self.from == Bound::Open && self.to == Bound::Open
+    }
+
+    /// This span and the one that follows it, as one.
+    pub fn joined(self, next: Span) -> Span {
+        Span {
+            from: self.from,
+            to: next.to,
+        }
+    }
+
+    /// Whether `version` lies in the span.
+    pub fn contains(&self, version: &FirmwareVersion) -> bool {
+        let above = match &self.from {
+            Bound::Open => true,
+            Bound::Included(v) => version >= v,
+            Bound::Excluded(v) => version > v,
+        };
+        let below = match &self.to {
+            Bound::Open => true,
+            Bound::Included(v) => version <= v,
+            Bound::Excluded(v) => version < v,
+        };
+        above && below
+    }
+
+    /// The span as a range (`<7.1.2`, `>=5,<6`, `=6.3`); `None` for every
+    /// version.
+    pub fn range(&self) -> Option<FirmwareRange> {
+        let mut constraints = Vec::new();
+        match (&self.from, &self.to) {
+            (Bound::Included(a), Bound::Included(b)) if a == b => {
+                constraints.push((Op::Eq, a.clone()));
+            }
+            (from, to) => {
+                match from {
+                    Bound::Included(v) => constraints.push((Op::Ge, v.clone())),
+                    Bound::Excluded(v) => constraints.push((Op::Gt, v.clone())),
+                    Bound::Open => {}
+                }
+                match to {
+                    Bound::Included(v) => constraints.push((Op::Le, v.clone())),
+                    Bound::Excluded(v) => constraints.push((Op::Lt, v.clone())),
+                    Bound::Open => {}
+                }
+            }
+        }
+        (!constraints.is_empty()).then_some(FirmwareRange(constraints))
+    }
+}
+
+/// Cuts the version line into the fewest pieces inside which every one of
+/// `ranges` either holds for every version or for none: each version a
+/// range names is a piece of its own, and so is each stretch between two
+/// such versions (and before the first, after the last). In order, from
+/// the first version.
+pub fn pieces<'a>(ranges: impl IntoIterator<Item = &'a FirmwareRange>) -> Vec<Span> {
+    let mut cuts: Vec<FirmwareVersion> = ranges
+        .into_iter()
+        .flat_map(|range| range.0.iter().map(|(_, v)| v.clone()))
+        .collect();
+    cuts.sort();
+    cuts.dedup();
+    let zero = FirmwareVersion(vec![0]);
+    let mut pieces = Vec::with_capacity(cuts.len() * 2 + 1);
+    let mut from = Bound::Open;
+    for cut in cuts {
+        // No version comes before 0.
+        if !(from == Bound::Open && cut == zero) {
+            pieces.push(Span {
+                from,
+                to: Bound::Excluded(cut.clone()),
+            });
+        }
+        pieces.push(Span {
+            from: if cut == zero {
+                Bound::Open
+            } else {
+                Bound::Included(cut.clone())
+            },
+            to: Bound::Included(cut.clone()),
+        });
+        from = Bound::Excluded(cut);
+    }
+    pieces.push(Span {
+        from,
+        to: Bound::Open,
+    });
+    pieces
+}
+
+impl FirmwareRange {
+    /// Whether the range holds for every version of `piece`, one of the
+    /// pieces [`pieces`] cut for this range (among others): inside a piece
+    /// no bound of the range falls, so one test per constraint tells.
+    pub fn covers(&self, piece: &Span) -> bool {
+        // Only single versions end with an included bound.
+        if let Bound::Included(version) = &piece.to {
+            return self.holds(version);
+        }
+        self.0.iter().all(|(op, bound)| {
+            // The bound lies wholly below the piece, or wholly above it.
+            let piece_above = matches!(&piece.from, Bound::Excluded(v) if v >= bound);
+            if piece_above {
+                matches!(op, Op::Gt | Op::Ge)
+            } else {
+                matches!(op, Op::Lt | Op::Le)
+            }
+        })
     }
 }
 
@@ -291,7 +447,60 @@ mod tests {
         assert!(FirmwareRange::parse(">=6,<=6").is_ok());
     }
 
+    #[test]
+    fn pieces_cut_the_line_at_every_bound() {
+        let ranges = [r("<6.3.1"), r(">=5,<6")];
+        let cut = pieces(&ranges);
+        let shown: Vec<String> = cut
+            .iter()
+            .map(|p| p.range().map_or("any".into(), |r| r.to_string()))
+            .collect();
+        assert_eq!(
+            shown,
+            ["<5", "=5", ">5,<6", "=6", ">6,<6.3.1", "=6.3.1", ">6.3.1"]
+        );
+        assert!(pieces(&[r(">=0")]).iter().all(|p| p.range().is_some()));
+        assert_eq!(
+            pieces(std::iter::empty::<&FirmwareRange>()),
+            vec![Span::all()]
+        );
+    }
+
+    fn version() -> impl Strategy<Value = FirmwareVersion> {
+        proptest::collection::vec(0u64..4, 1..4).prop_map(FirmwareVersion)
+    }
+
+    fn range() -> impl Strategy<Value = FirmwareRange> {
+        let op = prop_oneof![
+            Just(Op::Lt),
+            Just(Op::Le),
+            Just(Op::Gt),
+            Just(Op::Ge),
+            Just(Op::Eq)
+        ];
+        proptest::collection::vec((op, version()), 1..3)
+            .prop_map(FirmwareRange)
+            .prop_filter("satisfiable", FirmwareRange::satisfiable)
+    }
+
     proptest! {
+        /// A range covers a piece exactly when it holds for the versions
+        /// in it: the cut never splits what a range says.
+        #[test]
+        fn a_range_covers_a_piece_exactly_when_it_holds_inside_it(
+            ranges in proptest::collection::vec(range(), 1..4),
+            probe in version(),
+        ) {
+            let cut = pieces(&ranges);
+            let inside: Vec<&Span> = cut.iter().filter(|p| p.contains(&probe)).collect();
+            prop_assert_eq!(inside.len(), 1, "one piece holds {}", probe);
+            for range in &ranges {
+                prop_assert_eq!(range.covers(inside[0]), range.holds(&probe), "{} at {}", range, probe);
+            }
+            let piece_range = inside[0].range();
+            prop_assert!(piece_range.is_none_or(|r| r.holds(&probe)));
+        }
+
         #[test]
         fn a_range_and_its_complement_split_every_version(
             bound in proptest::collection::vec(0u64..20, 1..4),

@@ -16,6 +16,7 @@ pub mod review;
 pub mod severity;
 pub mod subscription;
 pub mod text;
+pub mod wording;
 
 /// For fields of a change that may be cleared: absent → `None`, `null` →
 /// `Some(None)`, a value → `Some(Some(value))` (use with `#[serde(default)]`).

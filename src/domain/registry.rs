@@ -141,6 +141,21 @@ impl Category {
     }
 }
 
+impl Category {
+    /// The category in words, for "every Xiaomi phone" and the like.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Self::Phone => "phones",
+            Self::Tablet => "tablets",
+            Self::Wearable => "wearables",
+            Self::Laptop => "laptops",
+            Self::Router => "routers",
+            Self::Iot => "connected devices",
+            Self::Other => "other devices",
+        }
+    }
+}
+
 impl FromStr for Category {
     type Err = String;
     fn from_str(raw: &str) -> Result<Self, String> {

@@ -72,12 +72,14 @@ pub struct SubscribeRequest {
     pub delivery: Delivery,
 }
 
-/// A model an advisory decides on, as a filter sees it.
+/// What an advisory decides on, as a filter sees it: a model, or (for a
+/// decision about every model of a maker) the maker itself, perhaps of one
+/// category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecidedModel {
-    pub model_id: Uuid,
+    pub model_id: Option<Uuid>,
     pub manufacturer_id: Uuid,
-    pub category: Category,
+    pub category: Option<Category>,
 }
 
 impl SubscriptionFilter {
@@ -93,10 +95,10 @@ impl SubscriptionFilter {
                     self.manufacturer_ids.contains(&m.manufacturer_id),
                 ) && passes(
                     self.model_ids.is_empty(),
-                    self.model_ids.contains(&m.model_id),
+                    m.model_id.is_some_and(|id| self.model_ids.contains(&id)),
                 ) && passes(
                     self.categories.is_empty(),
-                    self.categories.contains(&m.category),
+                    m.category.is_some_and(|c| self.categories.contains(&c)),
                 )
             })
     }
@@ -174,9 +176,9 @@ mod tests {
     #[test]
     fn a_filter_needs_severity_and_one_model_passing_every_list() {
         let phone = DecidedModel {
-            model_id: Uuid::now_v7(),
+            model_id: Some(Uuid::now_v7()),
             manufacturer_id: Uuid::now_v7(),
-            category: Category::Phone,
+            category: Some(Category::Phone),
         };
         let everything = SubscriptionFilter::default();
         assert!(everything.matches(Severity::None, &[phone]));
@@ -189,11 +191,21 @@ mod tests {
         };
         assert!(!maker_tablets.matches(Severity::Critical, &[phone]));
         let tablet = DecidedModel {
-            category: Category::Tablet,
+            category: Some(Category::Tablet),
             ..phone
         };
         assert!(maker_tablets.matches(Severity::Critical, &[phone, tablet]));
         assert!(!maker_tablets.matches(Severity::Medium, &[tablet]));
+        let every_tablet_of_the_maker = DecidedModel {
+            model_id: None,
+            ..tablet
+        };
+        assert!(maker_tablets.matches(Severity::Critical, &[every_tablet_of_the_maker]));
+        let one_model = SubscriptionFilter {
+            model_ids: vec![Uuid::now_v7()],
+            ..SubscriptionFilter::default()
+        };
+        assert!(!one_model.matches(Severity::Critical, &[every_tablet_of_the_maker]));
     }
 
     #[test]

@@ -24,9 +24,9 @@ use uuid::Uuid;
 use crate::db::advisories::{self, AdvisoryRecord, RevisionRecord};
 use crate::db::{DbConnection, DbError, evidence, models};
 use crate::domain::advisory::{DecisionSpec, Tlp};
-use crate::domain::clearance::Decision;
+use crate::domain::clearance::{Decision, Scope};
 use crate::domain::evidence::{Consent, Evidence, Finding};
-use crate::domain::registry::Model;
+use crate::domain::registry::{Category, Model};
 
 crate::text_enum! {
     /// What kind of organisation publishes the documents (CSAF 2.0 §3.2.1.8.1).
@@ -72,9 +72,14 @@ pub fn load(conn: &mut DbConnection, id: Uuid) -> Result<Option<Source>, DbError
         found.push(evidence::get(conn, *evidence_id)?);
     }
     let mut models = HashMap::new();
-    for decision in &current.content.decisions {
-        if let Entry::Vacant(entry) = models.entry(decision.model_id) {
-            entry.insert(models::get(conn, decision.model_id)?);
+    for model_id in current
+        .content
+        .decisions
+        .iter()
+        .filter_map(|d| d.scope.model())
+    {
+        if let Entry::Vacant(entry) = models.entry(model_id) {
+            entry.insert(models::get(conn, model_id)?);
         }
     }
     let superseded_by = match advisory.superseded_by {
@@ -373,7 +378,8 @@ impl Document {
         let current = advisory.current.as_ref()?;
         let release = Release::of(advisory, &source.revisions, source.superseded_by.as_deref())?;
         let content = &current.content;
-        let (product_tree, products) = product_tree(&content.decisions, &source.models);
+        let (product_tree, products) =
+            product_tree(&content.decisions, &source.models, &current.names);
         let mut references = vec![Reference {
             category: ReferenceCategory::OwnUrl,
             summary: format!("This advisory, {}, as CSAF", release.reference),
@@ -483,33 +489,58 @@ struct Decided<'a> {
     spec: &'a DecisionSpec,
 }
 
-/// Vendor → model → (firmware range →) product. A model with one decision
-/// for every firmware is a product itself; a model whose decisions depend
-/// on the firmware gets one `product_version_range` per decision.
+/// Vendor → model, or the vendor's product family for a decision about
+/// every model of a maker (of a category) → (firmware range →) product. A
+/// target with one decision for every firmware is a product itself; one
+/// whose decisions depend on the firmware gets one `product_version_range`
+/// per decision.
 fn product_tree<'a>(
     decisions: &'a [DecisionSpec],
     models: &HashMap<Uuid, Model>,
+    names: &HashMap<Uuid, String>,
 ) -> (ProductTree, Vec<Decided<'a>>) {
     let mut decided = Vec::new();
     let mut vendors: Vec<Branch> = Vec::new();
-    let mut model_order: Vec<Uuid> = Vec::new();
+    let mut targets: Vec<Scope> = Vec::new();
     for d in decisions {
-        if !model_order.contains(&d.model_id) {
-            model_order.push(d.model_id);
+        if !targets.contains(&d.scope) {
+            targets.push(d.scope);
         }
     }
-    for model_id in model_order {
-        let Some(model) = models.get(&model_id) else {
-            continue;
+    for scope in targets {
+        let own: Vec<&DecisionSpec> = decisions.iter().filter(|d| d.scope == scope).collect();
+        let (vendor, category, name, full_name, helper) = match scope {
+            Scope::Model(id) => {
+                let Some(model) = models.get(&id) else {
+                    continue;
+                };
+                let skus = (!model.model_numbers.is_empty()).then(|| Helper {
+                    skus: model.model_numbers.clone(),
+                });
+                let full = format!("{} {}", model.manufacturer.name, model.name);
+                (
+                    model.manufacturer.name.clone(),
+                    "product_name",
+                    model.name.clone(),
+                    full,
+                    skus,
+                )
+            }
+            Scope::Manufacturer { id, category } => {
+                let Some(maker) = names.get(&id) else {
+                    continue;
+                };
+                let family = category.map_or("all products", Category::plural);
+                let full = format!("{maker} {family} (every model)");
+                (
+                    maker.clone(),
+                    "product_family",
+                    family.to_owned(),
+                    full,
+                    None,
+                )
+            }
         };
-        let own: Vec<&DecisionSpec> = decisions
-            .iter()
-            .filter(|d| d.model_id == model_id)
-            .collect();
-        let full_name = format!("{} {}", model.manufacturer.name, model.name);
-        let helper = (!model.model_numbers.is_empty()).then(|| Helper {
-            skus: model.model_numbers.clone(),
-        });
         let mut product = |name: String, spec: &'a DecisionSpec, helper: Option<Helper>| {
             let id = format!("CSAFPID-{:04}", decided.len() + 1);
             decided.push(Decided {
@@ -547,23 +578,20 @@ fn product_tree<'a>(
                     .collect(),
             ),
         };
-        let model_branch = Branch {
-            category: "product_name",
-            name: model.name.clone(),
+        let target_branch = Branch {
+            category,
+            name,
             child,
         };
-        match vendors
-            .iter_mut()
-            .find(|v| v.name == model.manufacturer.name)
-        {
+        match vendors.iter_mut().find(|v| v.name == vendor) {
             Some(Branch {
                 child: Child::Branches(children),
                 ..
-            }) => children.push(model_branch),
+            }) => children.push(target_branch),
             _ => vendors.push(Branch {
                 category: "vendor",
-                name: model.manufacturer.name.clone(),
-                child: Child::Branches(vec![model_branch]),
+                name: vendor,
+                child: Child::Branches(vec![target_branch]),
             }),
         }
     }

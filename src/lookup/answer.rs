@@ -7,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{IndexedModel, LookupIndex};
+use crate::domain::advisory::Viewer;
 use crate::domain::clearance::Clearance;
 use crate::domain::firmware::FirmwareVersion;
 use crate::domain::imei::LookupKey;
@@ -74,12 +75,11 @@ pub struct LookupAnswer {
     pub matches: Vec<LookupMatch>,
 }
 
-/// Answers `question` from the index at `now`; anonymous callers see only
-/// what may be shared with the public.
+/// Answers `question` from the index at `now`, as `viewer` may see it.
 pub fn answer(
     index: &LookupIndex,
     question: Question,
-    anonymous: bool,
+    viewer: Viewer,
     now: DateTime<Utc>,
 ) -> LookupAnswer {
     let (kind, value, tac, found): (_, _, _, Vec<&IndexedModel>) = match question.key {
@@ -117,14 +117,7 @@ pub fn answer(
                     name: m.name.clone(),
                     manufacturer: m.manufacturer.clone(),
                 },
-                clearance: {
-                    let clearance = m.clearance(now, firmware.as_ref());
-                    if anonymous {
-                        clearance.for_the_public()
-                    } else {
-                        clearance
-                    }
-                },
+                clearance: m.clearance(now, firmware.as_ref()).seen_by(viewer),
             })
             .collect(),
         query: LookupQuery {

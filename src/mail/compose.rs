@@ -3,6 +3,7 @@
 //! the links it carries, and renders it.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use chrono::{DateTime, Utc};
 use lettre::address::Envelope;
@@ -16,10 +17,11 @@ use crate::config::Settings;
 use crate::db::advisories::{self, AdvisoryRecord, RevisionRecord};
 use crate::db::digests::Listed;
 use crate::db::outbox::Claimed;
-use crate::db::{DbConnection, DbError, evidence, models, subscriptions};
+use crate::db::{DbConnection, DbError, evidence, manufacturers, models, subscriptions};
 use crate::domain::advisory::{DecisionSpec, Tlp};
-use crate::domain::clearance::Decision;
+use crate::domain::clearance::{Decision, Scope};
 use crate::domain::mail::{MailKind, Recipient};
+use crate::domain::wording;
 use crate::links::{self, LinkClaims, LinkPurpose, LinkSubject, LinkTokens};
 
 /// A message ready for the transport.
@@ -43,7 +45,8 @@ pub enum Plan {
 pub struct Context {
     advisories: HashMap<Uuid, AdvisoryRecord>,
     revisions: HashMap<(Uuid, i32), RevisionRecord>,
-    model_names: HashMap<Uuid, String>,
+    /// What each model and maker a decision names is called in mail.
+    target_names: HashMap<Scope, String>,
     evidence: HashMap<Uuid, EvidenceLine>,
     /// Subscriptions that still want mail.
     confirmed: HashMap<Uuid, bool>,
@@ -70,12 +73,15 @@ impl Context {
                     continue;
                 };
                 for decision in &content.decisions {
-                    if !context.model_names.contains_key(&decision.model_id) {
-                        let model = models::get(conn, decision.model_id)?;
-                        context.model_names.insert(
-                            model.id,
-                            format!("{} {}", model.manufacturer.name, model.name),
-                        );
+                    if let Entry::Vacant(entry) = context.target_names.entry(decision.scope) {
+                        let name = match decision.scope {
+                            Scope::Model(id) => {
+                                let model = models::get(conn, id)?;
+                                format!("{} {}", model.manufacturer.name, model.name)
+                            }
+                            Scope::Manufacturer { id, .. } => manufacturers::get(conn, id)?.name,
+                        };
+                        entry.insert(wording::target_name(decision.scope, &name));
                     }
                 }
                 for evidence_id in &content.evidence_ids {
@@ -301,9 +307,9 @@ fn link_mail(
 fn decision_changes(
     before: &[DecisionSpec],
     after: &[DecisionSpec],
-    model: &dyn Fn(&Uuid) -> String,
+    name: &dyn Fn(Scope) -> String,
 ) -> Vec<String> {
-    let key = |d: &DecisionSpec| (d.model_id, d.firmware.as_ref().map(ToString::to_string));
+    let key = |d: &DecisionSpec| (d.scope, d.firmware.as_ref().map(ToString::to_string));
     let label = |d: Option<&DecisionSpec>| {
         d.map_or("no decision".to_owned(), |d| {
             let mut text = decision_label(d.decision).to_owned();
@@ -313,7 +319,7 @@ fn decision_changes(
             text
         })
     };
-    let mut keys: Vec<(Uuid, Option<String>)> = before.iter().chain(after).map(key).collect();
+    let mut keys: Vec<(Scope, Option<String>)> = before.iter().chain(after).map(key).collect();
     keys.dedup();
     let mut seen = std::collections::HashSet::new();
     keys.into_iter()
@@ -325,7 +331,7 @@ fn decision_changes(
                 let range =
                     k.1.as_ref()
                         .map_or(String::new(), |f| format!(" (firmware {f})"));
-                format!("{}{range}: {} → {}", model(&k.0), label(old), label(new))
+                format!("{}{range}: {} → {}", name(k.0), label(old), label(new))
             })
         })
         .collect()
@@ -340,17 +346,6 @@ fn decision_label(decision: Decision) -> &'static str {
     }
 }
 
-fn what_to_do(decision: Decision, model: &str) -> String {
-    match decision {
-        Decision::Prohibited => format!("Do not use a {model}; stop using one you have."),
-        Decision::Restricted => format!("Use a {model} only as the advisory allows."),
-        Decision::ApprovedWithConditions => {
-            format!("You may use a {model} if you meet the conditions.")
-        }
-        Decision::Approved => format!("You may use a {model}."),
-    }
-}
-
 fn advisory_mail(
     kind: MailKind,
     record: &AdvisoryRecord,
@@ -361,12 +356,18 @@ fn advisory_mail(
     unsubscribe_url: Option<String>,
 ) -> AdvisoryMail {
     let content = &revision.content;
-    let model = |id: &Uuid| context.model_names.get(id).cloned().unwrap_or_default();
+    let name = |scope: Scope| {
+        context
+            .target_names
+            .get(&scope)
+            .cloned()
+            .unwrap_or_default()
+    };
     let decisions: Vec<DecisionLine> = content
         .decisions
         .iter()
         .map(|d| DecisionLine {
-            model: model(&d.model_id),
+            model: name(d.scope),
             decision: decision_label(d.decision).into(),
             firmware: d.firmware.as_ref().map(ToString::to_string),
             conditions: d.conditions.as_ref().map(ToString::to_string),
@@ -376,11 +377,7 @@ fn advisory_mail(
     // its title otherwise.
     let mut kinds: Vec<Decision> = content.decisions.iter().map(|d| d.decision).collect();
     kinds.dedup();
-    let mut names: Vec<String> = content
-        .decisions
-        .iter()
-        .map(|d| model(&d.model_id))
-        .collect();
+    let mut names: Vec<String> = content.decisions.iter().map(|d| name(d.scope)).collect();
     names.dedup();
     let topic = match kinds.as_slice() {
         [one] => format!("{}: {}", decision_label(*one), names.join(", ")),
@@ -396,7 +393,7 @@ fn advisory_mail(
         MailKind::Amended => context
             .revisions
             .get(&(record.id, revision.number - 1))
-            .map(|before| decision_changes(&before.content.decisions, &content.decisions, &model))
+            .map(|before| decision_changes(&before.content.decisions, &content.decisions, &name))
             .unwrap_or_default(),
         _ => Vec::new(),
     };
@@ -412,11 +409,7 @@ fn advisory_mail(
         severity: content.severity.to_string(),
         summary: content.summary.to_string(),
         body: content.body.clone(),
-        what_to_do: content
-            .decisions
-            .iter()
-            .map(|d| what_to_do(d.decision, &model(&d.model_id)))
-            .collect(),
+        what_to_do: wording::advisory_says(&content.decisions, name),
         decisions,
         changes,
         evidence: content

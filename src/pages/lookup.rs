@@ -13,8 +13,9 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::auth::MaybePrincipal;
-use crate::domain::clearance::{Clearance, ClearanceStatus};
+use crate::domain::advisory::Viewer;
 use crate::domain::imei::{DeviceIdError, LookupKey};
+use crate::domain::wording::{self, Wording};
 use crate::lookup::answer::{self, DEFAULT_MATCHES, LookupMatch, Question, parse_firmware};
 
 /// Stricter than the mail pages' policy: only the page's own stylesheet
@@ -35,19 +36,19 @@ pub struct LookupForm {
 /// One model found, in words.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Verdict {
-    /// "Not allowed", "Allowed with conditions: …" and so on.
+    /// "Not allowed", "Allowed from 7.1.2" and so on.
     pub headline: String,
+    /// What completes it: other versions, conditions, what to check.
+    pub details: Vec<String>,
     /// The CSS class that colours the answer: `no`, `partly`, `yes` or
     /// `unknown` (the words alone carry the meaning).
     pub tone: &'static str,
     /// Manufacturer and name.
     pub model: String,
-    /// The deciding advisory's reference and, when the visitor may see it,
-    /// its title.
+    /// The deciding advisory's reference and title, when the visitor may
+    /// read it.
     pub reference: Option<String>,
     pub title: Option<String>,
-    /// The firmware range the deciding advisory is limited to.
-    pub firmware: Option<String>,
 }
 
 #[derive(Template)]
@@ -93,7 +94,7 @@ pub async fn lookup_page(
             Vec::new(),
         ),
         Ok(_) if q.is_empty() => (StatusCode::OK, None, Vec::new()),
-        Ok(anonymous) => match ask(&state, q, firmware, anonymous) {
+        Ok(viewer) => match ask(&state, q, firmware, viewer) {
             Ok(verdicts) if verdicts.is_empty() => {
                 (StatusCode::OK, Some(nothing_found(q)), verdicts)
             }
@@ -111,25 +112,38 @@ pub async fn lookup_page(
 }
 
 /// Answers the question, or says in plain words what is wrong with it.
-fn ask(state: &AppState, q: &str, firmware: &str, anonymous: bool) -> Result<Vec<Verdict>, String> {
+fn ask(state: &AppState, q: &str, firmware: &str, viewer: Viewer) -> Result<Vec<Verdict>, String> {
     let key = LookupKey::classify(q).map_err(|e| mistyped(&e))?;
     let firmware = parse_firmware(Some(firmware)).map_err(|_| {
         "We don't understand that software version: write it as numbers with dots, \
          such as 6.3.1, or leave it empty."
             .to_owned()
     })?;
+    let index = state.lookup.snapshot();
+    let now = state.workflow.clock().now();
     let question = Question {
         key,
-        firmware,
+        firmware: firmware.clone(),
         limit: DEFAULT_MATCHES,
     };
-    let found = answer::answer(
-        &state.lookup.snapshot(),
-        question,
-        anonymous,
-        state.workflow.clock().now(),
-    );
-    Ok(found.matches.iter().map(verdict).collect())
+    let found = answer::answer(&index, question, viewer, now);
+    Ok(found
+        .matches
+        .iter()
+        .map(|found| {
+            let wording = match &firmware {
+                Some(version) => {
+                    let overall = index
+                        .get(found.model.id)
+                        .map(|m| m.clearance(now, None).seen_by(viewer))
+                        .unwrap_or_else(|| found.clearance.clone());
+                    wording::words_for_version(&found.clearance, &overall, version)
+                }
+                None => wording::words(&found.clearance),
+            };
+            verdict(found, wording)
+        })
+        .collect())
 }
 
 /// What to say when nothing matches: a number no model claims, or a name.
@@ -161,46 +175,15 @@ fn mistyped(error: &DeviceIdError) -> String {
 }
 
 /// A match in plain words.
-fn verdict(found: &LookupMatch) -> Verdict {
-    let clearance = &found.clearance;
-    let deciding = clearance.advisories.first();
+fn verdict(found: &LookupMatch, wording: Wording) -> Verdict {
+    let deciding = found.clearance.advisories.first();
     Verdict {
-        headline: headline(clearance),
-        tone: match clearance.status {
-            ClearanceStatus::Prohibited => "no",
-            ClearanceStatus::Restricted | ClearanceStatus::ApprovedWithConditions => "partly",
-            ClearanceStatus::Approved => "yes",
-            ClearanceStatus::UnderReview | ClearanceStatus::Unassessed => "unknown",
-        },
+        headline: wording.headline,
+        details: wording.details,
+        tone: wording.tone.class(),
         model: format!("{} {}", found.model.manufacturer.name, found.model.name),
         reference: deciding.map(|a| a.reference.clone()),
-        title: deciding.and_then(|a| a.title.clone()),
-        firmware: deciding.and_then(|a| a.firmware.clone()),
-    }
-}
-
-/// The answer a non-specialist understands.
-fn headline(clearance: &Clearance) -> String {
-    let conditions = clearance.conditions.as_deref();
-    match clearance.status {
-        ClearanceStatus::Prohibited => "Not allowed".to_owned(),
-        ClearanceStatus::Restricted => format!(
-            "Restricted: {}",
-            conditions.unwrap_or("use it only as your security office allows")
-        ),
-        ClearanceStatus::ApprovedWithConditions => format!(
-            "Allowed with conditions: {}",
-            conditions.unwrap_or("ask your security office which")
-        ),
-        ClearanceStatus::Approved => "Allowed".to_owned(),
-        ClearanceStatus::UnderReview => match clearance.review {
-            Some(review) => format!(
-                "Under review, decision due {}",
-                review.due_at.format("%-d %B %Y")
-            ),
-            None => "Under review".to_owned(),
-        },
-        ClearanceStatus::Unassessed => "Not assessed".to_owned(),
+        title: deciding.map(|a| a.title.clone()),
     }
 }
 
@@ -224,50 +207,7 @@ pub async fn stylesheet() -> HttpResponse {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{TimeZone, Utc};
-
     use super::*;
-    use crate::domain::clearance::OpenReview;
-
-    fn clearance(status: ClearanceStatus, conditions: Option<&str>) -> Clearance {
-        Clearance {
-            status,
-            since: Utc::now(),
-            conditions: conditions.map(Into::into),
-            advisories: Vec::new(),
-            review: None,
-        }
-    }
-
-    #[test]
-    fn every_status_has_plain_words() {
-        use ClearanceStatus::*;
-        let cases = [
-            (Prohibited, None, "Not allowed"),
-            (
-                Restricted,
-                Some("office use only"),
-                "Restricted: office use only",
-            ),
-            (
-                ApprovedWithConditions,
-                Some("work profile only"),
-                "Allowed with conditions: work profile only",
-            ),
-            (Approved, None, "Allowed"),
-            (UnderReview, None, "Under review"),
-            (Unassessed, None, "Not assessed"),
-        ];
-        for (status, conditions, words) in cases {
-            assert_eq!(headline(&clearance(status, conditions)), words);
-        }
-        let mut review = clearance(UnderReview, None);
-        review.review = Some(OpenReview {
-            id: uuid::Uuid::now_v7(),
-            due_at: Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
-        });
-        assert_eq!(headline(&review), "Under review, decision due 1 March 2026");
-    }
 
     #[test]
     fn mistyped_numbers_get_plain_messages() {

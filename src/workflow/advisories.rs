@@ -14,11 +14,12 @@ use crate::db::advisories::{self, AdvisoryRecord, RevisionRecord, SignOff};
 use crate::db::audit::Change;
 use crate::db::clearance::Cause;
 use crate::db::outbox::{self, FanOut};
-use crate::db::{DbError, evidence, models};
+use crate::db::{DbError, evidence, manufacturers, models};
 use crate::domain::advisory::{
     Action, AdvisoryContent, ContentPatch, Lifecycle, Stage, Tlp, may_approve,
 };
 use crate::domain::audit::Actor;
+use crate::domain::clearance::Scope;
 use crate::domain::mail::MailKind;
 use crate::domain::rejection::{FieldError, Rejection};
 use crate::domain::text::Prose;
@@ -189,7 +190,8 @@ pub async fn withdraw(
             advisories::withdraw(tx.conn, &record, &reason, &tx.actor.sub, tx.now)?;
             let entry = stepped_change(tx, Action::Withdraw, id, Some(&reason))?;
             tx.audit(entry);
-            rederive(tx, &decided_models(current), cause(id))?;
+            let concerned = models::in_scopes(tx.conn, &decided(current))?;
+            rederive(tx, &concerned, cause(id))?;
             let queued = outbox::fan_out(
                 tx.conn,
                 &mail_plan(id, current, MailKind::Withdrawn),
@@ -270,12 +272,13 @@ pub async fn publish(workflow: &Workflow, actor: Actor, id: Uuid) -> Result<Done
             // The models the new revision decides on, those the revision it
             // replaces decided on (an amendment may drop one), and those of
             // the superseded.
-            let mut concerned = decided_models(working);
+            let mut scopes = decided(working);
             for old in std::iter::once(&record).chain(&superseded) {
                 if let Some(current) = &old.current {
-                    concerned.extend(decided_models(current));
+                    scopes.extend(decided(current));
                 }
             }
+            let concerned = models::in_scopes(tx.conn, &scopes)?;
             rederive(tx, &concerned, cause(id))?;
             Ok(advisories::get(tx.conn, id)?)
         })
@@ -305,13 +308,9 @@ fn in_force(record: &AdvisoryRecord) -> Result<&RevisionRecord> {
     })
 }
 
-fn decided_models(revision: &RevisionRecord) -> Vec<Uuid> {
-    revision
-        .content
-        .decisions
-        .iter()
-        .map(|d| d.model_id)
-        .collect()
+/// What a revision decides on (models, or every model of a maker).
+fn decided(revision: &RevisionRecord) -> Vec<Scope> {
+    revision.content.decisions.iter().map(|d| d.scope).collect()
 }
 
 fn cause(advisory_id: Uuid) -> Cause {
@@ -387,13 +386,24 @@ fn check_content(tx: &mut Tx<'_>, content: &AdvisoryContent, own_id: Uuid) -> Re
         .into_iter()
         .map(|(field, message)| FieldError::new(field, message))
         .collect();
-    let model_ids: Vec<Uuid> = content.decisions.iter().map(|d| d.model_id).collect();
-    let known = models::existing(tx.conn, &model_ids)?;
-    for (i, id) in model_ids.iter().enumerate() {
-        if !known.contains(id) {
+    let named = |of: fn(Scope) -> Option<Uuid>| -> Vec<Uuid> {
+        content
+            .decisions
+            .iter()
+            .filter_map(|d| of(d.scope))
+            .collect()
+    };
+    let known_models = models::existing(tx.conn, &named(Scope::model))?;
+    let known_makers = manufacturers::existing(tx.conn, &named(Scope::manufacturer))?;
+    for (i, decision) in content.decisions.iter().enumerate() {
+        let (field, known, what) = match decision.scope {
+            Scope::Model(_) => ("model_id", &known_models, "model"),
+            Scope::Manufacturer { .. } => ("manufacturer_id", &known_makers, "manufacturer"),
+        };
+        if !known.contains(&decision.scope.target()) {
             errors.push(FieldError::new(
-                format!("decisions[{i}].model_id"),
-                "no model has this id",
+                format!("decisions[{i}].{field}"),
+                format!("no {what} has this id"),
             ));
         }
     }

@@ -3,7 +3,9 @@
 
 use uuid::Uuid;
 
+use super::clearance::rederive;
 use super::{Done, Result, Workflow, change_of};
+use crate::db::clearance::Cause;
 use crate::db::model_import::{self, ModelImportSummary};
 use crate::db::{manufacturers, models};
 use crate::domain::audit::Actor;
@@ -43,8 +45,9 @@ pub async fn register_model(
                 );
             }
             let model = models::insert(tx.conn, &new, tx.now)?;
-            tx.models_changed([model.id]);
             tx.audit(change_of("model.create", "model", model.id, &model)?);
+            // A decision about every model of its maker applies at once.
+            rederive(tx, &[model.id], Cause::default())?;
             Ok(model)
         })
         .await
@@ -62,8 +65,9 @@ pub async fn change_model(
     workflow
         .run(actor, move |tx| {
             let model = models::update(tx.conn, id, &patch, expected_version, tx.now)?;
-            tx.models_changed([model.id]);
             tx.audit(change_of("model.update", "model", model.id, &model)?);
+            // A new category can bring it under another maker-wide decision.
+            rederive(tx, &[model.id], Cause::default())?;
             Ok(model)
         })
         .await
@@ -80,7 +84,7 @@ pub async fn import_models(
         .run(actor, move |tx| {
             let imported =
                 model_import::import(tx.conn, rows, tx.now)?.map_err(Rejection::Invalid)?;
-            tx.models_changed(imported.models);
+            rederive(tx, &imported.models, Cause::default())?;
             tx.audit(change_of(
                 "model.import",
                 "model",
