@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clearance::app::Application;
 use clearance::auth::{AuthKeys, Role};
-use clearance::config::{DatabaseUrl, Settings};
+use clearance::config::{DatabaseUrl, JwksSource, Settings};
 use clearance::links::LinkTokens;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConnection};
@@ -61,6 +61,35 @@ fn postgres_url(name: &str) -> String {
     format!("{}/{name}?sslmode=disable", postgres_server())
 }
 
+/// Lets [`READ_ONLY_ROLE`] read every table the service will create in
+/// database `name` (and nothing more).
+fn grant_reads(name: &str) {
+    let mut admin = PgConnection::establish(&postgres_url("postgres")).unwrap();
+    // The role is the server's, shared by every test: create it once.
+    let created = admin.batch_execute(&format!("CREATE ROLE {READ_ONLY_ROLE} LOGIN"));
+    if let Err(error) = created
+        && !error.to_string().contains("already exists")
+    {
+        panic!("the read-only role: {error}");
+    }
+    let mut conn = PgConnection::establish(&postgres_url(name)).unwrap();
+    conn.batch_execute(&format!(
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {READ_ONLY_ROLE}"
+    ))
+    .expect("default privileges for the read-only role");
+}
+
+/// Database `name` as [`READ_ONLY_ROLE`] sees it.
+fn read_only_url(name: &str) -> DatabaseUrl {
+    let server = postgres_server();
+    let host = server
+        .split_once('@')
+        .map_or(server.trim_start_matches("postgres://"), |(_, host)| host);
+    DatabaseUrl::Postgres(format!(
+        "postgres://{READ_ONLY_ROLE}@{host}/{name}?sslmode=disable&application_name=clearance-read"
+    ))
+}
+
 enum TestDb {
     Sqlite { path: PathBuf },
     Postgres { name: String },
@@ -95,7 +124,17 @@ pub struct SpawnOptions {
     pub worker: bool,
     /// The relay; without one, mail is written to `data_dir()/mail`.
     pub smtp_url: Option<String>,
+    /// The identity provider's keys: the fixture file unless a test
+    /// serves them at a URL.
+    pub jwt_jwks: JwksSource,
+    pub jwt_roles_claim: Option<String>,
+    /// PostgreSQL only: read through `DATABASE_READ_URL`, a second URL to
+    /// the test database as [`READ_ONLY_ROLE`], which may only `SELECT`.
+    pub read_replica: bool,
 }
+
+/// The role a `read_replica` test app reads as.
+pub const READ_ONLY_ROLE: &str = "clearance_test_reader";
 
 impl Default for SpawnOptions {
     fn default() -> Self {
@@ -104,6 +143,9 @@ impl Default for SpawnOptions {
             max_artifact_bytes: None,
             worker: false,
             smtp_url: None,
+            jwt_jwks: JwksSource::File(fixture("jwks.json")),
+            jwt_roles_claim: None,
+            read_replica: false,
         }
     }
 }
@@ -128,6 +170,9 @@ impl TestApp {
                 diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
                     .execute(&mut admin)
                     .expect("a test database can be created");
+                if options.read_replica {
+                    grant_reads(&name);
+                }
                 let url = postgres_url(&name);
                 (DatabaseUrl::Postgres(url), TestDb::Postgres { name })
             }
@@ -136,7 +181,14 @@ impl TestApp {
         settings.bind = "127.0.0.1:0".parse().unwrap();
         settings.jwt_secret = Some(SecretString::from(JWT_SECRET));
         settings.link_secret = Some(SecretString::from(LINK_SECRET));
-        settings.jwt_jwks = Some(fixture("jwks.json"));
+        settings.jwt_jwks = Some(options.jwt_jwks);
+        settings.jwt_roles_claim = options.jwt_roles_claim;
+        if options.read_replica {
+            let TestDb::Postgres { name } = &db else {
+                panic!("a read replica needs PostgreSQL");
+            };
+            settings.database_read = Some(read_only_url(name));
+        }
         settings.http_workers = Some(1);
         settings.db_pool_size = 4;
         settings.public_lookup = options.public_lookup;
