@@ -90,9 +90,58 @@ fn read_only_url(name: &str) -> DatabaseUrl {
     ))
 }
 
+/// A database nobody has used yet, and a data directory beside it: a
+/// temporary SQLite file (not created yet) or a new PostgreSQL database,
+/// dropped when the last user is done.
+pub struct EmptyDatabase {
+    db: TestDb,
+    dir: tempfile::TempDir,
+}
+
+impl EmptyDatabase {
+    pub fn create(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let db = match backend {
+            Backend::Sqlite => TestDb::Sqlite {
+                path: dir.path().join("clearance.db"),
+            },
+            Backend::Postgres => {
+                let name = format!("clearance_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = PgConnection::establish(&postgres_url("postgres")).expect(
+                    "the PostgreSQL server at TEST_POSTGRES_URL (default 127.0.0.1:5432) answers",
+                );
+                diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+                    .execute(&mut admin)
+                    .expect("a test database can be created");
+                TestDb::Postgres { name }
+            }
+        };
+        Self { db, dir }
+    }
+
+    /// `DATABASE_URL` for it.
+    pub fn database_url(&self) -> String {
+        self.db.url()
+    }
+
+    /// Its data directory (artifacts go to `artifacts/` here).
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
 enum TestDb {
     Sqlite { path: PathBuf },
     Postgres { name: String },
+}
+
+impl TestDb {
+    fn url(&self) -> String {
+        match self {
+            Self::Sqlite { path } => format!("sqlite://{}", path.display()),
+            Self::Postgres { name } => postgres_url(name),
+        }
+    }
 }
 
 impl Drop for TestDb {
@@ -156,26 +205,23 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, options: SpawnOptions) -> Self {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let (database, db) = match backend {
-            Backend::Sqlite => {
-                let path = dir.path().join("clearance.db");
-                (DatabaseUrl::Sqlite(path.clone()), TestDb::Sqlite { path })
-            }
-            Backend::Postgres => {
-                let name = format!("clearance_test_{}", uuid::Uuid::new_v4().simple());
-                let mut admin = PgConnection::establish(&postgres_url("postgres")).expect(
-                    "the PostgreSQL server at TEST_POSTGRES_URL (default 127.0.0.1:5432) answers",
-                );
-                diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-                    .execute(&mut admin)
-                    .expect("a test database can be created");
-                if options.read_replica {
-                    grant_reads(&name);
-                }
-                let url = postgres_url(&name);
-                (DatabaseUrl::Postgres(url), TestDb::Postgres { name })
-            }
+        let empty = EmptyDatabase::create(backend);
+        if options.read_replica {
+            let TestDb::Postgres { name } = &empty.db else {
+                panic!("a read replica needs PostgreSQL");
+            };
+            grant_reads(name);
+        }
+        Self::spawn_on(empty, options).await
+    }
+
+    /// Starts the service on a database (and data directory) that a test
+    /// prepared, e.g. by restoring a backup into it.
+    pub async fn spawn_on(empty: EmptyDatabase, options: SpawnOptions) -> Self {
+        let EmptyDatabase { db, dir } = empty;
+        let database = match &db {
+            TestDb::Sqlite { path } => DatabaseUrl::Sqlite(path.clone()),
+            TestDb::Postgres { name } => DatabaseUrl::Postgres(postgres_url(name)),
         };
         let mut settings = Settings::for_database(database, dir.path());
         settings.bind = "127.0.0.1:0".parse().unwrap();
@@ -183,10 +229,7 @@ impl TestApp {
         settings.link_secret = Some(SecretString::from(LINK_SECRET));
         settings.jwt_jwks = Some(options.jwt_jwks);
         settings.jwt_roles_claim = options.jwt_roles_claim;
-        if options.read_replica {
-            let TestDb::Postgres { name } = &db else {
-                panic!("a read replica needs PostgreSQL");
-            };
+        if let (true, TestDb::Postgres { name }) = (options.read_replica, &db) {
             settings.database_read = Some(read_only_url(name));
         }
         settings.http_workers = Some(1);
@@ -389,10 +432,7 @@ impl TestApp {
 
     /// The test database's URL, for another process (a `clearance worker`).
     pub fn database_url(&self) -> String {
-        match &self.db {
-            TestDb::Sqlite { path } => format!("sqlite://{}", path.display()),
-            TestDb::Postgres { name } => postgres_url(name),
-        }
+        self.db.url()
     }
 
     pub fn backend(&self) -> Backend {

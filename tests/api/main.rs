@@ -7,6 +7,7 @@ mod mail_server;
 
 mod audit;
 mod auth;
+mod backup;
 mod clearance_rule;
 mod csaf;
 mod errors;
