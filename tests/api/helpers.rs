@@ -3,6 +3,7 @@
 //! random port, and request helpers that speak HTTP to it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clearance::app::Application;
 use clearance::auth::{AuthKeys, Role};
@@ -80,14 +81,14 @@ fn grant_reads(name: &str) {
 }
 
 /// Database `name` as [`READ_ONLY_ROLE`] sees it.
-fn read_only_url(name: &str) -> DatabaseUrl {
+fn read_only_url(name: &str) -> String {
     let server = postgres_server();
     let host = server
         .split_once('@')
         .map_or(server.trim_start_matches("postgres://"), |(_, host)| host);
-    DatabaseUrl::Postgres(format!(
+    format!(
         "postgres://{READ_ONLY_ROLE}@{host}/{name}?sslmode=disable&application_name=clearance-read"
-    ))
+    )
 }
 
 /// A database nobody has used yet, and a data directory beside it: a
@@ -128,6 +129,16 @@ impl EmptyDatabase {
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
     }
+
+    /// PostgreSQL only: a second URL to it, as [`READ_ONLY_ROLE`], which may
+    /// read every table the service will create and change nothing.
+    pub fn read_only_url(&self) -> String {
+        let TestDb::Postgres { name } = &self.db else {
+            panic!("a read-only URL needs PostgreSQL");
+        };
+        grant_reads(name);
+        read_only_url(name)
+    }
 }
 
 enum TestDb {
@@ -161,8 +172,9 @@ pub struct TestApp {
     pub keys: AuthKeys,
     /// Issues link tokens the service accepts (its link secret).
     pub links: LinkTokens,
-    db: TestDb,
-    dir: tempfile::TempDir,
+    /// Shared by the [`TestApp::replica`]s of one database.
+    db: Arc<TestDb>,
+    dir: Arc<tempfile::TempDir>,
 }
 
 pub struct SpawnOptions {
@@ -205,19 +217,15 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, options: SpawnOptions) -> Self {
-        let empty = EmptyDatabase::create(backend);
-        if options.read_replica {
-            let TestDb::Postgres { name } = &empty.db else {
-                panic!("a read replica needs PostgreSQL");
-            };
-            grant_reads(name);
-        }
-        Self::spawn_on(empty, options).await
+        Self::spawn_on(EmptyDatabase::create(backend), options).await
     }
 
     /// Starts the service on a database (and data directory) that a test
     /// prepared, e.g. by restoring a backup into it.
     pub async fn spawn_on(empty: EmptyDatabase, options: SpawnOptions) -> Self {
+        let database_read = options
+            .read_replica
+            .then(|| DatabaseUrl::parse(&empty.read_only_url()).expect("a PostgreSQL URL"));
         let EmptyDatabase { db, dir } = empty;
         let database = match &db {
             TestDb::Sqlite { path } => DatabaseUrl::Sqlite(path.clone()),
@@ -229,9 +237,7 @@ impl TestApp {
         settings.link_secret = Some(SecretString::from(LINK_SECRET));
         settings.jwt_jwks = Some(options.jwt_jwks);
         settings.jwt_roles_claim = options.jwt_roles_claim;
-        if let (true, TestDb::Postgres { name }) = (options.read_replica, &db) {
-            settings.database_read = Some(read_only_url(name));
-        }
+        settings.database_read = database_read;
         settings.http_workers = Some(1);
         settings.db_pool_size = 4;
         settings.public_lookup = options.public_lookup;
@@ -248,23 +254,37 @@ impl TestApp {
         settings.worker_tuning.retry_base = std::time::Duration::from_millis(500);
         settings.worker_tuning.throttle_pause = std::time::Duration::from_millis(500);
         settings.worker_tuning.digest_hour = 0;
-        let keys = AuthKeys::new(
-            JWT_SECRET.as_bytes(),
-            &settings.jwt_issuer,
-            &settings.jwt_audience,
-        );
         let app = Application::build(settings)
             .await
             .expect("the application starts");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
+        Self::attach(EmptyDatabase { db, dir }, &address)
+    }
+
+    /// The service another process runs at `address` on `database`, with
+    /// this suite's secrets (`JWT_SECRET`, `LINK_SECRET`) and issuer.
+    pub fn attach(database: EmptyDatabase, address: &str) -> Self {
+        let EmptyDatabase { db, dir } = database;
         Self {
-            address,
+            address: address.to_owned(),
             client: reqwest::Client::new(),
-            keys,
+            keys: AuthKeys::new(JWT_SECRET.as_bytes(), "clearance", "clearance"),
             links: LinkTokens::new(LINK_SECRET.as_bytes()),
-            db,
-            dir,
+            db: Arc::new(db),
+            dir: Arc::new(dir),
+        }
+    }
+
+    /// Another replica of this service, at `address`, on the same database.
+    pub fn replica(&self, address: &str) -> Self {
+        Self {
+            address: address.to_owned(),
+            client: self.client.clone(),
+            keys: self.keys.clone(),
+            links: self.links.clone(),
+            db: self.db.clone(),
+            dir: self.dir.clone(),
         }
     }
 
@@ -379,7 +399,7 @@ impl TestApp {
     /// Runs SQL straight against this test's database, behind the service's
     /// back; the error is the database's message.
     pub fn execute_sql(&self, sql: &str) -> Result<(), String> {
-        let result = match &self.db {
+        let result = match &*self.db {
             TestDb::Sqlite { path } => {
                 let mut conn = SqliteConnection::establish(&path.display().to_string())
                     .map_err(|e| e.to_string())?;
@@ -402,7 +422,7 @@ impl TestApp {
             #[diesel(sql_type = diesel::sql_types::Text)]
             v: String,
         }
-        let rows: Vec<Row> = match &self.db {
+        let rows: Vec<Row> = match &*self.db {
             TestDb::Sqlite { path } => {
                 let mut conn = SqliteConnection::establish(&path.display().to_string()).unwrap();
                 conn.batch_execute("PRAGMA busy_timeout = 10000").unwrap();
@@ -436,7 +456,7 @@ impl TestApp {
     }
 
     pub fn backend(&self) -> Backend {
-        match self.db {
+        match *self.db {
             TestDb::Sqlite { .. } => Backend::Sqlite,
             TestDb::Postgres { .. } => Backend::Postgres,
         }
@@ -444,7 +464,7 @@ impl TestApp {
 
     /// Drops the database out from under the running service.
     pub fn lose_database(&mut self) {
-        if let TestDb::Postgres { name } = &self.db {
+        if let TestDb::Postgres { name } = &*self.db {
             let mut conn = PgConnection::establish(&postgres_url("postgres")).unwrap();
             diesel::sql_query(format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
                 .execute(&mut conn)

@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod backup;
 mod clearance_rule;
+mod cluster;
 mod csaf;
 mod errors;
 mod evidence;
