@@ -604,6 +604,60 @@ mod tests {
         assert_eq!(settings.database_read, None);
     }
 
+    /// Every setting's name, as the file spells it.
+    fn setting_keys() -> std::collections::BTreeSet<String> {
+        let defaults = serde_json::to_value(RawSettings::default()).unwrap();
+        defaults.as_object().unwrap().keys().cloned().collect()
+    }
+
+    /// The environment variable of a file key.
+    fn variable(key: &str) -> String {
+        if key.starts_with("database_") {
+            key.to_uppercase()
+        } else {
+            format!("CLEARANCE_{}", key.to_uppercase())
+        }
+    }
+
+    #[test]
+    fn the_sample_file_lists_every_setting_with_its_default() {
+        const SAMPLE: &str = include_str!("../deploy/clearance.toml");
+        let listed: std::collections::BTreeSet<String> = SAMPLE
+            .lines()
+            .filter_map(|line| {
+                let (key, _) = line.trim_start_matches(['#', ' ']).split_once(" = ")?;
+                key.chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_')
+                    .then(|| key.to_owned())
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            setting_keys(),
+            "deploy/clearance.toml and RawSettings"
+        );
+        // What it sets is exactly the defaults.
+        let sample: RawSettings = Figment::from(Toml::string(SAMPLE)).extract().unwrap();
+        assert_eq!(
+            serde_json::to_value(sample).unwrap(),
+            serde_json::to_value(RawSettings::default()).unwrap()
+        );
+    }
+
+    #[test]
+    fn every_setting_is_named_in_the_image_and_the_readme() {
+        const DOCKERFILE: &str = include_str!("../deploy/Dockerfile");
+        const README: &str = include_str!("../README.md");
+        for key in setting_keys() {
+            let variable = variable(&key);
+            assert!(
+                DOCKERFILE.contains(&variable),
+                "deploy/Dockerfile lacks {variable}"
+            );
+            assert!(README.contains(&variable), "README.md lacks {variable}");
+        }
+    }
+
     #[test]
     fn the_data_dir_defaults_to_the_sqlite_files_folder() {
         let raw = RawSettings {
