@@ -15,7 +15,8 @@ if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; the
 fi
 
 # The mail tests talk to a real SMTP server, Python's aiosmtpd, installed
-# for Debian's /usr/bin/python3 (not for another python3 on the PATH).
+# for Debian's /usr/bin/python3 (not for another python3 on the PATH); the
+# cluster test's SMTP sink (scripts/smtp-sink.py) uses it too.
 if ! /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
     install="$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-aiosmtpd"
@@ -38,6 +39,8 @@ echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
+echo "== deploy/ (image, compose, Kubernetes, systemd)"
+./scripts/validate-deploy.sh
 echo "== tests (SQLite and PostgreSQL)"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --locked --no-fail-fast

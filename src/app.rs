@@ -18,8 +18,9 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 use crate::api::extract::JsonLimit;
 use crate::artifacts::{ArtifactStore, DiskStore};
 use crate::auth::AuthKeys;
+use crate::auth::jwks_url::{RefreshPolicy, RemoteJwks};
 use crate::clock::Clock;
-use crate::config::Settings;
+use crate::config::{JwksSource, Settings};
 use crate::db::Db;
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::links::LinkTokens;
@@ -59,9 +60,14 @@ pub fn auth_keys(settings: &Settings) -> anyhow::Result<AuthKeys> {
         crate::secrets::bytes(&secret),
         &settings.jwt_issuer,
         &settings.jwt_audience,
-    );
+    )
+    .with_roles_claim(settings.jwt_roles_claim.clone());
     match &settings.jwt_jwks {
-        Some(path) => keys.with_jwks_file(path),
+        Some(JwksSource::File(path)) => keys.with_jwks_file(path),
+        Some(JwksSource::Url(url)) => {
+            let remote = RemoteJwks::new(url.clone(), RefreshPolicy::default())?;
+            Ok(keys.with_remote_jwks(Arc::new(remote)))
+        }
         None => Ok(keys),
     }
 }
@@ -71,7 +77,10 @@ pub fn open_database(settings: &Settings) -> anyhow::Result<Db> {
     let db = Db::connect(&settings.database, settings.db_pool_size)?;
     db.migrate()
         .context("cannot apply the database migrations")?;
-    Ok(db)
+    match &settings.database_read {
+        Some(replica) => Ok(db.with_read_replica(replica, settings.db_pool_size)?),
+        None => Ok(db),
+    }
 }
 
 impl Application {
@@ -102,9 +111,13 @@ impl Application {
         ));
         let registry = prometheus::Registry::new();
         let metrics = metrics(registry.clone())?;
+        let mut background = vec![follower, scheduler];
+        if let Some(remote) = keys.remote_jwks() {
+            background.push(remote.start(&registry).await?);
+        }
         let worker = settings
             .worker
-            .then(|| crate::mail::spawn_worker(db.clone(), settings.clone(), &registry));
+            .then(|| crate::mail::spawn_worker(db.primary_only(), settings.clone(), &registry));
         let worker = worker.transpose()?;
         let artifacts: Arc<dyn ArtifactStore> =
             Arc::new(DiskStore::new(settings.data_dir.join("artifacts")));
@@ -160,7 +173,7 @@ impl Application {
             port,
             workflow,
             server: server.run(),
-            background: vec![follower, scheduler],
+            background,
             worker,
         })
     }

@@ -13,6 +13,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::auth::jwks_url::JwksUrl;
 use crate::export::csaf::{Publisher, PublisherCategory};
 use crate::mail::smtp_url::SmtpUrl;
 
@@ -21,12 +22,15 @@ use crate::mail::smtp_url::SmtpUrl;
 #[serde(default)]
 struct RawSettings {
     database_url: String,
+    database_read_url: Option<String>,
     bind: String,
     public_url: String,
     data_dir: Option<String>,
     jwt_secret: Option<String>,
     link_secret: Option<String>,
     jwt_jwks: Option<String>,
+    jwt_jwks_allow_http: bool,
+    jwt_roles_claim: Option<String>,
     jwt_issuer: String,
     jwt_audience: String,
     smtp_url: Option<String>,
@@ -57,12 +61,15 @@ impl Default for RawSettings {
     fn default() -> Self {
         Self {
             database_url: "sqlite://clearance.db".into(),
+            database_read_url: None,
             bind: "127.0.0.1:8080".into(),
             public_url: "http://127.0.0.1:8080".into(),
             data_dir: None,
             jwt_secret: None,
             link_secret: None,
             jwt_jwks: None,
+            jwt_jwks_allow_http: false,
+            jwt_roles_claim: None,
             jwt_issuer: "clearance".into(),
             jwt_audience: "clearance".into(),
             smtp_url: None,
@@ -105,24 +112,28 @@ pub enum DatabaseUrl {
 
 impl DatabaseUrl {
     pub fn parse(raw: &str) -> Result<Self, String> {
+        Self::parse_setting("DATABASE_URL", raw)
+    }
+
+    /// [`Self::parse`], with errors naming `setting`.
+    fn parse_setting(setting: &str, raw: &str) -> Result<Self, String> {
         if let Some(path) = raw
             .strip_prefix("sqlite://")
             .or_else(|| raw.strip_prefix("sqlite:"))
         {
             if path.is_empty() {
-                return Err(
-                    "DATABASE_URL sqlite:// needs a file path, e.g. sqlite://clearance.db".into(),
-                );
+                return Err(format!(
+                    "{setting} sqlite:// needs a file path, e.g. sqlite://clearance.db"
+                ));
             }
             Ok(Self::Sqlite(PathBuf::from(path)))
         } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            Url::parse(raw)
-                .map_err(|e| format!("DATABASE_URL is not a valid postgres URL: {e}"))?;
+            Url::parse(raw).map_err(|e| format!("{setting} is not a valid postgres URL: {e}"))?;
             Ok(Self::Postgres(raw.to_owned()))
         } else {
             let scheme = raw.split(':').next().unwrap_or_default();
             Err(format!(
-                "DATABASE_URL has an unknown scheme `{scheme}`: use sqlite://PATH or postgres://…"
+                "{setting} has an unknown scheme `{scheme}`: use sqlite://PATH or postgres://…"
             ))
         }
     }
@@ -132,6 +143,31 @@ impl DatabaseUrl {
         match self {
             Self::Sqlite(path) => path.display().to_string(),
             Self::Postgres(url) => url.clone(),
+        }
+    }
+}
+
+/// Where the identity provider's public keys come from
+/// (`CLEARANCE_JWT_JWKS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksSource {
+    /// A JWK Set file, read once at start.
+    File(PathBuf),
+    /// A JWK Set URL, fetched at start and kept fresh (see
+    /// [`crate::auth::jwks_url`]).
+    Url(JwksUrl),
+}
+
+impl JwksSource {
+    /// A value with a URL scheme is a URL; anything else is a file path.
+    /// `allow_http` is `CLEARANCE_JWT_JWKS_ALLOW_HTTP`.
+    pub fn parse(raw: &str, allow_http: bool) -> Result<Self, String> {
+        if raw.contains("://") {
+            JwksUrl::parse(raw, allow_http).map(Self::Url)
+        } else if raw.is_empty() {
+            Err("CLEARANCE_JWT_JWKS is empty: name a JWK Set file or an https:// URL".into())
+        } else {
+            Ok(Self::File(PathBuf::from(raw)))
         }
     }
 }
@@ -165,6 +201,9 @@ pub struct WorkerTuning {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database: DatabaseUrl,
+    /// A read replica for lookups and lists (`DATABASE_READ_URL`); `None`
+    /// reads from `database`.
+    pub database_read: Option<DatabaseUrl>,
     pub bind: SocketAddr,
     pub public_url: Url,
     /// Where generated secrets and evidence artifacts are kept.
@@ -172,7 +211,10 @@ pub struct Settings {
     pub jwt_secret: Option<SecretString>,
     /// The key of the tokens in mailed links; separate from the JWT secret.
     pub link_secret: Option<SecretString>,
-    pub jwt_jwks: Option<PathBuf>,
+    pub jwt_jwks: Option<JwksSource>,
+    /// Where in a token's claims the roles are (`CLEARANCE_JWT_ROLES_CLAIM`,
+    /// e.g. `realm_access.roles`); `None` reads the top-level `roles`.
+    pub jwt_roles_claim: Option<String>,
     pub jwt_issuer: String,
     pub jwt_audience: String,
     /// The relay to send mail through; `None` writes `.eml` files to
@@ -210,7 +252,7 @@ impl Settings {
         let figment = Figment::from(Serialized::defaults(RawSettings::default()))
             .merge(Toml::file(&file))
             .merge(Env::prefixed("CLEARANCE_").ignore(&["CONFIG"]))
-            .merge(Env::raw().only(&["DATABASE_URL"]));
+            .merge(Env::raw().only(&["DATABASE_URL", "DATABASE_READ_URL"]));
         let raw: RawSettings = figment
             .extract()
             .map_err(|e| ConfigError(e.to_string().replace('\n', " ")))?;
@@ -266,14 +308,25 @@ impl Settings {
                 "CLEARANCE_LINK_SECRET must be at least 32 characters".into(),
             ));
         }
-        if let Some(jwks) = &raw.jwt_jwks
-            && (jwks.starts_with("http://") || jwks.starts_with("https://"))
-        {
-            return Err(fail(
-                "CLEARANCE_JWT_JWKS must be a file path in this version; fetch the JWKS to a file"
-                    .into(),
-            ));
-        }
+        let jwt_jwks = raw
+            .jwt_jwks
+            .as_deref()
+            .map(|jwks| JwksSource::parse(jwks, raw.jwt_jwks_allow_http))
+            .transpose()
+            .map_err(fail)?;
+        let jwt_roles_claim = raw
+            .jwt_roles_claim
+            .as_deref()
+            .map(roles_claim)
+            .transpose()
+            .map_err(fail)?;
+        let database_read = raw
+            .database_read_url
+            .as_deref()
+            .filter(|url| !url.is_empty())
+            .map(|url| read_replica(url, &database))
+            .transpose()
+            .map_err(fail)?;
         let smtp_url = raw
             .smtp_url
             .as_deref()
@@ -317,7 +370,9 @@ impl Settings {
             data_dir,
             jwt_secret: raw.jwt_secret.map(SecretString::from),
             link_secret: raw.link_secret.map(SecretString::from),
-            jwt_jwks: raw.jwt_jwks.map(PathBuf::from),
+            database_read,
+            jwt_jwks,
+            jwt_roles_claim,
             jwt_issuer: raw.jwt_issuer,
             jwt_audience: raw.jwt_audience,
             smtp_url,
@@ -342,6 +397,31 @@ impl Settings {
             log_format,
             lookup_refresh: Duration::from_millis(raw.lookup_refresh_ms.max(50)),
         })
+    }
+}
+
+/// `CLEARANCE_JWT_ROLES_CLAIM`: a claim name, or a dotted path into nested
+/// claims (`realm_access.roles`), without empty parts.
+fn roles_claim(raw: &str) -> Result<String, String> {
+    let raw = raw.trim();
+    if raw.is_empty() || raw.split('.').any(str::is_empty) {
+        return Err(format!(
+            "CLEARANCE_JWT_ROLES_CLAIM `{raw}` is not a claim name or a dotted path such as realm_access.roles"
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+/// `DATABASE_READ_URL`: a PostgreSQL URL, and only beside a PostgreSQL
+/// primary (SQLite has no replicas; one file serves every read).
+fn read_replica(raw: &str, primary: &DatabaseUrl) -> Result<DatabaseUrl, String> {
+    let replica = DatabaseUrl::parse_setting("DATABASE_READ_URL", raw)?;
+    match (primary, &replica) {
+        (DatabaseUrl::Postgres(_), DatabaseUrl::Postgres(_)) => Ok(replica),
+        _ => Err(
+            "DATABASE_READ_URL is for a PostgreSQL read replica beside a PostgreSQL DATABASE_URL; leave it unset with SQLite"
+                .into(),
+        ),
     }
 }
 
@@ -449,6 +529,133 @@ mod tests {
         };
         let err = Settings::from_raw(raw).unwrap_err().to_string();
         assert!(err.contains("CLEARANCE_CSAF_PUBLISHER_CATEGORY"), "{err}");
+    }
+
+    #[test]
+    fn the_jwks_is_a_file_or_a_url_and_plain_http_needs_consent() {
+        let raw = |jwks: &str, allow_http: bool| RawSettings {
+            jwt_jwks: Some(jwks.into()),
+            jwt_jwks_allow_http: allow_http,
+            ..RawSettings::default()
+        };
+        let settings = Settings::from_raw(raw("/etc/clearance/jwks.json", false)).unwrap();
+        assert_eq!(
+            settings.jwt_jwks,
+            Some(JwksSource::File("/etc/clearance/jwks.json".into()))
+        );
+        let settings = Settings::from_raw(raw("https://idp.example.org/certs", false)).unwrap();
+        assert!(matches!(settings.jwt_jwks, Some(JwksSource::Url(_))));
+        let error = Settings::from_raw(raw("http://127.0.0.1:9000/certs", false))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("CLEARANCE_JWT_JWKS_ALLOW_HTTP"), "{error}");
+        assert!(Settings::from_raw(raw("http://127.0.0.1:9000/certs", true)).is_ok());
+        let error = Settings::from_raw(raw("http://idp.example.org/certs", true))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("loopback"), "{error}");
+    }
+
+    #[test]
+    fn the_roles_claim_is_a_name_or_a_dotted_path() {
+        let raw = |claim: &str| RawSettings {
+            jwt_roles_claim: Some(claim.into()),
+            ..RawSettings::default()
+        };
+        let settings = Settings::from_raw(raw("realm_access.roles")).unwrap();
+        assert_eq!(
+            settings.jwt_roles_claim.as_deref(),
+            Some("realm_access.roles")
+        );
+        for bad in ["", "realm_access..roles", ".roles"] {
+            let error = Settings::from_raw(raw(bad)).unwrap_err().to_string();
+            assert!(
+                error.contains("CLEARANCE_JWT_ROLES_CLAIM"),
+                "{bad}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_read_replica_is_postgresql_beside_postgresql() {
+        let raw = |primary: &str, replica: &str| RawSettings {
+            database_url: primary.into(),
+            database_read_url: Some(replica.into()),
+            ..RawSettings::default()
+        };
+        let settings = Settings::from_raw(raw("postgres://db/c", "postgres://replica/c")).unwrap();
+        assert_eq!(
+            settings.database_read,
+            Some(DatabaseUrl::Postgres("postgres://replica/c".into()))
+        );
+        let error = Settings::from_raw(raw("sqlite://c.db", "postgres://replica/c"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("DATABASE_READ_URL"), "{error}");
+        let error = Settings::from_raw(raw("postgres://db/c", "mysql://replica/c"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("DATABASE_READ_URL has an unknown scheme"),
+            "{error}"
+        );
+        // Empty means unset, as in an env file with `DATABASE_READ_URL=`.
+        let settings = Settings::from_raw(raw("postgres://db/c", "")).unwrap();
+        assert_eq!(settings.database_read, None);
+    }
+
+    /// Every setting's name, as the file spells it.
+    fn setting_keys() -> std::collections::BTreeSet<String> {
+        let defaults = serde_json::to_value(RawSettings::default()).unwrap();
+        defaults.as_object().unwrap().keys().cloned().collect()
+    }
+
+    /// The environment variable of a file key.
+    fn variable(key: &str) -> String {
+        if key.starts_with("database_") {
+            key.to_uppercase()
+        } else {
+            format!("CLEARANCE_{}", key.to_uppercase())
+        }
+    }
+
+    #[test]
+    fn the_sample_file_lists_every_setting_with_its_default() {
+        const SAMPLE: &str = include_str!("../deploy/clearance.toml");
+        let listed: std::collections::BTreeSet<String> = SAMPLE
+            .lines()
+            .filter_map(|line| {
+                let (key, _) = line.trim_start_matches(['#', ' ']).split_once(" = ")?;
+                key.chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_')
+                    .then(|| key.to_owned())
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            setting_keys(),
+            "deploy/clearance.toml and RawSettings"
+        );
+        // What it sets is exactly the defaults.
+        let sample: RawSettings = Figment::from(Toml::string(SAMPLE)).extract().unwrap();
+        assert_eq!(
+            serde_json::to_value(sample).unwrap(),
+            serde_json::to_value(RawSettings::default()).unwrap()
+        );
+    }
+
+    #[test]
+    fn every_setting_is_named_in_the_image_and_the_readme() {
+        const DOCKERFILE: &str = include_str!("../deploy/Dockerfile");
+        const README: &str = include_str!("../README.md");
+        for key in setting_keys() {
+            let variable = variable(&key);
+            assert!(
+                DOCKERFILE.contains(&variable),
+                "deploy/Dockerfile lacks {variable}"
+            );
+            assert!(README.contains(&variable), "README.md lacks {variable}");
+        }
     }
 
     #[test]

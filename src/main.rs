@@ -38,6 +38,13 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Copy the SQLite database to a new FILE while the service runs (for
+    /// PostgreSQL use pg_dump). Artifacts and secrets in the data directory
+    /// are copied separately: see deploy/README.md.
+    Backup {
+        /// Where the copy goes; an existing file is never overwritten.
+        file: std::path::PathBuf,
+    },
     /// Load the demo data set, print tokens to try it with, and serve.
     Demo,
 }
@@ -74,6 +81,9 @@ fn main() -> ExitCode {
         }
     };
     clearance::telemetry::init(settings.log_format);
+    if let Command::Backup { file } = &cli.command {
+        return backup(&settings, file);
+    }
     match run(cli.command, settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -86,6 +96,7 @@ fn main() -> ExitCode {
 fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Openapi => unreachable!("handled before settings are loaded"),
+        Command::Backup { .. } => unreachable!("handled before run, for its exit status"),
         Command::Migrate => {
             open_database(&settings)?;
             eprintln!("clearance: migrations applied");
@@ -105,6 +116,30 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Serve => serve(settings, false),
         Command::Worker => work(settings),
         Command::Demo => serve(settings, true),
+    }
+}
+
+/// Exit status 2 for PostgreSQL (the wrong tool: use pg_dump), 1 when the
+/// copy fails or the file exists.
+fn backup(settings: &Settings, file: &std::path::Path) -> ExitCode {
+    use clearance::db::backup::{BackupError, backup};
+    match backup(&settings.database, file) {
+        Ok(bytes) => {
+            eprintln!(
+                "clearance: database copied to {} ({bytes} bytes); copy {} too (artifacts and secrets)",
+                file.display(),
+                settings.data_dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error @ BackupError::Postgres) => {
+            eprintln!("clearance: {error}");
+            ExitCode::from(2)
+        }
+        Err(error) => {
+            eprintln!("clearance: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -131,7 +166,9 @@ fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     })
 }
 
-fn work(settings: Settings) -> anyhow::Result<()> {
+fn work(mut settings: Settings) -> anyhow::Result<()> {
+    // The worker reads what it has just claimed: never from a lagging replica.
+    settings.database_read = None;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let settings = std::sync::Arc::new(settings);

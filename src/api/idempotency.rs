@@ -58,7 +58,7 @@ pub async fn replay(
     if req.method() != Method::POST || !req.headers().contains_key(&IDEMPOTENCY_KEY) {
         return pass(req, next).await;
     }
-    let Ok(Some(principal)) = authenticate(req.request()) else {
+    let Ok(Some(principal)) = authenticate(req.request()).await else {
         return pass(req, next).await;
     };
     let key = match key_of(&req) {

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, bail, ensure};
 use jsonwebtoken::errors::ErrorKind;
@@ -21,6 +22,7 @@ use jsonwebtoken::{
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::Role;
+use super::jwks_url::{JwksHealth, RemoteJwks};
 
 /// Clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECS: u64 = 30;
@@ -124,10 +126,21 @@ impl From<jsonwebtoken::errors::Error> for TokenError {
 }
 
 /// A JWKS public key and the one algorithm it may verify.
-#[derive(Clone)]
-struct PinnedKey {
+pub(crate) struct PinnedKey {
     key: DecodingKey,
     alg: Algorithm,
+}
+
+/// The keys of a JWK Set by `kid`.
+pub(crate) type KeySet = HashMap<String, Arc<PinnedKey>>;
+
+/// Where the identity provider's keys are.
+#[derive(Clone)]
+enum Jwks {
+    /// Loaded once (a file, or none: empty).
+    Fixed(Arc<KeySet>),
+    /// Fetched from a URL and kept fresh.
+    Remote(Arc<RemoteJwks>),
 }
 
 /// Everything needed to verify (and mint) access tokens. Share it with
@@ -136,8 +149,11 @@ struct PinnedKey {
 pub struct AuthKeys {
     hs256_encoding: EncodingKey,
     hs256_decoding: DecodingKey,
-    /// External identity provider keys by `kid`; empty when none configured.
-    jwks: HashMap<String, PinnedKey>,
+    /// External identity provider keys by `kid`.
+    jwks: Jwks,
+    /// Where the roles are in a token's claims, when not the top-level
+    /// `roles` (see [`AuthKeys::with_roles_claim`]).
+    roles_claim: Option<String>,
     issuer: String,
     audience: String,
 }
@@ -145,13 +161,19 @@ pub struct AuthKeys {
 // Hand-written so that no key material can end up in a log.
 impl fmt::Debug for AuthKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut kids: Vec<_> = self.jwks.keys().collect();
-        kids.sort();
-        f.debug_struct("AuthKeys")
+        let mut debug = f.debug_struct("AuthKeys");
+        debug
             .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .field("jwks_kids", &kids)
-            .finish_non_exhaustive()
+            .field("audience", &self.audience);
+        match &self.jwks {
+            Jwks::Fixed(set) => {
+                let mut kids: Vec<_> = set.keys().collect();
+                kids.sort();
+                debug.field("jwks_kids", &kids)
+            }
+            Jwks::Remote(remote) => debug.field("jwks", remote),
+        };
+        debug.finish_non_exhaustive()
     }
 }
 
@@ -162,7 +184,8 @@ impl AuthKeys {
         Self {
             hs256_encoding: EncodingKey::from_secret(hs256_secret),
             hs256_decoding: DecodingKey::from_secret(hs256_secret),
-            jwks: HashMap::new(),
+            jwks: Jwks::Fixed(Arc::default()),
+            roles_claim: None,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
         }
@@ -173,24 +196,37 @@ impl AuthKeys {
     /// RSA or EC (P-256, P-384) signing key; anything else is an error rather
     /// than silently skipped, so a bad configuration fails at start-up.
     pub fn with_jwks_json(mut self, json: &str) -> anyhow::Result<Self> {
-        let set: JwkSet = serde_json::from_str(json).context("the JWK Set is not valid JSON")?;
-        ensure!(!set.keys.is_empty(), "the JWK Set has no keys");
-        let mut jwks = HashMap::with_capacity(set.keys.len());
-        for (index, jwk) in set.keys.iter().enumerate() {
-            let kid = jwk
-                .common
-                .key_id
-                .as_deref()
-                .filter(|kid| !kid.is_empty())
-                .with_context(|| format!("JWK Set key #{index} has no `kid`"))?;
-            let pinned = pin_key(jwk).with_context(|| format!("JWK Set key `{kid}`"))?;
-            ensure!(
-                jwks.insert(kid.to_owned(), pinned).is_none(),
-                "the JWK Set has two keys with kid `{kid}`"
-            );
-        }
-        self.jwks = jwks;
+        self.jwks = Jwks::Fixed(Arc::new(parse_jwks(json)?));
         Ok(self)
+    }
+
+    /// Also accept tokens signed by the keys of a JWK Set URL (replacing any
+    /// set loaded before); see [`RemoteJwks`].
+    pub fn with_remote_jwks(mut self, remote: Arc<RemoteJwks>) -> Self {
+        self.jwks = Jwks::Remote(remote);
+        self
+    }
+
+    /// Read the roles of the identity provider's tokens (those with a `kid`)
+    /// from another claim than the top-level `roles`: a claim name, or a
+    /// dotted path into nested claims such as Keycloak's `realm_access.roles`. A claim whose own name contains dots (an
+    /// Auth0-style `https://example.org/roles`) is found by its whole name.
+    pub fn with_roles_claim(mut self, claim: Option<String>) -> Self {
+        self.roles_claim = claim;
+        self
+    }
+
+    /// The JWK Set URL the keys come from, if they do.
+    pub fn remote_jwks(&self) -> Option<&Arc<RemoteJwks>> {
+        match &self.jwks {
+            Jwks::Remote(remote) => Some(remote),
+            Jwks::Fixed(_) => None,
+        }
+    }
+
+    /// How the JWK Set URL is doing, when the keys come from one.
+    pub fn jwks_health(&self) -> Option<JwksHealth> {
+        self.remote_jwks().map(|remote| remote.health())
     }
 
     /// [`Self::with_jwks_json`] with the JWK Set read from a file.
@@ -208,12 +244,12 @@ impl AuthKeys {
             // Includes algorithms jsonwebtoken does not know, such as "none".
             _ => TokenError::MalformedHeader,
         })?;
+        let pinned: Arc<PinnedKey>;
         let (key, alg) = match header.kid.as_deref() {
             Some(kid) => {
                 // Never fall back to the HS256 secret for an unknown kid.
-                let pinned = self
-                    .jwks
-                    .get(kid)
+                pinned = self
+                    .jwks_key(kid)
                     .ok_or_else(|| TokenError::UnknownKeyId(kid.to_owned()))?;
                 (&pinned.key, pinned.alg)
             }
@@ -227,7 +263,16 @@ impl AuthKeys {
         }
         // Decode to a JSON value first so that jsonwebtoken's claim checks
         // (missing `exp`, wrong `aud`…) report before our stricter struct does.
-        let data = jsonwebtoken::decode::<serde_json::Value>(token, key, &self.validation(alg))?;
+        let mut data =
+            jsonwebtoken::decode::<serde_json::Value>(token, key, &self.validation(alg))?;
+        // The roles claim describes the identity provider's tokens; our own
+        // (no `kid`) always carry `roles`.
+        if let (Some(path), Some(_)) = (&self.roles_claim, &header.kid) {
+            let roles = nested_claim(&data.claims, path)
+                .cloned()
+                .ok_or_else(|| TokenError::MissingClaim(path.clone()))?;
+            data.claims["roles"] = roles;
+        }
         let mut claims: Claims = serde_json::from_value(data.claims)
             .map_err(|error| TokenError::MalformedClaims(error.to_string()))?;
         if claims.sub.is_empty() {
@@ -236,6 +281,27 @@ impl AuthKeys {
         // Validated above to be (or, for a list, contain) the configured one.
         claims.aud.clone_from(&self.audience);
         Ok(claims)
+    }
+
+    /// [`Self::verify`], fetching the JWK Set URL again first when the
+    /// token names a `kid` the cached set does not hold (as often as the
+    /// refresh policy allows): the identity provider may have rotated its
+    /// keys since the last fetch.
+    pub async fn verify_fresh(&self, token: &str) -> Result<Claims, TokenError> {
+        match (self.verify(token), &self.jwks) {
+            (Err(TokenError::UnknownKeyId(_)), Jwks::Remote(remote)) => {
+                remote.refresh_for_unknown_kid().await;
+                self.verify(token)
+            }
+            (outcome, _) => outcome,
+        }
+    }
+
+    fn jwks_key(&self, kid: &str) -> Option<Arc<PinnedKey>> {
+        match &self.jwks {
+            Jwks::Fixed(set) => set.get(kid).cloned(),
+            Jwks::Remote(remote) => remote.key(kid),
+        }
     }
 
     /// Issues an HS256 token (no `kid`) valid from now for `ttl`.
@@ -276,6 +342,38 @@ impl AuthKeys {
         validation.leeway = LEEWAY_SECS;
         validation
     }
+}
+
+/// Parses a JWK Set. Every key needs a unique `kid` and must be a public RSA
+/// or EC (P-256, P-384) signing key; anything else is an error rather than
+/// silently skipped, so a bad set is noticed instead of half-used.
+pub(crate) fn parse_jwks(json: &str) -> anyhow::Result<KeySet> {
+    let set: JwkSet = serde_json::from_str(json).context("the JWK Set is not valid JSON")?;
+    ensure!(!set.keys.is_empty(), "the JWK Set has no keys");
+    let mut keys = KeySet::with_capacity(set.keys.len());
+    for (index, jwk) in set.keys.iter().enumerate() {
+        let kid = jwk
+            .common
+            .key_id
+            .as_deref()
+            .filter(|kid| !kid.is_empty())
+            .with_context(|| format!("JWK Set key #{index} has no `kid`"))?;
+        let pinned = pin_key(jwk).with_context(|| format!("JWK Set key `{kid}`"))?;
+        ensure!(
+            keys.insert(kid.to_owned(), Arc::new(pinned)).is_none(),
+            "the JWK Set has two keys with kid `{kid}`"
+        );
+    }
+    Ok(keys)
+}
+
+/// The claim at `path`: the claim of that whole name if there is one, else
+/// the dotted path followed through nested objects.
+fn nested_claim<'a>(claims: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    claims.get(path).or_else(|| {
+        path.split('.')
+            .try_fold(claims, |value, part| value.get(part))
+    })
 }
 
 /// Turns one JWK into a verification key with its single allowed algorithm.
@@ -484,6 +582,45 @@ mod tests {
     }
 
     #[test]
+    fn roles_come_from_the_configured_claim_of_identity_provider_tokens() {
+        let keys = keys().with_roles_claim(Some("realm_access.roles".into()));
+        let rsa = |claims: &Value| {
+            sign(
+                Algorithm::RS256,
+                Some("test-rsa"),
+                &rsa_key(RSA_PRIVATE),
+                claims,
+            )
+        };
+        // Keycloak: nested, and the top-level `roles` (absent here) is not needed.
+        let keycloak = claims_with(json!({
+            "roles": null,
+            "realm_access": { "roles": ["approver", "offline_access"] },
+        }));
+        let verified = keys.verify(&rsa(&keycloak)).unwrap();
+        assert_eq!(verified.roles, ["approver", "offline_access"]);
+        // The configured claim wins over a top-level `roles`.
+        let both = claims_with(json!({ "realm_access": { "roles": ["reader"] } }));
+        assert_eq!(keys.verify(&rsa(&both)).unwrap().roles, ["reader"]);
+        // Missing: refused by name, not read as "no roles".
+        assert_eq!(
+            keys.verify(&rsa(&claims())).unwrap_err(),
+            TokenError::MissingClaim("realm_access.roles".into())
+        );
+        let not_a_list = claims_with(json!({ "realm_access": { "roles": "admin" } }));
+        assert!(matches!(
+            keys.verify(&rsa(&not_a_list)).unwrap_err(),
+            TokenError::MalformedClaims(_)
+        ));
+        // Our own HS256 tokens keep `roles`.
+        assert_eq!(keys.verify(&hs256(&claims())).unwrap().roles, ["analyst"]);
+        // An Auth0-style claim whose name contains dots is found whole.
+        let keys = keys.with_roles_claim(Some("https://clearance.example.org/roles".into()));
+        let auth0 = claims_with(json!({ "https://clearance.example.org/roles": ["admin"] }));
+        assert_eq!(keys.verify(&rsa(&auth0)).unwrap().roles, ["admin"]);
+    }
+
+    #[test]
     fn audience_list_containing_ours_is_accepted() {
         let token = hs256(&claims_with(json!({ "aud": ["other", AUDIENCE] })));
         assert_eq!(keys().verify(&token).unwrap().aud, AUDIENCE);
@@ -633,8 +770,8 @@ mod tests {
     #[test]
     fn jwks_pins_rs256_and_es256_from_the_fixture() {
         let keys = keys();
-        assert_eq!(keys.jwks["test-rsa"].alg, Algorithm::RS256);
-        assert_eq!(keys.jwks["test-ec"].alg, Algorithm::ES256);
+        assert_eq!(keys.jwks_key("test-rsa").unwrap().alg, Algorithm::RS256);
+        assert_eq!(keys.jwks_key("test-ec").unwrap().alg, Algorithm::ES256);
         // Debug lists the kids and no key material.
         let debug = format!("{keys:?}");
         assert!(
@@ -669,11 +806,11 @@ mod tests {
         let keys = AuthKeys::new(SECRET, ISSUER, AUDIENCE)
             .with_jwks_json(&jwks_with_rsa(json!({ "alg": "PS256" })))
             .unwrap();
-        assert_eq!(keys.jwks["test-rsa"].alg, Algorithm::PS256);
+        assert_eq!(keys.jwks_key("test-rsa").unwrap().alg, Algorithm::PS256);
         let keys = AuthKeys::new(SECRET, ISSUER, AUDIENCE)
             .with_jwks_json(&jwks_with_rsa(json!({ "alg": null })))
             .unwrap();
-        assert_eq!(keys.jwks["test-rsa"].alg, Algorithm::RS256);
+        assert_eq!(keys.jwks_key("test-rsa").unwrap().alg, Algorithm::RS256);
     }
 
     #[test]
@@ -740,6 +877,6 @@ mod tests {
         let keys = AuthKeys::new(SECRET, ISSUER, AUDIENCE)
             .with_jwks_file(path)
             .unwrap();
-        assert_eq!(keys.jwks.len(), 2);
+        assert!(keys.jwks_key("test-rsa").is_some() && keys.jwks_key("test-ec").is_some());
     }
 }

@@ -3,12 +3,14 @@
 //! Callers present a JWT as `Authorization: Bearer <token>`. Tokens without a
 //! `kid` are our own HS256 tokens (see [`AuthKeys::mint`]); tokens with a
 //! `kid` come from an external identity provider whose public keys are loaded
-//! from a JWK Set. Either way the key decides the algorithm, never the token.
+//! from a JWK Set file or fetched from its URL ([`jwks_url`]). Either way the
+//! key decides the algorithm, never the token.
 //!
 //! Handlers take a [`Principal`] (authentication required) or a
 //! [`MaybePrincipal`] (public endpoints), then call [`Principal::require`]
 //! with the least [`Role`] the action needs.
 
+pub mod jwks_url;
 pub mod keys;
 pub mod principal;
 pub mod role;

@@ -1,10 +1,9 @@
 //! The authenticated caller, taken from the `Authorization: Bearer` header.
 
-use std::future::{Ready, ready};
-
 use actix_web::dev::Payload;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
 
 use super::{AuthKeys, Claims, Role};
 use crate::domain::advisory::Viewer;
@@ -74,12 +73,15 @@ impl Principal {
 
 impl FromRequest for Principal {
     type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).and_then(|principal| {
-            principal.ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))
-        }))
+        let req = req.clone();
+        Box::pin(async move {
+            authenticate(&req)
+                .await?
+                .ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))
+        })
     }
 }
 
@@ -115,17 +117,18 @@ impl MaybePrincipal {
 
 impl FromRequest for MaybePrincipal {
     type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).map(MaybePrincipal))
+        let req = req.clone();
+        Box::pin(async move { authenticate(&req).await.map(MaybePrincipal) })
     }
 }
 
 /// The principal of the request's bearer token; `Ok(None)` without an
 /// `Authorization` header. Middleware that needs the caller (idempotency
 /// keys are per caller) uses it too, so tokens are judged one way only.
-pub(crate) fn authenticate(req: &HttpRequest) -> Result<Option<Principal>, ApiError> {
+pub(crate) async fn authenticate(req: &HttpRequest) -> Result<Option<Principal>, ApiError> {
     // Looked up first so that a wiring mistake shows on every request.
     let keys = req.app_data::<web::Data<AuthKeys>>().ok_or_else(|| {
         ApiError::internal(anyhow::anyhow!("AuthKeys is not registered as app data"))
@@ -133,10 +136,13 @@ pub(crate) fn authenticate(req: &HttpRequest) -> Result<Option<Principal>, ApiEr
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let claims = keys.verify(bearer_token(value)?).map_err(|error| {
-        tracing::debug!(reason = %error, "bearer token rejected");
-        ApiError::Unauthorized(error.to_string())
-    })?;
+    let claims = keys
+        .verify_fresh(bearer_token(value)?)
+        .await
+        .map_err(|error| {
+            tracing::debug!(reason = %error, "bearer token rejected");
+            ApiError::Unauthorized(error.to_string())
+        })?;
     Ok(Some(claims.into()))
 }
 

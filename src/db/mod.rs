@@ -5,6 +5,7 @@
 pub mod acknowledgements;
 pub mod advisories;
 pub mod audit;
+pub mod backup;
 pub mod clearance;
 pub mod digests;
 pub mod evidence;
@@ -123,12 +124,14 @@ impl ManageConnection for ConnectionManager {
     }
 }
 
-/// The database handle the application shares: a pool, and for SQLite a
-/// process-wide write lock (SQLite has one writer; taking turns in the
-/// process avoids lock-upgrade failures between pooled connections).
+/// The database handle the application shares: a pool, optionally a second
+/// pool on a read replica for [`Db::read`], and for SQLite a process-wide
+/// write lock (SQLite has one writer; taking turns in the process avoids
+/// lock-upgrade failures between pooled connections).
 #[derive(Clone)]
 pub struct Db {
     pool: Pool<ConnectionManager>,
+    read_pool: Option<Pool<ConnectionManager>>,
     write_lock: Option<Arc<Mutex<()>>>,
 }
 
@@ -139,29 +142,51 @@ impl Db {
         {
             std::fs::create_dir_all(parent).map_err(|e| DbError::Unavailable(e.into()))?;
         }
-        let pool = Pool::builder()
-            .max_size(pool_size)
-            .connection_timeout(Duration::from_secs(5))
-            .build(ConnectionManager { url: url.clone() })
-            .map_err(|e| {
-                DbError::Unavailable(anyhow::anyhow!("cannot connect to the database: {e}"))
-            })?;
+        let pool = pool(url, pool_size, "the database")?;
         let write_lock = matches!(url, DatabaseUrl::Sqlite(_)).then(|| Arc::new(Mutex::new(())));
-        Ok(Self { pool, write_lock })
+        Ok(Self {
+            pool,
+            read_pool: None,
+            write_lock,
+        })
+    }
+
+    /// Sends [`Db::read`] work to a read replica of the same database
+    /// (`DATABASE_READ_URL`); writes stay on the primary. A replica lags
+    /// behind its primary, so a read may not see a write made just before.
+    pub fn with_read_replica(self, url: &DatabaseUrl, pool_size: u32) -> Result<Self, DbError> {
+        Ok(Self {
+            read_pool: Some(pool(
+                url,
+                pool_size,
+                "the read replica (DATABASE_READ_URL)",
+            )?),
+            ..self
+        })
+    }
+
+    /// This handle with every read on the primary: for work that reads
+    /// what it has just written, like the delivery worker.
+    pub fn primary_only(&self) -> Self {
+        Self {
+            read_pool: None,
+            ..self.clone()
+        }
     }
 
     fn conn(&self) -> Result<PooledConnection<ConnectionManager>, DbError> {
         Ok(self.pool.get()?)
     }
 
-    /// Runs blocking database work off the async executor.
+    /// Runs blocking database work off the async executor, on the read
+    /// replica when there is one.
     pub async fn read<T, F>(&self, work: F) -> Result<T, DbError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        let db = self.clone();
-        tokio::task::spawn_blocking(move || work(&mut *db.conn()?))
+        let pool = self.read_pool.as_ref().unwrap_or(&self.pool).clone();
+        tokio::task::spawn_blocking(move || work(&mut *pool.get()?))
             .await
             .map_err(|e| DbError::Other(e.into()))?
     }
@@ -202,29 +227,81 @@ impl Db {
         run_migrations(&mut conn)
     }
 
-    /// Whether the database answers and every embedded migration is applied.
+    /// Whether the database (and the read replica, if any) answers and has
+    /// every embedded migration applied.
     pub async fn readiness(&self) -> Result<(), String> {
         let db = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = db
-                .pool
-                .get_timeout(Duration::from_secs(2))
-                .map_err(|e| format!("database unreachable: {e}"))?;
-            conn.batch_execute("SELECT 1")
-                .map_err(|e| format!("database unreachable: {e}"))?;
-            let pending = match &mut *conn {
-                DbConnection::Postgres(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
-                DbConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
-            }
-            .map_err(|e| format!("cannot read the migration table: {e}"))?;
-            if pending {
-                Err("migrations are pending".to_owned())
-            } else {
-                Ok(())
+            schema_ready(&db.pool)?;
+            match &db.read_pool {
+                Some(replica) => replica_ready(replica),
+                None => Ok(()),
             }
         })
         .await
         .map_err(|e| e.to_string())?
+    }
+}
+
+fn pool(url: &DatabaseUrl, size: u32, what: &str) -> Result<Pool<ConnectionManager>, DbError> {
+    Pool::builder()
+        .max_size(size)
+        .connection_timeout(Duration::from_secs(5))
+        .build(ConnectionManager { url: url.clone() })
+        .map_err(|e| DbError::Unavailable(anyhow::anyhow!("cannot connect to {what}: {e}")))
+}
+
+/// The primary's part of [`Db::readiness`].
+fn schema_ready(pool: &Pool<ConnectionManager>) -> Result<(), String> {
+    let mut conn = pool
+        .get_timeout(Duration::from_secs(2))
+        .map_err(|e| format!("database unreachable: {e}"))?;
+    conn.batch_execute("SELECT 1")
+        .map_err(|e| format!("database unreachable: {e}"))?;
+    let pending = match &mut *conn {
+        DbConnection::Postgres(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+        DbConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+    }
+    .map_err(|e| format!("cannot read the migration table: {e}"))?;
+    if pending {
+        Err("migrations are pending".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
+/// The read replica's part of [`Db::readiness`]: it answers and has every
+/// migration (it may lag behind a schema change). Read-only, unlike diesel's
+/// own check, which creates its table when missing.
+fn replica_ready(pool: &Pool<ConnectionManager>) -> Result<(), String> {
+    #[derive(QueryableByName)]
+    struct Applied {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    let mut conn = pool
+        .get_timeout(Duration::from_secs(2))
+        .map_err(|e| format!("read replica unreachable: {e}"))?;
+    let DbConnection::Postgres(conn) = &mut *conn else {
+        return Err("the read replica is not PostgreSQL".into());
+    };
+    let applied: Vec<Applied> = diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+        .load(conn)
+        .map_err(|e| format!("cannot read the migration table of the read replica: {e}"))?;
+    let applied: std::collections::HashSet<String> =
+        applied.into_iter().map(|row| row.version).collect();
+    let expected =
+        diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&POSTGRES_MIGRATIONS)
+            .map_err(|e| format!("cannot list the embedded migrations: {e}"))?;
+    match expected
+        .iter()
+        .map(|migration| migration.name().version().to_string())
+        .find(|version| !applied.contains(version))
+    {
+        Some(missing) => Err(format!(
+            "the read replica lacks migration {missing}: it lags behind, or is another database"
+        )),
+        None => Ok(()),
     }
 }
 

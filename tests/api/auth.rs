@@ -45,7 +45,7 @@ mod private_lookup {
 
 /// Valid claims for the service's issuer and audience, as an identity
 /// provider would issue them.
-fn claims(roles: &[&str]) -> Value {
+pub(crate) fn claims(roles: &[&str]) -> Value {
     let now = chrono::Utc::now().timestamp();
     json!({
         "sub": "idp-user-1",
@@ -66,7 +66,7 @@ fn reader_claims_with(claim: &str, value: Value) -> Value {
     claims
 }
 
-fn sign(alg: Algorithm, kid: Option<&str>, key: &EncodingKey, claims: &Value) -> String {
+pub(crate) fn sign(alg: Algorithm, kid: Option<&str>, key: &EncodingKey, claims: &Value) -> String {
     let mut header = Header::new(alg);
     header.kid = kid.map(str::to_owned);
     jsonwebtoken::encode(&header, claims, key).expect("the test token can be signed")
@@ -82,7 +82,7 @@ fn hs256(claims: &Value) -> String {
     )
 }
 
-fn rsa_key(file: &str) -> EncodingKey {
+pub(crate) fn rsa_key(file: &str) -> EncodingKey {
     let pem = std::fs::read(fixture(file)).expect("the RSA key fixture");
     EncodingKey::from_rsa_pem(&pem).expect("an RSA private key")
 }
@@ -100,7 +100,7 @@ fn unsigned(claims: &Value) -> String {
 }
 
 /// `GET path` with this `Authorization` header value, or none.
-async fn get_with(app: &TestApp, path: &str, authorization: Option<&str>) -> Response {
+pub(crate) async fn get_with(app: &TestApp, path: &str, authorization: Option<&str>) -> Response {
     let mut request = app.client.get(format!("{}{path}", app.address));
     if let Some(value) = authorization {
         request = request.header(AUTHORIZATION, value);
@@ -110,7 +110,7 @@ async fn get_with(app: &TestApp, path: &str, authorization: Option<&str>) -> Res
 
 /// Asserts a 401 that asks for a bearer token and carries a problem; returns
 /// the problem.
-async fn assert_unauthorized(response: Response, why: &str) -> Value {
+pub(crate) async fn assert_unauthorized(response: Response, why: &str) -> Value {
     let status = response.status();
     let challenge = response
         .headers()

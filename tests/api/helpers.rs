@@ -3,10 +3,11 @@
 //! random port, and request helpers that speak HTTP to it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clearance::app::Application;
 use clearance::auth::{AuthKeys, Role};
-use clearance::config::{DatabaseUrl, Settings};
+use clearance::config::{DatabaseUrl, JwksSource, Settings};
 use clearance::links::LinkTokens;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConnection};
@@ -61,9 +62,97 @@ fn postgres_url(name: &str) -> String {
     format!("{}/{name}?sslmode=disable", postgres_server())
 }
 
+/// Lets [`READ_ONLY_ROLE`] read every table the service will create in
+/// database `name` (and nothing more).
+fn grant_reads(name: &str) {
+    let mut admin = PgConnection::establish(&postgres_url("postgres")).unwrap();
+    // The role is the server's, shared by every test: create it once.
+    let created = admin.batch_execute(&format!("CREATE ROLE {READ_ONLY_ROLE} LOGIN"));
+    if let Err(error) = created
+        && !error.to_string().contains("already exists")
+    {
+        panic!("the read-only role: {error}");
+    }
+    let mut conn = PgConnection::establish(&postgres_url(name)).unwrap();
+    conn.batch_execute(&format!(
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {READ_ONLY_ROLE}"
+    ))
+    .expect("default privileges for the read-only role");
+}
+
+/// Database `name` as [`READ_ONLY_ROLE`] sees it.
+fn read_only_url(name: &str) -> String {
+    let server = postgres_server();
+    let host = server
+        .split_once('@')
+        .map_or(server.trim_start_matches("postgres://"), |(_, host)| host);
+    format!(
+        "postgres://{READ_ONLY_ROLE}@{host}/{name}?sslmode=disable&application_name=clearance-read"
+    )
+}
+
+/// A database nobody has used yet, and a data directory beside it: a
+/// temporary SQLite file (not created yet) or a new PostgreSQL database,
+/// dropped when the last user is done.
+pub struct EmptyDatabase {
+    db: TestDb,
+    dir: tempfile::TempDir,
+}
+
+impl EmptyDatabase {
+    pub fn create(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let db = match backend {
+            Backend::Sqlite => TestDb::Sqlite {
+                path: dir.path().join("clearance.db"),
+            },
+            Backend::Postgres => {
+                let name = format!("clearance_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = PgConnection::establish(&postgres_url("postgres")).expect(
+                    "the PostgreSQL server at TEST_POSTGRES_URL (default 127.0.0.1:5432) answers",
+                );
+                diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+                    .execute(&mut admin)
+                    .expect("a test database can be created");
+                TestDb::Postgres { name }
+            }
+        };
+        Self { db, dir }
+    }
+
+    /// `DATABASE_URL` for it.
+    pub fn database_url(&self) -> String {
+        self.db.url()
+    }
+
+    /// Its data directory (artifacts go to `artifacts/` here).
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// PostgreSQL only: a second URL to it, as [`READ_ONLY_ROLE`], which may
+    /// read every table the service will create and change nothing.
+    pub fn read_only_url(&self) -> String {
+        let TestDb::Postgres { name } = &self.db else {
+            panic!("a read-only URL needs PostgreSQL");
+        };
+        grant_reads(name);
+        read_only_url(name)
+    }
+}
+
 enum TestDb {
     Sqlite { path: PathBuf },
     Postgres { name: String },
+}
+
+impl TestDb {
+    fn url(&self) -> String {
+        match self {
+            Self::Sqlite { path } => format!("sqlite://{}", path.display()),
+            Self::Postgres { name } => postgres_url(name),
+        }
+    }
 }
 
 impl Drop for TestDb {
@@ -83,8 +172,9 @@ pub struct TestApp {
     pub keys: AuthKeys,
     /// Issues link tokens the service accepts (its link secret).
     pub links: LinkTokens,
-    db: TestDb,
-    dir: tempfile::TempDir,
+    /// Shared by the [`TestApp::replica`]s of one database.
+    db: Arc<TestDb>,
+    dir: Arc<tempfile::TempDir>,
 }
 
 pub struct SpawnOptions {
@@ -95,7 +185,17 @@ pub struct SpawnOptions {
     pub worker: bool,
     /// The relay; without one, mail is written to `data_dir()/mail`.
     pub smtp_url: Option<String>,
+    /// The identity provider's keys: the fixture file unless a test
+    /// serves them at a URL.
+    pub jwt_jwks: JwksSource,
+    pub jwt_roles_claim: Option<String>,
+    /// PostgreSQL only: read through `DATABASE_READ_URL`, a second URL to
+    /// the test database as [`READ_ONLY_ROLE`], which may only `SELECT`.
+    pub read_replica: bool,
 }
+
+/// The role a `read_replica` test app reads as.
+pub const READ_ONLY_ROLE: &str = "clearance_test_reader";
 
 impl Default for SpawnOptions {
     fn default() -> Self {
@@ -104,6 +204,9 @@ impl Default for SpawnOptions {
             max_artifact_bytes: None,
             worker: false,
             smtp_url: None,
+            jwt_jwks: JwksSource::File(fixture("jwks.json")),
+            jwt_roles_claim: None,
+            read_replica: false,
         }
     }
 }
@@ -114,29 +217,27 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, options: SpawnOptions) -> Self {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let (database, db) = match backend {
-            Backend::Sqlite => {
-                let path = dir.path().join("clearance.db");
-                (DatabaseUrl::Sqlite(path.clone()), TestDb::Sqlite { path })
-            }
-            Backend::Postgres => {
-                let name = format!("clearance_test_{}", uuid::Uuid::new_v4().simple());
-                let mut admin = PgConnection::establish(&postgres_url("postgres")).expect(
-                    "the PostgreSQL server at TEST_POSTGRES_URL (default 127.0.0.1:5432) answers",
-                );
-                diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-                    .execute(&mut admin)
-                    .expect("a test database can be created");
-                let url = postgres_url(&name);
-                (DatabaseUrl::Postgres(url), TestDb::Postgres { name })
-            }
+        Self::spawn_on(EmptyDatabase::create(backend), options).await
+    }
+
+    /// Starts the service on a database (and data directory) that a test
+    /// prepared, e.g. by restoring a backup into it.
+    pub async fn spawn_on(empty: EmptyDatabase, options: SpawnOptions) -> Self {
+        let database_read = options
+            .read_replica
+            .then(|| DatabaseUrl::parse(&empty.read_only_url()).expect("a PostgreSQL URL"));
+        let EmptyDatabase { db, dir } = empty;
+        let database = match &db {
+            TestDb::Sqlite { path } => DatabaseUrl::Sqlite(path.clone()),
+            TestDb::Postgres { name } => DatabaseUrl::Postgres(postgres_url(name)),
         };
         let mut settings = Settings::for_database(database, dir.path());
         settings.bind = "127.0.0.1:0".parse().unwrap();
         settings.jwt_secret = Some(SecretString::from(JWT_SECRET));
         settings.link_secret = Some(SecretString::from(LINK_SECRET));
-        settings.jwt_jwks = Some(fixture("jwks.json"));
+        settings.jwt_jwks = Some(options.jwt_jwks);
+        settings.jwt_roles_claim = options.jwt_roles_claim;
+        settings.database_read = database_read;
         settings.http_workers = Some(1);
         settings.db_pool_size = 4;
         settings.public_lookup = options.public_lookup;
@@ -153,23 +254,37 @@ impl TestApp {
         settings.worker_tuning.retry_base = std::time::Duration::from_millis(500);
         settings.worker_tuning.throttle_pause = std::time::Duration::from_millis(500);
         settings.worker_tuning.digest_hour = 0;
-        let keys = AuthKeys::new(
-            JWT_SECRET.as_bytes(),
-            &settings.jwt_issuer,
-            &settings.jwt_audience,
-        );
         let app = Application::build(settings)
             .await
             .expect("the application starts");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
+        Self::attach(EmptyDatabase { db, dir }, &address)
+    }
+
+    /// The service another process runs at `address` on `database`, with
+    /// this suite's secrets (`JWT_SECRET`, `LINK_SECRET`) and issuer.
+    pub fn attach(database: EmptyDatabase, address: &str) -> Self {
+        let EmptyDatabase { db, dir } = database;
         Self {
-            address,
+            address: address.to_owned(),
             client: reqwest::Client::new(),
-            keys,
+            keys: AuthKeys::new(JWT_SECRET.as_bytes(), "clearance", "clearance"),
             links: LinkTokens::new(LINK_SECRET.as_bytes()),
-            db,
-            dir,
+            db: Arc::new(db),
+            dir: Arc::new(dir),
+        }
+    }
+
+    /// Another replica of this service, at `address`, on the same database.
+    pub fn replica(&self, address: &str) -> Self {
+        Self {
+            address: address.to_owned(),
+            client: self.client.clone(),
+            keys: self.keys.clone(),
+            links: self.links.clone(),
+            db: self.db.clone(),
+            dir: self.dir.clone(),
         }
     }
 
@@ -284,7 +399,7 @@ impl TestApp {
     /// Runs SQL straight against this test's database, behind the service's
     /// back; the error is the database's message.
     pub fn execute_sql(&self, sql: &str) -> Result<(), String> {
-        let result = match &self.db {
+        let result = match &*self.db {
             TestDb::Sqlite { path } => {
                 let mut conn = SqliteConnection::establish(&path.display().to_string())
                     .map_err(|e| e.to_string())?;
@@ -307,7 +422,7 @@ impl TestApp {
             #[diesel(sql_type = diesel::sql_types::Text)]
             v: String,
         }
-        let rows: Vec<Row> = match &self.db {
+        let rows: Vec<Row> = match &*self.db {
             TestDb::Sqlite { path } => {
                 let mut conn = SqliteConnection::establish(&path.display().to_string()).unwrap();
                 conn.batch_execute("PRAGMA busy_timeout = 10000").unwrap();
@@ -337,14 +452,11 @@ impl TestApp {
 
     /// The test database's URL, for another process (a `clearance worker`).
     pub fn database_url(&self) -> String {
-        match &self.db {
-            TestDb::Sqlite { path } => format!("sqlite://{}", path.display()),
-            TestDb::Postgres { name } => postgres_url(name),
-        }
+        self.db.url()
     }
 
     pub fn backend(&self) -> Backend {
-        match self.db {
+        match *self.db {
             TestDb::Sqlite { .. } => Backend::Sqlite,
             TestDb::Postgres { .. } => Backend::Postgres,
         }
@@ -352,7 +464,7 @@ impl TestApp {
 
     /// Drops the database out from under the running service.
     pub fn lose_database(&mut self) {
-        if let TestDb::Postgres { name } = &self.db {
+        if let TestDb::Postgres { name } = &*self.db {
             let mut conn = PgConnection::establish(&postgres_url("postgres")).unwrap();
             diesel::sql_query(format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
                 .execute(&mut conn)

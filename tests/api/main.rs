@@ -2,22 +2,27 @@
 //! and the mail transports against a real SMTP server.
 
 mod helpers;
+mod jwks_server;
 mod mail_server;
 
 mod audit;
 mod auth;
+mod backup;
 mod clearance_rule;
+mod cluster;
 mod csaf;
 mod errors;
 mod evidence;
 mod feed;
 mod idempotency;
+mod identity_provider;
 mod lookup;
 mod lookup_page;
 mod mail;
 mod models_csv;
 mod operations;
 mod personnel;
+mod read_replica;
 mod registry;
 mod subscriptions;
 mod transport;
