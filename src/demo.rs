@@ -198,10 +198,18 @@ async fn find(workflow: &Workflow, name: &'static str) -> anyhow::Result<Option<
 }
 
 /// The lab's evidence about the Redmi 1S, the vendor's answer and the
-/// tester's acknowledgement, and the published prohibition — unless the
-/// model already has an advisory.
+/// tester's acknowledgement, and the circular that followed: every Xiaomi
+/// phone prohibited — unless the model already has an advisory.
 async fn the_2014_case(workflow: &Workflow) -> anyhow::Result<()> {
     let Some(redmi) = find(workflow, "Redmi 1S").await? else {
+        return Ok(());
+    };
+    let xiaomi_name = parse(Name::parse("Xiaomi"))?;
+    let Some(xiaomi) = workflow
+        .db()
+        .read(move |conn| manufacturers::find_by_name(conn, &xiaomi_name))
+        .await?
+    else {
         return Ok(());
     };
     let decided = AdvisoryFilter {
@@ -305,21 +313,27 @@ async fn the_2014_case(workflow: &Workflow) -> anyhow::Result<()> {
         workflow::evidence::respond(workflow, team.analyst.clone(), lab.id, response).await?;
     }
     let content = AdvisoryContent {
-        title: parse(Line::parse("Refrain from using Xiaomi Redmi 1S phones"))?,
+        title: parse(Line::parse("Refrain from using Xiaomi phones"))?,
         summary: parse(Prose::parse(
-            "Officers and their families are to refrain from using the Redmi 1S: it was found \
-             sending personal data to servers abroad.",
+            "Officers and their families are to refrain from using Xiaomi phones: a Redmi 1S \
+             was found sending personal data to servers abroad.",
         ))?,
-        body: "A lab test found that, with the vendor's cloud messaging service on, the phone \
-               sent the carrier, the phone number, the IMEI, contacts and SMS numbers to servers \
-               in Beijing without consent.\n\n**Do not use this phone.**"
+        body: "A lab test found that, with the vendor's cloud messaging service on, a **Redmi \
+               1S** sent the carrier, the phone number, the IMEI, contacts and SMS numbers to \
+               servers in Beijing without consent.\n\nThe same service ships on the maker's \
+               other phones, so this applies to **every Xiaomi phone**, including models \
+               registered later:\n\n- do not use one for official business;\n- do not \
+               bring one into a secure area.\n\nSee the [lab's report](https://www.f-secure.com/weblog/archives/00002731.html)."
             .into(),
         severity: Severity::High,
         tlp: Tlp::Clear,
         audience: Audience::default(),
         acknowledgement_required: true,
         decisions: vec![DecisionSpec {
-            scope: Scope::Model(redmi),
+            scope: Scope::Manufacturer {
+                id: xiaomi.id,
+                category: Some(Category::Phone),
+            },
             decision: Decision::Prohibited,
             conditions: None,
             firmware: None,
@@ -353,13 +367,60 @@ impl Team {
     }
 }
 
-/// An approval of a model of another maker, and the Redmi Note under review
-/// with a decision due in three months.
+/// One Xiaomi phone the office cleared itself (a model's decision outranks
+/// the maker-wide one), an approval of a model of another maker from a
+/// firmware version on, and the Redmi Note under independent review.
 async fn other_decisions(
     workflow: &Workflow,
     team: &Team,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
+    if let Some(mi3) = find(workflow, "Mi 3").await? {
+        let retest = NewEvidence {
+            model_ids: parse(ModelIds::try_from(vec![mi3]))?,
+            title: parse(Line::parse(
+                "Mi 3 retested with cloud messaging switched off",
+            ))?,
+            source: parse(Line::parse("Office test lab"))?,
+            kind: EvidenceKind::LabTest,
+            observed_at: now - chrono::Duration::days(20),
+            firmware: Some(parse(Line::parse("MIUI 6.1"))?),
+            summary: parse(Prose::parse(
+                "With cloud messaging switched off and a work profile, no personal data left \
+                 the phone in a week of traffic analysis.",
+            ))?,
+            severity: Severity::Low,
+            findings: Vec::new(),
+            references: Vec::new(),
+        };
+        let retest = workflow::evidence::file(workflow, team.analyst.clone(), retest)
+            .await?
+            .value;
+        let content = AdvisoryContent {
+            title: parse(Line::parse("Mi 3 cleared for official use with conditions"))?,
+            summary: parse(Prose::parse(
+                "Unlike other Xiaomi phones, the Mi 3 may be used, under two conditions.",
+            ))?,
+            body: String::new(),
+            severity: Severity::Low,
+            tlp: Tlp::Clear,
+            audience: Audience::default(),
+            acknowledgement_required: false,
+            decisions: vec![DecisionSpec {
+                scope: Scope::Model(mi3),
+                decision: Decision::ApprovedWithConditions,
+                conditions: Some(parse(Prose::parse(
+                    "cloud messaging switched off, official apps in a work profile only",
+                ))?),
+                firmware: None,
+            }],
+            evidence_ids: vec![retest.id],
+            supersedes: Vec::new(),
+            effective_at: None,
+            review_due: None,
+        };
+        team.publish(workflow, content).await?;
+    }
     if let Some(iphone) = find(workflow, "iPhone 5s").await? {
         let assessment = NewEvidence {
             model_ids: parse(ModelIds::try_from(vec![iphone]))?,
@@ -442,10 +503,11 @@ pub fn instructions(settings: &Settings, keys: &AuthKeys) -> String {
     let mail_dir = settings.mail_dir.display();
     format!(
         "Clearance demo data is loaded: the 2014 lab evidence about the Redmi 1S, the\n\
-         vendor's answer and the tester's acknowledgement, the published advisory that\n\
-         prohibits the phone (mailed to three officers and a subscribed family member:\n\
-         see the .eml files in {mail_dir}), an approved iPhone 5s, and the Redmi Note\n\
-         under review with a decision due in 90 days.\n\n\
+         vendor's answer and the tester's acknowledgement, and the circular that followed:\n\
+         every Xiaomi phone prohibited, models registered later included (mailed to three\n\
+         officers and a subscribed family member: see the .eml files in {mail_dir}). The\n\
+         Mi 3 alone is cleared with conditions by an advisory of its own, the iPhone 5s is\n\
+         approved from iOS 7.1.2, and the Redmi Note is under independent review.\n\n\
          {}\n\
          May I use a Redmi 1S? Open {base}/lookup (on a phone too) and type its name or\n\
          an IMEI such as {imei}.\n\n\

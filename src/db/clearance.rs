@@ -203,11 +203,14 @@ pub fn decisions_in_force(
         let category = category
             .parse::<Category>()
             .map_err(|e| stored("category", e))?;
-        let applying = by_maker[&maker.0]
+        let mut applying = by_maker[&maker.0]
             .iter()
             .filter(|d| d.scope.takes_in(model.0, maker.0, category))
-            .cloned();
-        by_model.entry(model.0).or_default().extend(applying);
+            .cloned()
+            .peekable();
+        if applying.peek().is_some() {
+            by_model.entry(model.0).or_default().extend(applying);
+        }
     }
     Ok(by_model)
 }

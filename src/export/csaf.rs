@@ -27,6 +27,7 @@ use crate::domain::advisory::{DecisionSpec, Tlp};
 use crate::domain::clearance::{Decision, Scope};
 use crate::domain::evidence::{Consent, Evidence, Finding};
 use crate::domain::registry::{Category, Model};
+use crate::domain::wording;
 
 crate::text_enum! {
     /// What kind of organisation publishes the documents (CSAF 2.0 §3.2.1.8.1).
@@ -531,7 +532,7 @@ fn product_tree<'a>(
                     continue;
                 };
                 let family = category.map_or("all products", Category::plural);
-                let full = format!("{maker} {family} (every model)");
+                let full = wording::target_name(scope, maker);
                 (
                     maker.clone(),
                     "product_family",

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256, Sha512};
 
 use crate::backend_tests;
 use crate::helpers::{TestApp, body, problem};
-use crate::workflow::{act, draft, prohibition, publish, redmi_with_evidence};
+use crate::workflow::{act, draft, every_phone_of, prohibition, publish, redmi_with_evidence};
 
 /// Resolves the schemas' `$ref`s by file name to the local copies.
 struct LocalSchemas;
@@ -550,7 +550,40 @@ async fn an_aggregator_walks_the_provider(app: TestApp) {
     }
 }
 
+async fn a_maker_wide_decision_is_a_product_family_of_the_vendor(app: TestApp) {
+    let story = redmi_with_evidence(&app).await;
+    let xiaomi = body(app.get("/api/v1/manufacturers", Some(Role::Reader)).await).await["items"][0]
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut circular = every_phone_of(&xiaomi, &story);
+    circular["decisions"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"model_id": story.model_id, "decision": "approved", "firmware": ">=6.3.1"}));
+    let id = draft(&app, &circular).await;
+    publish(&app, &id).await;
+    let doc = csaf(&app, &id).await;
+    let vendor = &doc["product_tree"]["branches"][0];
+    assert_eq!(vendor["category"], "vendor");
+    assert_eq!(vendor["name"], "Xiaomi");
+    let family = &vendor["branches"][0];
+    assert_eq!(family["category"], "product_family");
+    assert_eq!(family["name"], "phones");
+    assert_eq!(family["product"]["name"], "All Xiaomi phones");
+    let model = &vendor["branches"][1];
+    assert_eq!(model["category"], "product_name");
+    assert_eq!(model["name"], "Redmi 1S");
+    let status = &doc["vulnerabilities"][0]["product_status"];
+    assert_eq!(
+        status["known_affected"],
+        json!([family["product"]["product_id"]])
+    );
+}
+
 backend_tests!(
+    a_maker_wide_decision_is_a_product_family_of_the_vendor,
     the_prohibition_exports_as_valid_csaf,
     an_amended_advisory_has_two_revisions,
     a_withdrawn_advisory_says_so,

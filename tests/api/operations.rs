@@ -180,8 +180,9 @@ async fn loading_the_demo_twice_adds_nothing_the_second_time() {
     );
     assert_eq!(
         (first.1, first.2),
-        (2, 2),
-        "the prohibition of the Redmi 1S and the approval of the iPhone 5s"
+        (3, 4),
+        "the circular (every Xiaomi phone: three models), the Mi 3's conditions and the \
+         iPhone 5s's approval"
     );
     clearance::demo::load(&workflow).await.unwrap();
     assert_eq!(count(&db), first);
@@ -192,7 +193,9 @@ async fn loading_the_demo_twice_adds_nothing_the_second_time() {
 }
 
 /// The README's walk-through: after `clearance demo`, the Redmi 1S is
-/// prohibited, by name and by IMEI, with the advisory's reference.
+/// prohibited, by name and by IMEI, with the circular's reference — and so
+/// is a Xiaomi phone registered after the demo loaded; the Mi 3 is allowed
+/// with conditions, the iPhone 5s from 7.1.2.
 #[tokio::test]
 async fn the_demo_answers_prohibited_for_the_redmi_1s() {
     let dir = tempfile::tempdir().unwrap();
@@ -212,6 +215,7 @@ async fn the_demo_answers_prohibited_for_the_redmi_1s() {
             .unwrap();
         let clearance = &answer["matches"][0]["clearance"];
         assert_eq!(clearance["status"], "prohibited", "{query}");
+        assert_eq!(clearance["advisories"][0]["scope"], "manufacturer");
         assert!(
             clearance["advisories"][0]["reference"]
                 .as_str()
@@ -219,6 +223,25 @@ async fn the_demo_answers_prohibited_for_the_redmi_1s() {
                 .starts_with("CLR-")
         );
     }
+    let status_of = |query: &'static str| {
+        let base = base.clone();
+        async move {
+            let answer: serde_json::Value = reqwest::get(format!("{base}/api/v1/lookup?{query}"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            answer["matches"][0]["clearance"]["status"].clone()
+        }
+    };
+    assert_eq!(status_of("q=mi%203").await, "approved_with_conditions");
+    assert_eq!(status_of("q=iphone%205s").await, "depends_on_firmware");
+    assert_eq!(
+        status_of("q=mi%20pad").await,
+        "unassessed",
+        "a tablet, not a phone"
+    );
     // The embedded default mails into a folder: one .eml per recipient.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let mails = loop {
@@ -233,7 +256,7 @@ async fn the_demo_answers_prohibited_for_the_redmi_1s() {
             .unwrap_or_default();
         let prohibitions: Vec<String> = mails
             .into_iter()
-            .filter(|m| m.contains("Prohibited: Xiaomi Redmi 1S"))
+            .filter(|m| m.contains("Prohibited: All Xiaomi phones"))
             .collect();
         // Three officers and the confirmed family member.
         if prohibitions.len() == 4 {

@@ -848,7 +848,150 @@ async fn a_decision_applies_when_its_effective_date_comes(app: TestApp) {
     assert_eq!(history["items"][0]["advisory_id"], id.as_str());
 }
 
+/// Registers a model of `maker` in `category`; returns its id.
+pub async fn model_in(app: &TestApp, maker: &str, name: &str, category: &str) -> String {
+    let response = app
+        .post(
+            "/api/v1/models",
+            Some(Role::Analyst),
+            &json!({"manufacturer_id": maker, "name": name, "category": category}),
+        )
+        .await;
+    assert_eq!(response.status(), 201, "registering {name}");
+    body(response).await["id"].as_str().unwrap().to_owned()
+}
+
+/// The 2014 circular as it was: every phone of the maker prohibited.
+pub fn every_phone_of(maker: &str, story: &Story) -> Value {
+    let mut circular = prohibition(story);
+    circular["title"] = json!("Refrain from using Xiaomi phones");
+    circular["decisions"] =
+        json!([{"manufacturer_id": maker, "category": "phone", "decision": "prohibited"}]);
+    circular
+}
+
+async fn a_maker_wide_prohibition_covers_its_phones_registered_later_too(app: TestApp) {
+    let story = redmi_with_evidence(&app).await;
+    let xiaomi = body(app.get("/api/v1/manufacturers", Some(Role::Reader)).await).await["items"][0]
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pad = model_in(&app, &xiaomi, "Mi Pad", "tablet").await;
+    let circular = draft(&app, &every_phone_of(&xiaomi, &story)).await;
+    let published = publish(&app, &circular).await;
+    assert_eq!(published["decisions"][0]["scope"], "manufacturer");
+    assert_eq!(published["decisions"][0]["manufacturer_name"], "Xiaomi");
+    assert_eq!(published["decisions"][0]["category"], "phone");
+    assert_eq!(status_of(&app, &story.model_id).await, "prohibited");
+    assert_eq!(status_of(&app, &pad).await, "unassessed", "a tablet");
+
+    // A phone registered after the circular is prohibited at once, and its
+    // history names the circular.
+    let later = model_in(&app, &xiaomi, "Redmi 2", "phone").await;
+    assert_eq!(status_of(&app, &later).await, "prohibited");
+    let history = body(
+        app.get(
+            &format!("/api/v1/models/{later}/clearance/history"),
+            Some(Role::Reader),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(history["items"][0]["status"], "prohibited");
+    assert_eq!(history["items"][0]["advisory_id"], circular.as_str());
+    let answer = lookup(&app, "q=redmi%202").await;
+    let deciding = &answer["matches"][0]["clearance"]["advisories"][0];
+    assert_eq!(deciding["scope"], "manufacturer");
+    assert_eq!(deciding["category"], "phone");
+    assert_eq!(deciding["title"], "Refrain from using Xiaomi phones");
+
+    // Made a phone, the tablet falls under it too.
+    let patched = app
+        .patch(
+            &format!("/api/v1/models/{pad}"),
+            Some(Role::Analyst),
+            &json!({"category": "phone"}),
+            None,
+        )
+        .await;
+    assert_eq!(patched.status(), 200);
+    assert_eq!(status_of(&app, &pad).await, "prohibited");
+
+    // A model's own decision outranks the maker's.
+    let mut cleared = prohibition(&story);
+    cleared["decisions"] = json!([{"model_id": story.model_id,
+        "decision": "approved_with_conditions", "conditions": "work profile only"}]);
+    publish(&app, &draft(&app, &cleared).await).await;
+    assert_eq!(
+        status_of(&app, &story.model_id).await,
+        "approved_with_conditions"
+    );
+    assert_eq!(status_of(&app, &later).await, "prohibited");
+    let prohibited = body(
+        app.get("/api/v1/models?status=prohibited", Some(Role::Reader))
+            .await,
+    )
+    .await;
+    let mut names: Vec<&str> = prohibited["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["Mi Pad", "Redmi 2"]);
+    // The maker's models list it among their advisories.
+    let listed = body(
+        app.get(
+            &format!("/api/v1/advisories?model_id={later}"),
+            Some(Role::Reader),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(listed["items"][0]["id"], circular.as_str());
+}
+
+async fn a_decision_names_exactly_one_model_or_maker(app: TestApp) {
+    let story = redmi_with_evidence(&app).await;
+    let maker = body(app.get("/api/v1/manufacturers", Some(Role::Reader)).await).await["items"][0]
+        ["id"]
+        .clone();
+    for (decision, why) in [
+        (json!({"decision": "prohibited"}), "neither"),
+        (
+            json!({"model_id": story.model_id, "manufacturer_id": maker, "decision": "prohibited"}),
+            "both",
+        ),
+        (
+            json!({"model_id": story.model_id, "category": "phone", "decision": "prohibited"}),
+            "a category without a maker",
+        ),
+    ] {
+        let mut advisory = prohibition(&story);
+        advisory["decisions"] = json!([decision]);
+        let refused = app
+            .post("/api/v1/advisories", Some(Role::Analyst), &advisory)
+            .await;
+        let problem = problem(refused, 422).await;
+        assert_eq!(problem["errors"][0]["field"], "decisions[0]", "{why}");
+    }
+    let mut unknown = prohibition(&story);
+    unknown["decisions"] =
+        json!([{"manufacturer_id": uuid::Uuid::now_v7(), "decision": "prohibited"}]);
+    let refused = app
+        .post("/api/v1/advisories", Some(Role::Analyst), &unknown)
+        .await;
+    assert_eq!(
+        problem(refused, 422).await["errors"][0]["field"],
+        "decisions[0].manufacturer_id"
+    );
+}
+
 backend_tests!(
+    a_maker_wide_prohibition_covers_its_phones_registered_later_too,
+    a_decision_names_exactly_one_model_or_maker,
     a_decision_applies_when_its_effective_date_comes,
     the_2014_story,
     firmware_ranges_split_the_answer,
