@@ -11,7 +11,6 @@ use super::text::{Line, Prose};
 /// A review to open, as a request body gives it.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(as = OpenReview)]
 pub struct NewReview {
     pub model_id: Uuid,
     pub reason: Prose,
