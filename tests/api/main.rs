@@ -26,4 +26,5 @@ mod read_replica;
 mod registry;
 mod subscriptions;
 mod transport;
+mod visibility;
 mod workflow;
