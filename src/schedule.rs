@@ -6,22 +6,28 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use uuid::Uuid;
 
-use crate::db::{Db, DbError, audit, clearance};
+use crate::db::{Db, DbError, audit, changes, clearance};
 use crate::domain::audit::Actor;
 use crate::lookup::Lookup;
 
-/// Applies every decision that has become effective since the last run.
-pub async fn settle_clearances(db: &Db) -> Result<usize, DbError> {
+/// Applies every decision that has become effective since the last run;
+/// returns the models whose status changed. (The lookup index derives the
+/// status at the moment it answers, so a decision coming into force changes
+/// its answer about a model only through that model's new history row.)
+pub async fn settle_clearances(db: &Db) -> Result<Vec<Uuid>, DbError> {
     db.write(|conn| {
         let now = Utc::now();
-        let changes = clearance::settle_due(conn, now)?;
-        let entries = changes
+        let settled = clearance::settle_due(conn, now)?;
+        let entries = settled
             .iter()
             .map(clearance::StatusChange::audit)
             .collect::<Result<Vec<_>, _>>()?;
         audit::append(conn, &Actor::system(), entries, now)?;
-        Ok(changes.len())
+        let models: Vec<Uuid> = settled.iter().map(|c| c.model_id).collect();
+        changes::record(conn, &models)?;
+        Ok(models)
     })
     .await
 }
@@ -34,10 +40,10 @@ pub async fn run(db: Db, lookup: Arc<Lookup>, every: Duration) {
     loop {
         ticker.tick().await;
         match settle_clearances(&db).await {
-            Ok(0) => {}
-            Ok(changed) => {
-                tracing::info!(changed, "decisions became effective");
-                lookup.refresh_after_write().await;
+            Ok(models) if models.is_empty() => {}
+            Ok(models) => {
+                tracing::info!(changed = models.len(), "decisions became effective");
+                lookup.apply(&models).await;
             }
             Err(error) => tracing::warn!(?error, "settling clearances failed"),
         }

@@ -452,7 +452,7 @@ async fn step(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(role)?;
     let actor = principal.actor();
-    let (record, changes) = state
+    let (record, _, changed) = state
         .db
         .write(move |conn| {
             let now = Utc::now();
@@ -462,9 +462,7 @@ async fn step(
             }
         })
         .await?;
-    if !changes.is_empty() || action == Action::Publish || action == Action::Withdraw {
-        state.lookup.refresh_after_write().await;
-    }
+    state.lookup.apply(&changed).await;
     render(&record, &principal)
 }
 

@@ -150,7 +150,7 @@ pub(crate) fn answer(
     limit: usize,
     anonymous: bool,
 ) -> LookupAnswer {
-    let (kind, value, tac, found): (_, _, _, Vec<&IndexedModel>) = match question {
+    let (kind, value, tac, found): (_, _, _, Vec<IndexedModel>) = match question {
         LookupKey::Text(text) => {
             let found = index.search(&text, limit);
             ("text", text, None, found)
@@ -181,9 +181,9 @@ pub(crate) fn answer(
             .into_iter()
             .map(|m| LookupMatch {
                 model: MatchedModel {
-                    id: m.id,
-                    name: m.name.clone(),
-                    manufacturer: m.manufacturer.clone(),
+                    id: m.id(),
+                    name: m.name().to_owned(),
+                    manufacturer: m.manufacturer(),
                 },
                 clearance: {
                     let clearance = m.clearance(now, firmware.as_ref());

@@ -71,7 +71,6 @@ pub async fn create(
         .db
         .write(move |conn| manufacturers::insert(conn, new, &actor, Utc::now()))
         .await?;
-    state.lookup.refresh_after_write().await;
     Ok(created(
         format!("/api/v1/manufacturers/{}", manufacturer.id),
         manufacturer.version,

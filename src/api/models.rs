@@ -125,7 +125,7 @@ pub async fn create(
         .db
         .write(move |conn| models::insert(conn, new, &actor, Utc::now()))
         .await?;
-    state.lookup.refresh_after_write().await;
+    state.lookup.apply(&[model.id]).await;
     let location = format!("/api/v1/models/{}", model.id);
     let version = model.version;
     Ok(created(
@@ -243,7 +243,7 @@ pub async fn update(
         .db
         .write(move |conn| models::update(conn, id, patch, expected, &actor, Utc::now()))
         .await?;
-    state.lookup.refresh_after_write().await;
+    state.lookup.apply(&[model.id]).await;
     let version = model.version;
     Ok(with_etag(
         version,

@@ -169,10 +169,10 @@ pub async fn import(
         )
     })?;
     let actor = principal.actor();
-    let summary = state
+    let (summary, changed) = state
         .db
         .write(move |conn| model_import::import(conn, rows, &actor, Utc::now()))
         .await?;
-    state.lookup.refresh_after_write().await;
+    state.lookup.apply(&changed).await;
     Ok(HttpResponse::Ok().json(summary))
 }

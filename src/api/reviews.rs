@@ -80,7 +80,7 @@ pub async fn open(
         .db
         .write(move |conn| reviews::open(conn, model_id, &reason, due_at, &actor, Utc::now()))
         .await?;
-    state.lookup.refresh_after_write().await;
+    state.lookup.apply(&[review.model_id]).await;
     Ok(created(
         format!("/api/v1/reviews/{}", review.id),
         1,
@@ -165,6 +165,6 @@ pub async fn close(
         .db
         .write(move |conn| reviews::close(conn, id, &outcome, advisory_id, &actor, Utc::now()))
         .await?;
-    state.lookup.refresh_after_write().await;
+    state.lookup.apply(&[review.model_id]).await;
     Ok(HttpResponse::Ok().json(review))
 }

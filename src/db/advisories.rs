@@ -18,7 +18,7 @@ use super::schema::{
     evidence, models,
 };
 use super::types::{DbId, DbTime};
-use super::{DbConnection, DbError, bump_generation};
+use super::{DbConnection, DbError};
 use crate::domain::advisory::{
     Action, AdvisoryContent, AdvisoryState, Audience, ContentPatch, DecisionSpec, Lifecycle, Stage,
     Tlp, may_approve, reference,
@@ -261,7 +261,8 @@ pub fn edit(
 }
 
 /// Submits, rejects (with a reason), approves, amends or withdraws (with a
-/// reason). Publishing has its own function.
+/// reason). Publishing has its own function. Returns the advisory, the
+/// clearance changes, and the models whose lookup answer changed.
 pub fn step(
     conn: &mut DbConnection,
     id: Uuid,
@@ -269,10 +270,11 @@ pub fn step(
     reason: Option<&Prose>,
     actor: &Actor,
     now: DateTime<Utc>,
-) -> Result<(AdvisoryRecord, Vec<StatusChange>), DbError> {
+) -> Result<(AdvisoryRecord, Vec<StatusChange>, Vec<Uuid>), DbError> {
     let record = get(conn, id)?;
     let lifecycle = allowed(&record, action)?;
     let mut changes = Vec::new();
+    let mut decided = Vec::new();
     match action {
         Action::Submit | Action::Reject | Action::Approve => {
             let working = record.working.as_ref().ok_or(DbError::NotFound)?;
@@ -350,8 +352,13 @@ pub fn step(
             if updated == 0 {
                 return Err(changed_meanwhile());
             }
-            changes = rederive_for(conn, &record, id, now)?;
-            bump_generation(conn)?;
+            decided = decided_by_current(&record);
+            let cause = Cause {
+                advisory_id: Some(id),
+                review_id: None,
+            };
+            changes = clearance::rederive(conn, &decided, cause, now)?;
+            super::changes::record(conn, &decided)?;
             if let Some(current) = &record.current {
                 outbox::fan_out(conn, &mail_plan(id, current, MailKind::Withdrawn), now)?;
             }
@@ -384,18 +391,19 @@ pub fn step(
         entries.push(change.audit()?);
     }
     audit::append(conn, actor, entries, now)?;
-    Ok((updated, changes))
+    Ok((updated, changes, decided))
 }
 
 /// Publishes the approved working revision: assigns the reference on first
 /// publication, supersedes the advisories it names, and re-derives the
 /// clearance of every model concerned — all in the caller's transaction.
+/// Returns the advisory, the clearance changes, and the models concerned.
 pub fn publish(
     conn: &mut DbConnection,
     id: Uuid,
     actor: &Actor,
     now: DateTime<Utc>,
-) -> Result<(AdvisoryRecord, Vec<StatusChange>), DbError> {
+) -> Result<(AdvisoryRecord, Vec<StatusChange>, Vec<Uuid>), DbError> {
     let record = get(conn, id)?;
     let lifecycle = allowed(&record, Action::Publish)?;
     let working = record.working.as_ref().ok_or(DbError::NotFound)?;
@@ -485,16 +493,16 @@ pub fn publish(
         .map(|d| d.model_id)
         .collect();
     for old in std::iter::once(&record).chain(&superseded) {
-        if let Some(current) = &old.current {
-            concerned.extend(current.content.decisions.iter().map(|d| d.model_id));
-        }
+        concerned.extend(decided_by_current(old));
     }
     let cause = Cause {
         advisory_id: Some(id),
         review_id: None,
     };
     let changes = clearance::rederive(conn, &concerned, cause, now)?;
-    bump_generation(conn)?;
+    // Conditions and firmware ranges change the lookup's answer even where
+    // the status stays: every model concerned is logged, not just those.
+    super::changes::record(conn, &concerned)?;
     let kind = if record.current.is_some() {
         MailKind::Amended
     } else {
@@ -520,7 +528,7 @@ pub fn publish(
         entries.push(change.audit()?);
     }
     audit::append(conn, actor, entries, now)?;
-    Ok((published, changes))
+    Ok((published, changes, concerned))
 }
 
 /// Who gets the mail about `revision` of advisory `id`.
@@ -609,23 +617,13 @@ fn discard_working(conn: &mut DbConnection, record: &AdvisoryRecord) -> Result<(
     Ok(())
 }
 
-/// Re-derives the models the advisory's revision in force decided on.
-fn rederive_for(
-    conn: &mut DbConnection,
-    record: &AdvisoryRecord,
-    id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<Vec<StatusChange>, DbError> {
-    let models: Vec<Uuid> = record
+/// The models the advisory's revision in force decides on.
+fn decided_by_current(record: &AdvisoryRecord) -> Vec<Uuid> {
+    record
         .current
         .iter()
         .flat_map(|c| c.content.decisions.iter().map(|d| d.model_id))
-        .collect();
-    let cause = Cause {
-        advisory_id: Some(id),
-        review_id: None,
-    };
-    clearance::rederive(conn, &models, cause, now)
+        .collect()
 }
 
 /// The next reference number of `year`, taken in the caller's transaction:

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::audit::{self, Change};
 use super::schema::{manufacturer_aliases, manufacturers};
 use super::types::{DbId, DbTime};
-use super::{DbConnection, DbError, bump_generation, group, is_unique_violation};
+use super::{DbConnection, DbError, group, is_unique_violation};
 use crate::domain::audit::Actor;
 use crate::domain::registry::{Country, Manufacturer, Name};
 
@@ -82,7 +82,6 @@ pub fn insert(
             .values(row)
             .execute(conn)?;
     }
-    bump_generation(conn)?;
     let manufacturer = get(conn, id)?;
     audit::append(
         conn,

@@ -39,12 +39,13 @@ pub struct ModelImportSummary {
 /// row's country. Refuses the whole file, naming each line, when a row needs
 /// a new manufacturer but has no country, or claims a TAC another model
 /// holds (moving a TAC between models is a `PATCH` that releases it first).
+/// Returns what it did and the models it created or updated.
 pub fn import(
     conn: &mut DbConnection,
     rows: Vec<ImportRow>,
     actor: &Actor,
     now: DateTime<Utc>,
-) -> Result<ModelImportSummary, DbError> {
+) -> Result<(ModelImportSummary, Vec<Uuid>), DbError> {
     let mut makers_by_key: HashMap<String, Uuid> = HashMap::new();
     let mut existing: Vec<Option<Model>> = Vec::with_capacity(rows.len());
     let mut errors = Vec::new();
@@ -85,6 +86,7 @@ pub fn import(
         unchanged: 0,
         total: rows.len(),
     };
+    let mut changed = Vec::new();
     for (row, model) in rows.into_iter().zip(existing) {
         match model {
             Some(model) if same(&model, &row) => summary.unchanged += 1,
@@ -97,6 +99,7 @@ pub fn import(
                     tacs: Some(row.tacs),
                 };
                 models::update(conn, model.id, patch, None, actor, now)?;
+                changed.push(model.id);
                 summary.updated += 1;
             }
             None => {
@@ -128,7 +131,7 @@ pub fn import(
                     category: row.category,
                     tacs: row.tacs,
                 };
-                models::insert(conn, new, actor, now)?;
+                changed.push(models::insert(conn, new, actor, now)?.id);
                 summary.created += 1;
             }
         }
@@ -145,7 +148,7 @@ pub fn import(
         )],
         now,
     )?;
-    Ok(summary)
+    Ok((summary, changed))
 }
 
 /// The manufacturer's model of this name, compared as names are unique.

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::audit::{self, Change};
 use super::schema::{manufacturer_aliases, manufacturers, model_names, model_tacs, models};
 use super::types::{DbId, DbTime};
-use super::{DbConnection, DbError, bump_generation, group, is_unique_violation, like_contains};
+use super::{DbConnection, DbError, changes, group, is_unique_violation, like_contains};
 use crate::domain::audit::Actor;
 use crate::domain::clearance::ClearanceStatus;
 use crate::domain::imei::Tac;
@@ -119,7 +119,7 @@ pub fn insert(
     replace_names(conn, id, ALIAS, new.aliases)?;
     replace_names(conn, id, MODEL_NUMBER, new.model_numbers)?;
     replace_tacs(conn, id, new.tacs)?;
-    bump_generation(conn)?;
+    changes::record(conn, &[id])?;
     let model = get(conn, id)?;
     audit::append(conn, actor, vec![change("model.create", &model)?], now)?;
     Ok(model)
@@ -140,7 +140,7 @@ pub fn get(conn: &mut DbConnection, id: Uuid) -> Result<Model, DbError> {
         .filter(models::id.eq(DbId(id)))
         .select(COLUMNS)
         .first(conn)?;
-    let mut children = children_of(conn, Some(&[DbId(id)]))?;
+    let mut children = children_of(conn, Owners::Ids(&[DbId(id)]))?;
     Ok(assemble(row, &mut children))
 }
 
@@ -196,7 +196,7 @@ pub fn update(
     if let Some(tacs) = patch.tacs {
         replace_tacs(conn, id, tacs)?;
     }
-    bump_generation(conn)?;
+    changes::record(conn, &[id])?;
     let model = get(conn, id)?;
     audit::append(conn, actor, vec![change("model.update", &model)?], now)?;
     Ok(model)
@@ -250,21 +250,7 @@ pub fn list(
     }
     let rows: Vec<Row> = query.load(conn)?;
     let ids: Vec<DbId> = rows.iter().map(|r| r.0).collect();
-    let mut children = children_of(conn, Some(&ids))?;
-    Ok(rows
-        .into_iter()
-        .map(|row| assemble(row, &mut children))
-        .collect())
-}
-
-/// Every model, for the lookup index: four queries whatever the count.
-pub fn load_all(conn: &mut DbConnection) -> Result<Vec<Model>, DbError> {
-    let rows: Vec<Row> = models::table
-        .inner_join(manufacturers::table)
-        .select(COLUMNS)
-        .order(models::id)
-        .load(conn)?;
-    let mut children = children_of(conn, None)?;
+    let mut children = children_of(conn, Owners::Ids(&ids))?;
     Ok(rows
         .into_iter()
         .map(|row| assemble(row, &mut children))
@@ -363,16 +349,26 @@ fn replace_tacs(conn: &mut DbConnection, id: Uuid, tacs: Vec<Tac>) -> Result<(),
 }
 
 #[derive(Default)]
-struct Children {
-    aliases: Vec<String>,
-    model_numbers: Vec<String>,
-    tacs: Vec<String>,
+pub(super) struct Children {
+    pub aliases: Vec<String>,
+    pub model_numbers: Vec<String>,
+    pub tacs: Vec<String>,
 }
 
-/// The names and TACs of the given models (all models with `None`).
-fn children_of(
+/// Whose names and TACs to read.
+pub(super) enum Owners<'a> {
+    Ids(&'a [DbId]),
+    /// The models with ids in `(after, through]`.
+    Range {
+        after: Option<DbId>,
+        through: DbId,
+    },
+}
+
+/// The names and TACs of the given models.
+pub(super) fn children_of(
     conn: &mut DbConnection,
-    ids: Option<&[DbId]>,
+    owners: Owners,
 ) -> Result<HashMap<DbId, Children>, DbError> {
     let mut names = model_names::table
         .select((model_names::model_id, model_names::kind, model_names::value))
@@ -386,12 +382,20 @@ fn children_of(
         .select((model_tacs::model_id, model_tacs::tac))
         .order((model_tacs::model_id, model_tacs::position))
         .into_boxed();
-    if let Some(ids) = ids {
-        if ids.is_empty() {
-            return Ok(HashMap::new());
+    match owners {
+        Owners::Ids([]) => return Ok(HashMap::new()),
+        Owners::Ids(ids) => {
+            names = names.filter(model_names::model_id.eq_any(ids));
+            tacs = tacs.filter(model_tacs::model_id.eq_any(ids));
         }
-        names = names.filter(model_names::model_id.eq_any(ids));
-        tacs = tacs.filter(model_tacs::model_id.eq_any(ids));
+        Owners::Range { after, through } => {
+            names = names.filter(model_names::model_id.le(through));
+            tacs = tacs.filter(model_tacs::model_id.le(through));
+            if let Some(after) = after {
+                names = names.filter(model_names::model_id.gt(after));
+                tacs = tacs.filter(model_tacs::model_id.gt(after));
+            }
+        }
     }
     let mut children: HashMap<DbId, Children> = HashMap::new();
     for (id, kind, value) in names.load::<(DbId, String, String)>(conn)? {

@@ -13,7 +13,7 @@ use super::audit::{self, Change};
 use super::clearance::{self, Cause, StatusChange};
 use super::schema::{advisories, models, reviews};
 use super::types::{DbId, DbTime};
-use super::{DbConnection, DbError, bump_generation, is_unique_violation};
+use super::{DbConnection, DbError, is_unique_violation};
 use crate::domain::audit::Actor;
 use crate::domain::text::{Line, Prose};
 use crate::error::FieldError;
@@ -159,7 +159,7 @@ pub fn open(
         review_id: Some(id),
     };
     let changes = clearance::rederive(conn, &[model_id], cause, now)?;
-    bump_generation(conn)?;
+    super::changes::record(conn, &[model_id])?;
     let review = get(conn, id, now)?;
     record(conn, actor, "review.open", &review, &changes, now)?;
     Ok((review, changes))
@@ -216,7 +216,7 @@ pub fn close(
         review_id: Some(id),
     };
     let changes = clearance::rederive(conn, &[review.model_id], cause, now)?;
-    bump_generation(conn)?;
+    super::changes::record(conn, &[review.model_id])?;
     let review = get(conn, id, now)?;
     record(conn, actor, "review.close", &review, &changes, now)?;
     Ok((review, changes))
