@@ -3,6 +3,7 @@
 //! random port, and request helpers that speak HTTP to it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clearance::app::Application;
 use clearance::auth::{AuthKeys, Role};
@@ -83,8 +84,10 @@ pub struct TestApp {
     pub keys: AuthKeys,
     /// Issues link tokens the service accepts (its link secret).
     pub links: LinkTokens,
-    db: TestDb,
-    dir: tempfile::TempDir,
+    /// Shared with [`TestApp::spawn_beside`]'s second server; dropped with
+    /// the last of them.
+    db: Arc<TestDb>,
+    dir: Arc<tempfile::TempDir>,
 }
 
 pub struct SpawnOptions {
@@ -132,6 +135,28 @@ impl TestApp {
                 (DatabaseUrl::Postgres(url), TestDb::Postgres { name })
             }
         };
+        Self::start(Arc::new(db), Arc::new(dir), database, options).await
+    }
+
+    /// A second server process on this one's database, as another replica
+    /// would run (with the default options).
+    pub async fn spawn_beside(&self) -> Self {
+        let database = DatabaseUrl::parse(&self.database_url()).expect("a database URL");
+        Self::start(
+            self.db.clone(),
+            self.dir.clone(),
+            database,
+            SpawnOptions::default(),
+        )
+        .await
+    }
+
+    async fn start(
+        db: Arc<TestDb>,
+        dir: Arc<tempfile::TempDir>,
+        database: DatabaseUrl,
+        options: SpawnOptions,
+    ) -> Self {
         let mut settings = Settings::for_database(database, dir.path());
         settings.bind = "127.0.0.1:0".parse().unwrap();
         settings.jwt_secret = Some(SecretString::from(JWT_SECRET));
@@ -284,7 +309,7 @@ impl TestApp {
     /// Runs SQL straight against this test's database, behind the service's
     /// back; the error is the database's message.
     pub fn execute_sql(&self, sql: &str) -> Result<(), String> {
-        let result = match &self.db {
+        let result = match &*self.db {
             TestDb::Sqlite { path } => {
                 let mut conn = SqliteConnection::establish(&path.display().to_string())
                     .map_err(|e| e.to_string())?;
@@ -307,7 +332,7 @@ impl TestApp {
             #[diesel(sql_type = diesel::sql_types::Text)]
             v: String,
         }
-        let rows: Vec<Row> = match &self.db {
+        let rows: Vec<Row> = match &*self.db {
             TestDb::Sqlite { path } => {
                 let mut conn = SqliteConnection::establish(&path.display().to_string()).unwrap();
                 conn.batch_execute("PRAGMA busy_timeout = 10000").unwrap();
@@ -337,14 +362,14 @@ impl TestApp {
 
     /// The test database's URL, for another process (a `clearance worker`).
     pub fn database_url(&self) -> String {
-        match &self.db {
+        match &*self.db {
             TestDb::Sqlite { path } => format!("sqlite://{}", path.display()),
             TestDb::Postgres { name } => postgres_url(name),
         }
     }
 
     pub fn backend(&self) -> Backend {
-        match self.db {
+        match *self.db {
             TestDb::Sqlite { .. } => Backend::Sqlite,
             TestDb::Postgres { .. } => Backend::Postgres,
         }
@@ -352,7 +377,7 @@ impl TestApp {
 
     /// Drops the database out from under the running service.
     pub fn lose_database(&mut self) {
-        if let TestDb::Postgres { name } = &self.db {
+        if let TestDb::Postgres { name } = &*self.db {
             let mut conn = PgConnection::establish(&postgres_url("postgres")).unwrap();
             diesel::sql_query(format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
                 .execute(&mut conn)

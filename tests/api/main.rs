@@ -13,6 +13,7 @@ mod evidence;
 mod feed;
 mod idempotency;
 mod lookup;
+mod lookup_follows;
 mod lookup_page;
 mod mail;
 mod models_csv;
