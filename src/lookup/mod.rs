@@ -101,6 +101,7 @@ impl Lookup {
         let base = Arc::new(base);
         tracing::info!(
             models = base.len(),
+            megabytes = base.bytes() / 1_000_000,
             generation,
             seconds = started.elapsed().as_secs_f64(),
             "lookup index built"
@@ -154,20 +155,29 @@ impl Lookup {
         }
     }
 
-    /// Follows the change log, every `every`, and rebuilds the base when
-    /// the overlay is full, until the task is dropped.
+    /// Follows the change log every `every` and, alongside (so that other
+    /// processes' changes keep arriving meanwhile), rebuilds the base when
+    /// the overlay is full; until the task is dropped.
     pub async fn follow(self: Arc<Self>, every: Duration) {
-        let mut ticker = tokio::time::interval(every);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let outcome = tokio::select! {
-                _ = ticker.tick() => self.catch_up().await,
-                () = self.overlay_full.notified() => self.rebuild().await,
-            };
-            if let Err(error) = outcome {
-                tracing::warn!(?error, "lookup index refresh failed");
+        let follow_log = async {
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                if let Err(error) = self.catch_up().await {
+                    tracing::warn!(?error, "lookup index refresh failed");
+                }
             }
-        }
+        };
+        let fold_overlay = async {
+            loop {
+                self.overlay_full.notified().await;
+                if let Err(error) = self.rebuild().await {
+                    tracing::warn!(?error, "lookup index rebuild failed");
+                }
+            }
+        };
+        tokio::join!(follow_log, fold_overlay);
     }
 
     /// Reloads the models the change log names since the generation this
@@ -273,6 +283,7 @@ impl Lookup {
         self.publish(&changes).await?;
         tracing::info!(
             models = changes.base.len(),
+            megabytes = changes.base.bytes() / 1_000_000,
             generation,
             seconds = started.elapsed().as_secs_f64(),
             "lookup index rebuilt"
@@ -340,22 +351,43 @@ fn maker_input(row: lookup_source::MakerRow) -> Arc<MakerInput> {
 
 /// Reads the whole register into a base part. The generation is read
 /// first: a change committed meanwhile is in the log after it, so
-/// following the log from there never misses one.
+/// following the log from there never misses one. Reading (this thread)
+/// and indexing (another) overlap, a chunk at a time.
 fn build_base(conn: &mut DbConnection) -> Result<(i64, Part), DbError> {
     let generation = db::changes::current(conn)?;
     let makers = lookup_source::makers(conn, None)?;
-    let mut builder = PartBuilder::new(makers.into_iter().map(maker_input).collect());
     let mut sources = ClearanceSources::read(conn, None)?;
-    let mut after = None;
-    loop {
-        let rows = lookup_source::models_after(conn, after, BUILD_CHUNK)?;
-        let Some(last) = rows.last() else { break };
-        after = Some(last.id);
-        for row in rows {
-            builder.push(&sources.model(row));
-        }
-    }
-    Ok((generation, builder.finish()))
+    let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<ModelInput>>(2);
+    std::thread::scope(|scope| {
+        let indexer = scope.spawn(move || {
+            let mut builder = PartBuilder::new(makers.into_iter().map(maker_input).collect());
+            for chunk in received {
+                for model in &chunk {
+                    builder.push(model);
+                }
+            }
+            builder.finish()
+        });
+        let read = (|| {
+            let mut after = None;
+            loop {
+                let rows = lookup_source::models_after(conn, after, BUILD_CHUNK)?;
+                let Some(last) = rows.last() else {
+                    return Ok(());
+                };
+                after = Some(last.id);
+                let chunk = rows.into_iter().map(|row| sources.model(row)).collect();
+                if chunks.send(chunk).is_err() {
+                    return Ok(()); // the indexer died: its join says why
+                }
+            }
+        })();
+        drop(chunks);
+        let part = indexer
+            .join()
+            .map_err(|_| DbError::Other(anyhow::anyhow!("building the lookup index panicked")))?;
+        read.map(|()| (generation, part))
+    })
 }
 
 /// The given models as they are now (`None` for those the database no

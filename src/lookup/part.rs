@@ -134,8 +134,8 @@ struct Extra {
     review: Option<OpenReview>,
 }
 
-/// A name key's value in the transducer: one slot, or (with this bit) the
-/// position in `Part::key_slots` of a count followed by that many slots.
+/// A name's value in its transducer: one slot, or (with this bit) the
+/// position in `Names::shared` of a count followed by that many slots.
 const SHARED_KEY: u64 = 1 << 32;
 
 /// One entry per model, by slot (and TACs), as both the part and its
@@ -155,12 +155,28 @@ struct Entries {
 #[derive(Debug)]
 pub struct Part {
     entries: Entries,
-    /// Compact name → slot(s).
-    keys: Map<Vec<u8>>,
-    key_slots: Vec<u32>,
-    /// Word → word number, numbered in word order (so the words that a
-    /// prefix starts are a range of numbers).
-    words: Map<Vec<u8>>,
+    names: Names,
+    words: Words,
+    /// `(slot, decisions and review)` for the models that have either.
+    extras: Vec<(u32, Extra)>,
+    makers: Vec<Maker>,
+    /// Compact manufacturer name or alias → makers.
+    maker_keys: HashMap<String, Vec<u32>>,
+}
+
+/// Compact names: each once, with the slots of the models it names.
+#[derive(Debug)]
+struct Names {
+    /// Compact name → slot, or where its slots are in `shared`.
+    map: Map<Vec<u8>>,
+    shared: Vec<u32>,
+}
+
+/// Words: each once, numbered in word order (so the words that a prefix
+/// starts are a range of numbers), with the slots having them.
+#[derive(Debug)]
+struct Words {
+    map: Map<Vec<u8>>,
     /// The slots having each word (their own names' or their maker's), in
     /// slot order.
     posting_starts: Vec<u32>,
@@ -168,11 +184,18 @@ pub struct Part {
     /// Each slot's word numbers, ascending.
     word_starts: Vec<u32>,
     model_words: Vec<u32>,
-    /// `(slot, decisions and review)` for the models that have either.
-    extras: Vec<(u32, Extra)>,
-    makers: Vec<Maker>,
-    /// Compact manufacturer name or alias → makers.
-    maker_keys: HashMap<String, Vec<u32>>,
+}
+
+impl Entries {
+    /// Gives back what growing the arrays reserved beyond their length.
+    fn shrink_to_fit(&mut self) {
+        self.ids.shrink_to_fit();
+        self.maker_of.shrink_to_fit();
+        self.since.shrink_to_fit();
+        self.name_text.shrink_to_fit();
+        self.name_starts.shrink_to_fit();
+        self.tacs.shrink_to_fit();
+    }
 }
 
 impl Default for Part {
@@ -196,6 +219,38 @@ impl Part {
 
     pub fn len(&self) -> usize {
         self.entries.ids.len()
+    }
+
+    /// About how many bytes the part holds (its arrays and maps; not the
+    /// decisions, which are few and shared).
+    pub fn bytes(&self) -> usize {
+        fn of<T>(items: &Vec<T>) -> usize {
+            items.capacity() * size_of::<T>()
+        }
+        let Entries {
+            ids,
+            maker_of,
+            since,
+            name_text,
+            name_starts,
+            tacs,
+        } = &self.entries;
+        let words = &self.words;
+        of(ids)
+            + of(maker_of)
+            + of(since)
+            + name_text.capacity()
+            + of(name_starts)
+            + of(tacs)
+            + self.names.map.as_fst().as_bytes().len()
+            + of(&self.names.shared)
+            + words.map.as_fst().as_bytes().len()
+            + of(&words.posting_starts)
+            + of(&words.postings)
+            + of(&words.word_starts)
+            + of(&words.model_words)
+            + of(&self.extras)
+            + self.makers.iter().map(|m| of(&m.models)).sum::<usize>()
     }
 
     pub fn id(&self, slot: u32) -> Uuid {
@@ -246,7 +301,7 @@ impl Part {
 
     /// The slots whose name, alias or model number compacts to `key`.
     pub fn exact(&self, key: &str) -> impl Iterator<Item = u32> + '_ {
-        self.key_value_slots(self.keys.get(key))
+        self.key_value_slots(self.names.map.get(key))
     }
 
     fn key_value_slots(&self, value: Option<u64>) -> impl Iterator<Item = u32> + '_ {
@@ -255,8 +310,8 @@ impl Part {
             Some(v) if v & SHARED_KEY == 0 => (Some(v as u32), &[]),
             Some(v) => {
                 let at = (v & !SHARED_KEY) as usize;
-                let count = self.key_slots[at] as usize;
-                (None, &self.key_slots[at + 1..at + 1 + count])
+                let count = self.names.shared[at] as usize;
+                (None, &self.names.shared[at + 1..at + 1 + count])
             }
         };
         one.into_iter().chain(shared.iter().copied())
@@ -269,7 +324,7 @@ impl Part {
         prefix: &str,
         mut visit: impl FnMut(&[u8], &mut dyn Iterator<Item = u32>) -> bool,
     ) {
-        let mut stream = self.keys.range().ge(prefix).into_stream();
+        let mut stream = self.names.map.range().ge(prefix).into_stream();
         while let Some((key, value)) = stream.next() {
             if !key.starts_with(prefix.as_bytes()) {
                 break;
@@ -284,24 +339,29 @@ impl Part {
     pub fn word_range(&self, prefix: &str) -> (u32, u32) {
         let first_at_least = |bound: &[u8]| {
             self.words
+                .map
                 .range()
                 .ge(bound)
                 .into_stream()
                 .next()
-                .map_or(self.posting_starts.len() as u32 - 1, |(_, n)| n as u32)
+                .map_or(self.word_count(), |(_, n)| n as u32)
         };
         let low = first_at_least(prefix.as_bytes());
         let high = match successor(prefix.as_bytes()) {
             Some(bound) => first_at_least(&bound),
-            None => self.posting_starts.len() as u32 - 1,
+            None => self.word_count(),
         };
         (low, high)
+    }
+
+    fn word_count(&self) -> u32 {
+        self.words.posting_starts.len() as u32 - 1
     }
 
     /// Calls `visit` with each word that `prefix` starts, in order, and its
     /// number, until it says stop.
     pub fn words_starting(&self, prefix: &str, mut visit: impl FnMut(&[u8], u32) -> bool) {
-        let mut stream = self.words.range().ge(prefix).into_stream();
+        let mut stream = self.words.map.range().ge(prefix).into_stream();
         while let Some((word, number)) = stream.next() {
             if !word.starts_with(prefix.as_bytes()) || !visit(word, number as u32) {
                 break;
@@ -311,14 +371,14 @@ impl Part {
 
     /// The slots having word `number`, in slot order.
     pub fn postings(&self, number: u32) -> &[u32] {
-        let n = number as usize;
-        &self.postings[self.posting_starts[n] as usize..self.posting_starts[n + 1] as usize]
+        let (n, words) = (number as usize, &self.words);
+        &words.postings[words.posting_starts[n] as usize..words.posting_starts[n + 1] as usize]
     }
 
     /// The word numbers of a slot, ascending.
     pub fn words_of(&self, slot: u32) -> &[u32] {
-        let s = slot as usize;
-        &self.model_words[self.word_starts[s] as usize..self.word_starts[s + 1] as usize]
+        let (s, words) = (slot as usize, &self.words);
+        &words.model_words[words.word_starts[s] as usize..words.word_starts[s + 1] as usize]
     }
 
     /// Whether one of the slot's words has a number in `range`.
@@ -551,10 +611,10 @@ impl PartBuilder {
         let Self {
             mut entries,
             key_text,
-            mut key_refs,
+            key_refs,
             words,
-            word_starts: own_word_starts,
-            model_words: own_words,
+            word_starts,
+            model_words,
             extras,
             decision_lists: _,
             makers,
@@ -563,57 +623,120 @@ impl PartBuilder {
             maker_words,
         } = self;
         entries.tacs.sort_unstable();
-        let (ids, maker_of) = (&entries.ids, &entries.maker_of);
+        entries.shrink_to_fit();
+        // The two halves are independent: on a large part, use both cores.
+        let own = OwnWords {
+            table: words,
+            starts: word_starts,
+            numbers: model_words,
+        };
+        let large = entries.ids.len() >= PARALLEL_FROM;
+        let maker_of = &entries.maker_of;
+        let (names, words) = std::thread::scope(|scope| {
+            let words = || Words::build(own, maker_of, maker_words);
+            if large {
+                let words = scope.spawn(words);
+                let names = Names::build(key_text, key_refs);
+                (
+                    names,
+                    words.join().expect("building the words does not panic"),
+                )
+            } else {
+                (Names::build(key_text, key_refs), words())
+            }
+        });
+        let mut maker_keys: HashMap<String, Vec<u32>> = HashMap::new();
+        for (index, maker) in maker_inputs.iter().enumerate() {
+            for key in &maker.keys {
+                maker_keys
+                    .entry(key.clone())
+                    .or_default()
+                    .push(index as u32);
+            }
+        }
+        Part {
+            entries,
+            names,
+            words,
+            extras,
+            makers,
+            maker_keys,
+        }
+    }
+}
 
-        // Names: sorted, each key once, with its slots in slot order.
+/// Parts of at least this many models build their names and words on two
+/// threads.
+const PARALLEL_FROM: usize = 50_000;
+
+impl Names {
+    /// From `(start, end, slot)` references into `text`.
+    fn build(text: String, mut refs: Vec<(u32, u32, u32)>) -> Self {
         let key_of =
-            |&(start, end, _): &(u32, u32, u32)| &key_text.as_bytes()[start as usize..end as usize];
-        key_refs.sort_unstable_by(|a, b| key_of(a).cmp(key_of(b)).then(a.2.cmp(&b.2)));
-        let mut keys = MapBuilder::memory();
-        let mut key_slots = Vec::new();
-        for group in key_refs.chunk_by(|a, b| key_of(a) == key_of(b)) {
+            |&(start, end, _): &(u32, u32, u32)| &text.as_bytes()[start as usize..end as usize];
+        refs.sort_unstable_by(|a, b| key_of(a).cmp(key_of(b)).then(a.2.cmp(&b.2)));
+        let mut map = MapBuilder::memory();
+        let mut shared = Vec::new();
+        for group in refs.chunk_by(|a, b| key_of(a) == key_of(b)) {
             let mut slots: Vec<u32> = group.iter().map(|r| r.2).collect();
             slots.dedup();
             let value = match slots.as_slice() {
                 [one] => u64::from(*one),
                 many => {
-                    let at = key_slots.len() as u64;
-                    key_slots.push(many.len() as u32);
-                    key_slots.extend_from_slice(many);
+                    let at = shared.len() as u64;
+                    shared.push(many.len() as u32);
+                    shared.extend_from_slice(many);
                     SHARED_KEY | at
                 }
             };
-            keys.insert(key_of(&group[0]), value)
+            map.insert(key_of(&group[0]), value)
                 .expect("keys are inserted in order, once each");
         }
-        drop(key_refs);
-        drop(key_text);
+        Self {
+            map: map.into_map(),
+            shared,
+        }
+    }
+}
 
-        // Words: renumbered in word order, so that a prefix is a range.
-        let mut order: Vec<u32> = (0..words.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| words.word(a).cmp(words.word(b)));
-        let mut rank = vec![0_u32; words.len()];
-        let mut dictionary = MapBuilder::memory();
+/// Each slot's own words, as numbers of first sight.
+struct OwnWords {
+    table: WordTable,
+    starts: Vec<u32>,
+    numbers: Vec<u32>,
+}
+
+impl Words {
+    fn build(own: OwnWords, maker_of: &[u32], maker_words: Vec<Vec<u32>>) -> Self {
+        let OwnWords {
+            table,
+            starts: own_starts,
+            numbers: own_numbers,
+        } = own;
+        // Renumbered in word order, so that a prefix is a range.
+        let mut order: Vec<u32> = (0..table.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| table.word(a).cmp(table.word(b)));
+        let mut rank = vec![0_u32; table.len()];
+        let mut map = MapBuilder::memory();
         for (position, &number) in order.iter().enumerate() {
             rank[number as usize] = position as u32;
-            dictionary
-                .insert(words.word(number), position as u64)
+            map.insert(table.word(number), position as u64)
                 .expect("words are inserted in order, once each");
         }
         drop(order);
-        drop(words);
+        drop(table);
         let maker_words: Vec<Vec<u32>> = maker_words
             .into_iter()
             .map(|w| w.into_iter().map(|n| rank[n as usize]).collect())
             .collect();
-        let mut word_starts = Vec::with_capacity(ids.len() + 1);
+        let slots = maker_of.len();
+        let mut word_starts = Vec::with_capacity(slots + 1);
         word_starts.push(0);
-        let mut model_words = Vec::with_capacity(own_words.len() + ids.len());
+        let mut model_words = Vec::with_capacity(own_numbers.len() + slots);
         let mut counts = vec![0_u32; rank.len() + 1];
-        for slot in 0..ids.len() {
+        for slot in 0..slots {
             let start = model_words.len();
-            let own =
-                &own_words[own_word_starts[slot] as usize..own_word_starts[slot + 1] as usize];
+            let own = &own_numbers[own_starts[slot] as usize..own_starts[slot + 1] as usize];
             model_words.extend(own.iter().map(|&n| rank[n as usize]));
             model_words.extend_from_slice(&maker_words[maker_of[slot] as usize]);
             let mine = &mut model_words[start..];
@@ -625,8 +748,7 @@ impl PartBuilder {
             }
             word_starts.push(model_words.len() as u32);
         }
-        drop(own_words);
-        drop(own_word_starts);
+        drop(own_numbers);
         // Postings by counting: slots visited in order stay in order.
         for w in 1..counts.len() {
             counts[w] += counts[w - 1];
@@ -634,36 +756,19 @@ impl PartBuilder {
         let posting_starts = counts.clone();
         let mut next = counts;
         let mut postings = vec![0_u32; model_words.len()];
-        for slot in 0..ids.len() {
+        for slot in 0..slots {
             for &w in &model_words[word_starts[slot] as usize..word_starts[slot + 1] as usize] {
                 postings[next[w as usize] as usize] = slot as u32;
                 next[w as usize] += 1;
             }
         }
-
-        let mut maker_keys: HashMap<String, Vec<u32>> = HashMap::new();
-        for (index, maker) in maker_inputs.iter().enumerate() {
-            for key in &maker.keys {
-                maker_keys
-                    .entry(key.clone())
-                    .or_default()
-                    .push(index as u32);
-            }
-        }
-        let keys = keys.into_map();
-        let words = dictionary.into_map();
-        Part {
-            entries,
-            keys,
-            key_slots,
-            words,
+        model_words.shrink_to_fit();
+        Self {
+            map: map.into_map(),
             posting_starts,
             postings,
             word_starts,
             model_words,
-            extras,
-            makers,
-            maker_keys,
         }
     }
 }
