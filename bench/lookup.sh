@@ -1,20 +1,45 @@
 #!/usr/bin/env bash
-# Lookup throughput against /healthz on the same binary, with 100,000 models
-# in SQLite. Needs wrk (Debian package `wrk`; installed here when missing).
+# The lookup at scale, on SQLite: how fast `serve` is ready and how much
+# memory it holds with MODELS models, lookup throughput against /healthz on
+# the same binary, then WRITES model registrations one after the other
+# (latency, found at once by the same server, found by a second `serve` on
+# the same database within the refresh period, RSS before and after).
+# Needs wrk (Debian package `wrk`; installed here when missing).
+#
+#   MODELS=1000000 ./bench/lookup.sh
+#   BIN=/path/to/older/clearance WRITES=5 ./bench/lookup.sh    # another build, same steps
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODELS="${MODELS:-100000}"
 PORT="${PORT:-18181}"
 DURATION="${DURATION:-10s}"
+WRITES="${WRITES:-1000}"
+BIN="${BIN:-}"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --quiet
+if [ -z "$BIN" ]; then
+    cargo build --release --quiet
+    BIN=./target/release/clearance
+fi
 work=$(mktemp -d)
-trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
-export DATABASE_URL="sqlite://$work/bench.db" CLEARANCE_BIND="127.0.0.1:$PORT" RUST_LOG=warn
-./target/release/clearance migrate
+server="" peer=""
+trap 'kill $server $peer 2>/dev/null || true; rm -rf "$work"' EXIT
+export DATABASE_URL="sqlite://$work/bench.db" CLEARANCE_DATA_DIR="$work" CLEARANCE_WORKER=false \
+       CLEARANCE_JWT_SECRET="bench-secret-of-at-least-thirty-two-characters" RUST_LOG=warn
+"$BIN" migrate
 python3 bench/seed.py "$work/bench.db" "$MODELS"
-./target/release/clearance serve & server=$!
-until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.2; done
+rss() { awk '/VmRSS/ { printf "%.0f MB", $2 / 1024 }' "/proc/$1/status"; }
+# Starts `serve` on port $1 in the background; sets $started (its pid) and
+# $ready (the seconds it took to answer /readyz).
+start_serve() {
+    local began
+    began=$(date +%s%N)
+    CLEARANCE_BIND="127.0.0.1:$1" "$BIN" serve & started=$!
+    until curl -sf "http://127.0.0.1:$1/readyz" >/dev/null; do sleep 0.05; done
+    ready=$(awk -v b="$began" -v e="$(date +%s%N)" 'BEGIN { printf "%.2f", (e - b) / 1e9 }')
+}
+echo "== $MODELS models"
+start_serve "$PORT"; server=$started
+echo "serve ready after ${ready} s, RSS $(rss "$server")"
 # An IMEI of model 4242: its TAC, a serial, the Luhn check digit.
 imei=$(python3 -c '
 d = str(10000000 + 4242) + "123456"
@@ -24,3 +49,8 @@ for path in /healthz "/api/v1/lookup?imei=$imei" "/api/v1/lookup?q=phone%2004242
     echo "== $path"
     wrk -t2 -c64 -d"$DURATION" --latency "http://127.0.0.1:$PORT$path" | grep -E "Requests/sec|99%|50%|Non-2xx"
 done
+echo "RSS after the lookups: $(rss "$server")"
+start_serve $((PORT + 1)); peer=$started
+echo "== a second serve on the same database: ready after ${ready} s, RSS $(rss "$peer")"
+token=$("$BIN" token --role analyst --sub bench --email bench@example.org)
+python3 bench/writes.py "http://127.0.0.1:$PORT" "http://127.0.0.1:$((PORT + 1))" "$token" "$WRITES" "$server"

@@ -7,6 +7,12 @@ use clearance::app::{Application, auth_keys, open_database};
 use clearance::auth::Role;
 use clearance::config::Settings;
 
+/// mimalloc rather than glibc's allocator: the lookup index is rebuilt
+/// while requests run on other threads, and glibc's per-thread arenas kept
+/// the freed memory (see bench/README.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "clearance", version, about = "Device advisory service")]
 struct Cli {

@@ -6,10 +6,12 @@ pub mod acknowledgements;
 pub mod advisories;
 pub mod audit;
 pub mod backup;
+pub mod changes;
 pub mod clearance;
 pub mod digests;
 pub mod evidence;
 pub mod idempotency;
+pub mod lookup_source;
 pub mod manufacturers;
 pub mod model_import;
 pub mod models;
@@ -326,23 +328,6 @@ fn run_migrations(conn: &mut DbConnection) -> Result<(), DbError> {
             .map(|_| ())
             .map_err(failed),
     }
-}
-
-/// Records that something the lookup index depends on changed.
-pub fn bump_generation(conn: &mut DbConnection) -> Result<(), DbError> {
-    use schema::registry_generation::dsl::*;
-    diesel::update(registry_generation.filter(id.eq(1)))
-        .set(generation.eq(generation + 1))
-        .execute(conn)?;
-    Ok(())
-}
-
-pub fn current_generation(conn: &mut DbConnection) -> Result<i64, DbError> {
-    use schema::registry_generation::dsl::*;
-    Ok(registry_generation
-        .select(generation)
-        .filter(id.eq(1))
-        .first(conn)?)
 }
 
 /// Which of `ids` are rows of `$table` (a table with a UUID `id`).

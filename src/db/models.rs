@@ -125,7 +125,7 @@ pub fn get(conn: &mut DbConnection, id: Uuid) -> Result<Model, DbError> {
         .filter(models::id.eq(DbId(id)))
         .select(COLUMNS)
         .first(conn)?;
-    let mut children = children_of(conn, Some(&[DbId(id)]))?;
+    let mut children = children_of(conn, Owners::Ids(&[DbId(id)]))?;
     Ok(assemble(row, &mut children))
 }
 
@@ -231,21 +231,7 @@ pub fn list(
     }
     let rows: Vec<Row> = query.load(conn)?;
     let ids: Vec<DbId> = rows.iter().map(|r| r.0).collect();
-    let mut children = children_of(conn, Some(&ids))?;
-    Ok(rows
-        .into_iter()
-        .map(|row| assemble(row, &mut children))
-        .collect())
-}
-
-/// Every model, for the lookup index: four queries whatever the count.
-pub fn load_all(conn: &mut DbConnection) -> Result<Vec<Model>, DbError> {
-    let rows: Vec<Row> = models::table
-        .inner_join(manufacturers::table)
-        .select(COLUMNS)
-        .order(models::id)
-        .load(conn)?;
-    let mut children = children_of(conn, None)?;
+    let mut children = children_of(conn, Owners::Ids(&ids))?;
     Ok(rows
         .into_iter()
         .map(|row| assemble(row, &mut children))
@@ -343,16 +329,26 @@ fn replace_tacs(conn: &mut DbConnection, id: Uuid, tacs: &[Tac]) -> Result<(), D
 }
 
 #[derive(Default)]
-struct Children {
-    aliases: Vec<String>,
-    model_numbers: Vec<String>,
-    tacs: Vec<String>,
+pub(super) struct Children {
+    pub aliases: Vec<String>,
+    pub model_numbers: Vec<String>,
+    pub tacs: Vec<String>,
 }
 
-/// The names and TACs of the given models (all models with `None`).
-fn children_of(
+/// Whose names and TACs to read.
+pub(super) enum Owners<'a> {
+    Ids(&'a [DbId]),
+    /// The models with ids in `(after, through]`.
+    Range {
+        after: Option<DbId>,
+        through: DbId,
+    },
+}
+
+/// The names and TACs of the given models.
+pub(super) fn children_of(
     conn: &mut DbConnection,
-    ids: Option<&[DbId]>,
+    owners: Owners,
 ) -> Result<HashMap<DbId, Children>, DbError> {
     let mut names = model_names::table
         .select((model_names::model_id, model_names::kind, model_names::value))
@@ -366,12 +362,20 @@ fn children_of(
         .select((model_tacs::model_id, model_tacs::tac))
         .order((model_tacs::model_id, model_tacs::position))
         .into_boxed();
-    if let Some(ids) = ids {
-        if ids.is_empty() {
-            return Ok(HashMap::new());
+    match owners {
+        Owners::Ids([]) => return Ok(HashMap::new()),
+        Owners::Ids(ids) => {
+            names = names.filter(model_names::model_id.eq_any(ids));
+            tacs = tacs.filter(model_tacs::model_id.eq_any(ids));
         }
-        names = names.filter(model_names::model_id.eq_any(ids));
-        tacs = tacs.filter(model_tacs::model_id.eq_any(ids));
+        Owners::Range { after, through } => {
+            names = names.filter(model_names::model_id.le(through));
+            tacs = tacs.filter(model_tacs::model_id.le(through));
+            if let Some(after) = after {
+                names = names.filter(model_names::model_id.gt(after));
+                tacs = tacs.filter(model_tacs::model_id.gt(after));
+            }
+        }
     }
     let mut children: HashMap<DbId, Children> = HashMap::new();
     for (id, kind, value) in names.load::<(DbId, String, String)>(conn)? {

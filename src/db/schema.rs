@@ -73,6 +73,17 @@ diesel::table! {
     registry_generation (id) {
         id -> Integer,
         generation -> BigInt,
+        pruned_through -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::*;
+
+    registry_changes (generation, model_id) {
+        generation -> BigInt,
+        model_id -> DbUuid,
     }
 }
 

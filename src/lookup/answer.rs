@@ -82,7 +82,7 @@ pub fn answer(
     viewer: Viewer,
     now: DateTime<Utc>,
 ) -> LookupAnswer {
-    let (kind, value, tac, found): (_, _, _, Vec<&IndexedModel>) = match question.key {
+    let (kind, value, tac, found): (_, _, _, Vec<IndexedModel>) = match question.key {
         LookupKey::Text(text) => {
             let found = index.search(&text, question.limit);
             ("text", text, None, found)
@@ -113,9 +113,9 @@ pub fn answer(
             .into_iter()
             .map(|m| LookupMatch {
                 model: MatchedModel {
-                    id: m.id,
-                    name: m.name.clone(),
-                    manufacturer: m.manufacturer.clone(),
+                    id: m.id(),
+                    name: m.name().to_owned(),
+                    manufacturer: m.manufacturer(),
                 },
                 clearance: m.clearance(now, firmware.as_ref()).seen_by(viewer),
             })

@@ -1,17 +1,23 @@
-//! The in-memory index behind the lookup: every model with the names a
-//! person may type for it, its TACs, and what decides its clearance.
-//! Built whole from the database and never mutated, so readers share it
-//! without locks; answering a lookup is a few hash and range probes.
+//! The index behind the lookup, as one reader sees it: a large base part
+//! built once, and a small overlay part holding the models changed since
+//! (their base entries are masked). Both are immutable, so readers share a
+//! snapshot without locks; a change builds a new overlay, never a new base.
+//!
+//! Answers are exactly those of one part built from the same models: every
+//! probe walks both parts in the one order a single part would have.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::clearance::{self, Clearance, DecisionInForce, OpenReview};
+use super::part::Part;
+use crate::domain::clearance::Clearance;
 use crate::domain::firmware::FirmwareVersion;
 use crate::domain::imei::Tac;
-use crate::domain::registry::{ManufacturerRef, Model};
+use crate::domain::registry::ManufacturerRef;
 use crate::domain::text::{compact, words};
 
 /// How well a model matches a text query; higher is better.
@@ -30,285 +36,482 @@ enum Score {
 }
 
 /// Most candidates a prefix or word probe collects before ranking: a query
-/// of a letter or two must not walk the whole register.
-const PROBE_CAP: usize = 5_000;
+/// of a letter or two must not walk the whole register. (Small in unit
+/// tests, so that they reach it.)
+const PROBE_CAP: usize = if cfg!(test) { 8 } else { 5_000 };
 
-#[derive(Debug, Clone)]
-pub struct IndexedModel {
-    pub id: Uuid,
-    pub name: String,
-    pub manufacturer: ManufacturerRef,
-    /// Since when a status no decision explains holds: the model's last
-    /// clearance change, or its registration.
-    pub undecided_since: DateTime<Utc>,
-    pub decisions: Vec<DecisionInForce>,
-    pub review: Option<OpenReview>,
+/// A model of the index, as a lookup answers it.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexedModel<'a> {
+    part: &'a Part,
+    slot: u32,
 }
 
-impl IndexedModel {
-    pub fn clearance(&self, now: DateTime<Utc>, firmware: Option<&FirmwareVersion>) -> Clearance {
-        clearance::derive(
-            &self.decisions,
-            self.review,
-            now,
-            self.undecided_since,
-            firmware,
-        )
+impl<'a> IndexedModel<'a> {
+    pub fn id(&self) -> Uuid {
+        self.part.id(self.slot)
     }
+
+    pub fn name(&self) -> &'a str {
+        self.part.name(self.slot)
+    }
+
+    pub fn manufacturer(&self) -> ManufacturerRef {
+        self.part.maker(self.slot).reference()
+    }
+
+    pub fn clearance(&self, now: DateTime<Utc>, firmware: Option<&FirmwareVersion>) -> Clearance {
+        self.part.clearance(self.slot, now, firmware)
+    }
+}
+
+/// The models changed since the base was built: their part, and the base
+/// slots it replaces.
+#[derive(Debug, Default)]
+pub struct Overlay {
+    part: Part,
+    /// Base slots of changed (or vanished) models, ascending.
+    masked: Vec<u32>,
+    /// For each base word number, how many masked slots have it.
+    masked_per_word: HashMap<u32, u32>,
+}
+
+impl Overlay {
+    /// The overlay `part` over `base`, masking the base entries of
+    /// `changed` (the models in `part`, and any that vanished).
+    pub fn new(base: &Part, part: Part, changed: impl IntoIterator<Item = Uuid>) -> Self {
+        let mut masked: Vec<u32> = changed
+            .into_iter()
+            .filter_map(|id| base.slot_of(id))
+            .collect();
+        masked.sort_unstable();
+        masked.dedup();
+        let mut masked_per_word: HashMap<u32, u32> = HashMap::new();
+        for &slot in &masked {
+            for &word in base.words_of(slot) {
+                *masked_per_word.entry(word).or_default() += 1;
+            }
+        }
+        Self {
+            part,
+            masked,
+            masked_per_word,
+        }
+    }
+}
+
+/// Which part a slot is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Side {
+    Base,
+    Overlay,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Hit {
+    side: Side,
+    slot: u32,
 }
 
 #[derive(Debug, Default)]
 pub struct LookupIndex {
     generation: i64,
-    models: Vec<IndexedModel>,
-    by_id: HashMap<Uuid, usize>,
-    by_tac: HashMap<String, usize>,
-    /// Compact name → (model, how it matches).
-    exact: HashMap<String, Vec<(usize, Score)>>,
-    /// Compact names in order, for prefix probes.
-    sorted_names: Vec<(String, usize)>,
-    /// Word → models having it, in order, for word-prefix probes.
-    words: BTreeMap<String, Vec<usize>>,
-    /// Each model's words (its names' and its manufacturer's), by slot.
-    model_words: Vec<Vec<String>>,
+    base: Arc<Part>,
+    overlay: Arc<Overlay>,
 }
 
 impl LookupIndex {
-    /// Builds the index from every model (with its manufacturer's aliases)
-    /// and what decides each model's clearance.
-    pub fn build(
-        generation: i64,
-        models: Vec<Model>,
-        maker_aliases: &HashMap<Uuid, Vec<String>>,
-        mut decisions: HashMap<Uuid, Vec<DecisionInForce>>,
-        reviews: &HashMap<Uuid, OpenReview>,
-        last_changes: &HashMap<Uuid, DateTime<Utc>>,
-    ) -> Self {
-        let mut index = Self {
+    pub fn new(generation: i64, base: Arc<Part>, overlay: Arc<Overlay>) -> Self {
+        Self {
             generation,
-            ..Self::default()
-        };
-        let mut maker_words: HashMap<Uuid, Vec<String>> = HashMap::new();
-        for model in models {
-            let slot = index.models.len();
-            let maker = &model.manufacturer;
-            let aliases = maker_aliases
-                .get(&maker.id)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            let maker_names: Vec<&str> = std::iter::once(maker.name.as_str())
-                .chain(aliases.iter().map(String::as_str))
-                .collect();
-            let own_names: Vec<&str> = std::iter::once(model.name.as_str())
-                .chain(model.aliases.iter().map(String::as_str))
-                .chain(model.model_numbers.iter().map(String::as_str))
-                .collect();
-            for name in &own_names {
-                index.add_exact(compact(name), slot, Score::Exact);
-                index.sorted_names.push((compact(name), slot));
-                for maker_name in &maker_names {
-                    index.add_exact(
-                        format!("{}{}", compact(maker_name), compact(name)),
-                        slot,
-                        Score::QualifiedName,
-                    );
-                }
-            }
-            for maker_name in &maker_names {
-                index.add_exact(compact(maker_name), slot, Score::Manufacturer);
-            }
-            let mut model_words: Vec<String> = own_names.iter().flat_map(|n| words(n)).collect();
-            model_words.extend(
-                maker_words
-                    .entry(maker.id)
-                    .or_insert_with(|| maker_names.iter().flat_map(|n| words(n)).collect())
-                    .iter()
-                    .cloned(),
-            );
-            model_words.sort();
-            model_words.dedup();
-            for word in &model_words {
-                index.words.entry(word.clone()).or_default().push(slot);
-            }
-            index.model_words.push(model_words);
-            for tac in &model.tacs {
-                index.by_tac.insert(tac.clone(), slot);
-            }
-            index.by_id.insert(model.id, slot);
-            index.models.push(IndexedModel {
-                id: model.id,
-                name: model.name,
-                manufacturer: model.manufacturer,
-                undecided_since: last_changes
-                    .get(&model.id)
-                    .copied()
-                    .unwrap_or(model.created_at),
-                decisions: decisions.remove(&model.id).unwrap_or_default(),
-                review: reviews.get(&model.id).copied(),
-            });
-        }
-        index.sorted_names.sort();
-        index.sorted_names.dedup();
-        index
-    }
-
-    fn add_exact(&mut self, key: String, slot: usize, score: Score) {
-        if !key.is_empty() {
-            self.exact.entry(key).or_default().push((slot, score));
+            base,
+            overlay,
         }
     }
 
+    /// The generation of the register's change log this index has followed
+    /// through.
     pub fn generation(&self) -> i64 {
         self.generation
     }
 
+    pub fn base(&self) -> &Arc<Part> {
+        &self.base
+    }
+
+    pub fn overlay(&self) -> &Arc<Overlay> {
+        &self.overlay
+    }
+
     pub fn len(&self) -> usize {
-        self.models.len()
+        self.base.len() - self.overlay.masked.len() + self.overlay.part.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.models.is_empty()
+        self.len() == 0
     }
 
-    pub fn get(&self, id: Uuid) -> Option<&IndexedModel> {
-        self.by_id.get(&id).map(|&slot| &self.models[slot])
+    fn part(&self, side: Side) -> &Part {
+        match side {
+            Side::Base => &self.base,
+            Side::Overlay => &self.overlay.part,
+        }
     }
 
-    pub fn by_tac(&self, tac: &Tac) -> Option<&IndexedModel> {
-        self.by_tac
-            .get(tac.as_str())
-            .map(|&slot| &self.models[slot])
+    fn model(&self, hit: Hit) -> IndexedModel<'_> {
+        IndexedModel {
+            part: self.part(hit.side),
+            slot: hit.slot,
+        }
+    }
+
+    fn live_in_base(&self, slot: u32) -> bool {
+        self.overlay.masked.binary_search(&slot).is_err()
+    }
+
+    /// The base hit of `slot` unless the overlay masks it.
+    fn base_hit(&self, slot: u32) -> Option<Hit> {
+        self.live_in_base(slot).then_some(Hit {
+            side: Side::Base,
+            slot,
+        })
+    }
+
+    pub fn get(&self, id: Uuid) -> Option<IndexedModel<'_>> {
+        self.find(|part| part.slot_of(id))
+    }
+
+    pub fn by_tac(&self, tac: &Tac) -> Option<IndexedModel<'_>> {
+        let tac: u32 = tac.as_str().parse().ok()?;
+        self.find(|part| part.by_tac(tac))
+    }
+
+    /// The model `probe` finds: in the overlay (newer) first, else live in
+    /// the base.
+    fn find(&self, probe: impl Fn(&Part) -> Option<u32>) -> Option<IndexedModel<'_>> {
+        let hit = match probe(&self.overlay.part) {
+            Some(slot) => Some(Hit {
+                side: Side::Overlay,
+                slot,
+            }),
+            None => probe(&self.base).and_then(|s| self.base_hit(s)),
+        };
+        hit.map(|h| self.model(h))
     }
 
     /// The models a free-text query names, best match first, at most `limit`.
-    pub fn search(&self, query: &str, limit: usize) -> Vec<&IndexedModel> {
+    pub fn search(&self, query: &str, limit: usize) -> Vec<IndexedModel<'_>> {
         let key = compact(query);
         if key.is_empty() {
             return Vec::new();
         }
-        let mut best: HashMap<usize, Score> = HashMap::new();
-        let mut note = |slot: usize, score: Score| {
-            let entry = best.entry(slot).or_insert(score);
+        let mut best: HashMap<Hit, Score> = HashMap::new();
+        let mut note = |hit: Hit, score: Score| {
+            let entry = best.entry(hit).or_insert(score);
             *entry = (*entry).max(score);
         };
-        for &(slot, score) in self.exact.get(&key).into_iter().flatten() {
-            note(slot, score);
+        for side in [Side::Base, Side::Overlay] {
+            let part = self.part(side);
+            let live = |slot: u32| side == Side::Overlay || self.live_in_base(slot);
+            let hit = |slot: u32| Hit { side, slot };
+            for slot in part.exact(&key).filter(|&s| live(s)) {
+                note(hit(slot), Score::Exact);
+            }
+            // "manufacturer model": each split whose front names a maker.
+            let splits = key.char_indices().skip(1).map(|(at, _)| at);
+            for at in splits.chain([key.len()]) {
+                let (maker_key, rest) = key.split_at(at);
+                let makers = part.makers_named(maker_key);
+                if makers.is_empty() {
+                    continue;
+                }
+                for slot in part.exact(rest) {
+                    if live(slot) && makers.contains(&part.maker_index_of(slot)) {
+                        note(hit(slot), Score::QualifiedName);
+                    }
+                }
+            }
+            for &maker in part.makers_named(&key) {
+                for &slot in part.maker_models(maker) {
+                    if live(slot) {
+                        note(hit(slot), Score::Manufacturer);
+                    }
+                }
+            }
         }
-        let start = self
-            .sorted_names
-            .partition_point(|(name, _)| name.as_str() < key.as_str());
-        for (_, slot) in self.sorted_names[start..]
-            .iter()
-            .take_while(|(name, _)| name.starts_with(&key))
-            .take(PROBE_CAP)
-        {
-            note(*slot, Score::Prefix);
+        for hit in self.prefix_hits(&key) {
+            note(hit, Score::Prefix);
         }
         // Word matches rank last: when better ones fill the answer already,
         // they could not enter it.
         if best.len() < limit {
-            for slot in self.word_matches(&words(query)) {
-                best.entry(slot).or_insert(Score::Words);
+            for hit in self.word_matches(&words(query)) {
+                best.entry(hit).or_insert(Score::Words);
             }
         }
-        let mut ranked: Vec<(usize, Score)> = best.into_iter().collect();
+        let mut ranked: Vec<(Hit, Score)> = best.into_iter().collect();
         ranked.sort_by(|(a, score_a), (b, score_b)| {
-            let (a, b) = (&self.models[*a], &self.models[*b]);
+            let (a, b) = (self.model(*a), self.model(*b));
             score_b
                 .cmp(score_a)
-                .then(a.name.len().cmp(&b.name.len()))
-                .then_with(|| a.name.cmp(&b.name))
-                .then(a.id.cmp(&b.id))
+                .then(a.name().len().cmp(&b.name().len()))
+                .then_with(|| a.name().cmp(b.name()))
+                .then_with(|| a.id().cmp(&b.id()))
         });
         ranked
             .into_iter()
             .take(limit)
-            .map(|(slot, _)| &self.models[slot])
+            .map(|(hit, _)| self.model(hit))
             .collect()
+    }
+
+    /// The first [`PROBE_CAP`] entries, in (name, id) order, of the names
+    /// that `key` starts.
+    fn prefix_hits(&self, key: &str) -> Vec<Hit> {
+        // The overlay is small: gather its entries, then merge them into
+        // the base's as the base streams by.
+        let mut pending: Vec<(Vec<u8>, Vec<u32>)> = Vec::new();
+        self.overlay.part.names_starting(key, |name, slots| {
+            pending.push((name.to_vec(), slots.collect()));
+            true
+        });
+        let mut pending = pending.into_iter().peekable();
+        let mut hits = Vec::new();
+        let overlay = |slot| Hit {
+            side: Side::Overlay,
+            slot,
+        };
+        let full = |hits: &Vec<Hit>| hits.len() >= PROBE_CAP;
+        self.base.names_starting(key, |name, slots| {
+            while let Some((_, earlier)) = pending.next_if(|(n, _)| n.as_slice() < name) {
+                hits.extend(earlier.into_iter().map(overlay));
+                if full(&hits) {
+                    return false;
+                }
+            }
+            let same: Vec<u32> = pending
+                .next_if(|(n, _)| n.as_slice() == name)
+                .map(|(_, s)| s)
+                .unwrap_or_default();
+            let base: Vec<Hit> = slots.filter_map(|s| self.base_hit(s)).collect();
+            hits.extend(self.merge_by_id(base, same));
+            !full(&hits)
+        });
+        if !full(&hits) {
+            hits.extend(pending.flat_map(|(_, slots)| slots).map(overlay));
+        }
+        hits.truncate(PROBE_CAP);
+        hits
+    }
+
+    /// Live base hits and overlay slots of one name or word, in id order.
+    fn merge_by_id(&self, base: Vec<Hit>, overlay: Vec<u32>) -> Vec<Hit> {
+        if overlay.is_empty() {
+            return base;
+        }
+        let mut merged: Vec<Hit> = base
+            .into_iter()
+            .chain(overlay.into_iter().map(|slot| Hit {
+                side: Side::Overlay,
+                slot,
+            }))
+            .collect();
+        merged.sort_by_key(|&hit| self.model(hit).id());
+        merged
+    }
+
+    /// Calls `visit` with each word that `prefix` starts, in word order, as
+    /// its number in the base and in the overlay (where it has one).
+    fn for_each_word(
+        &self,
+        prefix: &str,
+        mut visit: impl FnMut(Option<u32>, Option<u32>) -> ControlFlow<()>,
+    ) {
+        let mut pending: Vec<(Vec<u8>, u32)> = Vec::new();
+        self.overlay.part.words_starting(prefix, |word, number| {
+            pending.push((word.to_vec(), number));
+            true
+        });
+        let mut pending = pending.into_iter().peekable();
+        let mut stopped = false;
+        self.base.words_starting(prefix, |word, number| {
+            while let Some((_, earlier)) = pending.next_if(|(w, _)| w.as_slice() < word) {
+                if visit(None, Some(earlier)).is_break() {
+                    stopped = true;
+                    return false;
+                }
+            }
+            let same = pending
+                .next_if(|(w, _)| w.as_slice() == word)
+                .map(|(_, n)| n);
+            stopped = visit(Some(number), same).is_break();
+            !stopped
+        });
+        if !stopped {
+            for (_, number) in pending {
+                if visit(None, Some(number)).is_break() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// How many index entries a word starts, counted up to `PROBE_CAP`.
+    fn word_reach(&self, word: &str) -> usize {
+        let mut reach = 0;
+        self.for_each_word(word, |base, overlay| {
+            if let Some(number) = base {
+                let masked = self.overlay.masked_per_word.get(&number).copied();
+                reach += self.base.postings(number).len() - masked.unwrap_or(0) as usize;
+            }
+            if let Some(number) = overlay {
+                reach += self.overlay.part.postings(number).len();
+            }
+            if reach >= PROBE_CAP {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        reach
     }
 
     /// Models in which every query word starts some word of their names.
     /// The query word that starts the fewest entries picks the candidates;
     /// each candidate is then checked against its own words, so a common
     /// word ("phone") never has to be expanded.
-    fn word_matches(&self, query_words: &[String]) -> Vec<usize> {
+    fn word_matches(&self, query_words: &[String]) -> HashSet<Hit> {
         let Some(lead) = query_words.iter().min_by_key(|w| self.word_reach(w)) else {
-            return Vec::new();
+            return HashSet::new();
         };
-        let mut slots: Vec<usize> = self
-            .words_starting(lead)
-            .flat_map(|slots| slots.iter().copied())
-            .take(PROBE_CAP)
-            .filter(|&slot| {
-                let own = &self.model_words[slot];
-                query_words
-                    .iter()
-                    .all(|q| own.iter().any(|w| w.starts_with(q.as_str())))
-            })
-            .collect();
-        slots.sort_unstable();
-        slots.dedup();
-        slots
-    }
-
-    fn words_starting<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a Vec<usize>> + 'a {
-        self.words
-            .range(prefix.to_owned()..)
-            .take_while(move |(w, _)| w.starts_with(prefix))
-            .map(|(_, slots)| slots)
-    }
-
-    /// How many index entries a word starts, counted up to `PROBE_CAP`.
-    fn word_reach(&self, word: &str) -> usize {
-        let mut reach = 0;
-        for slots in self.words_starting(word) {
-            reach += slots.len();
-            if reach >= PROBE_CAP {
-                break;
+        let ranges = |part: &Part| -> Vec<(u32, u32)> {
+            query_words.iter().map(|q| part.word_range(q)).collect()
+        };
+        let (base_ranges, overlay_ranges) = (ranges(&self.base), ranges(&self.overlay.part));
+        let mut candidates = Vec::new();
+        self.for_each_word(lead, |base, overlay| {
+            let base: Vec<Hit> = base
+                .map(|n| self.base.postings(n))
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|&s| self.base_hit(s))
+                .collect();
+            let overlay = overlay
+                .map(|n| self.overlay.part.postings(n).to_vec())
+                .unwrap_or_default();
+            candidates.extend(self.merge_by_id(base, overlay));
+            if candidates.len() >= PROBE_CAP {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
             }
-        }
-        reach
+        });
+        candidates.truncate(PROBE_CAP);
+        candidates
+            .into_iter()
+            .filter(|hit| {
+                let (part, ranges) = match hit.side {
+                    Side::Base => (&*self.base, &base_ranges),
+                    Side::Overlay => (&self.overlay.part, &overlay_ranges),
+                };
+                ranges.iter().all(|&r| part.has_word_in(hit.slot, r))
+            })
+            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::part::{ClearanceInputs, MakerInput, ModelInput};
     use super::*;
-    use crate::domain::registry::Category;
+
+    struct Maker {
+        id: Uuid,
+        name: &'static str,
+        aliases: Vec<String>,
+    }
+
+    fn maker(name: &'static str, aliases: &[&str]) -> Maker {
+        Maker {
+            id: Uuid::now_v7(),
+            name,
+            aliases: aliases.iter().map(|a| a.to_string()).collect(),
+        }
+    }
 
     fn model(
-        maker: &ManufacturerRef,
+        maker: &Maker,
         name: &str,
         aliases: &[&str],
         numbers: &[&str],
         tacs: &[&str],
-    ) -> Model {
-        let now = Utc::now();
-        Model {
-            id: Uuid::now_v7(),
-            manufacturer: maker.clone(),
-            name: name.into(),
-            aliases: aliases.iter().map(|s| s.to_string()).collect(),
-            model_numbers: numbers.iter().map(|s| s.to_string()).collect(),
-            category: Category::Phone,
-            tacs: tacs.iter().map(|s| s.to_string()).collect(),
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        }
+    ) -> ModelInput {
+        let others = [aliases, numbers].concat();
+        model_with_id(Uuid::now_v7(), maker, name, &others, tacs)
+    }
+
+    /// A model with this id; `others` are its aliases and model numbers.
+    fn model_with_id(
+        id: Uuid,
+        maker: &Maker,
+        name: &str,
+        others: &[&str],
+        tacs: &[&str],
+    ) -> ModelInput {
+        let others: Vec<String> = others.iter().map(|s| s.to_string()).collect();
+        let tacs: Vec<String> = tacs.iter().map(|s| s.to_string()).collect();
+        ModelInput::new(
+            id,
+            maker.id,
+            name.into(),
+            &others,
+            &tacs,
+            ClearanceInputs {
+                since: Utc::now(),
+                decisions: Vec::new(),
+                review: None,
+            },
+        )
+    }
+
+    fn makers(makers: &[&Maker]) -> Vec<Arc<MakerInput>> {
+        makers
+            .iter()
+            .map(|m| {
+                Arc::new(MakerInput::new(
+                    m.id,
+                    m.name.into(),
+                    "CN".into(),
+                    &m.aliases,
+                ))
+            })
+            .collect()
+    }
+
+    /// A base-only index of these models (in any order).
+    fn index_of(all_makers: &[&Maker], mut models: Vec<ModelInput>) -> LookupIndex {
+        models.sort_by_key(|m| m.id);
+        let base = Part::build(makers(all_makers), &models);
+        LookupIndex::new(7, Arc::new(base), Arc::default())
+    }
+
+    /// `base` with `changed` laid over it, and the ids in `vanished` gone.
+    fn with_overlay(
+        all_makers: &[&Maker],
+        base: &[ModelInput],
+        changed: &[ModelInput],
+        vanished: &[Uuid],
+    ) -> LookupIndex {
+        let base = Arc::new(Part::build(makers(all_makers), base));
+        let part = Part::build(makers(all_makers), changed);
+        let ids = changed.iter().map(|m| m.id).chain(vanished.iter().copied());
+        let overlay = Overlay::new(&base, part, ids);
+        LookupIndex::new(7, base, Arc::new(overlay))
     }
 
     fn sample() -> LookupIndex {
-        let xiaomi = ManufacturerRef {
-            id: Uuid::now_v7(),
-            name: "Xiaomi".into(),
-            country: "CN".into(),
-        };
-        let apple = ManufacturerRef {
-            id: Uuid::now_v7(),
-            name: "Apple".into(),
-            country: "US".into(),
-        };
+        let xiaomi = maker("Xiaomi", &["小米"]);
+        let apple = maker("Apple", &[]);
         let models = vec![
             model(
                 &xiaomi,
@@ -321,19 +524,11 @@ mod tests {
             model(&xiaomi, "Mi 3", &[], &["MI 3W"], &[]),
             model(&apple, "iPhone 5s", &[], &["A1457"], &["35203506"]),
         ];
-        let aliases = HashMap::from([(xiaomi.id, vec!["小米".to_string()])]);
-        LookupIndex::build(
-            7,
-            models,
-            &aliases,
-            HashMap::new(),
-            &HashMap::new(),
-            &HashMap::new(),
-        )
+        index_of(&[&xiaomi, &apple], models)
     }
 
-    fn names(hits: Vec<&IndexedModel>) -> Vec<&str> {
-        hits.into_iter().map(|m| m.name.as_str()).collect()
+    fn names(hits: Vec<IndexedModel<'_>>) -> Vec<&str> {
+        hits.into_iter().map(|m| m.name()).collect()
     }
 
     #[test]
@@ -384,8 +579,8 @@ mod tests {
         let index = sample();
         let tac = Tac::parse("86452102").unwrap();
         let found = index.by_tac(&tac).unwrap();
-        assert_eq!(found.name, "Redmi 1S");
-        assert_eq!(index.get(found.id).unwrap().name, "Redmi 1S");
+        assert_eq!(found.name(), "Redmi 1S");
+        assert_eq!(index.get(found.id()).unwrap().name(), "Redmi 1S");
         assert!(index.by_tac(&Tac::parse("99999999").unwrap()).is_none());
         assert_eq!(index.generation(), 7);
     }
@@ -395,5 +590,165 @@ mod tests {
         let index = sample();
         assert_eq!(index.search("xiaomi", 2).len(), 2);
         assert!(index.search(" - ", 10).is_empty());
+    }
+
+    #[test]
+    fn a_changed_model_answers_as_it_is_now() {
+        let xiaomi = maker("Xiaomi", &[]);
+        let old = model(&xiaomi, "Redmi 1S", &[], &["HM 1SW"], &["86452102"]);
+        let other = model(&xiaomi, "Mi 3", &[], &[], &["86452109"]);
+        let renamed = model_with_id(old.id, &xiaomi, "Redmi 2", &[], &[]);
+        let took_tac = model_with_id(other.id, &xiaomi, "Mi 3", &[], &["86452102"]);
+        let index = with_overlay(&[&xiaomi], &[old, other], &[renamed, took_tac], &[]);
+        assert!(index.search("redmi 1s", 10).is_empty(), "the old name");
+        assert!(
+            index.search("hm1sw", 10).is_empty(),
+            "a dropped model number"
+        );
+        assert_eq!(names(index.search("redmi 2", 10)), vec!["Redmi 2"]);
+        let tac = |t| Tac::parse(t).unwrap();
+        assert_eq!(index.by_tac(&tac("86452102")).unwrap().name(), "Mi 3");
+        assert!(index.by_tac(&tac("86452109")).is_none(), "a released TAC");
+        assert_eq!(index.search("xiaomi", 10).len(), 2);
+        assert_eq!(index.len(), 2);
+    }
+
+    #[test]
+    fn a_vanished_model_is_gone() {
+        let xiaomi = maker("Xiaomi", &[]);
+        let gone = model(&xiaomi, "Redmi 1S", &[], &[], &["86452102"]);
+        let id = gone.id;
+        let index = with_overlay(&[&xiaomi], &[gone], &[], &[id]);
+        assert!(index.get(id).is_none());
+        assert!(index.search("redmi", 10).is_empty());
+        assert!(index.by_tac(&Tac::parse("86452102").unwrap()).is_none());
+    }
+
+    mod same_answers_as_one_part {
+        //! Whatever was changed, a base with its overlay answers exactly as
+        //! one part built from the models as they now are.
+        use std::collections::{BTreeMap, BTreeSet};
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const SYLLABLES: &[&str] = &["re", "dmi", "no", "te", "mi", "1s", "x", "pro", "9"];
+
+        fn name() -> impl Strategy<Value = String> {
+            prop::collection::vec((prop::sample::select(SYLLABLES), prop::bool::ANY), 1..4)
+                .prop_map(|parts| {
+                    parts
+                        .into_iter()
+                        .map(|(s, space)| if space { format!("{s} ") } else { s.to_owned() })
+                        .collect::<String>()
+                        .trim()
+                        .to_owned()
+                })
+        }
+
+        /// A model: maker 0–2, name, other names, TAC 0–4 (or none).
+        type Spec = (usize, String, Vec<String>, Option<u8>);
+
+        fn spec() -> impl Strategy<Value = Spec> {
+            (
+                0..3_usize,
+                name(),
+                prop::collection::vec(name(), 0..3),
+                prop::option::of(0..5_u8),
+            )
+        }
+
+        fn build(id: Uuid, makers: &[Maker], spec: &Spec) -> ModelInput {
+            let (maker, name, others, tac) = spec;
+            let others: Vec<&str> = others.iter().map(String::as_str).collect();
+            let tac = tac.map(|t| format!("3520350{t}"));
+            let tacs: Vec<&str> = tac.iter().map(String::as_str).collect();
+            model_with_id(id, &makers[*maker], name, &others, &tacs)
+        }
+
+        /// Drops each TAC that `taken` already holds, then takes the rest.
+        fn claim(spec: &mut Spec, taken: &mut HashSet<u8>) {
+            if let Some(tac) = spec.3
+                && !taken.insert(tac)
+            {
+                spec.3 = None;
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+            #[test]
+            fn for_any_change(
+                before in prop::collection::vec(spec(), 1..12),
+                changes in prop::collection::vec((0..12_usize, prop::option::of(spec())), 0..6),
+                added in prop::collection::vec(spec(), 0..3),
+                queries in prop::collection::vec(name(), 1..6),
+            ) {
+                let makers = [maker("Xiao Mi", &["MI"]), maker("Redmi", &[]), maker("Pro", &["9 x"])];
+                let refs: Vec<&Maker> = makers.iter().collect();
+                let was: BTreeMap<Uuid, Spec> = before.into_iter().map(|s| (Uuid::now_v7(), s)).collect();
+                let ids: Vec<Uuid> = was.keys().copied().collect();
+                let mut now = was.clone();
+                let mut changed = BTreeSet::new();
+                for (which, new) in changes {
+                    let id = ids[which % ids.len()];
+                    changed.insert(id);
+                    match new {
+                        Some(spec) => now.insert(id, spec),
+                        None => now.remove(&id),
+                    };
+                }
+                for spec in added {
+                    let id = Uuid::now_v7();
+                    changed.insert(id);
+                    now.insert(id, spec);
+                }
+                // As in the database, a TAC is one model's at a time.
+                let mut taken = HashSet::new();
+                for spec in now.values_mut() {
+                    claim(spec, &mut taken);
+                }
+                let mut taken: HashSet<u8> = now
+                    .iter()
+                    .filter(|(id, _)| !changed.contains(*id))
+                    .filter_map(|(_, s)| s.3)
+                    .collect();
+                let base: Vec<ModelInput> = was
+                    .iter()
+                    .map(|(id, spec)| {
+                        let mut spec = if changed.contains(id) { spec.clone() } else { now[id].clone() };
+                        if changed.contains(id) {
+                            claim(&mut spec, &mut taken);
+                        }
+                        build(*id, &makers, &spec)
+                    })
+                    .collect();
+                let overlay: Vec<ModelInput> = changed
+                    .iter()
+                    .filter_map(|id| now.get(id).map(|spec| build(*id, &makers, spec)))
+                    .collect();
+                let vanished: Vec<Uuid> = changed.iter().filter(|id| !now.contains_key(*id)).copied().collect();
+                let layered = with_overlay(&refs, &base, &overlay, &vanished);
+                let whole = index_of(&refs, now.iter().map(|(id, spec)| build(*id, &makers, spec)).collect());
+                prop_assert_eq!(layered.len(), whole.len());
+                let answer = |index: &LookupIndex, q: &str, limit| -> Vec<Uuid> {
+                    index.search(q, limit).into_iter().map(|m| m.id()).collect()
+                };
+                let fixed = ["xiao mi", "mi", "redmi", "9 x", "pro 9", "re", "x"];
+                for query in queries.iter().map(String::as_str).chain(fixed) {
+                    for limit in [1, 3, 20] {
+                        prop_assert_eq!(answer(&layered, query, limit), answer(&whole, query, limit), "query {:?}", query);
+                    }
+                }
+                for t in 0..5 {
+                    let tac = Tac::parse(&format!("3520350{t}")).unwrap();
+                    prop_assert_eq!(layered.by_tac(&tac).map(|m| m.id()), whole.by_tac(&tac).map(|m| m.id()));
+                }
+                for id in ids.iter().chain(&changed) {
+                    prop_assert_eq!(layered.get(*id).map(|m| m.name()), whole.get(*id).map(|m| m.name()));
+                }
+            }
+        }
     }
 }

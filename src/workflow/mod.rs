@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::db::audit::{self, Change};
-use crate::db::{Db, DbConnection, DbError};
+use crate::db::{Db, DbConnection, DbError, changes};
 use crate::domain::audit::Actor;
 use crate::domain::rejection::Rejection;
 use crate::lookup::Lookup;
@@ -85,15 +85,14 @@ impl Tx<'_> {
         self.changed.mail_queued += count;
     }
 
-    /// The last writes of every transaction: the register's generation (so
-    /// other processes' indexes follow), then the audit rows — the append
-    /// serialises writers, so it comes last to hold its lock briefly.
+    /// The last writes of every transaction: the change log of the models
+    /// whose lookup entry changed (so other processes' indexes follow), then
+    /// the audit rows — the append serialises writers, so it comes last to
+    /// hold its lock briefly.
     fn finish(mut self) -> Result<Changed> {
         self.changed.models.sort_unstable();
         self.changed.models.dedup();
-        if !self.changed.models.is_empty() {
-            crate::db::bump_generation(self.conn)?;
-        }
+        changes::record(self.conn, &self.changed.models)?;
         audit::append(self.conn, &self.actor, self.audit, self.now)?;
         Ok(self.changed)
     }
@@ -145,7 +144,7 @@ impl Workflow {
             })
             .await?;
         if !changed.models.is_empty() {
-            self.lookup.refresh_after_write().await;
+            self.lookup.apply(&changed.models).await;
         }
         Ok(Done { value, changed })
     }

@@ -133,11 +133,7 @@ impl EmptyDatabase {
     /// PostgreSQL only: a second URL to it, as [`READ_ONLY_ROLE`], which may
     /// read every table the service will create and change nothing.
     pub fn read_only_url(&self) -> String {
-        let TestDb::Postgres { name } = &self.db else {
-            panic!("a read-only URL needs PostgreSQL");
-        };
-        grant_reads(name);
-        read_only_url(name)
+        self.db.read_only_url()
     }
 }
 
@@ -152,6 +148,16 @@ impl TestDb {
             Self::Sqlite { path } => format!("sqlite://{}", path.display()),
             Self::Postgres { name } => postgres_url(name),
         }
+    }
+
+    /// PostgreSQL only: a second URL to it, as [`READ_ONLY_ROLE`], which may
+    /// read every table the service will create and change nothing.
+    fn read_only_url(&self) -> String {
+        let Self::Postgres { name } = self else {
+            panic!("a read-only URL needs PostgreSQL");
+        };
+        grant_reads(name);
+        read_only_url(name)
     }
 }
 
@@ -172,7 +178,8 @@ pub struct TestApp {
     pub keys: AuthKeys,
     /// Issues link tokens the service accepts (its link secret).
     pub links: LinkTokens,
-    /// Shared by the [`TestApp::replica`]s of one database.
+    /// Shared by every server of one database (see [`TestApp::spawn_beside`]
+    /// and [`TestApp::replica`]); dropped with the last of them.
     db: Arc<TestDb>,
     dir: Arc<tempfile::TempDir>,
 }
@@ -223,14 +230,21 @@ impl TestApp {
     /// Starts the service on a database (and data directory) that a test
     /// prepared, e.g. by restoring a backup into it.
     pub async fn spawn_on(empty: EmptyDatabase, options: SpawnOptions) -> Self {
+        let EmptyDatabase { db, dir } = empty;
+        Self::start(Arc::new(db), Arc::new(dir), options).await
+    }
+
+    /// A second server process on this one's database, as another replica
+    /// would run (with the default options).
+    pub async fn spawn_beside(&self) -> Self {
+        Self::start(self.db.clone(), self.dir.clone(), SpawnOptions::default()).await
+    }
+
+    async fn start(db: Arc<TestDb>, dir: Arc<tempfile::TempDir>, options: SpawnOptions) -> Self {
+        let database = DatabaseUrl::parse(&db.url()).expect("a database URL");
         let database_read = options
             .read_replica
-            .then(|| DatabaseUrl::parse(&empty.read_only_url()).expect("a PostgreSQL URL"));
-        let EmptyDatabase { db, dir } = empty;
-        let database = match &db {
-            TestDb::Sqlite { path } => DatabaseUrl::Sqlite(path.clone()),
-            TestDb::Postgres { name } => DatabaseUrl::Postgres(postgres_url(name)),
-        };
+            .then(|| DatabaseUrl::parse(&db.read_only_url()).expect("a PostgreSQL URL"));
         let mut settings = Settings::for_database(database, dir.path());
         settings.bind = "127.0.0.1:0".parse().unwrap();
         settings.jwt_secret = Some(SecretString::from(JWT_SECRET));
@@ -259,20 +273,24 @@ impl TestApp {
             .expect("the application starts");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
-        Self::attach(EmptyDatabase { db, dir }, &address)
+        Self::attached(db, dir, &address)
     }
 
     /// The service another process runs at `address` on `database`, with
     /// this suite's secrets (`JWT_SECRET`, `LINK_SECRET`) and issuer.
     pub fn attach(database: EmptyDatabase, address: &str) -> Self {
         let EmptyDatabase { db, dir } = database;
+        Self::attached(Arc::new(db), Arc::new(dir), address)
+    }
+
+    fn attached(db: Arc<TestDb>, dir: Arc<tempfile::TempDir>, address: &str) -> Self {
         Self {
             address: address.to_owned(),
             client: reqwest::Client::new(),
             keys: AuthKeys::new(JWT_SECRET.as_bytes(), "clearance", "clearance"),
             links: LinkTokens::new(LINK_SECRET.as_bytes()),
-            db: Arc::new(db),
-            dir: Arc::new(dir),
+            db,
+            dir,
         }
     }
 

@@ -17,6 +17,7 @@ mod feed;
 mod idempotency;
 mod identity_provider;
 mod lookup;
+mod lookup_follows;
 mod lookup_page;
 mod mail;
 mod models_csv;

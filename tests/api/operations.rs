@@ -165,7 +165,8 @@ async fn loading_the_demo_twice_adds_nothing_the_second_time() {
     let db = workflow.db().clone();
     let count = |db: &clearance::db::Db| {
         db.write_blocking(|conn| {
-            let models = clearance::db::models::load_all(conn)?.len();
+            let every = clearance::db::models::ModelFilter::default();
+            let models = clearance::db::models::list(conn, &every, None, 500)?.len();
             let filter = clearance::db::advisories::AdvisoryFilter::default();
             let advisories = clearance::db::advisories::list(conn, &filter, None, 100)?;
             let prohibited = clearance::db::clearance::decisions_in_force(conn, None)?;
