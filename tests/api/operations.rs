@@ -257,7 +257,7 @@ async fn the_demo_answers_prohibited_for_the_redmi_1s() {
             .unwrap_or_default();
         let prohibitions: Vec<String> = mails
             .into_iter()
-            .filter(|m| m.contains("Prohibited: All Xiaomi phones"))
+            .filter(|m| m.contains("Not allowed: All Xiaomi phones"))
             .collect();
         // Three officers and the confirmed family member.
         if prohibitions.len() == 4 {
