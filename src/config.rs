@@ -55,6 +55,7 @@ struct RawSettings {
     csaf_publisher_name: String,
     csaf_publisher_namespace: Option<String>,
     csaf_publisher_category: String,
+    contact: Option<String>,
 }
 
 impl Default for RawSettings {
@@ -97,6 +98,7 @@ impl Default for RawSettings {
             // The office coordinates what personnel may use between makers,
             // testers and users; `CLEARANCE_CSAF_PUBLISHER_CATEGORY` changes it.
             csaf_publisher_category: "coordinator".into(),
+            contact: None,
         }
     }
 }
@@ -238,6 +240,10 @@ pub struct Settings {
     /// (default `Clearance`), `_NAMESPACE` (default the public URL) and
     /// `_CATEGORY` (default `coordinator`).
     pub csaf_publisher: Publisher,
+    /// Who to ask (`CLEARANCE_CONTACT`, free text such as "Security office,
+    /// ext. 4242, security@example.org"), shown on every public page and in
+    /// mail; `None` shows no contact line.
+    pub contact: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -396,6 +402,10 @@ impl Settings {
             http_workers: raw.http_workers,
             log_format,
             lookup_refresh: Duration::from_millis(raw.lookup_refresh_ms.max(50)),
+            contact: raw
+                .contact
+                .map(|c| c.split_whitespace().collect::<Vec<_>>().join(" "))
+                .filter(|c| !c.is_empty()),
         })
     }
 }

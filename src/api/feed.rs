@@ -24,7 +24,10 @@ pub const ATOM: &str = "application/atom+xml";
         publication time of the revision in force (an amendment updates the entry; a withdrawal or \
         supersession too). Withdrawn and superseded advisories stay in the feed, marked so in the \
         title and summary, so followers learn that a decision no longer applies. Each entry links \
-        the advisory (`related`) and its CSAF document (`alternate`, `application/json`). The \
+        the advisory's page (`alternate`, `text/html`), the advisory in the API (`related`) and \
+        its CSAF document (`alternate`, `application/json`), gives its first publication as \
+        `published`, and has one `category` per decision (`term` the decision, `label` it in \
+        words). The \
         `ETag` is a hash of the body; `If-None-Match` or `If-Modified-Since` answer 304 when \
         nothing changed.",
     params(

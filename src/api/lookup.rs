@@ -108,5 +108,6 @@ pub async fn lookup(
         question,
         viewer,
         now,
+        &state.settings.public_url,
     )))
 }

@@ -25,6 +25,7 @@ pub mod subscriptions;
 
 use actix_web::web;
 
+use crate::pages::advisory as advisory_page;
 use crate::pages::lookup as lookup_page;
 use routes::Endpoint;
 
@@ -63,6 +64,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         advisories::amend,
         advisories::withdraw,
         advisories::revisions,
+        advisory_page::advisory_page,
         csaf::document,
         csaf::provider_metadata,
         csaf::index,

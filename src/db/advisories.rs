@@ -19,10 +19,11 @@ use crate::domain::advisory::{
     AdvisoryContent, AdvisoryState, Audience, DecisionSpec, Lifecycle, Stage, Tlp, reference,
 };
 use crate::domain::audit::Actor;
-use crate::domain::clearance::Decision;
+use crate::domain::clearance::{Decision, Scope};
 use crate::domain::firmware::FirmwareRange;
 use crate::domain::severity::Severity;
 use crate::domain::text::{Line, Prose};
+use crate::domain::wording;
 
 /// An advisory as stored, with its published and its working revision.
 #[derive(Debug, Clone)]
@@ -58,6 +59,9 @@ pub struct RevisionRecord {
     pub content: AdvisoryContent,
     /// The name of each model and manufacturer the decisions name.
     pub names: HashMap<Uuid, String>,
+    /// What each target of a decision is called in a sentence: "Xiaomi
+    /// Redmi 1S", "All Xiaomi phones".
+    pub target_names: HashMap<Scope, String>,
     pub author: String,
     /// Everyone who wrote this revision (its author and later editors).
     pub contributors: Vec<String>,
@@ -849,6 +853,15 @@ fn load_revisions(
             advisory_supersedes::position,
         ))
         .load(conn)?;
+    let named_models: Vec<DbId> = decisions.iter().filter_map(|d| (d.2).0).collect();
+    let makers: HashMap<Uuid, String> = models::table
+        .inner_join(manufacturers::table)
+        .filter(models::id.eq_any(named_models))
+        .select((models::id, manufacturers::name))
+        .load::<(DbId, String)>(conn)?
+        .into_iter()
+        .map(|(id, maker)| (id.0, maker))
+        .collect();
     let mut decisions_of: HashMap<(Uuid, i32), Vec<(DecisionSpec, String)>> = HashMap::new();
     for (advisory, revision, scope, names, decision, conditions, firmware) in decisions {
         let spec = DecisionSpec {
@@ -904,6 +917,19 @@ fn load_revisions(
             .unwrap_or_default()
             .into_iter()
             .unzip();
+        let target_names = decisions
+            .iter()
+            .zip(&names)
+            .map(|(d, name)| {
+                let full = match d.scope {
+                    Scope::Model(id) => makers
+                        .get(&id)
+                        .map_or_else(|| name.clone(), |maker| format!("{maker} {name}")),
+                    Scope::Manufacturer { .. } => name.clone(),
+                };
+                (d.scope, wording::target_name(d.scope, &full))
+            })
+            .collect();
         let names = decisions
             .iter()
             .map(|d| d.scope.target())
@@ -934,6 +960,7 @@ fn load_revisions(
                     review_due: review_due.map(|t| t.0),
                 },
                 names,
+                target_names,
                 author,
                 contributors: serde_json::from_str(&contributors)
                     .map_err(stored("contributors"))?,
@@ -957,9 +984,14 @@ pub struct FeedItem {
     pub state: AdvisoryState,
     pub title: String,
     pub summary: String,
+    /// When its first revision was published.
+    pub published: DateTime<Utc>,
     /// The latest of the current revision's publication, the withdrawal and
     /// the supersession: each changes what the entry says.
     pub updated: DateTime<Utc>,
+    /// The revision in force's decisions, each with what its target is
+    /// called ("All Xiaomi phones").
+    pub decisions: Vec<(DecisionSpec, String)>,
 }
 
 /// The `limit` most recently published TLP:CLEAR advisories that are public
@@ -1005,8 +1037,31 @@ pub fn feed(conn: &mut DbConnection, limit: i64) -> Result<Vec<FeedItem>, DbErro
             advisories::superseded_at,
         ))
         .load(conn)?;
+    let ids: Vec<DbId> = rows.iter().map(|r| r.0).collect();
+    let mut revisions = load_revisions(conn, &ids)?;
     let mut items = Vec::with_capacity(rows.len());
     for (id, reference, state, title, summary, published, withdrawn, superseded) in rows {
+        let mine = revisions.remove(&id.0).unwrap_or_default();
+        let first_published = mine
+            .iter()
+            .filter_map(|r| r.published.as_ref().map(|(_, at)| *at))
+            .min();
+        let decisions = mine
+            .iter()
+            .filter(|r| r.published.is_some())
+            .max_by_key(|r| r.number)
+            .map(|current| {
+                current
+                    .content
+                    .decisions
+                    .iter()
+                    .map(|d| {
+                        let name = current.target_names.get(&d.scope).cloned();
+                        (d.clone(), name.unwrap_or_default())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let (Some(reference), Some(published)) = (reference, published) else {
             // A public advisory always has both; skip rather than guess.
             continue;
@@ -1022,7 +1077,9 @@ pub fn feed(conn: &mut DbConnection, limit: i64) -> Result<Vec<FeedItem>, DbErro
             state: state.parse().map_err(stored("advisory state"))?,
             title,
             summary,
+            published: first_published.unwrap_or(published.0),
             updated,
+            decisions,
         });
     }
     items.sort_by(|a, b| b.updated.cmp(&a.updated).then(b.id.cmp(&a.id)));

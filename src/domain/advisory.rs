@@ -438,6 +438,23 @@ pub fn reference(year: i32, number: i32) -> String {
     format!("CLR-{year}-{number:04}")
 }
 
+/// A reference as a link may spell it (`clr-2026-0001`), in the form it was
+/// given (`CLR-2026-0001`); `None` when it cannot be one.
+pub fn parse_reference(raw: &str) -> Option<String> {
+    let upper = raw.trim().to_ascii_uppercase();
+    let (year, number) = upper.strip_prefix("CLR-")?.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (year.len() == 4 && digits(year) && number.len() >= 4 && number.len() <= 9 && digits(number))
+        .then_some(upper)
+}
+
+/// The public page of the advisory `reference`, under the service's public
+/// URL: what mail, feed entries and lookup answers link to.
+pub fn advisory_page_url(public_url: &url::Url, reference: &str) -> String {
+    let base = public_url.as_str().trim_end_matches('/');
+    format!("{base}/advisories/{reference}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -543,5 +560,33 @@ mod tests {
     fn references_have_four_digits_at_least() {
         assert_eq!(reference(2026, 1), "CLR-2026-0001");
         assert_eq!(reference(2026, 12345), "CLR-2026-12345");
+    }
+
+    #[test]
+    fn references_in_links_are_read_in_any_case_and_nothing_else_is() {
+        assert_eq!(
+            parse_reference("clr-2026-0001").as_deref(),
+            Some("CLR-2026-0001")
+        );
+        assert_eq!(
+            parse_reference("CLR-2026-12345").as_deref(),
+            Some("CLR-2026-12345")
+        );
+        for bad in [
+            "",
+            "CLR-2026",
+            "CLR-26-0001",
+            "CLR-2026-001",
+            "XYZ-2026-0001",
+            "CLR-2026-00a1",
+            "CLR-2026-0001/x",
+        ] {
+            assert_eq!(parse_reference(bad), None, "{bad}");
+        }
+        let base = url::Url::parse("https://clearance.example.org/").unwrap();
+        assert_eq!(
+            advisory_page_url(&base, "CLR-2026-0001"),
+            "https://clearance.example.org/advisories/CLR-2026-0001"
+        );
     }
 }

@@ -203,6 +203,9 @@ pub struct DecidingAdvisory {
     pub scope: ScopeKind,
     /// With `scope: manufacturer`, the one category it is narrowed to.
     pub category: Option<Category>,
+    /// The advisory's public page (`{CLEARANCE_PUBLIC_URL}/advisories/{reference}`)
+    /// in lookup answers; null elsewhere.
+    pub page: Option<String>,
 }
 
 impl From<&DecisionInForce> for DecidingAdvisory {
@@ -217,6 +220,7 @@ impl From<&DecisionInForce> for DecidingAdvisory {
             firmware: d.firmware.as_ref().map(ToString::to_string),
             scope: d.scope.kind(),
             category: d.scope.category(),
+            page: None,
         }
     }
 }
@@ -277,6 +281,23 @@ impl Clearance {
         }
         self.advisories.retain(|a| !hidden(a));
         self.conditions = conditions_of(&self.advisories, self.status);
+        self
+    }
+}
+
+impl Clearance {
+    /// The answer with each deciding advisory's public page, under
+    /// `public_url`.
+    pub fn with_pages(mut self, public_url: &url::Url) -> Self {
+        let pieces = self.by_firmware.iter_mut().map(|p| &mut p.advisories);
+        for advisories in std::iter::once(&mut self.advisories).chain(pieces) {
+            for advisory in advisories {
+                advisory.page = Some(super::advisory::advisory_page_url(
+                    public_url,
+                    &advisory.reference,
+                ));
+            }
+        }
         self
     }
 }

@@ -9,6 +9,7 @@ pub mod evidence;
 pub mod firmware;
 pub mod imei;
 pub mod mail;
+pub mod markdown;
 pub mod personnel;
 pub mod registry;
 pub mod rejection;

@@ -59,7 +59,7 @@ impl Wording {
 pub const CHECK_THE_VERSION: &str = "Check the version in Settings.";
 
 /// A status in words, as the start of a sentence would have it.
-fn status_words(status: ClearanceStatus) -> &'static str {
+pub fn status_words(status: ClearanceStatus) -> &'static str {
     match status {
         ClearanceStatus::Prohibited => "Not allowed",
         ClearanceStatus::Restricted => "Restricted",
@@ -212,18 +212,76 @@ pub fn target_name(scope: Scope, name: &str) -> String {
     }
 }
 
-/// "What you must do", one line per model or maker an advisory decides on,
-/// each from the advisory's decisions about it (so a firmware split reads as
-/// one answer, never as "do not use" beside "you may use").
-pub fn advisory_says(decisions: &[DecisionSpec], name: impl Fn(Scope) -> String) -> Vec<String> {
+/// The models and makers an advisory decides on, each once, in the order
+/// it names them.
+pub fn targets(decisions: &[DecisionSpec]) -> Vec<Scope> {
     let mut targets: Vec<Scope> = Vec::new();
     for decision in decisions {
         if !targets.contains(&decision.scope) {
             targets.push(decision.scope);
         }
     }
-    let ever = DateTime::<Utc>::MIN_UTC;
     targets
+}
+
+/// One decision in words, as the advisory states it: "Not allowed before
+/// 6.3.1", "Allowed with conditions from 2.1 (work profile only)".
+pub fn decision_words(decision: &DecisionSpec) -> String {
+    let mut text = status_words(decision.decision.into()).to_owned();
+    if let Some(range) = &decision.firmware {
+        text.push(' ');
+        text.push_str(&range.words());
+    }
+    if let Some(conditions) = &decision.conditions {
+        text.push_str(&format!(" ({conditions})"));
+    }
+    text
+}
+
+/// How an amendment changed what is decided, one line per model or maker
+/// and range whose decision differs: "Xiaomi Redmi 1S, versions before
+/// 6.3.1: not allowed → allowed".
+pub fn decision_changes(
+    before: &[DecisionSpec],
+    after: &[DecisionSpec],
+    name: impl Fn(Scope) -> String,
+) -> Vec<String> {
+    let key = |d: &DecisionSpec| (d.scope, d.firmware.clone());
+    let said = |d: Option<&DecisionSpec>| {
+        d.map_or("no decision".to_owned(), |d| {
+            let mut text = status_words(d.decision.into()).to_lowercase();
+            if let Some(conditions) = &d.conditions {
+                text.push_str(&format!(" ({conditions})"));
+            }
+            text
+        })
+    };
+    let mut keys: Vec<(Scope, Option<FirmwareRange>)> = Vec::new();
+    for k in before.iter().chain(after).map(key) {
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    keys.into_iter()
+        .filter_map(|k| {
+            let old = before.iter().find(|d| key(d) == k);
+            let new = after.iter().find(|d| key(d) == k);
+            (old != new).then(|| {
+                let range =
+                    k.1.as_ref()
+                        .map_or(String::new(), |r| format!(", versions {}", r.words()));
+                format!("{}{range}: {} → {}", name(k.0), said(old), said(new))
+            })
+        })
+        .collect()
+}
+
+/// "What you must do", one line per model or maker an advisory decides on,
+/// each from the advisory's decisions about it (so a firmware split reads as
+/// one answer, never as "do not use" beside "you may use").
+pub fn advisory_says(decisions: &[DecisionSpec], name: impl Fn(Scope) -> String) -> Vec<String> {
+    let ever = DateTime::<Utc>::MIN_UTC;
+    targets(decisions)
         .into_iter()
         .map(|scope| {
             let own: Vec<DecisionInForce> = decisions
@@ -325,6 +383,46 @@ mod tests {
             must_do("Xiaomi Redmi 1S", &c),
             "Xiaomi Redmi 1S: Allowed from 6.3.1 — Versions before 6.3.1 are not allowed. Check the version in Settings."
         );
+    }
+
+    fn spec(decision: Decision, firmware: Option<&str>, conditions: Option<&str>) -> DecisionSpec {
+        DecisionSpec {
+            scope: model(),
+            decision,
+            conditions: conditions.map(|c| crate::domain::text::Prose::parse(c).unwrap()),
+            firmware: firmware.map(|f| FirmwareRange::parse(f).unwrap()),
+        }
+    }
+
+    #[test]
+    fn each_decision_and_each_change_reads_as_words() {
+        assert_eq!(
+            decision_words(&spec(Decision::Prohibited, Some("<6.3.1"), None)),
+            "Not allowed before 6.3.1"
+        );
+        assert_eq!(
+            decision_words(&spec(
+                Decision::ApprovedWithConditions,
+                None,
+                Some("work profile only")
+            )),
+            "Allowed with conditions (work profile only)"
+        );
+        let before = [spec(Decision::Prohibited, None, None)];
+        let after = [
+            spec(Decision::Prohibited, Some("<6.3.1"), None),
+            spec(Decision::Approved, Some(">=6.3.1"), None),
+        ];
+        let name = |_: Scope| "Xiaomi Redmi 1S".to_owned();
+        assert_eq!(
+            decision_changes(&before, &after, name),
+            [
+                "Xiaomi Redmi 1S: not allowed → no decision",
+                "Xiaomi Redmi 1S, versions before 6.3.1: no decision → not allowed",
+                "Xiaomi Redmi 1S, versions from 6.3.1: no decision → allowed",
+            ]
+        );
+        assert!(decision_changes(&after, &after, name).is_empty());
     }
 
     #[test]

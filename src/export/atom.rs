@@ -2,11 +2,12 @@
 //! `atom_syndication` crate so escaping and the element order are never
 //! hand-written.
 
-use atom_syndication::{Entry, Feed, FixedDateTime, Link, Person, Text};
+use atom_syndication::{Category, Entry, Feed, FixedDateTime, Link, Person, Text};
 use chrono::{DateTime, Utc};
 
 use crate::db::advisories::FeedItem;
 use crate::domain::advisory::AdvisoryState;
+use crate::domain::wording;
 
 /// How many entries the feed carries: feed readers poll and remember, so
 /// the most recent changes are enough.
@@ -51,6 +52,7 @@ pub fn render(items: &[FeedItem], base: &str) -> String {
 /// summary, so that a follower learns that a decision no longer applies.
 fn entry(item: &FeedItem, base: &str) -> Entry {
     let advisory = format!("{base}/api/v1/advisories/{}", item.id);
+    let page = format!("{base}/advisories/{}", item.reference);
     let (title_note, summary_note) = match item.state {
         AdvisoryState::Withdrawn => (" (withdrawn)", "Withdrawn: no longer applies. "),
         AdvisoryState::Superseded => (" (superseded)", "Superseded by a later advisory. "),
@@ -60,11 +62,22 @@ fn entry(item: &FeedItem, base: &str) -> Entry {
         id: format!("urn:uuid:{}", item.id),
         title: Text::plain(format!("[{}] {}{title_note}", item.reference, item.title)),
         updated: fixed(item.updated),
+        published: Some(fixed(item.published)),
         summary: Some(Text::plain(format!("{summary_note}{}", item.summary))),
         links: vec![
+            link(&page, "alternate", "text/html"),
             link(&advisory, "related", "application/json"),
             link(&format!("{advisory}/csaf"), "alternate", "application/json"),
         ],
+        categories: item
+            .decisions
+            .iter()
+            .map(|(decision, target)| Category {
+                term: decision.decision.as_str().to_owned(),
+                scheme: Some(format!("{base}/decisions")),
+                label: Some(format!("{target}: {}", wording::decision_words(decision))),
+            })
+            .collect(),
         ..Entry::default()
     }
 }

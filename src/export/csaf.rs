@@ -96,6 +96,15 @@ pub fn load(conn: &mut DbConnection, id: Uuid) -> Result<Option<Source>, DbError
     }))
 }
 
+/// What [`load`] loads, for the advisory published as `reference`; `None`
+/// when no advisory readers may see has that reference.
+pub fn load_published(conn: &mut DbConnection, reference: &str) -> Result<Option<Source>, DbError> {
+    match advisories::find_by_reference(conn, reference)? {
+        Some(found) if found.lifecycle.state.is_public() => load(conn, found.id),
+        _ => Ok(None),
+    }
+}
+
 /// When a document was released and revised: what `tracking` says, and
 /// what the provider's `index.txt` and `changes.csv` list.
 #[derive(Debug, Clone)]
@@ -154,6 +163,12 @@ impl Release {
             current: history.last()?.date,
             history,
         })
+    }
+
+    /// Each entry of the revision history, oldest first: when, and what
+    /// changed ("Initial publication.", "Withdrawn: …").
+    pub fn history(&self) -> impl Iterator<Item = (DateTime<Utc>, &str)> {
+        self.history.iter().map(|r| (r.date, r.summary.as_str()))
     }
 
     /// The document's path in the provider's distribution directory: the

@@ -128,13 +128,7 @@ pub fn find(conn: &mut DbConnection, year: &str, file: &str) -> Result<Option<So
     if csaf::file_name(&reference) != file {
         return Ok(None);
     }
-    let Some(advisory) = advisories::find_by_reference(conn, &reference)? else {
-        return Ok(None);
-    };
-    if !advisory.lifecycle.state.is_public() {
-        return Ok(None);
-    }
-    let Some(source) = csaf::load(conn, advisory.id)? else {
+    let Some(source) = csaf::load_published(conn, &reference)? else {
         return Ok(None);
     };
     let release = Release::of(

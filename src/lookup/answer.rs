@@ -75,12 +75,14 @@ pub struct LookupAnswer {
     pub matches: Vec<LookupMatch>,
 }
 
-/// Answers `question` from the index at `now`, as `viewer` may see it.
+/// Answers `question` from the index at `now`, as `viewer` may see it,
+/// linking each deciding advisory's page under `public_url`.
 pub fn answer(
     index: &LookupIndex,
     question: Question,
     viewer: Viewer,
     now: DateTime<Utc>,
+    public_url: &url::Url,
 ) -> LookupAnswer {
     let (kind, value, tac, found): (_, _, _, Vec<IndexedModel>) = match question.key {
         LookupKey::Text(text) => {
@@ -117,7 +119,10 @@ pub fn answer(
                     name: m.name().to_owned(),
                     manufacturer: m.manufacturer(),
                 },
-                clearance: m.clearance(now, firmware.as_ref()).seen_by(viewer),
+                clearance: m
+                    .clearance(now, firmware.as_ref())
+                    .seen_by(viewer)
+                    .with_pages(public_url),
             })
             .collect(),
         query: LookupQuery {

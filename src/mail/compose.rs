@@ -3,7 +3,6 @@
 //! the links it carries, and renders it.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 
 use chrono::{DateTime, Utc};
 use lettre::address::Envelope;
@@ -17,11 +16,11 @@ use crate::config::Settings;
 use crate::db::advisories::{self, AdvisoryRecord, RevisionRecord};
 use crate::db::digests::Listed;
 use crate::db::outbox::Claimed;
-use crate::db::{DbConnection, DbError, evidence, manufacturers, models, subscriptions};
-use crate::domain::advisory::{DecisionSpec, Tlp};
+use crate::db::{DbConnection, DbError, evidence, subscriptions};
+use crate::domain::advisory::{Viewer, advisory_page_url};
 use crate::domain::clearance::{Decision, Scope};
 use crate::domain::mail::{MailKind, Recipient};
-use crate::domain::wording;
+use crate::domain::{markdown, wording};
 use crate::links::{self, LinkClaims, LinkPurpose, LinkSubject, LinkTokens};
 
 /// A message ready for the transport.
@@ -45,8 +44,6 @@ pub enum Plan {
 pub struct Context {
     advisories: HashMap<Uuid, AdvisoryRecord>,
     revisions: HashMap<(Uuid, i32), RevisionRecord>,
-    /// What each model and maker a decision names is called in mail.
-    target_names: HashMap<Scope, String>,
     evidence: HashMap<Uuid, EvidenceLine>,
     /// Subscriptions that still want mail.
     confirmed: HashMap<Uuid, bool>,
@@ -72,18 +69,6 @@ impl Context {
                 else {
                     continue;
                 };
-                for decision in &content.decisions {
-                    if let Entry::Vacant(entry) = context.target_names.entry(decision.scope) {
-                        let name = match decision.scope {
-                            Scope::Model(id) => {
-                                let model = models::get(conn, id)?;
-                                format!("{} {}", model.manufacturer.name, model.name)
-                            }
-                            Scope::Manufacturer { id, .. } => manufacturers::get(conn, id)?.name,
-                        };
-                        entry.insert(wording::target_name(decision.scope, &name));
-                    }
-                }
                 for evidence_id in &content.evidence_ids {
                     if !context.evidence.contains_key(evidence_id) {
                         let found = evidence::get(conn, *evidence_id)?;
@@ -173,7 +158,6 @@ fn try_compose(
         _ => None,
     };
     let host = settings.public_url.host_str().unwrap_or("localhost");
-    let base = settings.public_url.as_str().trim_end_matches('/');
     let rendered = match (kind, row.advisory_id.map(|a| a.0), row.revision) {
         (MailKind::Digest, _, _) => {
             let items: Vec<DigestItem> = digest_items(row)
@@ -184,11 +168,11 @@ fn try_compose(
                         .revisions
                         .get(&(listed.advisory_id, listed.revision))?;
                     Some(DigestItem {
-                        reference: record.reference.clone().unwrap_or_default(),
+                        reference: record.reference.clone()?,
                         title: revision.content.title.to_string(),
                         severity: revision.content.severity.to_string(),
                         summary: revision.content.summary.to_string(),
-                        url: format!("{base}/api/v1/advisories/{}", record.id),
+                        url: advisory_page_url(&settings.public_url, record.reference.as_deref()?),
                     })
                 })
                 .collect();
@@ -302,50 +286,6 @@ fn link_mail(
     }
 }
 
-/// "Xiaomi Redmi 1S (firmware <6.3.1): Prohibited → Approved", one line per
-/// model and firmware range whose decision an amendment changed.
-fn decision_changes(
-    before: &[DecisionSpec],
-    after: &[DecisionSpec],
-    name: &dyn Fn(Scope) -> String,
-) -> Vec<String> {
-    let key = |d: &DecisionSpec| (d.scope, d.firmware.as_ref().map(ToString::to_string));
-    let label = |d: Option<&DecisionSpec>| {
-        d.map_or("no decision".to_owned(), |d| {
-            let mut text = decision_label(d.decision).to_owned();
-            if let Some(conditions) = &d.conditions {
-                text.push_str(&format!(" ({conditions})"));
-            }
-            text
-        })
-    };
-    let mut keys: Vec<(Scope, Option<String>)> = before.iter().chain(after).map(key).collect();
-    keys.dedup();
-    let mut seen = std::collections::HashSet::new();
-    keys.into_iter()
-        .filter(|k| seen.insert(k.clone()))
-        .filter_map(|k| {
-            let old = before.iter().find(|d| key(d) == k);
-            let new = after.iter().find(|d| key(d) == k);
-            (old != new).then(|| {
-                let range =
-                    k.1.as_ref()
-                        .map_or(String::new(), |f| format!(" (firmware {f})"));
-                format!("{}{range}: {} → {}", name(k.0), label(old), label(new))
-            })
-        })
-        .collect()
-}
-
-fn decision_label(decision: Decision) -> &'static str {
-    match decision {
-        Decision::Prohibited => "Prohibited",
-        Decision::Restricted => "Restricted",
-        Decision::ApprovedWithConditions => "Approved with conditions",
-        Decision::Approved => "Approved",
-    }
-}
-
 fn advisory_mail(
     kind: MailKind,
     record: &AdvisoryRecord,
@@ -356,10 +296,13 @@ fn advisory_mail(
     unsubscribe_url: Option<String>,
 ) -> AdvisoryMail {
     let content = &revision.content;
+    let previous = context.revisions.get(&(record.id, revision.number - 1));
+    // A target the amendment dropped is named by the revision before.
     let name = |scope: Scope| {
-        context
+        revision
             .target_names
             .get(&scope)
+            .or_else(|| previous.and_then(|p| p.target_names.get(&scope)))
             .cloned()
             .unwrap_or_default()
     };
@@ -367,20 +310,25 @@ fn advisory_mail(
         .decisions
         .iter()
         .map(|d| DecisionLine {
-            model: name(d.scope),
-            decision: decision_label(d.decision).into(),
-            firmware: d.firmware.as_ref().map(ToString::to_string),
-            conditions: d.conditions.as_ref().map(ToString::to_string),
+            target: name(d.scope),
+            decision: wording::decision_words(d),
         })
         .collect();
-    // "Prohibited: Xiaomi Redmi 1S" when the advisory decides one thing;
-    // its title otherwise.
+    // "Not allowed: Xiaomi Redmi 1S" when the advisory decides one thing
+    // for every version; its title otherwise.
     let mut kinds: Vec<Decision> = content.decisions.iter().map(|d| d.decision).collect();
     kinds.dedup();
-    let mut names: Vec<String> = content.decisions.iter().map(|d| name(d.scope)).collect();
-    names.dedup();
+    let names: Vec<String> = wording::targets(&content.decisions)
+        .into_iter()
+        .map(name)
+        .collect();
+    let every_version = content.decisions.iter().all(|d| d.firmware.is_none());
     let topic = match kinds.as_slice() {
-        [one] => format!("{}: {}", decision_label(*one), names.join(", ")),
+        [one] if every_version => format!(
+            "{}: {}",
+            wording::status_words((*one).into()),
+            names.join(", ")
+        ),
         _ => content.title.to_string(),
     };
     let headline = match kind {
@@ -389,26 +337,26 @@ fn advisory_mail(
         MailKind::Reminder => format!("Please acknowledge: {topic}"),
         _ => topic,
     };
-    let changes = match kind {
-        MailKind::Amended => context
-            .revisions
-            .get(&(record.id, revision.number - 1))
-            .map(|before| decision_changes(&before.content.decisions, &content.decisions, &name))
-            .unwrap_or_default(),
+    let changes = match (kind, previous) {
+        (MailKind::Amended, Some(before)) => {
+            wording::decision_changes(&before.content.decisions, &content.decisions, name)
+        }
         _ => Vec::new(),
     };
-    let restricted = matches!(content.tlp, Tlp::Amber | Tlp::AmberStrict | Tlp::Red);
-    let base = settings.public_url.as_str().trim_end_matches('/');
+    let restricted = !Viewer::Public.may_read(content.tlp);
+    let reference = record.reference.clone().unwrap_or_default();
     AdvisoryMail {
         kind: kind.as_str(),
         headline,
-        reference: record.reference.clone().unwrap_or_default(),
+        advisory_url: advisory_page_url(&settings.public_url, &reference),
+        reference,
         revision: revision.number,
         restricted,
         tlp_label: content.tlp.as_str().replace('_', "+").to_uppercase(),
         severity: content.severity.to_string(),
         summary: content.summary.to_string(),
-        body: content.body.clone(),
+        body_text: markdown::to_text(&content.body),
+        body_html: markdown::to_html(&content.body),
         what_to_do: wording::advisory_says(&content.decisions, name),
         decisions,
         changes,
@@ -418,8 +366,251 @@ fn advisory_mail(
             .filter_map(|id| context.evidence.get(id).cloned())
             .collect(),
         withdrawn_reason: record.withdrawn.as_ref().map(|w| w.reason.clone()),
-        advisory_url: format!("{base}/api/v1/advisories/{}", record.id),
         acknowledge_url,
         unsubscribe_url,
+        contact: settings.contact.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Both parts of the advisory mails people receive, as snapshots
+    //! (`src/mail/snapshots/`), from fixed inputs: review a change of
+    //! wording with `cargo insta review`.
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::config::DatabaseUrl;
+    use crate::db::advisories::Withdrawal;
+    use crate::domain::advisory::{
+        AdvisoryContent, AdvisoryState, Audience, DecisionSpec, Lifecycle, Stage, Tlp,
+    };
+    use crate::domain::firmware::FirmwareRange;
+    use crate::domain::registry::Category;
+    use crate::domain::severity::Severity;
+    use crate::domain::text::{Line, Prose};
+
+    const REDMI: Uuid = Uuid::from_u128(0x10);
+    const IPHONE: Uuid = Uuid::from_u128(0x11);
+    const XIAOMI: Uuid = Uuid::from_u128(0x20);
+    const EVIDENCE: Uuid = Uuid::from_u128(0x30);
+    const ADVISORY: Uuid = Uuid::from_u128(0x40);
+
+    const BODY: &str = "## What the lab found\n\n\
+        With the cloud messaging service on, the phone sends the **carrier, phone number, \
+        IMEI, contacts and SMS numbers** to servers in Beijing ([the report]\
+        (https://www.f-secure.com/weblog/archives/00002731.html)).\n\n\
+        **Do not use this phone.** Remove its SIM and hand it in.\n\n\
+        <script>alert('x')</script>";
+
+    fn at(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, day, 9, 0, 0).unwrap()
+    }
+
+    fn decision(scope: Scope, decision: Decision, firmware: Option<&str>) -> DecisionSpec {
+        DecisionSpec {
+            scope,
+            decision,
+            conditions: None,
+            firmware: firmware.map(|f| FirmwareRange::parse(f).unwrap()),
+        }
+    }
+
+    fn revision(
+        number: i32,
+        title: &str,
+        tlp: Tlp,
+        decisions: Vec<DecisionSpec>,
+    ) -> RevisionRecord {
+        let target_names = decisions
+            .iter()
+            .map(|d| {
+                let name = match d.scope {
+                    Scope::Model(id) if id == IPHONE => "Apple iPhone 5s",
+                    Scope::Model(_) => "Xiaomi Redmi 1S",
+                    Scope::Manufacturer { .. } => "Xiaomi",
+                };
+                (d.scope, wording::target_name(d.scope, name))
+            })
+            .collect();
+        RevisionRecord {
+            number,
+            stage: Stage::Published,
+            content: AdvisoryContent {
+                title: Line::parse(title).unwrap(),
+                summary: Prose::parse("Officers and their families are to follow this advisory.")
+                    .unwrap(),
+                body: BODY.into(),
+                severity: Severity::High,
+                tlp,
+                audience: Audience::default(),
+                acknowledgement_required: true,
+                decisions,
+                evidence_ids: vec![EVIDENCE],
+                supersedes: Vec::new(),
+                effective_at: None,
+                review_due: None,
+            },
+            names: HashMap::new(),
+            target_names,
+            author: "ana".into(),
+            contributors: vec!["ana".into()],
+            rejection_reason: None,
+            submitted: None,
+            approved: None,
+            published: Some(("bob".into(), at(number as u32))),
+            created_at: at(1),
+            updated_at: at(number as u32),
+        }
+    }
+
+    /// The mail of `kind` about the last of `revisions`.
+    fn mail(kind: MailKind, revisions: Vec<RevisionRecord>, withdrawn: Option<&str>) -> String {
+        let current = revisions.last().unwrap().clone();
+        let record = AdvisoryRecord {
+            id: ADVISORY,
+            reference: Some("CLR-2026-0001".into()),
+            lifecycle: Lifecycle {
+                state: if withdrawn.is_some() {
+                    AdvisoryState::Withdrawn
+                } else {
+                    AdvisoryState::Published
+                },
+                working: None,
+            },
+            author: "ana".into(),
+            author_name: "Ana".into(),
+            current: Some(current.clone()),
+            working: None,
+            withdrawn: withdrawn.map(|reason| Withdrawal {
+                reason: reason.into(),
+                by: "bob".into(),
+                at: at(20),
+            }),
+            superseded_by: None,
+            superseded_at: None,
+            version: 1,
+            created_at: at(1),
+            updated_at: at(20),
+        };
+        let mut context = Context::default();
+        for r in revisions {
+            context.revisions.insert((ADVISORY, r.number), r);
+        }
+        context.evidence.insert(
+            EVIDENCE,
+            EvidenceLine {
+                title: "Redmi 1S sends personal data to servers in Beijing".into(),
+                source: "F-Secure Labs".into(),
+                observed: "2014-07-30".into(),
+                summary: "The phone sends the carrier, phone number, IMEI and contacts.".into(),
+            },
+        );
+        let mut settings = Settings::for_database(
+            DatabaseUrl::Sqlite("c.db".into()),
+            std::path::Path::new("."),
+        );
+        settings.public_url = url::Url::parse("https://clearance.example.org/").unwrap();
+        settings.contact = Some("Security office, ext. 4242, security@example.org".into());
+        let acknowledge = (kind != MailKind::Withdrawn)
+            .then(|| "https://clearance.example.org/acknowledge?token=TOKEN".to_owned());
+        let rendered = render_advisory(&advisory_mail(
+            kind,
+            &record,
+            &current,
+            &context,
+            &settings,
+            acknowledge,
+            None,
+        ))
+        .unwrap();
+        format!(
+            "Subject: {}\n\n--- text/plain ---\n{}\n--- text/html ---\n{}",
+            rendered.subject, rendered.text, rendered.html
+        )
+    }
+
+    fn prohibited_redmi() -> RevisionRecord {
+        revision(
+            1,
+            "Do not use Xiaomi Redmi 1S phones",
+            Tlp::Clear,
+            vec![decision(Scope::Model(REDMI), Decision::Prohibited, None)],
+        )
+    }
+
+    #[test]
+    fn a_prohibition() {
+        insta::assert_snapshot!(mail(MailKind::Published, vec![prohibited_redmi()], None));
+    }
+
+    #[test]
+    fn an_approval_from_a_firmware_version() {
+        let approval = revision(
+            1,
+            "iPhone 5s: allowed from iOS 7.1.2",
+            Tlp::Clear,
+            vec![decision(
+                Scope::Model(IPHONE),
+                Decision::Approved,
+                Some(">=7.1.2"),
+            )],
+        );
+        insta::assert_snapshot!(mail(MailKind::Published, vec![approval], None));
+    }
+
+    #[test]
+    fn a_maker_wide_prohibition() {
+        let every_phone = Scope::Manufacturer {
+            id: XIAOMI,
+            category: Some(Category::Phone),
+        };
+        let circular = revision(
+            1,
+            "Refrain from using Xiaomi phones",
+            Tlp::Clear,
+            vec![decision(every_phone, Decision::Prohibited, None)],
+        );
+        insta::assert_snapshot!(mail(MailKind::Published, vec![circular], None));
+    }
+
+    #[test]
+    fn an_amendment() {
+        let fixed = revision(
+            2,
+            "Redmi 1S: allowed from firmware 6.3.1",
+            Tlp::Clear,
+            vec![
+                decision(Scope::Model(REDMI), Decision::Prohibited, Some("<6.3.1")),
+                decision(Scope::Model(REDMI), Decision::Approved, Some(">=6.3.1")),
+            ],
+        );
+        let text = mail(MailKind::Amended, vec![prohibited_redmi(), fixed], None);
+        assert!(
+            !text.contains("Do not use a Xiaomi Redmi 1S"),
+            "never both ways"
+        );
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn a_withdrawal() {
+        insta::assert_snapshot!(mail(
+            MailKind::Withdrawn,
+            vec![prohibited_redmi()],
+            Some("The national agency's own tests found no leak after the update.")
+        ));
+    }
+
+    #[test]
+    fn a_restricted_advisory_says_nothing_of_itself() {
+        let mut amber = prohibited_redmi();
+        amber.content.tlp = Tlp::Amber;
+        let text = mail(MailKind::Published, vec![amber], None);
+        for absent in ["Beijing", "Do not use this phone", "Redmi 1S sends"] {
+            assert!(!text.contains(absent), "{absent}: {text}");
+        }
+        assert!(text.contains("https://clearance.example.org/advisories/CLR-2026-0001"));
     }
 }

@@ -52,12 +52,10 @@ pub enum MessageError {
 /// One decision as a mail lists it.
 #[derive(Debug, Clone, Serialize)]
 pub struct DecisionLine {
-    /// "Xiaomi Redmi 1S"
-    pub model: String,
-    /// "Prohibited"
+    /// "Xiaomi Redmi 1S", "All Xiaomi phones"
+    pub target: String,
+    /// "Not allowed before 6.3.1"
     pub decision: String,
-    pub firmware: Option<String>,
-    pub conditions: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -81,16 +79,22 @@ pub struct AdvisoryMail {
     pub tlp_label: String,
     pub severity: String,
     pub summary: String,
-    pub body: String,
+    /// The Markdown body as plain text, its links as footnotes.
+    pub body_text: String,
+    /// The Markdown body as sanitised HTML.
+    pub body_html: String,
     pub decisions: Vec<DecisionLine>,
     /// For an amendment: how its decisions differ from the revision before.
     pub changes: Vec<String>,
     pub what_to_do: Vec<String>,
     pub evidence: Vec<EvidenceLine>,
     pub withdrawn_reason: Option<String>,
+    /// The advisory's page.
     pub advisory_url: String,
     pub acknowledge_url: Option<String>,
     pub unsubscribe_url: Option<String>,
+    /// Who to ask (`CLEARANCE_CONTACT`).
+    pub contact: Option<String>,
 }
 
 /// A mail that carries one link (confirm a subscription, manage it).
@@ -257,12 +261,11 @@ mod tests {
             },
             severity: "high".into(),
             summary: "Officers are to refrain from using it.".into(),
-            body: "It sends <contacts> abroad & more.".into(),
+            body_text: "It sends contacts abroad & more.".into(),
+            body_html: crate::domain::markdown::to_html("It sends **contacts** abroad & more."),
             decisions: vec![DecisionLine {
-                model: "Xiaomi Redmi 1S".into(),
-                decision: "Prohibited".into(),
-                firmware: Some("<6.3.1".into()),
-                conditions: None,
+                target: "Xiaomi Redmi 1S".into(),
+                decision: "Not allowed before 6.3.1".into(),
             }],
             changes: vec![],
             what_to_do: vec!["Do not use a Xiaomi Redmi 1S.".into()],
@@ -271,11 +274,12 @@ mod tests {
             advisory_url: "https://clearance.example.org/a/1".into(),
             acknowledge_url: Some("https://clearance.example.org/acknowledge?token=t".into()),
             unsubscribe_url: None,
+            contact: Some("Security office, ext. 4242".into()),
         }
     }
 
     #[test]
-    fn html_escapes_what_users_wrote_and_text_keeps_it() {
+    fn html_shows_the_rendered_body_and_text_the_plain_one() {
         let rendered = render_advisory(&sample(false)).unwrap();
         assert_eq!(
             rendered.subject,
@@ -284,10 +288,17 @@ mod tests {
         assert!(
             rendered
                 .html
-                .contains("It sends &lt;contacts&gt; abroad &amp; more.")
+                .contains("<p>It sends <strong>contacts</strong> abroad &amp; more.</p>"),
+            "{}",
+            rendered.html
         );
-        assert!(rendered.html.contains("(firmware &lt;6.3.1)"));
-        assert!(rendered.text.contains("It sends <contacts> abroad & more."));
+        assert!(
+            rendered
+                .html
+                .contains("Xiaomi Redmi 1S: <strong>Not allowed before 6.3.1</strong>")
+        );
+        assert!(rendered.html.contains("Security office, ext. 4242"));
+        assert!(rendered.text.contains("It sends contacts abroad & more."));
         assert!(rendered.text.contains("acknowledge?token=t"));
     }
 

@@ -45,9 +45,10 @@ pub struct Verdict {
     pub tone: &'static str,
     /// Manufacturer and name.
     pub model: String,
-    /// The deciding advisory's reference and title, when the visitor may
-    /// read it.
+    /// The deciding advisory's reference, page and title, when the visitor
+    /// may read it.
     pub reference: Option<String>,
+    pub page: Option<String>,
     pub title: Option<String>,
 }
 
@@ -60,6 +61,7 @@ struct LookupPage<'a> {
     /// number, nothing found, sign-in needed.
     message: Option<String>,
     verdicts: Vec<Verdict>,
+    contact: Option<&'a str>,
 }
 
 #[utoipa::path(
@@ -107,6 +109,7 @@ pub async fn lookup_page(
         firmware,
         message,
         verdicts,
+        contact: state.settings.contact.as_deref(),
     };
     super::html_with_policy(status, &page, CONTENT_SECURITY_POLICY)
 }
@@ -126,7 +129,7 @@ fn ask(state: &AppState, q: &str, firmware: &str, viewer: Viewer) -> Result<Vec<
         firmware: firmware.clone(),
         limit: DEFAULT_MATCHES,
     };
-    let found = answer::answer(&index, question, viewer, now);
+    let found = answer::answer(&index, question, viewer, now, &state.settings.public_url);
     Ok(found
         .matches
         .iter()
@@ -183,6 +186,7 @@ fn verdict(found: &LookupMatch, wording: Wording) -> Verdict {
         tone: wording.tone.class(),
         model: format!("{} {}", found.model.manufacturer.name, found.model.name),
         reference: deciding.map(|a| a.reference.clone()),
+        page: deciding.and_then(|a| a.page.clone()),
         title: deciding.map(|a| a.title.clone()),
     }
 }

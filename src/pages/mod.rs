@@ -1,10 +1,11 @@
 //! The small HTML pages that links in mail open in a browser: confirm,
 //! unsubscribe, manage, and the page for a link that cannot be used —
 //! self-contained (inline style, no script, no external asset) — and the
-//! public lookup page ([`lookup`]). Rendered from askama templates
+//! public lookup page ([`lookup`]) and advisory pages ([`advisory`]). Rendered from askama templates
 //! (`templates/pages/`), which escape every value; readable on a phone.
 
 pub mod accept;
+pub mod advisory;
 pub mod lookup;
 
 use actix_web::http::StatusCode;

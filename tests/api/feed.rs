@@ -74,12 +74,35 @@ async fn the_feed_carries_published_clear_advisories_newest_first(app: TestApp) 
             .href()
             .ends_with(&format!("/api/v1/advisories/{id}"))
     );
-    let csaf = link("alternate");
+    let alternate = |mime: &str| {
+        entry
+            .links()
+            .iter()
+            .find(|l| l.rel() == "alternate" && l.mime_type() == Some(mime))
+            .unwrap_or_else(|| panic!("an alternate {mime} link"))
+            .clone()
+    };
+    let reference = first["reference"].as_str().unwrap();
     assert!(
-        csaf.href()
+        alternate("text/html")
+            .href()
+            .ends_with(&format!("/advisories/{reference}"))
+    );
+    assert!(
+        alternate("application/json")
+            .href()
             .ends_with(&format!("/api/v1/advisories/{id}/csaf"))
     );
-    assert_eq!(csaf.mime_type(), Some("application/json"));
+    assert_eq!(entry.published(), Some(entry.updated()));
+    let categories: Vec<(&str, Option<&str>)> = entry
+        .categories()
+        .iter()
+        .map(|c| (c.term(), c.label()))
+        .collect();
+    assert_eq!(
+        categories,
+        [("prohibited", Some("Xiaomi Redmi 1S: Not allowed"))]
+    );
     assert_eq!(feed.updated(), feed.entries()[0].updated());
 
     // A withdrawal stays in the feed, marked, as the newest change.

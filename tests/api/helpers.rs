@@ -633,6 +633,13 @@ impl TestApp {
     }
 }
 
+/// A page's status, headers and HTML.
+pub async fn page_parts(response: Response) -> (u16, reqwest::header::HeaderMap, String) {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.expect("a body"))
+}
+
 pub async fn body(response: Response) -> Value {
     let status = response.status();
     let text = response.text().await.expect("a body");

@@ -2,16 +2,12 @@
 //! without JavaScript, on both backends) and in a real headless Chromium
 //! driven through chromedriver (typing, a phone-sized screen, escaping).
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use clearance::auth::Role;
-use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::{Value, json};
+use fantoccini::Locator;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, SpawnOptions, TestApp};
+use crate::browser::Browser;
+use crate::helpers::{Backend, SpawnOptions, TestApp, page_parts};
 use crate::workflow::{draft, prohibition, publish, redmi_with_evidence};
 
 const IMEI: &str = "864521021234562";
@@ -35,9 +31,7 @@ async fn page(app: &TestApp, query: &[(&str, &str)]) -> (u16, reqwest::header::H
         .send()
         .await
         .unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    (status, headers, response.text().await.unwrap())
+    page_parts(response).await
 }
 
 async fn answers_in_plain_words_without_javascript(app: TestApp) {
@@ -158,52 +152,7 @@ async fn asks_for_a_sign_in_when_lookup_is_not_public() {
     assert_eq!(reader.send().await.unwrap().status(), 200);
 }
 
-/// Chromium, headless, with a 360 × 740 phone screen, through its
-/// chromedriver on a free port; both killed on drop.
-struct Browser {
-    client: Client,
-    driver: Child,
-}
-
 impl Browser {
-    async fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver (Debian's chromium-driver; scripts/test.sh installs it)");
-        let capabilities = json!({
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--hide-scrollbars"],
-                "mobileEmulation": {"deviceMetrics": {"width": 360, "height": 740, "pixelRatio": 2.0}},
-            }
-        });
-        let Value::Object(capabilities) = capabilities else {
-            unreachable!()
-        };
-        let url = format!("http://127.0.0.1:{port}");
-        let mut last_error = None;
-        for _ in 0..100 {
-            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-                .capabilities(capabilities.clone())
-                .connect(&url)
-                .await
-            {
-                Ok(client) => return Self { client, driver },
-                Err(error) => last_error = Some(error),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("chromedriver did not start a session: {last_error:?}");
-    }
-
     /// Opens the page, types `q` into the box and submits the form.
     async fn ask(&self, app: &TestApp, q: &str) {
         self.client
@@ -227,24 +176,7 @@ impl Browser {
     }
 
     async fn status_text(&self) -> String {
-        self.client
-            .find(Locator::Css("[role=status]"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    }
-
-    async fn script(&self, code: &str) -> Value {
-        self.client.execute(code, vec![]).await.unwrap()
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        self.text("[role=status]").await
     }
 }
 
@@ -269,14 +201,7 @@ async fn a_phone_browser_reads_not_allowed_for_a_prohibited_imei() {
     assert!(answer.contains(&reference), "{answer}");
     assert!(answer.contains("Xiaomi Redmi 1S"), "{answer}");
     // The phone's screen: 360 px, and nothing wider than it.
-    let widths = browser
-        .script("const e = document.documentElement; return [window.innerWidth, e.scrollWidth, e.clientWidth];")
-        .await;
-    assert_eq!(widths[0], 360, "{widths}");
-    assert!(
-        widths[1].as_u64() <= widths[2].as_u64(),
-        "horizontal scroll: {widths}"
-    );
+    browser.assert_fits_the_phone().await;
     // The stylesheet loaded under the policy (its colour is on the heading).
     let colour = browser
         .script("return getComputedStyle(document.querySelector('.verdict h2')).color;")

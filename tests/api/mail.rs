@@ -206,7 +206,7 @@ async fn the_right_people_get_exactly_one_mail_each(app_backend: Backend) {
     let officer = received["p042@example.org"][0];
     assert_eq!(
         officer.subject().unwrap(),
-        format!("[{reference}] Prohibited: Xiaomi Redmi 1S")
+        format!("[{reference}] Not allowed: Xiaomi Redmi 1S")
     );
     assert!(header(officer, "Message-ID").is_some());
     assert_eq!(
@@ -215,7 +215,24 @@ async fn the_right_people_get_exactly_one_mail_each(app_backend: Backend) {
     );
     assert!(header(officer, "List-Unsubscribe").is_none());
     let text = officer.text().unwrap();
-    assert!(text.contains("Xiaomi Redmi 1S: Prohibited"), "{text}");
+    assert!(text.contains("Xiaomi Redmi 1S: Not allowed"), "{text}");
+    // Its link opens the advisory's page, not the API.
+    let read = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Read the advisory: "))
+        .expect("a link to the advisory");
+    assert!(
+        read.ends_with(&format!("/advisories/{reference}")),
+        "{read}"
+    );
+    let page = app.client.get(local(&app, read)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("Do not use Xiaomi Redmi 1S phones")
+    );
     assert!(text.contains("F-Secure Labs"), "{text}");
     assert!(officer.html().unwrap().contains("<li>"));
     let acknowledge = link(&app, officer, "/acknowledge");
@@ -491,15 +508,7 @@ async fn amendments_say_what_changed_and_withdrawals_why(app_backend: Backend) {
         .await;
     assert_eq!(edited.status(), 200);
     publish(&app, &id).await;
-    let withdrawn = crate::workflow::act(
-        &app,
-        &id,
-        "withdraw",
-        Role::Approver,
-        &json!({"reason": "Superseded by the national agency's decision."}),
-    )
-    .await;
-    assert_eq!(withdrawn.status(), 200);
+    crate::workflow::withdraw(&app, &id, "Superseded by the national agency's decision.").await;
     wait_for("three mails each", Duration::from_secs(30), async || {
         about(&server.messages(), &reference)
             .get("p001@example.org")
@@ -518,11 +527,11 @@ async fn amendments_say_what_changed_and_withdrawals_why(app_backend: Backend) {
     };
     let update = find("Updated:").text().unwrap();
     assert!(
-        update.contains("Xiaomi Redmi 1S (firmware >=6.3.1): no decision → Approved"),
+        update.contains("Xiaomi Redmi 1S, versions from 6.3.1: no decision → allowed"),
         "{update}"
     );
     assert!(
-        update.contains("Xiaomi Redmi 1S: Prohibited → no decision"),
+        update.contains("Xiaomi Redmi 1S: not allowed → no decision"),
         "{update}"
     );
     let withdrawal = find("Withdrawn:").text().unwrap();

@@ -251,7 +251,7 @@ async fn the_demo_answers_prohibited_for_the_redmi_1s() {
                     .filter_map(|e| e.ok())
                     .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
                     .filter(|m| {
-                        m.contains("Subject:") && m.contains("Prohibited: All Xiaomi phones")
+                        m.contains("Subject:") && m.contains("Not allowed: All Xiaomi phones")
                     })
                     .collect()
             })

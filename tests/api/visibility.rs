@@ -18,10 +18,12 @@ fn marker(tlp: &str) -> String {
 
 /// One model per TLP, each decided on by an advisory of that TLP whose
 /// title, summary, body and conditions carry the TLP's marker, split by
-/// firmware so ranges would show too. Returns the models' TACs.
-async fn an_advisory_of_every_tlp(app: &TestApp) -> Vec<String> {
+/// firmware so ranges would show too. Returns the models' TACs and the
+/// advisories' references.
+async fn an_advisory_of_every_tlp(app: &TestApp) -> (Vec<String>, Vec<String>) {
     let maker = app.manufacturer("Xiaomi").await;
     let mut tacs = Vec::new();
+    let mut references = Vec::new();
     for (i, tlp) in TLPS.iter().enumerate() {
         let tac = format!("8645210{i}");
         let model = app
@@ -48,10 +50,11 @@ async fn an_advisory_of_every_tlp(app: &TestApp) -> Vec<String> {
             }),
         )
         .await;
-        publish(app, &id).await;
+        let published = publish(app, &id).await;
+        references.push(published["reference"].as_str().unwrap().to_owned());
         tacs.push(tac);
     }
-    tacs
+    (tacs, references)
 }
 
 async fn text(app: &TestApp, path: &str, role: Option<Role>) -> String {
@@ -65,7 +68,11 @@ async fn text(app: &TestApp, path: &str, role: Option<Role>) -> String {
 }
 
 /// Every public surface, as an anonymous caller gets it.
-async fn public_bodies(app: &TestApp, tacs: &[String]) -> Vec<(String, String)> {
+async fn public_bodies(
+    app: &TestApp,
+    tacs: &[String],
+    references: &[String],
+) -> Vec<(String, String)> {
     let mut paths: Vec<String> = vec![
         "/api/v1/lookup?q=redmi".into(),
         "/lookup?q=redmi".into(),
@@ -80,6 +87,7 @@ async fn public_bodies(app: &TestApp, tacs: &[String]) -> Vec<(String, String)> 
             paths.push(format!("/lookup?q={tac}{firmware}"));
         }
     }
+    paths.extend(references.iter().map(|r| format!("/advisories/{r}")));
     let index = text(app, "/.well-known/csaf/clear/index.txt", None).await;
     paths.extend(
         index
@@ -95,8 +103,8 @@ async fn public_bodies(app: &TestApp, tacs: &[String]) -> Vec<(String, String)> 
 }
 
 async fn the_public_sees_nothing_of_an_advisory_it_may_not_read(app: TestApp) {
-    let tacs = an_advisory_of_every_tlp(&app).await;
-    let bodies = public_bodies(&app, &tacs).await;
+    let (tacs, references) = an_advisory_of_every_tlp(&app).await;
+    let bodies = public_bodies(&app, &tacs, &references).await;
     for tlp in &TLPS[1..] {
         let mark = marker(tlp);
         for (path, body) in &bodies {
@@ -115,6 +123,11 @@ async fn the_public_sees_nothing_of_an_advisory_it_may_not_read(app: TestApp) {
             .iter()
             .any(|(_, b)| b.contains(&format!("{clear} conditions")))
     );
+    assert!(
+        bodies
+            .iter()
+            .any(|(p, b)| p.starts_with("/advisories/") && b.contains(&format!("{clear} body")))
+    );
     // Without reading them, the public still gets each model's answer: the
     // firmware split is hidden, so the most cautious one.
     for tac in &tacs[1..] {
@@ -128,7 +141,16 @@ async fn the_public_sees_nothing_of_an_advisory_it_may_not_read(app: TestApp) {
 }
 
 async fn personnel_read_every_advisory(app: TestApp) {
-    let tacs = an_advisory_of_every_tlp(&app).await;
+    let (tacs, references) = an_advisory_of_every_tlp(&app).await;
+    for (reference, tlp) in references.iter().zip(TLPS) {
+        let page = text(
+            &app,
+            &format!("/advisories/{reference}"),
+            Some(Role::Reader),
+        )
+        .await;
+        assert!(page.contains(&marker(tlp)), "{tlp}: {page}");
+    }
     for (tac, tlp) in tacs.iter().zip(TLPS) {
         let answer = text(
             &app,

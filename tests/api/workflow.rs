@@ -98,6 +98,19 @@ pub async fn act(
     .await
 }
 
+/// Withdraws a published advisory as `approver-1`, for `reason`.
+pub async fn withdraw(app: &TestApp, id: &str, reason: &str) {
+    let response = act(
+        app,
+        id,
+        "withdraw",
+        Role::Approver,
+        &json!({"reason": reason}),
+    )
+    .await;
+    assert_eq!(response.status(), 200, "withdrawing");
+}
+
 /// Submits (as the analyst), approves and publishes (as `approver-1`).
 pub async fn publish(app: &TestApp, id: &str) -> Value {
     for (action, role) in [
