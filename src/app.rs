@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next, from_fn};
@@ -15,13 +15,14 @@ use anyhow::Context;
 use tracing::Instrument;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use crate::api::extract::JsonLimit;
+use crate::api::extract::{JsonLimit, control_character_in_query, oversized_header};
 use crate::artifacts::{ArtifactStore, DiskStore};
 use crate::auth::AuthKeys;
 use crate::auth::jwks_url::{RefreshPolicy, RemoteJwks};
 use crate::clock::Clock;
 use crate::config::{JwksSource, Settings};
 use crate::db::Db;
+use crate::domain::audit::AuditKey;
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::links::LinkTokens;
 use crate::lookup::Lookup;
@@ -52,6 +53,22 @@ pub struct Application {
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// A mistake in the setup that the service cannot start with: one line on
+/// stderr saying what is wrong and what to do, and exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartupError(pub String);
+
+/// The key `clearance token` signs with: the server's, never a new one.
+pub fn minting_keys(settings: &Settings) -> Result<AuthKeys, StartupError> {
+    let secret = crate::secrets::kept_jwt_secret(settings).map_err(StartupError)?;
+    Ok(AuthKeys::new(
+        crate::secrets::bytes(&secret),
+        &settings.jwt_issuer,
+        &settings.jwt_audience,
+    ))
+}
+
 /// The verification keys the settings describe: the HS256 secret (generated
 /// when unset) and, when configured, the JWKS.
 pub fn auth_keys(settings: &Settings) -> anyhow::Result<AuthKeys> {
@@ -72,8 +89,16 @@ pub fn auth_keys(settings: &Settings) -> anyhow::Result<AuthKeys> {
     }
 }
 
+/// The key of the audit chain (generated into the data directory when the
+/// settings name none).
+fn audit_key(settings: &Settings) -> anyhow::Result<AuditKey> {
+    let secret = crate::secrets::audit_key(settings)?;
+    Ok(AuditKey::new(crate::secrets::bytes(&secret)))
+}
+
 /// Connects to the database and brings its schema up to date.
 pub fn open_database(settings: &Settings) -> anyhow::Result<Db> {
+    crate::db::probe(&settings.database).map_err(StartupError)?;
     let db = Db::connect(&settings.database, settings.db_pool_size)?;
     db.migrate()
         .context("cannot apply the database migrations")?;
@@ -93,6 +118,9 @@ impl Application {
     /// [`Application::build`] with the clock the service runs by (tests
     /// hold one they can move).
     pub async fn build_with(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
+        if settings.worker {
+            crate::mail::check_destination(&settings)?;
+        }
         let settings = Arc::new(settings);
         let db = {
             let settings = settings.clone();
@@ -104,14 +132,27 @@ impl Application {
             .await
             .context("cannot load the lookup index")?;
         let follower = tokio::spawn(lookup.clone().follow(settings.lookup_refresh));
-        let workflow = Workflow::new(db.clone(), lookup.clone(), clock);
+        let audit_key = audit_key(&settings)?;
+        {
+            let key = audit_key.clone();
+            db.write(move |conn| crate::db::audit::seal(conn, &key))
+                .await
+                .context("cannot sign the audit chain's head")?;
+        }
+        let workflow = Workflow::new(db.clone(), lookup.clone(), clock, audit_key);
         let scheduler = tokio::spawn(crate::schedule::run(
             workflow.clone(),
             settings.lookup_refresh,
         ));
         let registry = prometheus::Registry::new();
         let metrics = metrics(registry.clone())?;
-        let mut background = vec![follower, scheduler];
+        let checkpoints = crate::audit_checkpoint::Checkpoints::new(
+            db.clone(),
+            settings.audit_checkpoint,
+            settings.audit_checkpoint_file.clone(),
+            &registry,
+        )?;
+        let mut background = vec![follower, scheduler, tokio::spawn(checkpoints.run())];
         if let Some(remote) = keys.remote_jwks() {
             background.push(remote.start(&registry).await?);
         }
@@ -142,6 +183,7 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {
                     ApiError::BadRequest(format!("bad query string: {e}")).into()
                 }))
+                .wrap(from_fn(refuse_unusable_requests))
                 .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
                 .wrap(metrics.clone())
                 .wrap(from_fn(request_context))
@@ -248,6 +290,27 @@ async fn request_context(
         .headers_mut()
         .insert(X_REQUEST_ID.clone(), request_id);
     Ok(response)
+}
+
+/// Answers a header too long (431, see [`oversized_header`]) or a query
+/// string holding a control character (422, see
+/// [`control_character_in_query`]) before any handler sees the request: a
+/// page for a browser, a problem document for a program.
+async fn refuse_unusable_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let refusal =
+        oversized_header(req.headers()).or_else(|| control_character_in_query(req.query_string()));
+    let Some(error) = refusal else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let response = if crate::pages::wants_html(req.request()) {
+        crate::pages::error_page(&error)
+    } else {
+        error.error_response()
+    };
+    Ok(req.into_response(response).map_into_right_body())
 }
 
 /// Gives the framework's own error responses (no route, wrong method, an

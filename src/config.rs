@@ -28,6 +28,9 @@ struct RawSettings {
     data_dir: Option<String>,
     jwt_secret: Option<String>,
     link_secret: Option<String>,
+    audit_key: Option<String>,
+    audit_checkpoint_secs: u64,
+    audit_checkpoint_file: Option<String>,
     jwt_jwks: Option<String>,
     jwt_jwks_allow_http: bool,
     jwt_roles_claim: Option<String>,
@@ -68,6 +71,9 @@ impl Default for RawSettings {
             data_dir: None,
             jwt_secret: None,
             link_secret: None,
+            audit_key: None,
+            audit_checkpoint_secs: 3600,
+            audit_checkpoint_file: None,
             jwt_jwks: None,
             jwt_jwks_allow_http: false,
             jwt_roles_claim: None,
@@ -213,6 +219,13 @@ pub struct Settings {
     pub jwt_secret: Option<SecretString>,
     /// The key of the tokens in mailed links; separate from the JWT secret.
     pub link_secret: Option<SecretString>,
+    /// The key of the audit chain's hashes and head; generated into the
+    /// data directory when unset.
+    pub audit_key: Option<SecretString>,
+    /// How often the audit chain's head is exported as a checkpoint (log
+    /// line, metric, and `audit_checkpoint_file` when set).
+    pub audit_checkpoint: Duration,
+    pub audit_checkpoint_file: Option<PathBuf>,
     pub jwt_jwks: Option<JwksSource>,
     /// Where in a token's claims the roles are (`CLEARANCE_JWT_ROLES_CLAIM`,
     /// e.g. `realm_access.roles`); `None` reads the top-level `roles`.
@@ -255,6 +268,7 @@ impl Settings {
     /// exists, then the environment, which wins.
     pub fn load() -> Result<Self, ConfigError> {
         let file = std::env::var("CLEARANCE_CONFIG").unwrap_or_else(|_| "clearance.toml".into());
+        unknown_file_key(&file)?;
         let figment = Figment::from(Serialized::defaults(RawSettings::default()))
             .merge(Toml::file(&file))
             .merge(Env::prefixed("CLEARANCE_").ignore(&["CONFIG"]))
@@ -307,11 +321,19 @@ impl Settings {
                 "CLEARANCE_JWT_SECRET must be at least 32 characters".into(),
             ));
         }
-        if let Some(secret) = &raw.link_secret
-            && secret.len() < 32
-        {
+        for (setting, secret) in [
+            ("CLEARANCE_LINK_SECRET", &raw.link_secret),
+            ("CLEARANCE_AUDIT_KEY", &raw.audit_key),
+        ] {
+            if secret.as_ref().is_some_and(|s| s.len() < 32) {
+                return Err(fail(format!("{setting} must be at least 32 characters")));
+            }
+        }
+        distinct_secrets(&raw).map_err(fail)?;
+        if raw.audit_checkpoint_secs == 0 {
             return Err(fail(
-                "CLEARANCE_LINK_SECRET must be at least 32 characters".into(),
+                "CLEARANCE_AUDIT_CHECKPOINT_SECS must be positive (seconds between checkpoints)"
+                    .into(),
             ));
         }
         let jwt_jwks = raw
@@ -376,6 +398,12 @@ impl Settings {
             data_dir,
             jwt_secret: raw.jwt_secret.map(SecretString::from),
             link_secret: raw.link_secret.map(SecretString::from),
+            audit_key: raw.audit_key.map(SecretString::from),
+            audit_checkpoint: Duration::from_secs(raw.audit_checkpoint_secs),
+            audit_checkpoint_file: raw
+                .audit_checkpoint_file
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from),
             database_read,
             jwt_jwks,
             jwt_roles_claim,
@@ -408,6 +436,44 @@ impl Settings {
                 .filter(|c| !c.is_empty()),
         })
     }
+}
+
+/// A key in the settings file that names no setting: a misspelt setting
+/// would otherwise be silently left at its default. (Unknown `CLEARANCE_*`
+/// variables are left alone: the environment is shared with other tools.)
+fn unknown_file_key(file: &str) -> Result<(), ConfigError> {
+    let keys: std::collections::BTreeMap<String, figment::value::Value> =
+        Figment::from(Toml::file(file))
+            .extract()
+            .map_err(|e| ConfigError(format!("{file}: {}", e.to_string().replace('\n', " "))))?;
+    let known = serde_json::to_value(RawSettings::default()).unwrap_or_default();
+    match keys.keys().find(|key| known.get(key.as_str()).is_none()) {
+        Some(key) => Err(ConfigError(format!(
+            "{file} has an unknown setting `{key}`: correct or remove it (deploy/clearance.toml lists every setting)"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Each secret keys one thing: a link token must never pass for a bearer
+/// token, and whoever holds the JWT secret must not be able to rewrite the
+/// audit chain.
+fn distinct_secrets(raw: &RawSettings) -> Result<(), String> {
+    let secrets = [
+        ("CLEARANCE_JWT_SECRET", &raw.jwt_secret),
+        ("CLEARANCE_LINK_SECRET", &raw.link_secret),
+        ("CLEARANCE_AUDIT_KEY", &raw.audit_key),
+    ];
+    for (i, (first, a)) in secrets.iter().enumerate() {
+        for (second, b) in &secrets[i + 1..] {
+            if a.is_some() && a == b {
+                return Err(format!(
+                    "{second} is the same as {first}: give each its own value (e.g. openssl rand -hex 32)"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `CLEARANCE_JWT_ROLES_CLAIM`: a claim name, or a dotted path into nested
@@ -504,6 +570,31 @@ mod tests {
         };
         let err = Settings::from_raw(raw).unwrap_err().to_string();
         assert!(err.contains("CLEARANCE_LINK_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn the_secrets_must_differ_from_each_other() {
+        let same = "the-same-secret-of-at-least-32-characters".to_owned();
+        let raw = RawSettings {
+            jwt_secret: Some(same.clone()),
+            link_secret: Some(same.clone()),
+            ..RawSettings::default()
+        };
+        let err = Settings::from_raw(raw).unwrap_err().to_string();
+        assert!(
+            err.contains("CLEARANCE_LINK_SECRET is the same as CLEARANCE_JWT_SECRET"),
+            "{err}"
+        );
+        let raw = RawSettings {
+            link_secret: Some(same.clone()),
+            audit_key: Some(same),
+            ..RawSettings::default()
+        };
+        let err = Settings::from_raw(raw).unwrap_err().to_string();
+        assert!(
+            err.contains("CLEARANCE_AUDIT_KEY is the same as CLEARANCE_LINK_SECRET"),
+            "{err}"
+        );
     }
 
     #[test]

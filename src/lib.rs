@@ -3,6 +3,7 @@
 pub mod api; // HTTP handlers, one file per resource, with their OpenAPI docs
 pub mod app; // builds and runs the actix application
 pub mod artifacts; // the content-addressed store of evidence artifacts
+pub mod audit_checkpoint; // the audit chain's head, exported outside the database
 pub mod auth; // JWT keys, the Principal extractor, roles
 pub mod clock; // the service's idea of now, settable in tests
 pub mod config; // settings from file and environment, validated at start

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use clearance::app::{Application, auth_keys, open_database};
+use clearance::app::{Application, StartupError, auth_keys, minting_keys, open_database};
 use clearance::auth::Role;
 use clearance::config::Settings;
 
@@ -92,10 +92,16 @@ fn main() -> ExitCode {
     }
     match run(cli.command, settings) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("clearance: {error:#}");
-            ExitCode::FAILURE
-        }
+        Err(error) => match error.downcast_ref::<StartupError>() {
+            Some(mistake) => {
+                eprintln!("clearance: {mistake}");
+                ExitCode::from(2)
+            }
+            None => {
+                eprintln!("clearance: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
@@ -115,7 +121,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             name,
             ttl,
         } => {
-            let keys = auth_keys(&settings)?;
+            let keys = minting_keys(&settings)?;
             println!("{}", keys.mint(&sub, &email, &name, &[role], ttl));
             Ok(())
         }
@@ -175,6 +181,7 @@ fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
 fn work(mut settings: Settings) -> anyhow::Result<()> {
     // The worker reads what it has just claimed: never from a lagging replica.
     settings.database_read = None;
+    clearance::mail::check_destination(&settings)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let settings = std::sync::Arc::new(settings);

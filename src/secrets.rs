@@ -15,6 +15,7 @@ use crate::config::Settings;
 
 const JWT_SECRET_FILE: &str = "jwt-secret";
 const LINK_SECRET_FILE: &str = "link-secret";
+const AUDIT_KEY_FILE: &str = "audit-key";
 
 /// The HS256 key: `CLEARANCE_JWT_SECRET`, else the one kept in the data
 /// directory (created there on first use, readable by its owner only).
@@ -32,6 +33,32 @@ pub fn link_secret(settings: &Settings) -> anyhow::Result<SecretString> {
         Some(secret) => Ok(secret.clone()),
         None => load_or_generate(&settings.data_dir.join(LINK_SECRET_FILE)),
     }
+}
+
+/// The key of the audit chain's hashes and head: `CLEARANCE_AUDIT_KEY`,
+/// else its own file in the data directory. It must live outside the
+/// database: whoever holds it can rewrite the chain undetected.
+pub fn audit_key(settings: &Settings) -> anyhow::Result<SecretString> {
+    match &settings.audit_key {
+        Some(secret) => Ok(secret.clone()),
+        None => load_or_generate(&settings.data_dir.join(AUDIT_KEY_FILE)),
+    }
+}
+
+/// The JWT secret the server uses, without ever making one up: for
+/// `clearance token`, whose tokens a new secret would make worthless.
+pub fn kept_jwt_secret(settings: &Settings) -> Result<SecretString, String> {
+    if let Some(secret) = &settings.jwt_secret {
+        return Ok(secret.clone());
+    }
+    let path = settings.data_dir.join(JWT_SECRET_FILE);
+    if !path.exists() {
+        return Err(format!(
+            "no JWT secret: CLEARANCE_JWT_SECRET is unset and {} does not exist; run this where the server keeps its data (CLEARANCE_DATA_DIR, else the SQLite file's folder) or set CLEARANCE_JWT_SECRET to the server's",
+            path.display()
+        ));
+    }
+    load_or_generate(&path).map_err(|e| format!("{e:#}"))
 }
 
 fn load_or_generate(path: &Path) -> anyhow::Result<SecretString> {

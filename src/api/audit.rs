@@ -37,7 +37,8 @@ pub struct AuditEntry {
     pub payload: Value,
     /// The hash of the previous row (64 zeros for the first).
     pub prev_hash: String,
-    /// `hex(SHA-256(prev_hash ‖ this row))`.
+    /// `hex(HMAC-SHA256(audit key, prev_hash ‖ this row))`; rows written
+    /// before the chain was keyed keep `hex(SHA-256(prev_hash ‖ this row))`.
     pub hash: String,
 }
 
@@ -62,13 +63,22 @@ impl From<AuditRow> for AuditEntry {
 /// The outcome of re-walking the chain.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChainReport {
-    /// Whether every row follows the one before and hashes as recorded.
+    /// Whether every row follows the one before, hashes as recorded (keyed
+    /// with the audit key), and the chain ends where its signed head says.
     pub ok: bool,
     /// How many rows were checked.
     pub rows: u64,
     /// The id of the first row that does not fit: altered itself, or the
-    /// first after a removed or altered row.
+    /// first after a removed or altered row; null when the rows at fault
+    /// are missing (removed from the end) or the head is.
     pub first_broken: Option<Uuid>,
+    /// The seq of the first row that does not fit, or of the first missing
+    /// one.
+    #[schema(example = 42)]
+    pub first_broken_seq: Option<i64>,
+    /// Why, in words.
+    #[schema(example = "its hash is not the keyed hash of its content: the row was changed")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -115,7 +125,7 @@ pub async fn list(
 #[utoipa::path(
     get, path = "/api/v1/audit/verify", tag = "audit",
     summary = "Re-walk the audit chain",
-    description = "Recomputes every row's hash in chain order and names the first row that does not fit.",
+    description = "Recomputes every row's keyed hash in chain order, compares the end with the chain's signed head, and names the first row that does not fit (or the first missing one) and why.",
     responses(
         (status = 200, body = ChainReport),
     ),
@@ -126,10 +136,14 @@ pub async fn verify(
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Role::Admin)?;
-    let walk = state.db.read(audit::verify).await?;
+    let key = state.workflow.audit_key().clone();
+    let walk = state.db.read(move |conn| audit::verify(conn, &key)).await?;
+    let broken = walk.first_broken;
     Ok(HttpResponse::Ok().json(ChainReport {
-        ok: walk.first_broken.is_none(),
+        ok: broken.is_none(),
         rows: walk.rows,
-        first_broken: walk.first_broken,
+        first_broken: broken.as_ref().and_then(|b| b.id),
+        first_broken_seq: broken.as_ref().map(|b| b.seq),
+        reason: broken.map(|b| b.reason),
     }))
 }

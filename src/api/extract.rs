@@ -99,29 +99,23 @@ fn too_large(limit: usize) -> ApiError {
 }
 
 /// Parses JSON text into `T`, telling malformed JSON (400) from JSON that
-/// does not fit (422, with the path of the field at fault).
+/// does not fit (422, with the path of the field at fault). The text is
+/// checked first on its own: serde_json reports some misfits as syntax
+/// errors (a `false` where an enumeration's string belongs is "expected
+/// value"), and only text that is not JSON at all is the caller's 400.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let parsed = serde_path_to_error::deserialize(&mut deserializer);
-    if parsed.is_ok()
-        && let Err(trailing) = deserializer.end()
-    {
-        return Err(ApiError::BadRequest(format!(
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|error| {
+        ApiError::BadRequest(format!(
             "the body is not valid JSON: {}",
-            strip_position(&trailing.to_string())
-        )));
-    }
-    parsed.map_err(|error| {
-        let inner = error.inner();
-        let message = strip_position(&inner.to_string());
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let path = error.path().to_string();
-                let path = if path == "." { String::new() } else { path };
-                ApiError::Validation(vec![field_error(&path, &message)])
-            }
-            _ => ApiError::BadRequest(format!("the body is not valid JSON: {message}")),
-        }
+            strip_position(&error.to_string())
+        ))
+    })?;
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let message = strip_position(&error.inner().to_string());
+        let path = error.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        ApiError::Validation(vec![field_error(&path, &message)])
     })
 }
 
@@ -366,6 +360,40 @@ pub fn query_param<T>(
     .transpose()
 }
 
+/// The first query parameter whose name or value, once decoded, holds a
+/// control character (NUL, a line break, a tab…): no parameter of this
+/// service has a use for one, and text databases refuse some (PostgreSQL
+/// cannot store NUL), so they are refused for every route at once, as 422
+/// naming the parameter.
+pub fn control_character_in_query(query: &str) -> Option<ApiError> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(name, value)| name.chars().chain(value.chars()).any(char::is_control))
+        .map(|(name, _)| {
+            ApiError::invalid(
+                name.escape_debug().to_string(),
+                "must not contain control characters",
+            )
+        })
+}
+
+/// The largest request header value accepted: a bearer token from an
+/// identity provider is a few KiB; 16 KiB leaves room for any of them.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// 431 naming the first header longer than [`MAX_HEADER_BYTES`], answered
+/// as a problem before anything parses it (a token, say).
+pub fn oversized_header(headers: &header::HeaderMap) -> Option<ApiError> {
+    headers
+        .iter()
+        .find(|(_, value)| value.len() > MAX_HEADER_BYTES)
+        .map(|(name, value)| {
+            ApiError::HeadersTooLarge(format!(
+                "the {name} header is {} bytes; at most {MAX_HEADER_BYTES} are accepted",
+                value.len()
+            ))
+        })
+}
+
 /// A CSV body of at most `limit` bytes: 415 unless declared as `text/csv`
 /// (see [`require_csv`]), 413 when larger.
 pub async fn read_csv(
@@ -437,6 +465,39 @@ mod tests {
             "extra"
         );
         assert_eq!(field_of(parse_json(br#"{"name":7,"tags":[]}"#)), "name");
+    }
+
+    #[test]
+    fn a_wrong_type_for_an_enumeration_names_the_field() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Finding {
+            consent: crate::domain::evidence::Consent,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Evidence {
+            findings: Vec<Finding>,
+        }
+        match parse_json::<Evidence>(br#"{"findings":[{"consent":false}]}"#) {
+            Err(ApiError::Validation(errors)) => assert_eq!(errors[0].field, "findings[0].consent"),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn control_characters_in_a_query_are_refused_naming_the_parameter() {
+        let field = |query: &str| match control_character_in_query(query) {
+            Some(ApiError::Validation(errors)) => Some(errors[0].field.clone()),
+            _ => None,
+        };
+        assert_eq!(field("q=%00"), Some("q".into()));
+        assert_eq!(field("limit=5&q=a%00b"), Some("q".into()));
+        assert_eq!(field("entity_id=x%0Ay"), Some("entity_id".into()));
+        assert_eq!(field("q%01=x"), Some("q\\u{1}".into()));
+        assert_eq!(field("q=%09"), Some("q".into()));
+        assert_eq!(field("q=redmi+1s&firmware=6.3.1&name=%E5%B0%8F"), None);
+        assert_eq!(field(""), None);
     }
 
     #[test]

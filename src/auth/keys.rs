@@ -87,6 +87,10 @@ pub enum TokenError {
     },
     #[error("the token's signature is invalid")]
     BadSignature,
+    #[error(
+        "the token header marks extensions critical that this service does not understand ({0})"
+    )]
+    CriticalExtension(String),
     #[error("the token has expired")]
     Expired,
     #[error("the token is not valid yet")]
@@ -244,6 +248,12 @@ impl AuthKeys {
             // Includes algorithms jsonwebtoken does not know, such as "none".
             _ => TokenError::MalformedHeader,
         })?;
+        // RFC 7515 §4.1.11: a token whose `crit` names an extension the
+        // recipient does not understand must be rejected; this service
+        // understands none.
+        if let Some(critical) = &header.crit {
+            return Err(TokenError::CriticalExtension(critical.join(", ")));
+        }
         let pinned: Arc<PinnedKey>;
         let (key, alg) = match header.kid.as_deref() {
             Some(kid) => {
@@ -630,6 +640,17 @@ mod tests {
     fn expiry_within_the_leeway_is_accepted() {
         let token = hs256(&claims_with(json!({ "exp": now() - 10 })));
         assert!(keys().verify(&token).is_ok());
+    }
+
+    #[test]
+    fn a_critical_extension_is_rejected_even_when_signed() {
+        let mut header = Header::new(Algorithm::HS256);
+        header.crit = Some(vec!["b64".into()]);
+        let token = encode(&header, &claims(), &EncodingKey::from_secret(SECRET)).unwrap();
+        assert_eq!(
+            rejection(&token),
+            TokenError::CriticalExtension("b64".into())
+        );
     }
 
     #[test]

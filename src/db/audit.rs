@@ -2,6 +2,8 @@
 //! **last** step of its transaction: the append serialises writers (on
 //! PostgreSQL with a transaction-scoped advisory lock), and taking that lock
 //! last means no transaction ever waits for a row lock while holding it.
+//! The append moves the chain's signed head (`audit_head`, one row) in the
+//! same transaction.
 
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::connection::SimpleConnection;
@@ -9,10 +11,10 @@ use diesel::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::schema::audit_log;
+use super::schema::{audit_head, audit_log};
 use super::types::{DbId, DbTime};
 use super::{DbConnection, DbError};
-use crate::domain::audit::{Actor, AuditRow, ChainWalk, GENESIS};
+use crate::domain::audit::{Actor, AuditKey, AuditRow, ChainHead, ChainWalk};
 
 const APPEND_LOCK: i64 = 727_275;
 const VERIFY_BATCH: i64 = 1_000;
@@ -95,10 +97,72 @@ fn to_row(row: Row) -> AuditRow {
     }
 }
 
-/// Appends `changes` by `actor` to the chain. Call it last in the
-/// transaction that made the changes.
+/// The chain's head as stored; `None` when its row is gone.
+pub fn head(conn: &mut DbConnection) -> Result<Option<ChainHead>, DbError> {
+    let head: Option<(i64, String, i64, String)> = audit_head::table
+        .select((
+            audit_head::seq,
+            audit_head::hash,
+            audit_head::keyed_from,
+            audit_head::signature,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(head.map(|(seq, hash, keyed_from, signature)| ChainHead {
+        seq,
+        hash,
+        keyed_from,
+        signature,
+    }))
+}
+
+fn lock_chain(conn: &mut DbConnection) -> Result<(), DbError> {
+    if let DbConnection::Postgres(pg) = conn {
+        pg.batch_execute(&format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})"))?;
+    }
+    Ok(())
+}
+
+fn store_head(conn: &mut DbConnection, head: &ChainHead) -> Result<(), DbError> {
+    diesel::update(audit_head::table)
+        .set((
+            audit_head::seq.eq(head.seq),
+            audit_head::hash.eq(&head.hash),
+            audit_head::signature.eq(&head.signature),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Signs the head the upgrade to keyed hashing left unsigned (it covers the
+/// rows written before); a signed head is left alone. Run at start, inside
+/// a transaction.
+pub fn seal(conn: &mut DbConnection, key: &AuditKey) -> Result<(), DbError> {
+    lock_chain(conn)?;
+    match head(conn)? {
+        Some(head) if head.signature.is_empty() => {
+            tracing::warn!(
+                rows = head.seq,
+                keyed_from = head.keyed_from,
+                "audit: signing the chain's head; rows before keyed_from keep their unkeyed hashes"
+            );
+            store_head(
+                conn,
+                &ChainHead::signed(head.seq, head.hash, head.keyed_from, key),
+            )
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Appends `changes` by `actor` to the chain and moves its signed head.
+/// Call it last in the transaction that made the changes. The chain goes
+/// on from its head, not from whatever row is last: rows removed behind the
+/// service's back stay a visible gap. A head without the key's signature
+/// (changed outside the service) is refused rather than signed over.
 pub fn append(
     conn: &mut DbConnection,
+    key: &AuditKey,
     actor: &Actor,
     changes: Vec<Change>,
     now: DateTime<Utc>,
@@ -106,15 +170,16 @@ pub fn append(
     if changes.is_empty() {
         return Ok(());
     }
-    if let DbConnection::Postgres(pg) = conn {
-        pg.batch_execute(&format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})"))?;
-    }
-    let last: Option<(i64, String)> = audit_log::table
-        .select((audit_log::seq, audit_log::hash))
-        .order(audit_log::seq.desc())
-        .first(conn)
-        .optional()?;
-    let (mut seq, mut prev_hash) = last.unwrap_or((0, GENESIS.to_owned()));
+    lock_chain(conn)?;
+    let head = head(conn)?
+        .filter(|head| head.is_signed_by(key))
+        .ok_or_else(|| {
+            DbError::Other(anyhow::anyhow!(
+                "the audit chain's head is missing or not signed with the audit key: \
+                 the log was changed outside the service (see GET /api/v1/audit/verify)"
+            ))
+        })?;
+    let (mut seq, mut prev_hash) = (head.seq, head.hash);
     // Stored timestamps keep microseconds; hash what will be read back.
     let at = now.trunc_subsecs(6);
     for change in changes {
@@ -131,7 +196,7 @@ pub fn append(
             prev_hash,
             hash: String::new(),
         };
-        row.hash = row.expected_hash();
+        row.hash = row.keyed_hash(key);
         diesel::insert_into(audit_log::table)
             .values((
                 audit_log::seq.eq(row.seq),
@@ -148,7 +213,10 @@ pub fn append(
             .execute(conn)?;
         prev_hash = row.hash;
     }
-    Ok(())
+    store_head(
+        conn,
+        &ChainHead::signed(seq, prev_hash, head.keyed_from, key),
+    )
 }
 
 #[derive(Debug, Default)]
@@ -181,9 +249,10 @@ pub fn list(
     Ok(query.load::<Row>(conn)?.into_iter().map(to_row).collect())
 }
 
-/// Re-walks the whole chain in batches.
-pub fn verify(conn: &mut DbConnection) -> Result<ChainWalk, DbError> {
-    let mut walk = ChainWalk::default();
+/// Re-walks the whole chain in batches against its head, read first (rows
+/// appended meanwhile are checked by their keyed hashes).
+pub fn verify(conn: &mut DbConnection, key: &AuditKey) -> Result<ChainWalk, DbError> {
+    let mut walk = ChainWalk::new(key.clone(), head(conn)?);
     let mut after = 0_i64;
     loop {
         let batch: Vec<Row> = audit_log::table
@@ -193,7 +262,7 @@ pub fn verify(conn: &mut DbConnection) -> Result<ChainWalk, DbError> {
             .limit(VERIFY_BATCH)
             .load(conn)?;
         let Some(last) = batch.last() else {
-            return Ok(walk);
+            return Ok(walk.finish());
         };
         after = last.0;
         for row in batch {

@@ -139,11 +139,6 @@ pub struct Db {
 
 impl Db {
     pub fn connect(url: &DatabaseUrl, pool_size: u32) -> Result<Self, DbError> {
-        if let DatabaseUrl::Sqlite(path) = url
-            && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(parent).map_err(|e| DbError::Unavailable(e.into()))?;
-        }
         let pool = pool(url, pool_size, "the database")?;
         let write_lock = matches!(url, DatabaseUrl::Sqlite(_)).then(|| Arc::new(Mutex::new(())));
         Ok(Self {
@@ -243,6 +238,59 @@ impl Db {
         .await
         .map_err(|e| e.to_string())?
     }
+}
+
+/// One connection attempt, with a short timeout, before a pool starts
+/// retrying: what is wrong, in one sentence that says what to do. Never
+/// creates a folder: a SQLite file in a folder that does not exist is a
+/// mistyped path far more often than a wish.
+pub fn probe(url: &DatabaseUrl) -> Result<(), String> {
+    match url {
+        DatabaseUrl::Sqlite(path) => {
+            let folder = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            if !folder.is_dir() {
+                return Err(format!(
+                    "the folder {} of DATABASE_URL does not exist: create it, or point DATABASE_URL at a file in an existing folder",
+                    folder.display()
+                ));
+            }
+            ConnectionManager { url: url.clone() }
+                .connect()
+                .map(drop)
+                .map_err(|e| {
+                    format!(
+                        "cannot open the SQLite database {} ({}): the file and its folder {} must be writable by this user",
+                        path.display(),
+                        first_line(&e.to_string()),
+                        folder.display()
+                    )
+                })
+        }
+        DatabaseUrl::Postgres(raw) => {
+            let mut probe = url::Url::parse(raw).map_err(|e| format!("DATABASE_URL: {e}"))?;
+            if !probe.query_pairs().any(|(k, _)| k == "connect_timeout") {
+                probe.query_pairs_mut().append_pair("connect_timeout", "3");
+            }
+            diesel::PgConnection::establish(probe.as_str())
+                .map(drop)
+                .map_err(|e| {
+                    format!(
+                        "cannot connect to PostgreSQL at {}:{}{} ({}): check DATABASE_URL and that the server runs and accepts this user",
+                        probe.host_str().unwrap_or("localhost"),
+                        probe.port().unwrap_or(5432),
+                        probe.path(),
+                        first_line(&e.to_string())
+                    )
+                })
+        }
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default().trim()
 }
 
 fn pool(url: &DatabaseUrl, size: u32, what: &str) -> Result<Pool<ConnectionManager>, DbError> {

@@ -456,6 +456,17 @@ diesel::joinable!(subscription_manufacturers -> subscriptions (subscription_id))
 diesel::joinable!(subscription_models -> subscriptions (subscription_id));
 diesel::joinable!(subscription_categories -> subscriptions (subscription_id));
 
+diesel::table! {
+    /// The audit chain's signed head: one row.
+    audit_head (id) {
+        id -> Integer,
+        seq -> BigInt,
+        hash -> Text,
+        keyed_from -> BigInt,
+        signature -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     manufacturers,
     manufacturer_aliases,
@@ -477,6 +488,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     clearance_history,
     clearance_settled,
     audit_log,
+    audit_head,
     idempotency_keys,
     personnel,
     subscriptions,

@@ -32,6 +32,14 @@ impl EmailAddress {
         if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err("must not contain spaces or control characters".into());
         }
+        // RFC 5321 allows `"a\"b"@example.org`, but relays and mail
+        // programs disagree on it: a plain address is one everyone delivers.
+        if trimmed.contains(['"', '\\']) {
+            return Err(
+                "must be a plain address like name@example.org, without quotes or backslashes"
+                    .into(),
+            );
+        }
         let options = Options::default()
             .with_required_tld()
             .without_display_text()
@@ -96,6 +104,9 @@ mod tests {
             "ada@exa mple.org",
             "ada@example.org\r\nBcc: eve@example.org",
             "a..b@example.org",
+            "\"a\\\"b\"@example.org",
+            "\"ada\"@example.org",
+            "a\\b@example.org",
         ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?}");
         }

@@ -9,6 +9,14 @@
 //! manufacturer it names and a round trip loses nothing. `clearance_status`
 //! and `reference` (the deciding advisory, most restrictive first) are
 //! derived from advisories: the import ignores them.
+//!
+//! Spreadsheets run a cell that starts with `=`, `+`, `-`, `@`, a tab or a
+//! carriage return as a formula (OWASP "CSV injection"), so the export
+//! writes such a cell with a `'` in front, which spreadsheets show as text;
+//! a cell that already starts with `'` followed by such a character gets one
+//! more. The import removes exactly one leading `'` where the export would
+//! have added it, so export → import → export gives the same file and a
+//! name such as `-Mini` or `=HYPERLINK(…)` comes back unchanged.
 
 use std::collections::HashMap;
 
@@ -37,7 +45,7 @@ pub fn writer() -> csv::Writer<Vec<u8>> {
         .from_writer(Vec::new())
 }
 
-/// The record of one model.
+/// The record of one model, every cell [`neutralised`].
 pub fn record(model: &Model, clearance: &Clearance) -> [String; 9] {
     [
         model.manufacturer.name.clone(),
@@ -54,6 +62,33 @@ pub fn record(model: &Model, clearance: &Clearance) -> [String; 9] {
             .map(|a| a.reference.clone())
             .unwrap_or_default(),
     ]
+    .map(neutralised)
+}
+
+/// What makes a spreadsheet read a cell as a formula.
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Whether a spreadsheet would run `cell`, or [`restored`] would take a
+/// `'` off it: a formula character, after any number of `'`.
+fn needs_quote(cell: &str) -> bool {
+    cell.trim_start_matches('\'').starts_with(FORMULA_STARTS)
+}
+
+/// `cell` as the export writes it: with a `'` in front where needed.
+fn neutralised(cell: String) -> String {
+    if needs_quote(&cell) {
+        format!("'{cell}")
+    } else {
+        cell
+    }
+}
+
+/// `cell` as the export had it before [`neutralised`].
+fn restored(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if needs_quote(rest) => rest,
+        _ => cell,
+    }
 }
 
 /// Joins values with `|`, escaping `\` and `|` inside them.
@@ -257,7 +292,9 @@ fn row(record: &csv::ByteRecord, order: &[usize; 9], line: u64) -> Result<Import
     }
     let field = |column: usize| {
         let raw = record.get(order[column]).unwrap_or_default();
-        std::str::from_utf8(raw).map_err(|_| format!("{}: is not valid UTF-8", HEADER[column]))
+        std::str::from_utf8(raw)
+            .map(restored)
+            .map_err(|_| format!("{}: is not valid UTF-8", HEADER[column]))
     };
     let name = |column: usize| {
         field(column)
@@ -349,6 +386,29 @@ mod tests {
             vec!["a|b".to_owned(), "c\\d".to_owned(), "e".to_owned()],
         ] {
             assert_eq!(split(&join(&values)), values);
+        }
+    }
+
+    #[test]
+    fn formula_cells_are_quoted_and_restored_exactly() {
+        for (cell, written) in [
+            (
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "'=HYPERLINK(\"http://x\",\"y\")",
+            ),
+            ("=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"),
+            ("+1+1", "'+1+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("'=x", "''=x"),
+            ("'quoted", "'quoted"),
+            ("Redmi 1S", "Redmi 1S"),
+            ("", ""),
+        ] {
+            assert_eq!(neutralised(cell.to_owned()), written, "{cell:?}");
+            assert_eq!(restored(written), cell, "{written:?}");
         }
     }
 

@@ -42,6 +42,22 @@ impl FileSender {
     }
 }
 
+/// Whether mail can be written into `dir` (created when missing): checked
+/// at start, so that a folder the service cannot write is one clear line
+/// rather than mails left retrying.
+pub fn check_writable(dir: &Path) -> Result<(), String> {
+    let probe = dir.join(format!(".write-check-{}", std::process::id()));
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&probe, b""))
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            format!(
+                "CLEARANCE_MAIL_DIR {} is not a folder this user can write ({e}): make it one, or set CLEARANCE_SMTP_URL to send through a relay",
+                dir.display()
+            )
+        })
+}
+
 async fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tokio::fs::create_dir_all(dir).await?;
     // A name of its own per write: two tasks writing the same message never

@@ -38,6 +38,15 @@ impl RunningWorker {
 }
 
 /// Starts the delivery worker, its metrics registered in `registry`.
+/// Where mail goes must work before anything else starts: with no relay
+/// (`CLEARANCE_SMTP_URL`), the mail folder must be writable.
+pub fn check_destination(settings: &Settings) -> Result<(), crate::app::StartupError> {
+    match settings.smtp_url {
+        Some(_) => Ok(()),
+        None => file::check_writable(&settings.mail_dir).map_err(crate::app::StartupError),
+    }
+}
+
 pub fn spawn_worker(
     db: Db,
     settings: Arc<Settings>,

@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::clock::Clock;
 use crate::db::audit::{self, Change};
 use crate::db::{Db, DbConnection, DbError, changes};
-use crate::domain::audit::Actor;
+use crate::domain::audit::{Actor, AuditKey};
 use crate::domain::rejection::Rejection;
 use crate::lookup::Lookup;
 
@@ -64,6 +64,7 @@ pub struct Done<T> {
 /// at, who does it, and what it records on the way.
 pub struct Tx<'c> {
     pub conn: &'c mut DbConnection,
+    audit_key: &'c AuditKey,
     pub now: DateTime<Utc>,
     pub actor: Actor,
     audit: Vec<Change>,
@@ -93,7 +94,7 @@ impl Tx<'_> {
         self.changed.models.sort_unstable();
         self.changed.models.dedup();
         changes::record(self.conn, &self.changed.models)?;
-        audit::append(self.conn, &self.actor, self.audit, self.now)?;
+        audit::append(self.conn, self.audit_key, &self.actor, self.audit, self.now)?;
         Ok(self.changed)
     }
 }
@@ -105,11 +106,22 @@ pub struct Workflow {
     db: Db,
     lookup: Arc<Lookup>,
     clock: Clock,
+    /// Keys the audit chain's hashes and head.
+    audit_key: AuditKey,
 }
 
 impl Workflow {
-    pub fn new(db: Db, lookup: Arc<Lookup>, clock: Clock) -> Self {
-        Self { db, lookup, clock }
+    pub fn new(db: Db, lookup: Arc<Lookup>, clock: Clock, audit_key: AuditKey) -> Self {
+        Self {
+            db,
+            lookup,
+            clock,
+            audit_key,
+        }
+    }
+
+    pub fn audit_key(&self) -> &AuditKey {
+        &self.audit_key
     }
 
     pub fn clock(&self) -> &Clock {
@@ -129,11 +141,13 @@ impl Workflow {
         T: Send + 'static,
     {
         let now = self.clock.now();
+        let audit_key = self.audit_key.clone();
         let (value, changed) = self
             .db
             .write::<_, Error, _>(move |conn| {
                 let mut tx = Tx {
                     conn,
+                    audit_key: &audit_key,
                     now,
                     actor,
                     audit: Vec::new(),

@@ -17,6 +17,12 @@ crate::backend_tests!(
     an_altered_row_is_named_by_verify,
     a_removed_row_is_found_at_its_successor,
     only_admins_read_the_log,
+    removing_the_last_row_is_found_by_the_signed_head,
+    removing_the_last_rows_is_found_by_the_signed_head,
+    a_chain_recomputed_without_the_key_is_found,
+    a_forged_row_is_found_however_its_hash_is_computed,
+    a_head_rolled_back_with_the_rows_is_found_without_the_key,
+    the_chain_goes_on_after_a_restart_and_its_head_is_a_metric,
 );
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -33,6 +39,17 @@ async fn verify(app: &TestApp) -> Value {
     let response = app.get("/api/v1/audit/verify", Some(Role::Admin)).await;
     assert_eq!(response.status(), 200);
     body(response).await
+}
+
+/// What verify answers for an intact chain of `rows` rows.
+fn intact(rows: u64) -> Value {
+    json!({"ok": true, "rows": rows, "first_broken": null, "first_broken_seq": null, "reason": null})
+}
+
+/// What verify answers for a chain of `rows` rows that first breaks at
+/// `seq` (the row `id`, when the row is there).
+fn broken(rows: u64, seq: i64, id: Option<&str>, reason: &str) -> Value {
+    json!({"ok": false, "rows": rows, "first_broken": id, "first_broken_seq": seq, "reason": reason})
 }
 
 /// A manufacturer, a model of it and a change to that model: three rows.
@@ -170,15 +187,9 @@ async fn pagination_walks_the_log_once_in_chain_order(app: TestApp) {
 }
 
 async fn an_intact_log_verifies(app: TestApp) {
-    assert_eq!(
-        verify(&app).await,
-        json!({"ok": true, "rows": 0, "first_broken": null})
-    );
+    assert_eq!(verify(&app).await, intact(0));
     three_changes(&app).await;
-    assert_eq!(
-        verify(&app).await,
-        json!({"ok": true, "rows": 3, "first_broken": null})
-    );
+    assert_eq!(verify(&app).await, intact(3));
 }
 
 async fn the_database_refuses_to_alter_or_remove_rows(app: TestApp) {
@@ -204,7 +215,12 @@ async fn an_altered_row_is_named_by_verify(app: TestApp) {
         .unwrap();
     assert_eq!(
         verify(&app).await,
-        json!({"ok": false, "rows": 3, "first_broken": second})
+        broken(
+            3,
+            2,
+            Some(&second),
+            "its hash is not the keyed hash of its content: the row was changed"
+        )
     );
     let shown = audit(&app, "").await;
     assert_eq!(shown["items"][1]["payload"], json!({"name": "forged"}));
@@ -218,7 +234,181 @@ async fn a_removed_row_is_found_at_its_successor(app: TestApp) {
         .unwrap();
     assert_eq!(
         verify(&app).await,
-        json!({"ok": false, "rows": 2, "first_broken": third})
+        broken(
+            2,
+            3,
+            Some(&third),
+            "it follows seq 1: the rows between are missing"
+        )
+    );
+}
+
+/// The issue's reproduction: with the append-only trigger off, delete the
+/// last `removed` rows of a chain of 5.
+async fn remove_the_last_rows(app: &TestApp, removed: i64) {
+    three_changes(app).await;
+    app.manufacturer("Apple").await;
+    app.manufacturer("Fairphone").await;
+    app.execute_sql(disable_trigger(app, true)).unwrap();
+    app.execute_sql(&format!(
+        "DELETE FROM audit_log WHERE seq > (SELECT MAX(seq) FROM audit_log) - {removed}"
+    ))
+    .unwrap();
+}
+
+async fn removing_the_last_row_is_found_by_the_signed_head(app: TestApp) {
+    remove_the_last_rows(&app, 1).await;
+    assert_eq!(
+        verify(&app).await,
+        broken(
+            4,
+            5,
+            None,
+            "the signed head counts 5 rows but the log ends at seq 4: rows were removed"
+        )
+    );
+    // The next change goes on from the head: the gap stays visible.
+    app.manufacturer("Nokia").await;
+    let report = verify(&app).await;
+    assert_eq!(
+        (&report["ok"], &report["first_broken_seq"]),
+        (&json!(false), &json!(6))
+    );
+}
+
+async fn removing_the_last_rows_is_found_by_the_signed_head(app: TestApp) {
+    remove_the_last_rows(&app, 3).await;
+    assert_eq!(
+        verify(&app).await,
+        broken(
+            2,
+            3,
+            None,
+            "the signed head counts 5 rows but the log ends at seq 2: rows were removed"
+        )
+    );
+}
+
+/// Every row's `hash` and `prev_hash` as an attacker without the key would
+/// recompute them: plain SHA-256 over the row as stored, as before keying.
+async fn recompute_plain_hashes(app: &TestApp) {
+    use sha2::{Digest, Sha256};
+    let payloads = app.query_texts("SELECT payload AS v FROM audit_log ORDER BY seq");
+    let rows = audit(app, "?limit=500").await["items"].clone();
+    let mut prev = GENESIS.to_owned();
+    for (row, payload) in rows.as_array().unwrap().iter().zip(payloads) {
+        let at = chrono::DateTime::parse_from_rfc3339(row["at"].as_str().unwrap())
+            .unwrap()
+            .to_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let canonical = json!([
+            row["seq"],
+            row["id"],
+            at,
+            row["actor"],
+            row["action"],
+            row["entity"],
+            row["entity_id"],
+            payload
+        ]);
+        let mut hasher = Sha256::new();
+        hasher.update(prev.as_bytes());
+        hasher.update(canonical.to_string().as_bytes());
+        let hash = hex::encode(hasher.finalize());
+        app.execute_sql(&format!(
+            "UPDATE audit_log SET prev_hash = '{prev}', hash = '{hash}' WHERE seq = {}",
+            row["seq"]
+        ))
+        .unwrap();
+        prev = hash;
+    }
+}
+
+async fn a_chain_recomputed_without_the_key_is_found(app: TestApp) {
+    three_changes(&app).await;
+    let first = row_id(&app, 1).await;
+    app.execute_sql(disable_trigger(&app, false)).unwrap();
+    app.execute_sql(r#"UPDATE audit_log SET actor = 'mallory' WHERE seq = 2"#)
+        .unwrap();
+    recompute_plain_hashes(&app).await;
+    // Every hash was rewritten: the very first row no longer carries the
+    // keyed hash of its content.
+    assert_eq!(
+        verify(&app).await,
+        broken(
+            3,
+            1,
+            Some(&first),
+            "its hash is not the keyed hash of its content: the row was changed"
+        )
+    );
+}
+
+async fn a_forged_row_is_found_however_its_hash_is_computed(app: TestApp) {
+    three_changes(&app).await;
+    let third = row_id(&app, 3).await;
+    app.execute_sql(disable_trigger(&app, false)).unwrap();
+    // The row claims the hash of its real content: the content changed.
+    app.execute_sql(r#"UPDATE audit_log SET payload = '{"aliases":[]}' WHERE seq = 3"#)
+        .unwrap();
+    assert_eq!(
+        verify(&app).await,
+        broken(
+            3,
+            3,
+            Some(&third),
+            "its hash is not the keyed hash of its content: the row was changed"
+        )
+    );
+    // Re-hashed without the key, it is found all the same.
+    recompute_plain_hashes(&app).await;
+    assert_eq!(verify(&app).await["first_broken_seq"], 1);
+}
+
+async fn a_head_rolled_back_with_the_rows_is_found_without_the_key(app: TestApp) {
+    three_changes(&app).await;
+    let second_hash = audit(&app, "").await["items"][1]["hash"].clone();
+    app.execute_sql(disable_trigger(&app, true)).unwrap();
+    app.execute_sql("DELETE FROM audit_log WHERE seq = 3")
+        .unwrap();
+    app.execute_sql(&format!(
+        "UPDATE audit_head SET seq = 2, hash = '{}'",
+        second_hash.as_str().unwrap()
+    ))
+    .unwrap();
+    let report = verify(&app).await;
+    assert_eq!(
+        (&report["ok"], &report["first_broken_seq"]),
+        (&json!(false), &json!(2))
+    );
+    assert!(
+        report["reason"].as_str().unwrap().contains("signature"),
+        "{report}"
+    );
+    // Writes refuse to sign over a head changed behind the service's back.
+    let refused = app
+        .post(
+            "/api/v1/manufacturers",
+            Some(Role::Analyst),
+            &json!({"name": "Nokia", "country": "FI"}),
+        )
+        .await;
+    assert_eq!(refused.status(), 500);
+    assert_eq!(
+        app.query_count("SELECT COUNT(*) FROM manufacturers WHERE name = 'Nokia'"),
+        0
+    );
+}
+
+async fn the_chain_goes_on_after_a_restart_and_its_head_is_a_metric(app: TestApp) {
+    three_changes(&app).await;
+    let again = app.spawn_beside().await;
+    again.manufacturer("Apple").await;
+    assert_eq!(verify(&app).await, intact(4));
+    let metrics = again.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics.contains("clearance_audit_head_seq 3"),
+        "the checkpoint at start: {metrics}"
     );
 }
 
@@ -248,8 +438,5 @@ async fn concurrent_writes_keep_one_chain_on_postgres() {
     for response in futures_util::future::join_all(requests).await {
         assert_eq!(response.expect("request sent").status(), 201);
     }
-    assert_eq!(
-        verify(&app).await,
-        json!({"ok": true, "rows": 20, "first_broken": null})
-    );
+    assert_eq!(verify(&app).await, intact(20));
 }

@@ -18,6 +18,9 @@ use serde_json::{Value, json};
 
 pub const JWT_SECRET: &str = "integration-test-secret-of-at-least-32-characters";
 pub const LINK_SECRET: &str = "integration-test-link-secret-not-the-jwt-one";
+/// The audit key of every test service: a restored backup verifies on
+/// another data directory only with the key it was written with.
+pub const AUDIT_KEY: &str = "integration-test-audit-key-neither-of-the-others";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -379,6 +382,7 @@ impl TestApp {
         settings.bind = "127.0.0.1:0".parse().unwrap();
         settings.jwt_secret = Some(SecretString::from(JWT_SECRET));
         settings.link_secret = Some(SecretString::from(LINK_SECRET));
+        settings.audit_key = Some(SecretString::from(AUDIT_KEY));
         settings.jwt_jwks = Some(options.jwt_jwks);
         settings.jwt_roles_claim = options.jwt_roles_claim;
         settings.database_read = database_read;

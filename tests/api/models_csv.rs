@@ -106,6 +106,57 @@ async fn export_import_export_gives_the_same_file(app: TestApp) {
     );
 }
 
+/// A spreadsheet opening the export runs no formula (OWASP CSV injection),
+/// and the import gives back exactly the names that were registered.
+async fn formula_cells_are_exported_as_text_and_imported_back_unchanged(app: TestApp) {
+    let maker_id = maker(&app, "=cmd|' /C calc'!A0", "CN").await;
+    model(
+        &app,
+        json!({"manufacturer_id": maker_id, "name": "=HYPERLINK(\"http://evil.example\",\"update\")",
+               "category": "phone", "model_numbers": ["+1+1", "A1"], "aliases": ["-Mini", "@SUM(A1)"]}),
+    )
+    .await;
+    model(
+        &app,
+        json!({"manufacturer_id": maker_id, "name": "-2+3", "category": "phone", "aliases": ["'=quoted"]}),
+    )
+    .await;
+    let original = export(&app, "").await;
+    assert!(
+        original.contains(
+            "'=cmd|' /C calc'!A0,CN,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"update\"\")\",'+1+1|A1,'-Mini|@SUM(A1),,phone,"
+        ),
+        "{original}"
+    );
+    assert!(original.contains(",'-2+3,,''=quoted,,phone,"), "{original}");
+    for line in original.lines().skip(1) {
+        for cell in line.split(',') {
+            assert!(
+                !cell
+                    .trim_start_matches('"')
+                    .starts_with(['=', '+', '-', '@']),
+                "a formula cell in {line}"
+            );
+        }
+    }
+
+    let empty = TestApp::spawn(app.backend()).await;
+    let imported = import(&empty, Role::Analyst, &original).await;
+    assert_eq!(imported.status(), 200);
+    let names: Vec<String> =
+        body(empty.get("/api/v1/models", Some(Role::Reader)).await).await["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap().to_owned())
+            .collect();
+    assert_eq!(
+        names,
+        ["=HYPERLINK(\"http://evil.example\",\"update\")", "-2+3"]
+    );
+    assert_eq!(export(&empty, "").await, original);
+}
+
 async fn every_bad_line_is_named_and_nothing_is_imported(app: TestApp) {
     let xiaomi = app.manufacturer("Xiaomi").await;
     app.model(&xiaomi, "Redmi 1S", &["86452102"]).await;
@@ -256,6 +307,7 @@ async fn a_large_export_spans_pages(app: TestApp) {
 
 backend_tests!(
     export_import_export_gives_the_same_file,
+    formula_cells_are_exported_as_text_and_imported_back_unchanged,
     every_bad_line_is_named_and_nothing_is_imported,
     the_status_filter_exports_only_those_models,
     readers_export_analysts_import,

@@ -187,8 +187,11 @@ async fn loading_the_demo_twice_adds_nothing_the_second_time() {
     );
     clearance::demo::load(&workflow).await.unwrap();
     assert_eq!(count(&db), first);
+    let key = workflow.audit_key().clone();
     let verified = db
-        .write_blocking::<_, clearance::db::DbError, _>(clearance::db::audit::verify)
+        .write_blocking::<_, clearance::db::DbError, _>(|conn| {
+            clearance::db::audit::verify(conn, &key)
+        })
         .unwrap();
     assert_eq!(verified.first_broken, None);
 }
