@@ -1,6 +1,7 @@
 //! Integration tests through the HTTP API, each on SQLite and PostgreSQL;
 //! and the mail transports against a real SMTP server.
 
+mod browser;
 mod helpers;
 mod jwks_server;
 mod mail_server;
