@@ -95,6 +95,16 @@ impl Browser {
             .unwrap();
     }
 
+    /// Waits until the page shows an element `css` selects (after a
+    /// form's submission, the next page).
+    pub async fn wait_for(&self, css: &str) {
+        self.client
+            .wait()
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap();
+    }
+
     /// The visible text of the element `css` selects.
     pub async fn text(&self, css: &str) -> String {
         self.client
