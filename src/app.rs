@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, ResponseError, web};
@@ -187,6 +188,7 @@ impl Application {
                 .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
                 .wrap(metrics.clone())
                 .wrap(from_fn(request_context))
+                .wrap(from_fn(head_as_get))
                 .configure(crate::api::routes)
                 .configure(crate::pages::assets)
                 .service(web::resource("/docs").route(web::get().to(|| async {
@@ -311,6 +313,19 @@ async fn refuse_unusable_requests(
         error.error_response()
     };
     Ok(req.into_response(response).map_into_right_body())
+}
+
+/// Answers every `HEAD` as the `GET` of the same URL, whoever serves it
+/// (our routes, Swagger UI, the metrics endpoint): the connection read the
+/// method before this runs, so the answer goes out without its body.
+async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
 }
 
 /// Gives the framework's own error responses (no route, wrong method, an

@@ -3,7 +3,7 @@
 //! at start, so that a mistake is one clear line and exit status 2 rather than
 //! a failure on the first request.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ struct RawSettings {
     database_url: String,
     database_read_url: Option<String>,
     bind: String,
-    public_url: String,
+    public_url: Option<String>,
     data_dir: Option<String>,
     jwt_secret: Option<String>,
     link_secret: Option<String>,
@@ -67,7 +67,7 @@ impl Default for RawSettings {
             database_url: "sqlite://clearance.db".into(),
             database_read_url: None,
             bind: "127.0.0.1:8080".into(),
-            public_url: "http://127.0.0.1:8080".into(),
+            public_url: None,
             data_dir: None,
             jwt_secret: None,
             link_secret: None,
@@ -299,12 +299,11 @@ impl Settings {
                 raw.bind
             ))
         })?;
-        let public_url = Url::parse(&raw.public_url).map_err(|e| {
-            fail(format!(
-                "CLEARANCE_PUBLIC_URL `{}` is not a URL: {e}",
-                raw.public_url
-            ))
-        })?;
+        let public_url = match raw.public_url.as_deref().filter(|url| !url.is_empty()) {
+            Some(url) => Url::parse(url)
+                .map_err(|e| fail(format!("CLEARANCE_PUBLIC_URL `{url}` is not a URL: {e}")))?,
+            None => url_of(bind),
+        };
         let data_dir = match (&raw.data_dir, &database) {
             (Some(dir), _) => PathBuf::from(dir),
             (None, DatabaseUrl::Sqlite(path)) => path
@@ -476,6 +475,19 @@ fn distinct_secrets(raw: &RawSettings) -> Result<(), String> {
     Ok(())
 }
 
+/// The public URL when none is set: the service where it listens, so that
+/// a demo on another port prints and mails links that open. A wildcard
+/// address (`0.0.0.0`, `::`) is reached on this machine as loopback.
+fn url_of(bind: SocketAddr) -> Url {
+    let ip = match bind.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    Url::parse(&format!("http://{}", SocketAddr::new(ip, bind.port())))
+        .expect("http:// and a socket address is a URL")
+}
+
 /// `CLEARANCE_JWT_ROLES_CLAIM`: a claim name, or a dotted path into nested
 /// claims (`realm_access.roles`), without empty parts.
 fn roles_claim(raw: &str) -> Result<String, String> {
@@ -551,6 +563,37 @@ mod tests {
         };
         let err = Settings::from_raw(raw).unwrap_err().to_string();
         assert!(err.contains("CLEARANCE_BIND"), "{err}");
+    }
+
+    #[test]
+    fn the_public_url_defaults_to_where_the_service_listens() {
+        let raw = |bind: &str, public_url: Option<&str>| RawSettings {
+            bind: bind.into(),
+            public_url: public_url.map(Into::into),
+            ..RawSettings::default()
+        };
+        let url = |raw| Settings::from_raw(raw).unwrap().public_url.to_string();
+        assert_eq!(url(RawSettings::default()), "http://127.0.0.1:8080/");
+        assert_eq!(url(raw("127.0.0.1:9090", None)), "http://127.0.0.1:9090/");
+        assert_eq!(url(raw("[::1]:9090", None)), "http://[::1]:9090/");
+        // Links must open on this machine, where 0.0.0.0 is not an address.
+        assert_eq!(url(raw("0.0.0.0:9090", None)), "http://127.0.0.1:9090/");
+        assert_eq!(url(raw("[::]:9090", None)), "http://[::1]:9090/");
+        // A setting wins; an empty one (`CLEARANCE_PUBLIC_URL=`) is unset.
+        assert_eq!(
+            url(raw("0.0.0.0:9090", Some("https://clearance.example.org"))),
+            "https://clearance.example.org/"
+        );
+        assert_eq!(
+            url(raw("127.0.0.1:9090", Some(""))),
+            "http://127.0.0.1:9090/"
+        );
+        let settings = Settings::from_raw(raw("127.0.0.1:9090", None)).unwrap();
+        assert_eq!(settings.csaf_publisher.namespace, "http://127.0.0.1:9090/");
+        let error = Settings::from_raw(raw("127.0.0.1:9090", Some("clearance")))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("CLEARANCE_PUBLIC_URL"), "{error}");
     }
 
     #[test]

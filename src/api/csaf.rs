@@ -1,6 +1,7 @@
 //! CSAF 2.0: an advisory's document for readers, and the public provider
 //! directory of TLP:CLEAR documents that aggregators walk.
 
+use actix_web::http::StatusCode;
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
 use sha2::{Digest, Sha256, Sha512};
@@ -10,7 +11,8 @@ use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
 use crate::export::csaf::{Document, Source};
-use crate::export::provider::{self, ProviderMetadata};
+use crate::export::provider::{self, Listing, ProviderMetadata};
+use crate::pages;
 
 /// The public URL without its trailing slash, for absolute links.
 fn base(state: &AppState) -> String {
@@ -103,6 +105,39 @@ pub async fn changes(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .body(provider::changes(&releases)))
+}
+
+#[utoipa::path(
+    get, path = "/.well-known/csaf/clear/", tag = "advisories",
+    summary = "The TLP:CLEAR directory's listing",
+    description = "An HTML page of links (CSAF 2.0 requirement 14, directory listings):         `changes.csv`, `index.txt` and a folder per year, newest first.",
+    responses(
+        (status = 200, description = "The listing", content_type = "text/html", body = String),
+    ),
+)]
+pub async fn clear_directory(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let releases = state.db.read(provider::releases).await?;
+    Ok(pages::html(StatusCode::OK, &Listing::clear(&releases)))
+}
+
+#[utoipa::path(
+    get, path = "/.well-known/csaf/clear/{year}/", tag = "advisories",
+    summary = "A year folder's listing",
+    description = "An HTML page of links (CSAF 2.0 requirement 14): each TLP:CLEAR document first         published that year, with its `.sha256` and `.sha512`. A year without one is a 404.",
+    params(("year" = String, Path, description = "The year of first publication")),
+    responses(
+        (status = 200, description = "The listing", content_type = "text/html", body = String),
+    ),
+)]
+pub async fn clear_year_directory(
+    state: web::Data<AppState>,
+    year: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let releases = state.db.read(provider::releases).await?;
+    let listing = Listing::year(&releases, &year).ok_or_else(|| {
+        ApiError::NotFound("no TLP:CLEAR document was published that year".into())
+    })?;
+    Ok(pages::html(StatusCode::OK, &listing))
 }
 
 /// The digests CSAF providers publish beside each document.

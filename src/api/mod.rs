@@ -25,6 +25,7 @@ pub mod subscriptions;
 
 use actix_web::web;
 
+use crate::pages;
 use crate::pages::advisory as advisory_page;
 use crate::pages::lookup as lookup_page;
 use routes::Endpoint;
@@ -46,6 +47,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         models_csv::export,
         models_csv::import,
         lookup::lookup,
+        pages::home,
         lookup_page::lookup_page,
         evidence::create,
         evidence::list,
@@ -69,6 +71,8 @@ pub fn endpoints() -> Vec<Endpoint> {
         csaf::provider_metadata,
         csaf::index,
         csaf::changes,
+        csaf::clear_directory,
+        csaf::clear_year_directory,
         csaf::clear_file,
         feed::feed,
         deliveries::list,
@@ -91,6 +95,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         subscriptions::unsubscribe_page,
         subscriptions::unsubscribe,
         subscriptions::manage_page,
+        subscriptions::manage,
         subscriptions::subscribe_page,
         subscriptions::subscribe_form,
         audit::list,

@@ -97,7 +97,7 @@ macro_rules! endpoints {
 
 /// Registers `endpoints`: one resource per path with a route per method (so
 /// a wrong method is a 405 naming the right ones), `HEAD` wherever `GET` is
-/// served, and `Idempotency-Key` honoured where it is documented. Paths
+/// served (named in a 405's `Allow`; `app::head_as_get` answers it), and `Idempotency-Key` honoured where it is documented. Paths
 /// without parameters go first, so `/models/import` is never taken for
 /// `/models/{id}`.
 pub fn configure(cfg: &mut web::ServiceConfig, endpoints: &[Endpoint]) {

@@ -12,14 +12,12 @@ use utoipa::{IntoParams, ToSchema};
 use super::extract::JsonBody;
 use crate::app::AppState;
 use crate::auth::principal::MaybePrincipal;
-use crate::db::{DbError, subscriptions};
-use crate::domain::email::EmailAddress;
-use crate::domain::subscription::{
-    Delivery, SubscribeRequest, SubscriptionFilter, SubscriptionState,
-};
+use crate::db::{DbError, manufacturers, subscriptions};
+use crate::domain::subscription::{SubscribeRequest, SubscriptionState};
 use crate::error::{ApiError, Problem};
 use crate::links::{self, LinkClaims, LinkError, LinkPurpose, LinkSubject};
-use crate::pages::{self, ManagePage, MessagePage, SubscribePage, UnsubscribePage};
+use crate::pages::subscription::{self, FilterForm, Managed, Outcome};
+use crate::pages::{self, MessagePage, UnsubscribePage};
 use crate::workflow;
 
 /// The one answer to every subscription request, whatever the address's
@@ -233,7 +231,8 @@ pub async fn unsubscribe(
 #[utoipa::path(
     get, path = "/manage", tag = "subscriptions",
     summary = "A subscription's page (the link mailed when someone subscribes a confirmed address)",
-    description = "Shows what the subscription receives, with a link to unsubscribe.",
+    description = "Shows what the subscription receives in a form its owner may change (`POST \
+        /manage`), with a link to unsubscribe.",
     params(TokenParams),
     responses(
         (status = 200, description = "The page", content_type = "text/html", body = String),
@@ -245,16 +244,74 @@ pub async fn manage_page(
     state: web::Data<AppState>,
     params: web::Query<TokenParams>,
 ) -> HttpResponse {
-    let view = match subscription_of(&state, &params, LinkPurpose::Manage) {
-        Ok((id, key)) => state
-            .db
-            .read(move |conn| subscriptions::view(conn, id, &key))
-            .await
-            .map_err(link_target_error),
-        Err(error) => Err(error),
+    managed(&state, &params, None, Ok(Outcome::Blank)).await
+}
+
+#[utoipa::path(
+    post, path = "/manage", tag = "subscriptions",
+    summary = "Change what a subscription receives (the manage page's form)",
+    description = "The token of the mailed manage link is the authority. The form's fields, as \
+        `application/x-www-form-urlencoded`: `delivery` (`immediate` or `daily`), `min_severity`, \
+        `category` and `maker` (a manufacturer id) once per choice, `model` (a model id) once per \
+        model; none of a list means any. The same rules as `POST /api/v1/subscriptions`; the \
+        address and the confirmation stay as they are. The answer is the page again, saying it \
+        was saved, or what to correct (422, the form as it was sent).",
+    params(TokenParams),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        example = "delivery=daily&min_severity=high&category=phone"),
+    responses(
+        (status = 200, description = "Saved; the page", content_type = "text/html", body = String),
+        (status = 400, description = "The link is damaged, expired or not a manage link",
+         content_type = "text/html", body = String),
+        (status = 409, description = "The subscription has ended; subscribe again",
+         content_type = "text/html", body = String),
+        (status = 422, description = "The form again, saying what to correct",
+         content_type = "text/html", body = String),
+    ),
+)]
+pub async fn manage(
+    state: web::Data<AppState>,
+    params: web::Query<TokenParams>,
+    form: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    let sent = FilterForm::from_pairs(form.into_inner());
+    let outcome = match (
+        subscription_of(&state, &params, LinkPurpose::Manage),
+        sent.choice(),
+    ) {
+        (Err(error), _) => Err(error),
+        (Ok(_), Err(mistake)) => Ok(Outcome::Mistake(mistake)),
+        (Ok((id, key)), Ok((filter, delivery))) => Outcome::of(
+            workflow::subscriptions::change_filter(&state.workflow, id, key, filter, delivery)
+                .await,
+        )
+        .map_err(link_target_error),
     };
-    let view = match view {
-        Ok(view) => view,
+    managed(&state, &params, Some(sent), outcome).await
+}
+
+/// The manage page of the link in `params` after `outcome`, or the page
+/// that says why not.
+async fn managed(
+    state: &AppState,
+    params: &TokenParams,
+    sent: Option<FilterForm>,
+    outcome: Result<Outcome, ApiError>,
+) -> HttpResponse {
+    let found = match (subscription_of(state, params, LinkPurpose::Manage), outcome) {
+        (Ok((id, key)), Ok(outcome)) => state
+            .db
+            .read(move |conn| {
+                let view = subscriptions::view(conn, id, &key)?;
+                Ok::<_, DbError>((view, manufacturers::names(conn)?))
+            })
+            .await
+            .map(|found| (found, outcome))
+            .map_err(link_target_error),
+        (Err(error), _) | (_, Err(error)) => Err(error),
+    };
+    let ((view, makers), outcome) = match found {
+        Ok(found) => found,
         Err(error) => return pages::error_page(&error),
     };
     let unsubscribe_url = (view.state != SubscriptionState::Unsubscribed).then(|| {
@@ -267,14 +324,13 @@ pub async fn manage_page(
         let token = state.links.issue(&claims);
         links::url(&state.settings.public_url, LinkPurpose::Unsubscribe, &token).to_string()
     });
-    pages::html(
-        StatusCode::OK,
-        &ManagePage {
-            title: "Your subscription",
-            subscription: &view,
-            unsubscribe_url,
-        },
-    )
+    let managed = Managed {
+        view: &view,
+        makers: &makers,
+        token: params.token.as_deref().unwrap_or_default(),
+        unsubscribe_url,
+    };
+    subscription::manage_page(managed, sent, outcome)
 }
 
 /// The subscription (id and address key) a link of `purpose` names, or
@@ -329,93 +385,59 @@ fn link_target_error(error: impl Into<workflow::Error>) -> ApiError {
     }
 }
 
-/// The subscription form's fields, as a browser posts them.
-#[derive(Debug, Deserialize)]
-pub struct SubscribeForm {
-    #[serde(default)]
-    email: String,
-    #[serde(default)]
-    delivery: Option<String>,
-}
-
 #[utoipa::path(
     get, path = "/subscribe", tag = "pages",
     summary = "The form to subscribe without an API client",
+    description = "An address, how often, which severities, kinds of device and makers — the \
+        filter of `POST /api/v1/subscriptions` — in the lookup page's style. No script.",
     responses((status = 200, description = "The form", content_type = "text/html", body = String)),
 )]
-pub async fn subscribe_page() -> HttpResponse {
-    pages::html(
-        StatusCode::OK,
-        &SubscribePage {
-            title: "Subscribe to advisories",
-            email: "",
-            sent_to: None,
-            problem: None,
-        },
-    )
+pub async fn subscribe_page(state: web::Data<AppState>) -> HttpResponse {
+    match state.db.read(manufacturers::names).await {
+        Ok(makers) => subscription::subscribe_page(&FilterForm::default(), &makers, Outcome::Blank),
+        Err(error) => pages::error_page(&error.into()),
+    }
 }
 
 /// The form's submission — the same double opt-in as
-/// `POST /api/v1/subscriptions`, for every model and severity.
+/// `POST /api/v1/subscriptions`.
 #[utoipa::path(
     post, path = "/subscribe", tag = "pages",
     summary = "Subscribe from the form (double opt-in)",
+    description = "The form's fields, as `application/x-www-form-urlencoded`: `email`, \
+        `delivery` (`immediate` or `daily`), `min_severity`, `category` and `maker` (a \
+        manufacturer id) once per choice; none of a list means any.",
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        example = "email=family%40example.org&delivery=immediate"),
+        example = "email=family%40example.org&delivery=daily&min_severity=high&category=phone"),
     responses(
         (status = 200, description = "Check your mail", content_type = "text/html", body = String),
-        (status = 422, description = "The form again, saying what to correct", content_type = "text/html", body = String),
+        (status = 422, description = "The form again, as it was filled, saying what to correct",
+         content_type = "text/html", body = String),
     ),
 )]
 pub async fn subscribe_form(
     state: web::Data<AppState>,
     principal: MaybePrincipal,
-    form: web::Form<SubscribeForm>,
+    form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let form = form.into_inner();
-    let again = |problem: String| {
-        pages::html(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &SubscribePage {
-                title: "Subscribe to advisories",
-                email: &form.email,
-                sent_to: None,
-                problem: Some(problem),
-            },
-        )
-    };
     if let Err(error) = principal.may_use_public(state.settings.public_lookup) {
         return pages::error_page(&error);
     }
-    let email = match EmailAddress::parse(&form.email) {
-        Ok(email) => email,
-        Err(message) => return again(format!("That email address {message}.")),
+    let form = FilterForm::from_pairs(form.into_inner());
+    let outcome = match form.request() {
+        Ok(request) => {
+            Outcome::of(workflow::subscriptions::subscribe(&state.workflow, request).await)
+                .map_err(ApiError::from)
+        }
+        Err(mistake) => Ok(Outcome::Mistake(mistake)),
     };
-    let delivery = match form
-        .delivery
-        .as_deref()
-        .unwrap_or("immediate")
-        .parse::<Delivery>()
-    {
-        Ok(delivery) => delivery,
-        Err(message) => return again(format!("How often {message}.")),
-    };
-    let shown = email.to_string();
-    let request = SubscribeRequest {
-        email,
-        filter: SubscriptionFilter::default(),
-        delivery,
-    };
-    match workflow::subscriptions::subscribe(&state.workflow, request).await {
-        Ok(_) => pages::html(
-            StatusCode::OK,
-            &SubscribePage {
-                title: "Check your mail",
-                email: &shown,
-                sent_to: Some(&shown),
-                problem: None,
-            },
-        ),
-        Err(error) => pages::error_page(&error.into()),
+    let makers = state
+        .db
+        .read(manufacturers::names)
+        .await
+        .map_err(ApiError::from);
+    match (outcome, makers) {
+        (Ok(outcome), Ok(makers)) => subscription::subscribe_page(&form, &makers, outcome),
+        (Err(error), _) | (_, Err(error)) => pages::error_page(&error),
     }
 }

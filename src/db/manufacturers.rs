@@ -110,6 +110,16 @@ pub fn list(
         .collect())
 }
 
+/// Every manufacturer's id and name, in name order: the makers a
+/// subscriber may choose from.
+pub fn names(conn: &mut DbConnection) -> Result<Vec<(Uuid, String)>, DbError> {
+    let rows: Vec<(DbId, String)> = manufacturers::table
+        .select((manufacturers::id, manufacturers::name))
+        .order(manufacturers::name_key)
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(id, name)| (id.0, name)).collect())
+}
+
 /// Every manufacturer's aliases, for the lookup index.
 pub fn all_aliases(conn: &mut DbConnection) -> Result<HashMap<Uuid, Vec<String>>, DbError> {
     let grouped = aliases(conn, None)?;

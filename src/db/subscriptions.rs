@@ -6,8 +6,7 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::schema::{
-    manufacturers, models, subscription_categories, subscription_manufacturers,
-    subscription_models, subscriptions,
+    models, subscription_categories, subscription_manufacturers, subscription_models, subscriptions,
 };
 use super::types::{DbId, DbTime};
 use super::{DbConnection, DbError, is_unique_violation};
@@ -42,7 +41,7 @@ pub fn set_state(
     Ok(())
 }
 
-/// The subscription and its filter with names, for its owner's page.
+/// The subscription and its filter, for its owner's page.
 /// `NotFound` unless subscription `id` belongs to `email_key`.
 pub fn view(
     conn: &mut DbConnection,
@@ -60,24 +59,24 @@ pub fn view(
                 subscriptions::min_severity,
             ))
             .first(conn)?;
-    let manufacturer_ids = subscription_manufacturers::table
-        .filter(subscription_manufacturers::subscription_id.eq(DbId(id)))
-        .select(subscription_manufacturers::manufacturer_id);
-    let manufacturers: Vec<String> = manufacturers::table
-        .filter(manufacturers::id.eq_any(manufacturer_ids))
-        .select(manufacturers::name)
-        .order(manufacturers::name)
+    let sid = DbId(id);
+    let manufacturer_ids: Vec<DbId> = subscription_manufacturers::table
+        .filter(subscription_manufacturers::subscription_id.eq(sid))
+        .select(subscription_manufacturers::manufacturer_id)
         .load(conn)?;
-    let model_ids = subscription_models::table
-        .filter(subscription_models::subscription_id.eq(DbId(id)))
-        .select(subscription_models::model_id);
-    let models: Vec<String> = models::table
-        .filter(models::id.eq_any(model_ids))
-        .select(models::name)
+    let models: Vec<(DbId, String)> = models::table
+        .filter(
+            models::id.eq_any(
+                subscription_models::table
+                    .filter(subscription_models::subscription_id.eq(sid))
+                    .select(subscription_models::model_id),
+            ),
+        )
+        .select((models::id, models::name))
         .order(models::name)
         .load(conn)?;
     let categories: Vec<String> = subscription_categories::table
-        .filter(subscription_categories::subscription_id.eq(DbId(id)))
+        .filter(subscription_categories::subscription_id.eq(sid))
         .select(subscription_categories::category)
         .order(subscription_categories::category)
         .load(conn)?;
@@ -86,14 +85,17 @@ pub fn view(
         email,
         state: parse_stored(&state)?,
         delivery: parse_stored(&delivery)?,
-        min_severity: Severity::from_rank(min_severity)
-            .ok_or_else(|| stored_garbage("min_severity", &min_severity.to_string()))?,
-        manufacturers,
-        models,
-        categories: categories
-            .iter()
-            .map(|c| parse_stored::<Category>(c))
-            .collect::<Result<_, _>>()?,
+        filter: SubscriptionFilter {
+            manufacturer_ids: manufacturer_ids.into_iter().map(|id| id.0).collect(),
+            model_ids: models.iter().map(|(id, _)| id.0).collect(),
+            categories: categories
+                .iter()
+                .map(|c| parse_stored::<Category>(c))
+                .collect::<Result<_, _>>()?,
+            min_severity: Severity::from_rank(min_severity)
+                .ok_or_else(|| stored_garbage("min_severity", &min_severity.to_string()))?,
+        },
+        model_names: models.into_iter().map(|(_, name)| name).collect(),
     })
 }
 
@@ -183,17 +185,33 @@ pub fn renew(
         .set((
             subscriptions::email.eq(email.as_str()),
             subscriptions::state.eq(SubscriptionState::Pending.as_str()),
+            subscriptions::confirmed_at.eq(None::<DbTime>),
+            subscriptions::unsubscribed_at.eq(None::<DbTime>),
+        ))
+        .execute(conn)?;
+    change_filter(conn, id, filter, delivery, now)
+}
+
+/// Replaces what subscription `id` receives and how, leaving its address
+/// and state as they are.
+pub fn change_filter(
+    conn: &mut DbConnection,
+    id: Uuid,
+    filter: &SubscriptionFilter,
+    delivery: Delivery,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let sid = DbId(id);
+    diesel::update(subscriptions::table.find(sid))
+        .set((
             subscriptions::delivery.eq(delivery.as_str()),
             subscriptions::min_severity.eq(filter.min_severity.rank()),
             subscriptions::all_manufacturers.eq(filter.manufacturer_ids.is_empty()),
             subscriptions::all_models.eq(filter.model_ids.is_empty()),
             subscriptions::all_categories.eq(filter.categories.is_empty()),
-            subscriptions::confirmed_at.eq(None::<DbTime>),
-            subscriptions::unsubscribed_at.eq(None::<DbTime>),
             subscriptions::updated_at.eq(DbTime(now)),
         ))
         .execute(conn)?;
-    let sid = DbId(id);
     diesel::delete(
         subscription_manufacturers::table
             .filter(subscription_manufacturers::subscription_id.eq(sid)),

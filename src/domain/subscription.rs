@@ -161,12 +161,9 @@ pub struct SubscriptionView {
     pub email: String,
     pub state: SubscriptionState,
     pub delivery: Delivery,
-    pub min_severity: Severity,
-    /// Names of the manufacturers of the filter (empty: any).
-    pub manufacturers: Vec<String>,
-    /// Names of the models of the filter (empty: any).
-    pub models: Vec<String>,
-    pub categories: Vec<Category>,
+    pub filter: SubscriptionFilter,
+    /// Names of the filter's models, in name order (empty: any).
+    pub model_names: Vec<String>,
 }
 
 #[cfg(test)]

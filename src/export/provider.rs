@@ -4,7 +4,7 @@
 //! published are served; a withdrawn or superseded one stays, updated, as
 //! aggregators expect documents never to vanish.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -116,6 +116,64 @@ pub fn changes(releases: &[(Uuid, Release)]) -> String {
             )
         })
         .collect()
+}
+
+/// A directory of the distribution as a page of links, one per entry
+/// (CSAF 2.0 §7.1.14: server-side directory listings), with the parent
+/// first as a web server's listing has it.
+#[derive(Debug, askama::Template)]
+#[template(path = "csaf/listing.html")]
+pub struct Listing {
+    /// The directory's path from the site's root (`/.well-known/csaf/clear/2026/`).
+    pub path: String,
+    /// Names relative to the directory; a folder's ends with `/`.
+    pub entries: Vec<String>,
+}
+
+/// Where the TLP:CLEAR documents live, from the site's root.
+pub const CLEAR_DIRECTORY: &str = "/.well-known/csaf/clear/";
+
+impl Listing {
+    /// The TLP:CLEAR directory: its index files and a folder per year a
+    /// document was first published in, newest first.
+    pub fn clear(releases: &[(Uuid, Release)]) -> Self {
+        let mut years: Vec<String> = releases
+            .iter()
+            .map(|(_, r)| format!("{}/", r.initial.year()))
+            .collect();
+        years.sort_unstable_by(|a, b| b.cmp(a));
+        years.dedup();
+        let mut entries = vec!["changes.csv".to_owned(), "index.txt".to_owned()];
+        entries.extend(years);
+        Self {
+            path: CLEAR_DIRECTORY.to_owned(),
+            entries,
+        }
+    }
+
+    /// One year's folder: each document with its `.sha256` and `.sha512`;
+    /// `None` when no document was first published in `year`.
+    pub fn year(releases: &[(Uuid, Release)], year: &str) -> Option<Self> {
+        let mut files: Vec<String> = releases
+            .iter()
+            .filter_map(|(_, r)| Some(r.path().strip_prefix(year)?.strip_prefix('/')?.to_owned()))
+            .collect();
+        if files.is_empty() {
+            return None;
+        }
+        files.sort_unstable();
+        let entries = files
+            .into_iter()
+            .flat_map(|file| {
+                let hashes = [format!("{file}.sha256"), format!("{file}.sha512")];
+                std::iter::once(file).chain(hashes)
+            })
+            .collect();
+        Some(Self {
+            path: format!("{CLEAR_DIRECTORY}{year}/"),
+            entries,
+        })
+    }
 }
 
 /// The source of the document at `{year}/{file}` in the TLP:CLEAR

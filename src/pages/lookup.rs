@@ -149,13 +149,19 @@ fn ask(state: &AppState, q: &str, firmware: &str, viewer: Viewer) -> Result<Vec<
         .collect())
 }
 
+/// What an IMEI or TAC that no model claims means for the person asking.
+const NOT_IN_THE_REGISTER: &str = "This phone is not in the register — it has not been assessed. \
+     Ask your security office before you use it.";
+
 /// What to say when nothing matches: a number no model claims, or a name.
 fn nothing_found(q: &str) -> String {
     match LookupKey::classify(q) {
         Ok(LookupKey::Text(_)) => {
             format!("No phone called “{q}” is registered. Check the spelling, or try the IMEI.")
         }
-        _ => "No phone with this number is registered.".to_owned(),
+        // A valid number no model claims: its maker's TAC was never
+        // registered, so nobody decided on it.
+        _ => NOT_IN_THE_REGISTER.to_owned(),
     }
 }
 
@@ -228,10 +234,8 @@ mod tests {
 
     #[test]
     fn nothing_found_tells_a_number_from_a_name() {
-        assert_eq!(
-            nothing_found("864521021234562"),
-            "No phone with this number is registered."
-        );
+        assert_eq!(nothing_found("864521021234562"), NOT_IN_THE_REGISTER);
+        assert_eq!(nothing_found("86452102"), NOT_IN_THE_REGISTER);
         assert!(nothing_found("Nokia 3310").contains("“Nokia 3310”"));
     }
 }

@@ -1,19 +1,19 @@
 //! The small HTML pages that links in mail open in a browser: confirm,
-//! unsubscribe, manage, and the page for a link that cannot be used —
+//! unsubscribe, acknowledge, and the page for a link that cannot be used —
 //! self-contained (inline style, no script, no external asset) — and the
-//! public lookup page ([`lookup`]) and advisory pages ([`advisory`]). Rendered from askama templates
+//! public lookup page ([`lookup`]), advisory pages ([`advisory`]) and the subscription form and manage page ([`subscription`]). Rendered from askama templates
 //! (`templates/pages/`), which escape every value; readable on a phone.
 
 pub mod accept;
 pub mod advisory;
 pub mod lookup;
+pub mod subscription;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use askama::Template;
 
-use crate::domain::subscription::SubscriptionView;
 use crate::error::ApiError;
 
 pub use accept::prefers_html;
@@ -24,6 +24,20 @@ pub fn assets(cfg: &mut actix_web::web::ServiceConfig) {
         "/static/lookup.css",
         actix_web::web::get().to(lookup::stylesheet),
     );
+}
+
+#[utoipa::path(
+    get, path = "/", tag = "pages",
+    summary = "The service's front door: the lookup page",
+    description = "A 303 See Other to `/lookup`, the page people come for. Not a permanent \
+        redirect (308): browsers would remember it for good, and the root may one day have a \
+        page of its own.",
+    responses((status = 303, description = "To `/lookup`", headers(("Location" = String)))),
+)]
+pub async fn home() -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/lookup"))
+        .finish()
 }
 
 /// Nothing may load but the page's own inline style, and forms post only
@@ -51,16 +65,6 @@ pub struct UnsubscribePage<'a> {
     pub already: bool,
 }
 
-/// A subscription as its owner sees it, with a link to end it.
-#[derive(Template)]
-#[template(path = "pages/manage.html")]
-pub struct ManagePage<'a> {
-    pub title: &'a str,
-    pub subscription: &'a SubscriptionView,
-    /// Absent when the subscription has already ended.
-    pub unsubscribe_url: Option<String>,
-}
-
 /// Asks a recipient to acknowledge an advisory revision; only the button's
 /// POST records it, so a link scanner acknowledges nothing.
 #[derive(Template)]
@@ -73,18 +77,6 @@ pub struct AcknowledgePage<'a> {
     pub email: &'a str,
     pub token: &'a str,
     pub already: bool,
-}
-
-/// The form for subscribing without an API client (a family member on a
-/// phone), and its "check your mail" answer.
-#[derive(Template)]
-#[template(path = "pages/subscribe.html")]
-pub struct SubscribePage<'a> {
-    pub title: &'a str,
-    pub email: &'a str,
-    /// Set once the request was taken: where the confirmation went.
-    pub sent_to: Option<&'a str>,
-    pub problem: Option<String>,
 }
 
 /// Whether the request asks for HTML before JSON.
@@ -194,9 +186,6 @@ fn capitalised(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::registry::Category;
-    use crate::domain::severity::Severity;
-    use crate::domain::subscription::{Delivery, SubscriptionState};
 
     fn body(response: HttpResponse) -> String {
         let bytes = actix_web::body::to_bytes(response.into_body());
@@ -252,40 +241,6 @@ mod tests {
         assert!(text.contains("action=\"?token=abc.def\""), "{text}");
         assert!(
             text.contains("name=\"List-Unsubscribe\" value=\"One-Click\""),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn the_manage_page_shows_the_filter() {
-        let subscription = SubscriptionView {
-            id: uuid::Uuid::now_v7(),
-            email: "ada@example.org".into(),
-            state: SubscriptionState::Confirmed,
-            delivery: Delivery::Daily,
-            min_severity: Severity::High,
-            manufacturers: vec!["Xiaomi & Co".into()],
-            models: vec![],
-            categories: vec![Category::Phone],
-        };
-        let page = ManagePage {
-            title: "Your subscription",
-            subscription: &subscription,
-            unsubscribe_url: Some("https://x.example/unsubscribe?token=a.b".into()),
-        };
-        let text = body(html(StatusCode::OK, &page));
-        for expected in [
-            "Xiaomi &#38; Co",
-            "phone",
-            "high",
-            "daily",
-            "confirmed",
-            "any model",
-        ] {
-            assert!(text.contains(expected), "{expected}: {text}");
-        }
-        assert!(
-            text.contains("href=\"https://x.example/unsubscribe?token=a.b\""),
             "{text}"
         );
     }

@@ -15,7 +15,7 @@ use crate::domain::audit::Actor;
 use crate::domain::mail::{MailKind, Recipient};
 use crate::domain::rejection::Rejection;
 use crate::domain::subscription::{
-    SubscribeRequest, SubscribeStep, SubscriptionFilter, SubscriptionState, on_subscribe,
+    Delivery, SubscribeRequest, SubscribeStep, SubscriptionFilter, SubscriptionState, on_subscribe,
 };
 
 /// Handles a request to subscribe (see [`on_subscribe`]) and queues the mail
@@ -117,11 +117,7 @@ pub async fn confirm(
             match subscriptions::owned_state(tx.conn, id, &email_key)? {
                 SubscriptionState::Confirmed => {}
                 SubscriptionState::Unsubscribed => {
-                    return Err(Rejection::WrongState {
-                        detail: "this subscription was ended; subscribe again to receive a new confirmation link".into(),
-                        current_state: SubscriptionState::Unsubscribed.as_str().into(),
-                    }
-                    .into());
+                    return Err(ended("to receive a new confirmation link").into());
                 }
                 SubscriptionState::Pending => {
                     moved(tx, id, SubscriptionState::Confirmed, "subscription.confirm")?;
@@ -150,6 +146,47 @@ pub async fn unsubscribe(workflow: &Workflow, id: Uuid, email_key: String) -> Re
             Ok(())
         })
         .await
+}
+
+/// Its owner (who followed a manage link) changes what subscription `id`
+/// receives and how: the same filter rules as subscribing; its address and
+/// state stay. An ended subscription is not changed: its owner subscribes
+/// again. `NotFound` unless subscription `id` belongs to `email_key`.
+pub async fn change_filter(
+    workflow: &Workflow,
+    id: Uuid,
+    email_key: String,
+    filter: SubscriptionFilter,
+    delivery: Delivery,
+) -> Result<Done<()>> {
+    workflow
+        .run(Actor::public(), move |tx| {
+            if subscriptions::owned_state(tx.conn, id, &email_key)?
+                == SubscriptionState::Unsubscribed
+            {
+                return Err(ended("before choosing what to receive").into());
+            }
+            let filter = filter.deduplicated();
+            check_filter(tx, &filter)?;
+            subscriptions::change_filter(tx.conn, id, &filter, delivery, tx.now)?;
+            tx.audit(Change::new(
+                "subscription.change_filter",
+                "subscription",
+                id,
+                json!({ "delivery": delivery, "filter": filter }),
+            ));
+            Ok(())
+        })
+        .await
+}
+
+/// A step an ended subscription does not take: its owner subscribes again
+/// `first` (to do what they wanted).
+fn ended(first: &str) -> Rejection {
+    Rejection::WrongState {
+        detail: format!("this subscription was ended; subscribe again {first}"),
+        current_state: SubscriptionState::Unsubscribed.as_str().into(),
+    }
 }
 
 fn moved(tx: &mut Tx<'_>, id: Uuid, state: SubscriptionState, action: &'static str) -> Result<()> {

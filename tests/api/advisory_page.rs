@@ -285,9 +285,7 @@ async fn a_phone_browser_reads_advisory_pages() {
     let amber = published(&app, &amber).await;
     let browser = Browser::start().await;
 
-    browser
-        .open(&format!("{}/advisories/{clear}", app.address))
-        .await;
+    browser.open(&app, &format!("/advisories/{clear}")).await;
     let shown = browser.text("main").await;
     for expected in [
         "All Xiaomi phones",
@@ -305,7 +303,7 @@ async fn a_phone_browser_reads_advisory_pages() {
     assert_eq!(bold, "personal data", "the Markdown is rendered");
     assert_eq!(browser.script("return document.scripts.length;").await, 0);
     assert!(browser.client.get_alert_text().await.is_err(), "no alert");
-    browser.assert_fits_the_phone().await;
+    browser.fits_the_phone().await;
     // The stylesheet loaded under the policy (its colour marks a decision).
     let colour = browser
         .script("return getComputedStyle(document.querySelector('.decision')).borderLeftColor;")
@@ -322,9 +320,7 @@ async fn a_phone_browser_reads_advisory_pages() {
     replacement["title"] = json!("Redmi 1S: the national agency's decision");
     replacement["supersedes"] = json!([clear_id]);
     let successor = published(&app, &replacement).await;
-    browser
-        .open(&format!("{}/advisories/{clear}", app.address))
-        .await;
+    browser.open(&app, &format!("/advisories/{clear}")).await;
     let notice = browser.text(".ended").await;
     assert!(notice.contains("Superseded on"), "{notice}");
     browser
@@ -344,11 +340,9 @@ async fn a_phone_browser_reads_advisory_pages() {
         .unwrap();
     let shown = browser.text("h1").await;
     assert_eq!(shown, "Redmi 1S: the national agency's decision");
-    browser.assert_fits_the_phone().await;
+    browser.fits_the_phone().await;
 
-    browser
-        .open(&format!("{}/advisories/{amber}", app.address))
-        .await;
+    browser.open(&app, &format!("/advisories/{amber}")).await;
     let shown = browser.text("main").await;
     assert!(
         shown.contains(&format!(
@@ -360,7 +354,7 @@ async fn a_phone_browser_reads_advisory_pages() {
         !shown.contains("MARKERAMBER") && !shown.contains("Redmi"),
         "{shown}"
     );
-    browser.assert_fits_the_phone().await;
+    browser.fits_the_phone().await;
 }
 
 /// A withdrawn advisory, in the browser: the notice comes first.
@@ -376,7 +370,7 @@ async fn a_phone_browser_sees_a_withdrawal_first() {
     withdraw(&app, &id, "The lab retested an update.").await;
     let browser = Browser::start().await;
     browser
-        .open(&format!("{}/advisories/{reference}", app.address))
+        .open(&app, &format!("/advisories/{reference}"))
         .await;
     let first = browser
         .script("return document.querySelector('h1').nextElementSibling.textContent;")
@@ -386,5 +380,5 @@ async fn a_phone_browser_sees_a_withdrawal_first() {
     assert!(first.contains("The lab retested an update."), "{first}");
     let shown = browser.text("main").await;
     assert!(!shown.contains("What you must do"), "{shown}");
-    browser.assert_fits_the_phone().await;
+    browser.fits_the_phone().await;
 }

@@ -1,6 +1,6 @@
-//! A real browser for the pages' tests: Debian's headless Chromium, driven
-//! through chromedriver (`scripts/test.sh` installs both), with a phone's
-//! 360 px screen.
+//! Debian's Chromium, headless, on a 360 × 740 phone screen, driven through
+//! chromedriver (`scripts/test.sh` installs both): the pages as a phone
+//! shows them, without JavaScript of ours.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -9,8 +9,12 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-/// Chromium, headless, with a 360 × 740 phone screen, through its
-/// chromedriver on a free port; both killed on drop.
+use crate::helpers::TestApp;
+
+/// The phone's screen width in CSS pixels.
+pub const PHONE_WIDTH: u64 = 360;
+
+/// A browser session and its chromedriver on a free port; both end on drop.
 pub struct Browser {
     pub client: Client,
     driver: Child,
@@ -33,7 +37,7 @@ impl Browser {
                 "binary": "/usr/bin/chromium",
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
                          "--disable-dev-shm-usage", "--hide-scrollbars"],
-                "mobileEmulation": {"deviceMetrics": {"width": 360, "height": 740, "pixelRatio": 2.0}},
+                "mobileEmulation": {"deviceMetrics": {"width": PHONE_WIDTH, "height": 740, "pixelRatio": 2.0}},
             }
         });
         let Value::Object(capabilities) = capabilities else {
@@ -55,34 +59,80 @@ impl Browser {
         panic!("chromedriver did not start a session: {last_error:?}");
     }
 
-    pub async fn script(&self, code: &str) -> Value {
-        self.client.execute(code, vec![]).await.unwrap()
+    /// Opens `path` of the service.
+    pub async fn open(&self, app: &TestApp, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", app.address))
+            .await
+            .unwrap();
     }
 
-    /// Opens `url` (and waits for it to load).
-    pub async fn open(&self, url: &str) {
-        self.client.goto(url).await.unwrap();
+    /// Opens the lookup page, types `q` into the box and submits the form.
+    pub async fn ask(&self, app: &TestApp, q: &str) {
+        self.open(app, "/lookup").await;
+        self.type_into("#q", q).await;
+        self.press("button[type=submit]").await;
+        self.client
+            .wait()
+            .for_url(&url_with_query(app, q))
+            .await
+            .unwrap();
     }
 
-    /// The visible text of the first element `css` selects.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let input = self.client.find(Locator::Css(css)).await.unwrap();
+        input.send_keys(text).await.unwrap();
+    }
+
+    /// Clicks the element `css` selects (a button, a box to tick).
+    pub async fn press(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Waits until the page shows an element `css` selects (after a
+    /// form's submission, the next page).
+    pub async fn wait_for(&self, css: &str) {
+        self.client
+            .wait()
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap();
+    }
+
+    /// The visible text of the element `css` selects.
     pub async fn text(&self, css: &str) -> String {
         self.client
             .find(Locator::Css(css))
             .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .unwrap()
             .text()
             .await
             .unwrap()
     }
 
-    /// Asserts the page is laid out for the 360 px screen: nothing wider.
-    pub async fn assert_fits_the_phone(&self) {
+    /// The lookup page's answer.
+    pub async fn status_text(&self) -> String {
+        self.text("[role=status]").await
+    }
+
+    pub async fn script(&self, code: &str) -> Value {
+        self.client.execute(code, vec![]).await.unwrap()
+    }
+
+    /// The page fits the phone's width: nothing to scroll sideways.
+    pub async fn fits_the_phone(&self) {
         let widths = self
-            .script("const e = document.documentElement; return [window.innerWidth, e.scrollWidth, e.clientWidth];")
+            .script("return [window.innerWidth, document.scrollingElement.scrollWidth];")
             .await;
-        assert_eq!(widths[0], 360, "{widths}");
+        assert_eq!(widths[0], PHONE_WIDTH, "{widths}");
         assert!(
-            widths[1].as_u64() <= widths[2].as_u64(),
+            widths[1].as_u64().unwrap() <= PHONE_WIDTH,
             "horizontal scroll: {widths}"
         );
     }
@@ -93,4 +143,13 @@ impl Drop for Browser {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+/// The URL the lookup form submits `q` (and an empty firmware) to.
+fn url_with_query(app: &TestApp, q: &str) -> url::Url {
+    let mut url = url::Url::parse(&format!("{}/lookup", app.address)).unwrap();
+    url.query_pairs_mut()
+        .append_pair("q", q)
+        .append_pair("firmware", "");
+    url
 }

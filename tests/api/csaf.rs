@@ -340,6 +340,18 @@ async fn tlp_labels_map_and_restricted_advisories_stay_private(app: TestApp) {
         assert_eq!(text, "", "{listing} lists only TLP:CLEAR");
     }
     let year = &red_reference[4..8];
+    let html = fetch(&app, &format!("{}/.well-known/csaf/clear/", app.address))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(links(&html), ["../", "changes.csv", "index.txt"], "{html}");
+    problem(
+        app.get(&format!("/.well-known/csaf/clear/{year}/"), None)
+            .await,
+        404,
+    )
+    .await;
     let file = format!("{}.json", red_reference.to_lowercase());
     for suffix in ["", ".sha256", ".sha512"] {
         let response = app
@@ -443,6 +455,15 @@ async fn fetch(app: &TestApp, url: &str) -> reqwest::Response {
     response
 }
 
+/// The targets of a listing's links, in order.
+fn links(html: &str) -> Vec<String> {
+    html.split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('"'))
+        .map(|(target, _)| target.to_owned())
+        .collect()
+}
+
 async fn an_aggregator_walks_the_provider(app: TestApp) {
     let story = redmi_with_evidence(&app).await;
     let first = draft(&app, &prohibition(&story)).await;
@@ -498,6 +519,36 @@ async fn an_aggregator_walks_the_provider(app: TestApp) {
         dates[0],
         "updated with the newest document"
     );
+
+    // The directory listings (requirement 14) lead to the same files.
+    let listing = fetch(&app, &directory).await;
+    assert!(
+        listing.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let entries = links(&listing.text().await.unwrap());
+    let year = &paths[0][..5];
+    assert_eq!(entries, ["../", "changes.csv", "index.txt", year]);
+    let in_year = links(
+        &fetch(&app, &format!("{directory}{year}"))
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    let mut expected = vec!["../".to_owned()];
+    let mut files: Vec<&str> = paths.iter().map(|p| &p[5..]).collect();
+    files.sort_unstable();
+    for file in files {
+        expected.extend([
+            file.to_owned(),
+            format!("{file}.sha256"),
+            format!("{file}.sha512"),
+        ]);
+    }
+    assert_eq!(in_year, expected);
 
     for path in paths {
         let url = format!("{directory}{path}");

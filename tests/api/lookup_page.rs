@@ -1,14 +1,15 @@
 //! The lookup page, `GET /lookup`: over plain HTTP (headers, the answer
 //! without JavaScript, on both backends) and in a real headless Chromium
-//! driven through chromedriver (typing, a phone-sized screen, escaping).
+//! on a phone-sized screen ([`Browser`]: typing, escaping, the answers
+//! people meet).
 
 use clearance::auth::Role;
-use fantoccini::Locator;
+use serde_json::json;
 
 use crate::backend_tests;
 use crate::browser::Browser;
-use crate::helpers::{Backend, SpawnOptions, TestApp, page_parts};
-use crate::workflow::{draft, prohibition, publish, redmi_with_evidence};
+use crate::helpers::{Backend, SpawnOptions, TestApp, body, page_parts};
+use crate::workflow::{draft, every_phone_of, evidence, prohibition, publish, redmi_with_evidence};
 
 const IMEI: &str = "864521021234562";
 const MISTYPED_IMEI: &str = "864521021234563";
@@ -80,7 +81,10 @@ async fn answers_in_plain_words_without_javascript(app: TestApp) {
     let (status, _, html) = page(&app, &[("q", "490154203237518")]).await;
     assert_eq!(status, 200);
     assert!(
-        html.contains("No phone with this number is registered."),
+        html.contains(
+            "This phone is not in the register — it has not been assessed. \
+             Ask your security office before you use it."
+        ),
         "{html}"
     );
     let (status, _, html) = page(&app, &[("q", "redmi 1s"), ("firmware", "six")]).await;
@@ -132,6 +136,7 @@ async fn escapes_a_model_name(app: TestApp) {
 }
 
 backend_tests!(
+    a_phone_reads_firmware_maker_wide_and_unknown_answers,
     answers_in_plain_words_without_javascript,
     lists_every_model_an_ambiguous_name_matches,
     escapes_a_model_name,
@@ -152,43 +157,6 @@ async fn asks_for_a_sign_in_when_lookup_is_not_public() {
     assert_eq!(reader.send().await.unwrap().status(), 200);
 }
 
-impl Browser {
-    /// Opens the page, types `q` into the box and submits the form.
-    async fn ask(&self, app: &TestApp, q: &str) {
-        self.client
-            .goto(&format!("{}/lookup", app.address))
-            .await
-            .unwrap();
-        let input = self.client.find(Locator::Css("#q")).await.unwrap();
-        input.send_keys(q).await.unwrap();
-        self.client
-            .find(Locator::Css("button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        self.client
-            .wait()
-            .for_url(&url_with_query(app, q))
-            .await
-            .unwrap();
-    }
-
-    async fn status_text(&self) -> String {
-        self.text("[role=status]").await
-    }
-}
-
-/// The URL the form submits `q` (and an empty firmware) to.
-fn url_with_query(app: &TestApp, q: &str) -> url::Url {
-    let mut url = url::Url::parse(&format!("{}/lookup", app.address)).unwrap();
-    url.query_pairs_mut()
-        .append_pair("q", q)
-        .append_pair("firmware", "");
-    url
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_phone_browser_reads_not_allowed_for_a_prohibited_imei() {
     let app = TestApp::spawn(Backend::Sqlite).await;
@@ -200,21 +168,12 @@ async fn a_phone_browser_reads_not_allowed_for_a_prohibited_imei() {
     assert!(answer.contains("Not allowed"), "{answer}");
     assert!(answer.contains(&reference), "{answer}");
     assert!(answer.contains("Xiaomi Redmi 1S"), "{answer}");
-    // The phone's screen: 360 px, and nothing wider than it.
-    browser.assert_fits_the_phone().await;
+    browser.fits_the_phone().await;
     // The stylesheet loaded under the policy (its colour is on the heading).
     let colour = browser
         .script("return getComputedStyle(document.querySelector('.verdict h2')).color;")
         .await;
     assert_eq!(colour, "rgb(138, 28, 20)");
-    let png = browser.client.screenshot().await.unwrap();
-    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
-    // `CLEARANCE_LOOKUP_SCREENSHOT=docs/lookup-phone.png` refreshes the
-    // README's picture.
-    if let Ok(path) = std::env::var("CLEARANCE_LOOKUP_SCREENSHOT") {
-        std::fs::write(&path, &png).unwrap();
-    }
-
     browser.ask(&app, MISTYPED_IMEI).await;
     let answer = browser.status_text().await;
     assert!(
@@ -241,4 +200,89 @@ async fn a_browser_shows_a_script_in_a_model_name_as_text() {
         "no alert opened"
     );
     assert_eq!(browser.script("return document.scripts.length;").await, 0);
+}
+
+/// The iPhone 5s approved from firmware 7.1.2 only, as the demo has it.
+async fn iphone_approved_from_7_1_2(app: &TestApp) {
+    let apple = app.manufacturer("Apple").await;
+    let iphone = app.model(&apple, "iPhone 5s", &["35203506"]).await;
+    let iphone = iphone["id"].as_str().unwrap();
+    let evidence_id = evidence(app, &[iphone]).await;
+    let approval = json!({
+        "title": "iPhone 5s approved for official use",
+        "summary": "The iPhone 5s may be used, on iOS 7.1.2 or later.",
+        "severity": "low", "tlp": "clear",
+        "decisions": [{"model_id": iphone, "decision": "approved", "firmware": ">=7.1.2"}],
+        "evidence_ids": [evidence_id],
+    });
+    publish(app, &draft(app, &approval).await).await;
+}
+
+/// Every Xiaomi phone prohibited (the 2014 circular); its reference.
+async fn every_xiaomi_phone_prohibited(app: &TestApp) -> String {
+    let story = redmi_with_evidence(app).await;
+    let makers = body(app.get("/api/v1/manufacturers", Some(Role::Reader)).await).await;
+    let xiaomi = makers["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|maker| maker["name"] == "Xiaomi")
+        .and_then(|maker| maker["id"].as_str())
+        .unwrap()
+        .to_owned();
+    let circular = draft(app, &every_phone_of(&xiaomi, &story)).await;
+    let reference = publish(app, &circular).await["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A phone registered after the circular: it covers it too.
+    app.model(&xiaomi, "Redmi Note 2", &["86716402"]).await;
+    reference
+}
+
+/// The answers people meet, on a phone: one that depends on the software
+/// version, a maker-wide prohibition of a phone registered after it, and a
+/// number the register does not know — each in words, none wider than the
+/// screen.
+async fn a_phone_reads_firmware_maker_wide_and_unknown_answers(app: TestApp) {
+    iphone_approved_from_7_1_2(&app).await;
+    let reference = every_xiaomi_phone_prohibited(&app).await;
+    let browser = Browser::start().await;
+
+    browser.ask(&app, "iphone 5s").await;
+    let answer = browser.status_text().await;
+    for said in [
+        "Allowed from 7.1.2",
+        "Apple iPhone 5s",
+        "Versions before 7.1.2 are not assessed.",
+        "Check the version in Settings.",
+    ] {
+        assert!(answer.contains(said), "{said}: {answer}");
+    }
+    assert!(
+        !answer.contains("\nAllowed\n"),
+        "never a plain Allowed: {answer}"
+    );
+    browser.fits_the_phone().await;
+
+    browser.ask(&app, "867164021234568").await;
+    let answer = browser.status_text().await;
+    for said in [
+        "Not allowed",
+        "Xiaomi Redmi Note 2",
+        &reference,
+        "Refrain from using Xiaomi phones",
+    ] {
+        assert!(answer.contains(said), "{said}: {answer}");
+    }
+    browser.fits_the_phone().await;
+
+    browser.ask(&app, "490154203237518").await;
+    let answer = browser.status_text().await;
+    assert_eq!(
+        answer,
+        "This phone is not in the register — it has not been assessed. \
+         Ask your security office before you use it."
+    );
+    browser.fits_the_phone().await;
 }

@@ -1,6 +1,10 @@
 //! Operations: liveness, readiness, metrics, request ids, the API docs.
 
+use clearance::auth::Role;
+use reqwest::Method;
+
 use crate::helpers::{Backend, TestApp, body, wait_for};
+use crate::workflow::{draft, prohibition, publish, redmi_with_evidence};
 
 crate::backend_tests!(
     the_process_reports_healthy_and_ready,
@@ -8,6 +12,8 @@ crate::backend_tests!(
     metrics_count_requests_by_route_and_status,
     swagger_ui_is_served_from_the_binary,
     the_served_openapi_document_is_the_committed_one,
+    head_answers_every_get_as_get_would_without_a_body,
+    the_root_sends_people_to_the_lookup,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,4 +271,98 @@ async fn the_demo_answers_prohibited_for_the_redmi_1s() {
     wait_for("four mails", std::time::Duration::from_secs(20), four).await;
     let mails = prohibitions();
     assert!(mails.iter().any(|m| m.contains("family@example.org")));
+}
+
+/// Every `GET` path of the OpenAPI document, with its parameters filled in
+/// from one published advisory so that most answer 200; plus the routes
+/// the document leaves out (the stylesheet, Swagger UI, metrics).
+async fn every_get_path(app: &TestApp) -> Vec<String> {
+    let story = redmi_with_evidence(app).await;
+    let advisory = draft(app, &prohibition(&story)).await;
+    let reference = publish(app, &advisory).await["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let maker = app.manufacturer("Apple").await;
+    let document: serde_json::Value = serde_json::from_str(&clearance::openapi::to_json()).unwrap();
+    let mut paths: Vec<String> = document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, operations)| operations.get("get").is_some())
+        .map(|(path, _)| {
+            let id = match path.split('/').nth(3) {
+                Some("advisories") => &advisory,
+                Some("evidence") => &story.evidence_id,
+                Some("models") => &story.model_id,
+                Some("manufacturers") => &maker,
+                _ => "0190b6c3-0000-7000-8000-000000000000",
+            };
+            path.replace("{id}", id)
+                .replace("{sha256}", &"0".repeat(64))
+                .replace("{year}", &reference[4..8])
+                .replace("{file}", &format!("{}.json", reference.to_lowercase()))
+        })
+        .collect();
+    paths.extend(
+        [
+            "/static/lookup.css",
+            "/docs",
+            "/docs/",
+            "/docs/swagger-ui.css",
+            "/metrics",
+        ]
+        .map(String::from),
+    );
+    paths
+}
+
+async fn head_answers_every_get_as_get_would_without_a_body(app: TestApp) {
+    let paths = every_get_path(&app).await;
+    assert!(paths.len() > 40, "{paths:?}");
+    for path in paths {
+        let send = |method| {
+            app.request(method, &path, Some(Role::Admin))
+                .header("Accept", "text/html")
+                .send()
+        };
+        let get = send(Method::GET).await.expect("GET sent");
+        let head = send(Method::HEAD).await.expect("HEAD sent");
+        assert_eq!(head.status(), get.status(), "HEAD {path}");
+        assert_ne!(head.status(), 405, "HEAD {path}");
+        assert_eq!(
+            head.headers().get("content-type"),
+            get.headers().get("content-type"),
+            "HEAD {path}"
+        );
+        assert!(
+            head.bytes().await.unwrap().is_empty(),
+            "HEAD {path}: no body"
+        );
+    }
+}
+
+async fn the_root_sends_people_to_the_lookup(app: TestApp) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for method in [Method::GET, Method::HEAD] {
+        let response = client
+            .request(method.clone(), format!("{}/", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303, "{method}");
+        assert_eq!(response.headers()["location"], "/lookup", "{method}");
+    }
+    // Followed, as a browser does, it opens the lookup page.
+    let page = app.get("/", None).await;
+    assert_eq!(page.url().path(), "/lookup");
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("Is this phone allowed?")
+    );
 }

@@ -9,10 +9,12 @@ use reqwest::{Method, Response};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::browser::Browser;
 use crate::helpers::{SpawnOptions, TestApp, body, problem};
 
 crate::backend_tests!(
     a_family_member_subscribes_from_the_form,
+    a_phone_keeps_the_form_when_the_address_is_mistyped,
     every_request_gets_the_same_202_and_a_confirmed_address_is_never_changed,
     the_filter_is_stored_and_unknown_ids_are_refused,
     a_good_token_confirms_and_confirming_again_is_harmless,
@@ -21,6 +23,7 @@ crate::backend_tests!(
     the_unsubscribe_link_shows_a_form_and_changes_nothing,
     one_click_unsubscribes_and_twice_is_still_200,
     the_manage_link_shows_the_subscription_and_how_to_end_it,
+    the_owner_changes_what_a_subscription_receives,
     audit_rows_never_carry_the_address,
 );
 
@@ -110,6 +113,18 @@ async fn confirmed(app: &TestApp, email: &str) -> Uuid {
     let response = confirm(app, &token(app, LinkPurpose::Confirm, email, id), None).await;
     assert_eq!(response.status(), 200);
     id
+}
+
+/// The body of a public page (the lookup's style and policy) with `status`.
+async fn public_page(response: Response, status: u16) -> String {
+    assert_eq!(response.status().as_u16(), status);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(
+        headers["content-security-policy"],
+        "default-src 'none'; style-src 'self'; form-action 'self'; img-src 'self'"
+    );
+    response.text().await.unwrap()
 }
 
 async fn html_of(response: Response, status: u16) -> String {
@@ -528,6 +543,7 @@ async fn one_click_unsubscribes_and_twice_is_still_200(app: TestApp) {
 
 async fn the_manage_link_shows_the_subscription_and_how_to_end_it(app: TestApp) {
     let maker = app.manufacturer("Xiaomi <Global>").await;
+    app.manufacturer("Apple").await;
     accepted(
         &app,
         "ada@example.org",
@@ -543,17 +559,23 @@ async fn the_manage_link_shows_the_subscription_and_how_to_end_it(app: TestApp) 
         Some(BROWSER),
     )
     .await;
-    let page = html_of(page, 200).await;
+    let page = public_page(page, 200).await;
     for expected in [
-        "Xiaomi &#60;Global&#62;",
-        "phone",
-        "medium",
-        "pending",
-        "any model",
+        &format!("value=\"{maker}\" checked> Xiaomi &#60;Global&#62;"),
+        "value=\"phone\" checked> Phones",
+        "value=\"tablet\"> Tablets",
+        "<option value=\"medium\" selected>Medium severity and above</option>",
+        "value=\"immediate\" checked>",
+        "waiting for you to confirm it",
+        &format!("action=\"?token={manage}\""),
         "TLP:CLEAR",
     ] {
         assert!(page.contains(expected), "{expected}: {page}");
     }
+    assert!(
+        page.contains("> Apple</label>"),
+        "every maker offered: {page}"
+    );
     let link_start = page
         .find("/unsubscribe?token=")
         .expect("a link to unsubscribe");
@@ -565,8 +587,132 @@ async fn the_manage_link_shows_the_subscription_and_how_to_end_it(app: TestApp) 
     assert_eq!(response.status(), 200, "the page's link unsubscribes");
     assert_eq!(subscription(&app, "ada@example.org").1, "unsubscribed");
     let page = open(&app, Method::GET, &format!("/manage?token={manage}"), None).await;
-    let page = html_of(page, 200).await;
+    let page = public_page(page, 200).await;
     assert!(!page.contains("/unsubscribe?token="), "{page}");
+    assert!(!page.contains("<form"), "nothing to change: {page}");
+    assert!(page.contains("This subscription has ended"), "{page}");
+}
+
+/// Posts a form's fields to `path`, as a browser does.
+async fn post_form(app: &TestApp, path: &str, fields: &str) -> Response {
+    app.request(Method::POST, path, None)
+        .header("Accept", BROWSER)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(fields.to_owned())
+        .send()
+        .await
+        .expect("request sent")
+}
+
+/// The rows of one filter list of a subscription, sorted.
+fn listed(app: &TestApp, table: &str, column: &str, id: Uuid) -> Vec<String> {
+    let mut rows = app.query_texts(&format!(
+        "SELECT CAST({column} AS TEXT) AS v FROM {table} WHERE CAST(subscription_id AS TEXT) = '{id}'"
+    ));
+    rows.sort();
+    rows
+}
+
+async fn the_owner_changes_what_a_subscription_receives(app: TestApp) {
+    let xiaomi = app.manufacturer("Xiaomi").await;
+    let apple = app.manufacturer("Apple").await;
+    let model = app.model(&xiaomi, "Redmi 1S", &[]).await;
+    let model_id = model["id"].as_str().unwrap().to_owned();
+    accepted(&app, "ada@example.org", json!({"model_ids": [model_id]})).await;
+    let (id, _) = subscription(&app, "ada@example.org");
+    let confirmation = token(&app, LinkPurpose::Confirm, "ada@example.org", id);
+    assert_eq!(confirm(&app, &confirmation, None).await.status(), 200);
+    let manage = token(&app, LinkPurpose::Manage, "ada@example.org", id);
+    let path = format!("/manage?token={manage}");
+    let page = public_page(open(&app, Method::GET, &path, Some(BROWSER)).await, 200).await;
+    assert!(
+        page.contains(&format!("name=\"model\" value=\"{model_id}\"")),
+        "{page}"
+    );
+    assert!(
+        page.contains("these models, as you asked: Redmi 1S"),
+        "{page}"
+    );
+
+    let fields = format!(
+        "delivery=daily&min_severity=high&category=phone&category=tablet&maker={apple}&maker={xiaomi}&model={model_id}"
+    );
+    let page = public_page(post_form(&app, &path, &fields).await, 200).await;
+    assert!(page.contains("Saved: from now on you receive"), "{page}");
+    assert!(page.contains("<option value=\"high\" selected>"), "{page}");
+    assert_eq!(stored_filter(&app, id), "daily 3 000");
+    let mut makers = vec![apple.clone(), xiaomi.clone()];
+    makers.sort();
+    assert_eq!(
+        listed(&app, "subscription_manufacturers", "manufacturer_id", id),
+        makers
+    );
+    assert_eq!(
+        listed(&app, "subscription_categories", "category", id),
+        ["phone", "tablet"]
+    );
+    assert_eq!(
+        listed(&app, "subscription_models", "model_id", id),
+        [model_id.clone()]
+    );
+    assert_eq!(
+        subscription(&app, "ada@example.org").1,
+        "confirmed",
+        "still confirmed"
+    );
+
+    // A mistake keeps what was sent and changes nothing.
+    let gone = Uuid::now_v7();
+    let page = public_page(
+        post_form(
+            &app,
+            &path,
+            &format!("delivery=immediate&category=router&maker={gone}"),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert!(
+        page.contains("A maker you chose is no longer in the register"),
+        "{page}"
+    );
+    assert!(page.contains("value=\"router\" checked>"), "{page}");
+    assert!(page.contains("value=\"immediate\" checked>"), "{page}");
+    assert_eq!(stored_filter(&app, id), "daily 3 000");
+    // Nothing ticked: everything again.
+    public_page(
+        post_form(&app, &path, "delivery=immediate&min_severity=none").await,
+        200,
+    )
+    .await;
+    assert_eq!(stored_filter(&app, id), "immediate 0 111");
+
+    // Only the manage link may change it, and not once it has ended.
+    let unsubscribe = token(&app, LinkPurpose::Unsubscribe, "ada@example.org", id);
+    let refused = post_form(
+        &app,
+        &format!("/manage?token={unsubscribe}"),
+        "delivery=daily",
+    )
+    .await;
+    html_of(refused, 400).await;
+    assert_eq!(one_click(&app, &unsubscribe).await.status(), 200);
+    let ended = html_of(post_form(&app, &path, "delivery=daily").await, 409).await;
+    assert!(ended.contains("subscribe again"), "{ended}");
+    assert_eq!(stored_filter(&app, id), "immediate 0 111");
+    let audit = body(
+        app.get("/api/v1/audit?entity=subscription", Some(Role::Admin))
+            .await,
+    )
+    .await;
+    let changes = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["action"] == "subscription.change_filter")
+        .count();
+    assert_eq!(changes, 2);
 }
 
 async fn audit_rows_never_carry_the_address(app: TestApp) {
@@ -619,36 +765,103 @@ async fn subscribing_needs_a_token_when_public_lookup_is_off(app: TestApp) {
 }
 
 /// The form for people without an API client: the lookup page links to it,
-/// a typo is explained, and a good address gets the confirmation mail.
+/// it offers the API's filter, a mistake is explained in plain words with
+/// everything kept, and a good address gets the confirmation mail.
 async fn a_family_member_subscribes_from_the_form(app: TestApp) {
+    let xiaomi = app.manufacturer("Xiaomi").await;
     let lookup = app.get("/lookup", None).await.text().await.unwrap();
     assert!(lookup.contains("href=\"/subscribe\""));
-    let form = app.get("/subscribe", None).await;
-    assert_eq!(form.status(), 200);
+    let form = public_page(app.get("/subscribe", None).await, 200).await;
+    for offered in [
+        "<form method=\"post\" action=\"/subscribe\" novalidate>",
+        "href=\"/static/lookup.css\"",
+        "name=\"delivery\" value=\"daily\"",
+        "<option value=\"critical\">Critical only</option>",
+        "name=\"category\" value=\"wearable\"",
+        &format!("name=\"maker\" value=\"{xiaomi}\"> Xiaomi"),
+    ] {
+        assert!(form.contains(offered), "{offered}: {form}");
+    }
+    let filled = format!("delivery=daily&min_severity=high&category=phone&maker={xiaomi}");
+    let typo = post_form(
+        &app,
+        "/subscribe",
+        &format!("email=family%40example&{filled}"),
+    )
+    .await;
+    let typo = public_page(typo, 422).await;
+    for kept in [
+        "“family@example” is not an email address. Enter an address like name@example.org.",
+        "value=\"family@example\"",
+        "value=\"daily\" checked>",
+        "<option value=\"high\" selected>",
+        "value=\"phone\" checked>",
+        &format!("value=\"{xiaomi}\" checked>"),
+    ] {
+        assert!(typo.contains(kept), "{kept}: {typo}");
+    }
+    let missing = public_page(post_form(&app, "/subscribe", &filled).await, 422).await;
     assert!(
-        form.text()
-            .await
-            .unwrap()
-            .contains("<form method=\"post\" action=\"/subscribe\">")
+        missing.contains("Your email address is missing."),
+        "{missing}"
     );
-    let post = |fields: &'static str| {
-        app.request(Method::POST, "/subscribe", None)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(fields)
-            .send()
-    };
-    let typo = post("email=family%40example&delivery=daily").await.unwrap();
-    assert_eq!(typo.status(), 422);
-    assert!(typo.text().await.unwrap().contains("That email address"));
     assert_eq!(app.outbox_count("confirm"), 0);
-    let done = post("email=family%40example.org&delivery=daily")
-        .await
-        .unwrap();
-    assert_eq!(done.status(), 200);
-    assert!(done.text().await.unwrap().contains("family@example.org"));
-    assert_eq!(app.outbox_count("confirm"), 1);
-    let delivery = app.query_texts(
-        "SELECT delivery AS v FROM subscriptions WHERE email_key = 'family@example.org'",
+
+    let done = post_form(
+        &app,
+        "/subscribe",
+        &format!("email=family%40example.org&{filled}"),
+    )
+    .await;
+    let done = public_page(done, 200).await;
+    assert!(
+        done.contains("we sent a message to <strong>family@example.org</strong>"),
+        "{done}"
     );
-    assert_eq!(delivery, ["daily"]);
+    assert_eq!(app.outbox_count("confirm"), 1);
+    let (id, state) = subscription(&app, "family@example.org");
+    assert_eq!(state, "pending");
+    assert_eq!(stored_filter(&app, id), "daily 3 010");
+    assert_eq!(
+        listed(&app, "subscription_manufacturers", "manufacturer_id", id),
+        [xiaomi]
+    );
+    assert_eq!(
+        listed(&app, "subscription_categories", "category", id),
+        ["phone"]
+    );
+}
+
+/// On a phone: a mistyped address is explained in plain words above the
+/// form, and everything chosen is still chosen.
+async fn a_phone_keeps_the_form_when_the_address_is_mistyped(app: TestApp) {
+    let xiaomi = app.manufacturer("Xiaomi").await;
+    let browser = Browser::start().await;
+    browser.open(&app, "/subscribe").await;
+    browser.fits_the_phone().await;
+    browser.type_into("#email", "family@example").await;
+    browser.press("input[name=delivery][value=daily]").await;
+    browser.press("input[name=category][value=phone]").await;
+    browser.press("details summary").await;
+    browser
+        .press(&format!("input[name=maker][value='{xiaomi}']"))
+        .await;
+    browser.press("button[type=submit]").await;
+    browser.wait_for("[role=alert]").await;
+
+    let alert = browser.text("[role=alert]").await;
+    assert_eq!(
+        alert,
+        "“family@example” is not an email address. Enter an address like name@example.org."
+    );
+    let kept = browser
+        .script(
+            "return [document.querySelector('#email').value, \
+             document.querySelector('input[name=delivery]:checked').value, \
+             [...document.querySelectorAll('input[type=checkbox]:checked')].map(e => e.value)];",
+        )
+        .await;
+    assert_eq!(kept, json!(["family@example", "daily", ["phone", xiaomi]]));
+    browser.fits_the_phone().await;
+    assert_eq!(app.outbox_count("confirm"), 0);
 }
