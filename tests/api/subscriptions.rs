@@ -653,7 +653,7 @@ async fn the_owner_changes_what_a_subscription_receives(app: TestApp) {
     );
     assert_eq!(
         listed(&app, "subscription_models", "model_id", id),
-        [model_id.clone()]
+        std::slice::from_ref(&model_id)
     );
     assert_eq!(
         subscription(&app, "ada@example.org").1,
