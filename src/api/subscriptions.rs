@@ -58,7 +58,9 @@ pub struct TokenParams {
         new filter and a mail with a link to confirm (good for 48 hours); nothing is delivered \
         before confirmation. An address that is already confirmed is left exactly as it is (anyone \
         can type anyone's address): its owner is mailed a link to manage the subscription \
-        instead. Subscribers receive TLP:CLEAR advisories only.",
+        instead. An address is sent at most `CLEARANCE_MAIL_PER_ADDRESS_PER_DAY` (3) such mails a \
+        day; further requests for it answer the same and change nothing. Subscribers receive \
+        TLP:CLEAR advisories only.",
     request_body = SubscribeRequest,
     responses(
         (status = 202, description = "Accepted; a mail is queued", body = SubscriptionAccepted),
@@ -72,7 +74,12 @@ pub async fn subscribe(
     body: JsonBody<SubscribeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     principal.may_use_public(state.settings.public_lookup)?;
-    workflow::subscriptions::subscribe(&state.workflow, body.0).await?;
+    workflow::subscriptions::subscribe(
+        &state.workflow,
+        body.0,
+        state.settings.mail_per_address_per_day,
+    )
+    .await?;
     Ok(HttpResponse::Accepted().json(ACCEPTED))
 }
 
@@ -406,7 +413,8 @@ pub async fn subscribe_form(
         filter: SubscriptionFilter::default(),
         delivery,
     };
-    match workflow::subscriptions::subscribe(&state.workflow, request).await {
+    let mails_per_day = state.settings.mail_per_address_per_day;
+    match workflow::subscriptions::subscribe(&state.workflow, request, mails_per_day).await {
         Ok(_) => pages::html(
             StatusCode::OK,
             &SubscribePage {

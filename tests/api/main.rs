@@ -16,6 +16,7 @@ mod evidence;
 mod feed;
 mod idempotency;
 mod identity_provider;
+mod limits;
 mod lookup;
 mod lookup_follows;
 mod lookup_page;
