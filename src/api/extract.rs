@@ -5,10 +5,11 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, mime, web};
+use actix_web::http::header::{self, EntityTag};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, mime, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -299,6 +300,24 @@ pub fn with_etag<T: Serialize>(version: i64, body: &T) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(header::ETag(etag(version)))
         .json(body)
+}
+
+/// Whether the client's copy is current (RFC 9110 section 13.2.2):
+/// `If-None-Match` decides when present (weak comparison); otherwise
+/// `If-Modified-Since`, at the one-second precision of HTTP dates.
+pub fn unchanged(req: &HttpRequest, tag: &EntityTag, last_modified: Option<DateTime<Utc>>) -> bool {
+    match req.get_header::<header::IfNoneMatch>() {
+        Some(header::IfNoneMatch::Items(tags)) => return tags.iter().any(|t| t.weak_eq(tag)),
+        Some(header::IfNoneMatch::Any) => return true,
+        None => {}
+    }
+    match (req.get_header::<header::IfModifiedSince>(), last_modified) {
+        (Some(header::IfModifiedSince(since)), Some(last_modified)) => {
+            let since: DateTime<Utc> = std::time::SystemTime::from(since).into();
+            last_modified.timestamp() <= since.timestamp()
+        }
+        _ => false,
+    }
 }
 
 /// A parser for a `true`/`false` query parameter.

@@ -15,7 +15,7 @@ fn descriptor_limit() -> Option<u64> {
     };
     // SAFETY: getrlimit writes into the struct it is given and reads nothing else.
     let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    (status == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur as u64)
+    (status == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
 }
 
 /// The connections each of `workers` HTTP workers may hold (actix counts

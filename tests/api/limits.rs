@@ -14,7 +14,7 @@ use crate::backend_tests;
 use crate::helpers::{Backend, SpawnOptions, TestApp, body, problem};
 use clearance::auth::Role;
 
-backend_tests!(
+backend_tests!(each backend =>
     one_address_is_sent_at_most_three_mails_a_day_with_the_same_answer,
     a_locked_table_fails_the_request_fast_with_503,
 );
@@ -151,8 +151,8 @@ fn mail_limit_only() -> SpawnOptions {
     }
 }
 
-async fn one_address_is_sent_at_most_three_mails_a_day_with_the_same_answer(app: TestApp) {
-    let app = TestApp::spawn_with(app.backend(), mail_limit_only()).await;
+async fn one_address_is_sent_at_most_three_mails_a_day_with_the_same_answer(backend: Backend) {
+    let app = TestApp::spawn_with(backend, mail_limit_only()).await;
     let request = json!({"email": "victim@example.org", "filter": {}});
     let mut answers = std::collections::HashSet::new();
     for i in 0..200 {
@@ -209,9 +209,9 @@ async fn one_address_is_sent_at_most_three_mails_a_day_with_the_same_answer(app:
     assert_eq!(mails(), 6);
 }
 
-async fn a_locked_table_fails_the_request_fast_with_503(app: TestApp) {
+async fn a_locked_table_fails_the_request_fast_with_503(backend: Backend) {
     let app = TestApp::spawn_with(
-        app.backend(),
+        backend,
         SpawnOptions {
             db_timeout: Some(Duration::from_secs(1)),
             ..SpawnOptions::default()
