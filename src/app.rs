@@ -11,7 +11,6 @@ use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, ResponseError, web};
-use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
 use anyhow::Context;
 use tracing::Instrument;
 use utoipa_swagger_ui::{Config, SwaggerUi};
@@ -25,8 +24,11 @@ use crate::config::{JwksSource, Settings};
 use crate::db::Db;
 use crate::domain::audit::AuditKey;
 use crate::error::{ApiError, PROBLEM_JSON};
+use crate::limits::body::BodyTimeout;
+use crate::limits::rate::RateLimiter;
 use crate::links::LinkTokens;
 use crate::lookup::Lookup;
+use crate::metrics::RequestMetrics;
 use crate::workflow::Workflow;
 
 /// What every handler shares.
@@ -100,7 +102,11 @@ fn audit_key(settings: &Settings) -> anyhow::Result<AuditKey> {
 /// Connects to the database and brings its schema up to date.
 pub fn open_database(settings: &Settings) -> anyhow::Result<Db> {
     crate::db::probe(&settings.database).map_err(StartupError)?;
-    let db = Db::connect(&settings.database, settings.db_pool_size)?;
+    let db = Db::connect(
+        &settings.database,
+        settings.db_pool_size,
+        settings.db_timeout,
+    )?;
     db.migrate()
         .context("cannot apply the database migrations")?;
     match &settings.database_read {
@@ -146,14 +152,21 @@ impl Application {
             settings.lookup_refresh,
         ));
         let registry = prometheus::Registry::new();
-        let metrics = metrics(registry.clone())?;
+        let metrics = web::Data::new(RequestMetrics::new(&registry)?);
+        let rate_limiter = web::Data::new(RateLimiter::new(&settings, &registry)?);
+        let forgetter = tokio::spawn(rate_limiter.clone().into_inner().forget_idle_clients());
         let checkpoints = crate::audit_checkpoint::Checkpoints::new(
             db.clone(),
             settings.audit_checkpoint,
             settings.audit_checkpoint_file.clone(),
             &registry,
         )?;
-        let mut background = vec![follower, scheduler, tokio::spawn(checkpoints.run())];
+        let mut background = vec![
+            follower,
+            scheduler,
+            forgetter,
+            tokio::spawn(checkpoints.run()),
+        ];
         if let Some(remote) = keys.remote_jwks() {
             background.push(remote.start(&registry).await?);
         }
@@ -172,11 +185,18 @@ impl Application {
             links,
         });
         let json_limit = JsonLimit(settings.max_json_bytes);
+        let limits = settings.http_limits.clone();
+        let body_timeout = BodyTimeout(limits.body_timeout);
+        let registry = web::Data::new(registry);
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(keys.clone())
                 .app_data(json_limit)
+                .app_data(body_timeout)
+                .app_data(rate_limiter.clone())
+                .app_data(metrics.clone())
+                .app_data(registry.clone())
                 .app_data(
                     web::PathConfig::default()
                         .error_handler(|_, _| ApiError::NotFound("no such resource".into()).into()),
@@ -185,11 +205,13 @@ impl Application {
                     ApiError::BadRequest(format!("bad query string: {e}")).into()
                 }))
                 .wrap(from_fn(refuse_unusable_requests))
+                .wrap(from_fn(crate::limits::body::deadline))
                 .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
-                .wrap(metrics.clone())
+                .wrap(from_fn(crate::metrics::record))
                 .wrap(from_fn(request_context))
                 .wrap(from_fn(head_as_get))
                 .configure(crate::api::routes)
+                .route("/metrics", web::get().to(crate::metrics::scrape))
                 .configure(crate::pages::assets)
                 .service(web::resource("/docs").route(web::get().to(|| async {
                     HttpResponse::PermanentRedirect()
@@ -201,10 +223,18 @@ impl Application {
                     Err::<HttpResponse, _>(ApiError::NotFound("no such resource".into()))
                 }))
         })
-        .shutdown_timeout(10);
-        if let Some(workers) = settings.http_workers {
-            server = server.workers(workers);
-        }
+        .shutdown_timeout(10)
+        .client_request_timeout(limits.header_timeout)
+        .keep_alive(limits.keep_alive);
+        let workers = settings.http_workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        server = server
+            .workers(workers)
+            .max_connections(crate::limits::connections::per_worker(
+                &settings.http_limits,
+                workers,
+            ));
         let server = server
             .bind(settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
@@ -242,15 +272,6 @@ impl Application {
         }
         result
     }
-}
-
-fn metrics(registry: prometheus::Registry) -> anyhow::Result<PrometheusMetrics> {
-    PrometheusMetricsBuilder::new("clearance")
-        .registry(registry)
-        .endpoint("/metrics")
-        .mask_unmatched_patterns("UNMATCHED")
-        .build()
-        .map_err(|e| anyhow::anyhow!("cannot set up metrics: {e}"))
 }
 
 /// One request id per request — the caller's `X-Request-Id` when it sends a

@@ -4,11 +4,13 @@
 //! a failure on the first request.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use ipnet::IpNet;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -59,6 +61,20 @@ struct RawSettings {
     csaf_publisher_namespace: Option<String>,
     csaf_publisher_category: String,
     contact: Option<String>,
+    trusted_proxies: String,
+    rate_exempt: String,
+    rate_lookup_per_minute: u32,
+    rate_lookup_burst: u32,
+    rate_subscribe_per_minute: u32,
+    rate_subscribe_burst: u32,
+    rate_link_pages_per_minute: u32,
+    rate_link_pages_burst: u32,
+    mail_per_address_per_day: u32,
+    header_timeout_secs: u64,
+    body_timeout_secs: u64,
+    keep_alive_secs: u64,
+    max_connections: usize,
+    db_timeout_ms: u64,
 }
 
 impl Default for RawSettings {
@@ -105,6 +121,21 @@ impl Default for RawSettings {
             // testers and users; `CLEARANCE_CSAF_PUBLISHER_CATEGORY` changes it.
             csaf_publisher_category: "coordinator".into(),
             contact: None,
+            trusted_proxies: String::new(),
+            rate_exempt: String::new(),
+            // A person never looks up 20 phones a second; a script does.
+            rate_lookup_per_minute: 1200,
+            rate_lookup_burst: 100,
+            rate_subscribe_per_minute: 10,
+            rate_subscribe_burst: 10,
+            rate_link_pages_per_minute: 300,
+            rate_link_pages_burst: 60,
+            mail_per_address_per_day: 3,
+            header_timeout_secs: 5,
+            body_timeout_secs: 30,
+            keep_alive_secs: 5,
+            max_connections: 10_000,
+            db_timeout_ms: 5000,
         }
     }
 }
@@ -205,6 +236,41 @@ pub struct WorkerTuning {
     pub digest_hour: u32,
 }
 
+/// How many requests one client may make of one kind: `per_minute` on
+/// average, `burst` at once (a token bucket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_minute: NonZeroU32,
+    pub burst: NonZeroU32,
+}
+
+/// Per-client rate limits (`CLEARANCE_RATE_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimits {
+    /// `GET /api/v1/lookup` and the lookup page.
+    pub lookup: Rate,
+    /// `POST /api/v1/subscriptions` and the subscribe form.
+    pub subscribe: Rate,
+    /// The pages links in mail open: confirm, unsubscribe, manage, acknowledge.
+    pub link_pages: Rate,
+    /// Clients never limited (`CLEARANCE_RATE_EXEMPT`).
+    pub exempt: Vec<IpNet>,
+}
+
+/// How long a client may take, and how many may be connected at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// To send a request's headers.
+    pub header_timeout: Duration,
+    /// To send a request's whole body, from the end of its headers.
+    pub body_timeout: Duration,
+    /// How long an idle connection is kept open for a next request.
+    pub keep_alive: Duration,
+    /// Open connections at once, across the HTTP workers (lowered at start
+    /// to fit the process's file descriptor limit).
+    pub max_connections: usize,
+}
+
 /// Validated settings, as the rest of the program sees them.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -257,6 +323,17 @@ pub struct Settings {
     /// ext. 4242, security@example.org"), shown on every public page and in
     /// mail; `None` shows no contact line.
     pub contact: Option<String>,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` name the client
+    /// (`CLEARANCE_TRUSTED_PROXIES`); from anyone else those headers are
+    /// ignored.
+    pub trusted_proxies: Vec<IpNet>,
+    pub rate_limits: RateLimits,
+    /// Confirmation and manage mails one address may be sent a day.
+    pub mail_per_address_per_day: u32,
+    pub http_limits: HttpLimits,
+    /// The longest a database statement may run or wait for a lock
+    /// (PostgreSQL `statement_timeout`, SQLite `busy_timeout`).
+    pub db_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -389,6 +466,16 @@ impl Settings {
             }
         };
         let csaf_publisher = csaf_publisher(&raw, &public_url).map_err(fail)?;
+        let trusted_proxies =
+            networks("CLEARANCE_TRUSTED_PROXIES", &raw.trusted_proxies).map_err(fail)?;
+        let rate_limits = rate_limits(&raw).map_err(fail)?;
+        let http_limits = http_limits(&raw).map_err(fail)?;
+        if raw.mail_per_address_per_day == 0 || raw.db_timeout_ms == 0 {
+            return Err(fail(
+                "CLEARANCE_MAIL_PER_ADDRESS_PER_DAY and CLEARANCE_DB_TIMEOUT_MS must be positive"
+                    .into(),
+            ));
+        }
         Ok(Self {
             csaf_publisher,
             database,
@@ -433,6 +520,11 @@ impl Settings {
                 .contact
                 .map(|c| c.split_whitespace().collect::<Vec<_>>().join(" "))
                 .filter(|c| !c.is_empty()),
+            trusted_proxies,
+            rate_limits,
+            mail_per_address_per_day: raw.mail_per_address_per_day,
+            http_limits,
+            db_timeout: Duration::from_millis(raw.db_timeout_ms),
         })
     }
 }
@@ -486,6 +578,69 @@ fn url_of(bind: SocketAddr) -> Url {
     };
     Url::parse(&format!("http://{}", SocketAddr::new(ip, bind.port())))
         .expect("http:// and a socket address is a URL")
+}
+
+/// A comma-separated list of addresses and networks (`10.0.0.0/8`,
+/// `192.0.2.7`, `2001:db8::/32`); empty is none.
+fn networks(setting: &str, raw: &str) -> Result<Vec<IpNet>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    format!("{setting}: `{item}` is not an address or a network such as 10.0.0.0/8")
+                })
+        })
+        .collect()
+}
+
+fn rate_limits(raw: &RawSettings) -> Result<RateLimits, String> {
+    let rate = |kind: &str, per_minute: u32, burst: u32| match (
+        NonZeroU32::new(per_minute),
+        NonZeroU32::new(burst),
+    ) {
+        (Some(per_minute), Some(burst)) => Ok(Rate { per_minute, burst }),
+        _ => Err(format!(
+            "CLEARANCE_RATE_{kind}_PER_MINUTE and CLEARANCE_RATE_{kind}_BURST must be positive \
+                 (exempt clients with CLEARANCE_RATE_EXEMPT instead)"
+        )),
+    };
+    Ok(RateLimits {
+        lookup: rate("LOOKUP", raw.rate_lookup_per_minute, raw.rate_lookup_burst)?,
+        subscribe: rate(
+            "SUBSCRIBE",
+            raw.rate_subscribe_per_minute,
+            raw.rate_subscribe_burst,
+        )?,
+        link_pages: rate(
+            "LINK_PAGES",
+            raw.rate_link_pages_per_minute,
+            raw.rate_link_pages_burst,
+        )?,
+        exempt: networks("CLEARANCE_RATE_EXEMPT", &raw.rate_exempt)?,
+    })
+}
+
+fn http_limits(raw: &RawSettings) -> Result<HttpLimits, String> {
+    if raw.header_timeout_secs == 0
+        || raw.body_timeout_secs == 0
+        || raw.keep_alive_secs == 0
+        || raw.max_connections == 0
+    {
+        return Err(
+            "CLEARANCE_HEADER_TIMEOUT_SECS, CLEARANCE_BODY_TIMEOUT_SECS, \
+             CLEARANCE_KEEP_ALIVE_SECS and CLEARANCE_MAX_CONNECTIONS must be positive"
+                .into(),
+        );
+    }
+    Ok(HttpLimits {
+        header_timeout: Duration::from_secs(raw.header_timeout_secs),
+        body_timeout: Duration::from_secs(raw.body_timeout_secs),
+        keep_alive: Duration::from_secs(raw.keep_alive_secs),
+        max_connections: raw.max_connections,
+    })
 }
 
 /// `CLEARANCE_JWT_ROLES_CLAIM`: a claim name, or a dotted path into nested
@@ -800,6 +955,38 @@ mod tests {
             );
             assert!(README.contains(&variable), "README.md lacks {variable}");
         }
+    }
+
+    #[test]
+    fn trusted_proxies_and_exempt_clients_are_addresses_or_networks() {
+        let raw = RawSettings {
+            trusted_proxies: "10.0.0.0/8, 192.0.2.7,2001:db8::/32".into(),
+            rate_exempt: " ".into(),
+            ..RawSettings::default()
+        };
+        let settings = Settings::from_raw(raw).unwrap();
+        let proxies: Vec<String> = settings
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(proxies, ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]);
+        assert!(settings.rate_limits.exempt.is_empty());
+        let raw = RawSettings {
+            rate_exempt: "10.0.0.0/33".into(),
+            ..RawSettings::default()
+        };
+        let error = Settings::from_raw(raw).unwrap_err().to_string();
+        assert!(
+            error.contains("CLEARANCE_RATE_EXEMPT: `10.0.0.0/33`"),
+            "{error}"
+        );
+        let raw = RawSettings {
+            rate_lookup_burst: 0,
+            ..RawSettings::default()
+        };
+        let error = Settings::from_raw(raw).unwrap_err().to_string();
+        assert!(error.contains("CLEARANCE_RATE_LOOKUP_BURST"), "{error}");
     }
 
     #[test]

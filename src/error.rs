@@ -72,6 +72,8 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("{0}")]
     Unprocessable(String),
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("too many requests: slow down and retry later")]
     TooManyRequests,
     #[error("{0}")]
@@ -129,6 +131,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "unsupported-media-type",
             Self::HeadersTooLarge(_) => "headers-too-large",
             Self::Validation(_) | Self::Unprocessable(_) => "validation",
+            Self::RequestTimeout => "request-timeout",
             Self::TooManyRequests => "rate-limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -176,6 +179,7 @@ impl ApiError {
             StatusCode::UNSUPPORTED_MEDIA_TYPE => {
                 Self::UnsupportedMediaType("unsupported content type".into())
             }
+            StatusCode::REQUEST_TIMEOUT => Self::RequestTimeout,
             StatusCode::TOO_MANY_REQUESTS => Self::TooManyRequests,
             StatusCode::SERVICE_UNAVAILABLE => {
                 Self::Unavailable("the service is unavailable".into())
@@ -203,6 +207,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::Validation(_) | Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use actix_web::dev::Handler;
 use actix_web::http::Method;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{FromRequest, Responder, Route, web};
 use utoipa::openapi::path::{HttpMethod, Operation, ParameterIn};
 use utoipa::openapi::{RefOr, schema::Schema};
+
+use crate::limits::rate::RateClass;
 
 /// One operation: where it is served, what serves it, how it is documented.
 #[derive(Clone)]
@@ -97,7 +99,9 @@ macro_rules! endpoints {
 
 /// Registers `endpoints`: one resource per path with a route per method (so
 /// a wrong method is a 405 naming the right ones), `HEAD` wherever `GET` is
-/// served (named in a 405's `Allow`; `app::head_as_get` answers it), and `Idempotency-Key` honoured where it is documented. Paths
+/// served (named in a 405's `Allow`; `app::head_as_get` answers it), the
+/// per-client rate limits applied where they apply ([`RateClass`]), and
+/// `Idempotency-Key` honoured where it is documented. Paths
 /// without parameters go first, so `/models/import` is never taken for
 /// `/models/{id}`.
 pub fn configure(cfg: &mut web::ServiceConfig, endpoints: &[Endpoint]) {
@@ -118,6 +122,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, endpoints: &[Endpoint]) {
                 resource = resource.route((endpoint.route)(Method::HEAD));
             }
         }
+        let resource = resource.wrap(Condition::new(
+            RateClass::limits_route(path),
+            from_fn(crate::limits::rate::limit),
+        ));
         if served.iter().any(|e| e.honours_idempotency_key()) {
             cfg.service(resource.wrap(from_fn(super::idempotency::replay)));
         } else {

@@ -56,7 +56,9 @@ pub struct TokenParams {
         new filter and a mail with a link to confirm (good for 48 hours); nothing is delivered \
         before confirmation. An address that is already confirmed is left exactly as it is (anyone \
         can type anyone's address): its owner is mailed a link to manage the subscription \
-        instead. Subscribers receive TLP:CLEAR advisories only.",
+        instead. An address is sent at most `CLEARANCE_MAIL_PER_ADDRESS_PER_DAY` (3) such mails a \
+        day; further requests for it answer the same and change nothing. Subscribers receive \
+        TLP:CLEAR advisories only.",
     request_body = SubscribeRequest,
     responses(
         (status = 202, description = "Accepted; a mail is queued", body = SubscriptionAccepted),
@@ -70,7 +72,12 @@ pub async fn subscribe(
     body: JsonBody<SubscribeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     principal.may_use_public(state.settings.public_lookup)?;
-    workflow::subscriptions::subscribe(&state.workflow, body.0).await?;
+    workflow::subscriptions::subscribe(
+        &state.workflow,
+        body.0,
+        state.settings.mail_per_address_per_day,
+    )
+    .await?;
     Ok(HttpResponse::Accepted().json(ACCEPTED))
 }
 
@@ -426,8 +433,9 @@ pub async fn subscribe_form(
     let form = FilterForm::from_pairs(form.into_inner());
     let outcome = match form.request() {
         Ok(request) => {
-            Outcome::of(workflow::subscriptions::subscribe(&state.workflow, request).await)
-                .map_err(ApiError::from)
+            let mails_per_day = state.settings.mail_per_address_per_day;
+            let done = workflow::subscriptions::subscribe(&state.workflow, request, mails_per_day);
+            Outcome::of(done.await).map_err(ApiError::from)
         }
         Err(mistake) => Ok(Outcome::Mistake(mistake)),
     };

@@ -147,7 +147,12 @@ mod tests {
 
     fn database() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::connect(&DatabaseUrl::Sqlite(dir.path().join("log.db")), 1).unwrap();
+        let db = Db::connect(
+            &DatabaseUrl::Sqlite(dir.path().join("log.db")),
+            1,
+            std::time::Duration::from_secs(5),
+        )
+        .unwrap();
         db.migrate().unwrap();
         (dir, db)
     }

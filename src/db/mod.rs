@@ -3,6 +3,7 @@
 //! Nothing here knows about HTTP.
 
 pub mod acknowledgements;
+pub mod address_mail;
 pub mod advisories;
 pub mod audit;
 pub mod backup;
@@ -67,6 +68,14 @@ impl From<diesel::result::Error> for DbError {
             diesel::result::Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 Self::Unavailable(anyhow::anyhow!("{}", info.message()))
             }
+            // The statement ran into the timeout (PostgreSQL) or waited
+            // for a lock that long (SQLite): the database is busy, not broken.
+            diesel::result::Error::DatabaseError(_, info)
+                if info.message().contains("statement timeout")
+                    || info.message().contains("database is locked") =>
+            {
+                Self::Unavailable(anyhow::anyhow!("{}", info.message()))
+            }
             other => Self::Other(other.into()),
         }
     }
@@ -86,10 +95,12 @@ pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
 }
 
 /// Opens connections of the kind the URL names (never guessing by trying
-/// backends in turn) and applies SQLite's per-connection settings.
+/// backends in turn) and applies the per-connection settings: how long a
+/// statement may run or wait for a lock (`timeout`), and SQLite's modes.
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
     url: DatabaseUrl,
+    timeout: Duration,
 }
 
 impl ManageConnection for ConnectionManager {
@@ -98,18 +109,24 @@ impl ManageConnection for ConnectionManager {
 
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.url {
-            DatabaseUrl::Postgres(url) => diesel::PgConnection::establish(url)
-                .map(DbConnection::Postgres)
-                .map_err(r2d2::Error::ConnectionError),
+            DatabaseUrl::Postgres(url) => {
+                let mut conn =
+                    diesel::PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute(&statement_timeout(self.timeout))
+                    .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Postgres(conn))
+            }
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = diesel::SqliteConnection::establish(&path.display().to_string())
                     .map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers proceed while one writer writes; the busy
-                // timeout makes a second process wait instead of failing.
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                // timeout makes a second process wait, for a while, instead
+                // of failing at once.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                      PRAGMA foreign_keys = ON;",
-                )
+                    self.timeout.as_millis()
+                ))
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
@@ -135,16 +152,26 @@ pub struct Db {
     pool: Pool<ConnectionManager>,
     read_pool: Option<Pool<ConnectionManager>>,
     write_lock: Option<Arc<Mutex<()>>>,
+    /// How long a statement may run or wait for a lock.
+    timeout: Duration,
+}
+
+/// PostgreSQL's setting for a statement `timeout` (0: none).
+fn statement_timeout(timeout: Duration) -> String {
+    format!("SET statement_timeout = {}", timeout.as_millis())
 }
 
 impl Db {
-    pub fn connect(url: &DatabaseUrl, pool_size: u32) -> Result<Self, DbError> {
-        let pool = pool(url, pool_size, "the database")?;
+    /// A pool of `pool_size` connections to `url`, whose statements fail
+    /// after `timeout` rather than wait longer (for a lock, say).
+    pub fn connect(url: &DatabaseUrl, pool_size: u32, timeout: Duration) -> Result<Self, DbError> {
+        let pool = pool(url, pool_size, timeout, "the database")?;
         let write_lock = matches!(url, DatabaseUrl::Sqlite(_)).then(|| Arc::new(Mutex::new(())));
         Ok(Self {
             pool,
             read_pool: None,
             write_lock,
+            timeout,
         })
     }
 
@@ -156,6 +183,7 @@ impl Db {
             read_pool: Some(pool(
                 url,
                 pool_size,
+                self.timeout,
                 "the read replica (DATABASE_READ_URL)",
             )?),
             ..self
@@ -221,7 +249,7 @@ impl Db {
 
     pub fn migrate(&self) -> Result<(), DbError> {
         let mut conn = self.conn()?;
-        run_migrations(&mut conn)
+        run_migrations(&mut conn, self.timeout)
     }
 
     /// Whether the database (and the read replica, if any) answers and has
@@ -257,7 +285,7 @@ pub fn probe(url: &DatabaseUrl) -> Result<(), String> {
                     folder.display()
                 ));
             }
-            ConnectionManager { url: url.clone() }
+            ConnectionManager { url: url.clone(), timeout: Duration::from_secs(3) }
                 .connect()
                 .map(drop)
                 .map_err(|e| {
@@ -293,11 +321,19 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default().trim()
 }
 
-fn pool(url: &DatabaseUrl, size: u32, what: &str) -> Result<Pool<ConnectionManager>, DbError> {
+fn pool(
+    url: &DatabaseUrl,
+    size: u32,
+    timeout: Duration,
+    what: &str,
+) -> Result<Pool<ConnectionManager>, DbError> {
     Pool::builder()
         .max_size(size)
         .connection_timeout(Duration::from_secs(5))
-        .build(ConnectionManager { url: url.clone() })
+        .build(ConnectionManager {
+            url: url.clone(),
+            timeout,
+        })
         .map_err(|e| DbError::Unavailable(anyhow::anyhow!("cannot connect to {what}: {e}")))
 }
 
@@ -355,7 +391,9 @@ fn replica_ready(pool: &Pool<ConnectionManager>) -> Result<(), String> {
     }
 }
 
-fn run_migrations(conn: &mut DbConnection) -> Result<(), DbError> {
+/// Migrations may take long (and wait for another replica's), so they run
+/// without the statement timeout, which is restored afterwards.
+fn run_migrations(conn: &mut DbConnection, timeout: Duration) -> Result<(), DbError> {
     let failed = |e: Box<dyn std::error::Error + Send + Sync>| {
         DbError::Other(anyhow::anyhow!("migration failed: {e}"))
     };
@@ -363,12 +401,14 @@ fn run_migrations(conn: &mut DbConnection) -> Result<(), DbError> {
         DbConnection::Postgres(c) => {
             // Replicas starting together must not race each other through
             // the same migrations.
+            c.batch_execute(&statement_timeout(Duration::ZERO))?;
             c.batch_execute("SELECT pg_advisory_lock(727274)")?;
             let result = c
                 .run_pending_migrations(POSTGRES_MIGRATIONS)
                 .map(|_| ())
                 .map_err(failed);
             c.batch_execute("SELECT pg_advisory_unlock(727274)")?;
+            c.batch_execute(&statement_timeout(timeout))?;
             result
         }
         DbConnection::Sqlite(c) => c

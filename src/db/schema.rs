@@ -498,3 +498,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     acknowledgements,
 );
+
+diesel::table! {
+    address_mail_counts (email_key, day) {
+        email_key -> Text,
+        day -> Text,
+        mails -> Integer,
+    }
+}

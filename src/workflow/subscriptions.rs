@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{Done, Result, Tx, Workflow, unknown_ids};
 use crate::db::audit::Change;
 use crate::db::outbox::{self, NewMail};
-use crate::db::{DbError, manufacturers, models, subscriptions};
+use crate::db::{DbError, address_mail, manufacturers, models, subscriptions};
 use crate::domain::audit::Actor;
 use crate::domain::mail::{MailKind, Recipient};
 use crate::domain::rejection::Rejection;
@@ -21,12 +21,23 @@ use crate::domain::subscription::{
 /// Handles a request to subscribe (see [`on_subscribe`]) and queues the mail
 /// it causes; the answer is the same whatever the address's history. A
 /// manufacturer or model id of the filter that names nothing is invalid.
-pub async fn subscribe(workflow: &Workflow, request: SubscribeRequest) -> Result<Done<()>> {
+/// An address already sent `mails_per_day` mails today gets no more, and
+/// its subscription is left as it is — with the same answer.
+pub async fn subscribe(
+    workflow: &Workflow,
+    request: SubscribeRequest,
+    mails_per_day: u32,
+) -> Result<Done<()>> {
     workflow
         .run(Actor::public(), move |tx| {
             let filter = request.filter.deduplicated();
             check_filter(tx, &filter)?;
             let key = request.email.key();
+            let mails_today = address_mail::count_one(tx.conn, &key, tx.now.date_naive())?;
+            if i64::from(mails_today) > i64::from(mails_per_day) {
+                tracing::info!("subscription request ignored: its address had today's mails");
+                return Ok(());
+            }
             let (id, step) = match subscriptions::find_by_key(tx.conn, &key)? {
                 Some((id, state)) => (id, on_subscribe(Some(state))),
                 None => match subscriptions::create(
@@ -101,6 +112,15 @@ pub async fn subscribe(workflow: &Workflow, request: SubscribeRequest) -> Result
             tx.audit(Change::new(action, "subscription", id, payload));
             Ok(())
         })
+        .await
+}
+
+/// Forgets the per-address mail counts of the days before today.
+pub async fn forget_old_mail_counts(workflow: &Workflow) -> Result<usize> {
+    let today = workflow.clock().now().date_naive();
+    workflow
+        .db()
+        .write(move |conn| Ok(address_mail::forget_before(conn, today)?))
         .await
 }
 

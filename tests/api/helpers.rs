@@ -142,7 +142,7 @@ fn migrated_template() -> &'static str {
                 .batch_execute(&format!("CREATE DATABASE \"{name}\""))
                 .expect("the template created");
             let url = DatabaseUrl::Postgres(postgres_url(&name));
-            clearance::db::Db::connect(&url, 1)
+            clearance::db::Db::connect(&url, 1, std::time::Duration::from_secs(5))
                 .and_then(|db| db.migrate())
                 .expect("the template migrated");
             admin
@@ -328,6 +328,17 @@ pub struct SpawnOptions {
     /// PostgreSQL only: read through `DATABASE_READ_URL`, a second URL to
     /// the test database as [`READ_ONLY_ROLE`], which may only `SELECT`.
     pub read_replica: bool,
+    /// The shipped rate limits and per-address mail limit. Off by default:
+    /// tests send many requests from loopback, which is then exempt, and
+    /// mail one address often.
+    pub production_limits: bool,
+    /// `CLEARANCE_TRUSTED_PROXIES`, e.g. `["127.0.0.1/32"]`.
+    pub trusted_proxies: Vec<&'static str>,
+    /// `CLEARANCE_BODY_TIMEOUT_SECS`, `CLEARANCE_DB_TIMEOUT_MS` and
+    /// `CLEARANCE_MAX_CONNECTIONS`; `None` keeps the default.
+    pub body_timeout: Option<std::time::Duration>,
+    pub db_timeout: Option<std::time::Duration>,
+    pub max_connections: Option<usize>,
     /// The clock the service runs by: the system's, unless a test holds
     /// one it moves itself.
     pub clock: Clock,
@@ -346,6 +357,11 @@ impl Default for SpawnOptions {
             jwt_jwks: JwksSource::File(fixture("jwks.json")),
             jwt_roles_claim: None,
             read_replica: false,
+            production_limits: false,
+            trusted_proxies: Vec::new(),
+            body_timeout: None,
+            db_timeout: None,
+            max_connections: None,
             clock: Clock::system(),
         }
     }
@@ -370,7 +386,12 @@ impl TestApp {
     /// A second server process on this one's database, as another replica
     /// would run (with the default options).
     pub async fn spawn_beside(&self) -> Self {
-        Self::start(self.db.clone(), self.dir.clone(), SpawnOptions::default()).await
+        self.spawn_beside_with(SpawnOptions::default()).await
+    }
+
+    /// [`TestApp::spawn_beside`] with `options`.
+    pub async fn spawn_beside_with(&self, options: SpawnOptions) -> Self {
+        Self::start(self.db.clone(), self.dir.clone(), options).await
     }
 
     async fn start(db: Arc<TestDb>, dir: Arc<tempfile::TempDir>, options: SpawnOptions) -> Self {
@@ -402,6 +423,24 @@ impl TestApp {
         settings.worker_tuning.retry_base = std::time::Duration::from_millis(500);
         settings.worker_tuning.throttle_pause = std::time::Duration::from_millis(500);
         settings.worker_tuning.digest_hour = 0;
+        if !options.production_limits {
+            settings.rate_limits.exempt = vec!["127.0.0.0/8".parse().unwrap()];
+            settings.mail_per_address_per_day = 1000;
+        }
+        settings.trusted_proxies = options
+            .trusted_proxies
+            .iter()
+            .map(|net| net.parse().expect("an address or network"))
+            .collect();
+        if let Some(timeout) = options.body_timeout {
+            settings.http_limits.body_timeout = timeout;
+        }
+        if let Some(timeout) = options.db_timeout {
+            settings.db_timeout = timeout;
+        }
+        if let Some(connections) = options.max_connections {
+            settings.http_limits.max_connections = connections;
+        }
         let app = Application::build_with(settings, options.clock.clone())
             .await
             .expect("the application starts");
@@ -626,6 +665,32 @@ impl TestApp {
         }
     }
 
+    /// Takes the database's write lock from another connection, as a long
+    /// transaction elsewhere would, until the guard is dropped: PostgreSQL
+    /// locks `table`, SQLite the whole file.
+    pub fn hold_write_lock(&self, table: &str) -> WriteLock {
+        match &*self.db {
+            TestDb::Sqlite { path } => {
+                let mut conn = SqliteConnection::establish(&path.display().to_string()).unwrap();
+                conn.batch_execute("PRAGMA busy_timeout = 10000; BEGIN IMMEDIATE")
+                    .unwrap();
+                WriteLock {
+                    _connection: Box::new(conn),
+                }
+            }
+            TestDb::Postgres { name } => {
+                let mut conn = PgConnection::establish(&postgres_url(name)).unwrap();
+                conn.batch_execute(&format!(
+                    "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+                ))
+                .unwrap();
+                WriteLock {
+                    _connection: Box::new(conn),
+                }
+            }
+        }
+    }
+
     /// Drops the database out from under the running service.
     pub fn lose_database(&mut self) {
         if let TestDb::Postgres { name } = &*self.db {
@@ -642,6 +707,11 @@ pub async fn page_parts(response: Response) -> (u16, reqwest::header::HeaderMap,
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     (status, headers, response.text().await.expect("a body"))
+}
+
+/// A connection holding a write lock; closing it (on drop) rolls back.
+pub struct WriteLock {
+    _connection: Box<dyn std::any::Any + Send>,
 }
 
 pub async fn body(response: Response) -> Value {

@@ -548,7 +548,7 @@ async fn a_daily_digest_lists_what_is_new_once_a_day(app_backend: Backend) {
     use clearance::db::{Db, digests};
     let app = TestApp::spawn(app_backend).await;
     let url = clearance::config::DatabaseUrl::parse(&app.database_url()).unwrap();
-    let db = Db::connect(&url, 2).unwrap();
+    let db = Db::connect(&url, 2, std::time::Duration::from_secs(5)).unwrap();
     let enqueue = |at: chrono::DateTime<chrono::Utc>| {
         let db = db.clone();
         async move {

@@ -19,6 +19,7 @@ mod feed;
 mod hardening;
 mod idempotency;
 mod identity_provider;
+mod limits;
 mod lookup;
 mod lookup_follows;
 mod lookup_page;
