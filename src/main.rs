@@ -184,9 +184,10 @@ fn work(mut settings: Settings) -> anyhow::Result<()> {
         };
         let registry = prometheus::Registry::new();
         let worker = clearance::mail::spawn_worker(db, settings, &registry)?;
-        tracing::info!("delivering mail");
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        // Said once SIGTERM is handled: from here on it stops cleanly.
+        tracing::info!("delivering mail");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = terminate.recv() => {}

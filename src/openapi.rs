@@ -2,12 +2,18 @@
 //! same list of endpoints that builds the route table (`crate::api`), plus
 //! the errors every operation of a kind can answer, declared once here.
 
+use utoipa::Number;
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+use utoipa::openapi::schema::{Object, Schema, SchemaType, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
+use uuid::Uuid;
 
-use crate::api::{self, extract::Page};
+use crate::api::{
+    self,
+    extract::{CURSOR_PATTERN, Page, PageRequest},
+};
 use crate::error::PROBLEM_JSON;
 
 #[derive(OpenApi)]
@@ -59,6 +65,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     for item in doc.paths.paths.values_mut() {
         for operation in operations(item) {
             declare_problems(operation);
+            describe_query(operation);
         }
     }
     doc
@@ -83,6 +90,46 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     ]
     .into_iter()
     .flatten()
+}
+
+/// Gives the query parameters the ranges and patterns the service holds
+/// them to, declared once here rather than on each list's parameters: a
+/// page size from 1 to [`PageRequest::MAX_LIMIT`] unless the operation
+/// says otherwise, the cursor's shape, and no control characters in text
+/// (the service answers 422 to them).
+fn describe_query(operation: &mut Operation) {
+    for parameter in operation.parameters.iter_mut().flatten() {
+        let RefOr::T(parameter) = parameter else {
+            continue;
+        };
+        if parameter.parameter_in != ParameterIn::Query {
+            continue;
+        }
+        let Some(RefOr::T(Schema::Object(schema))) = parameter.schema.as_mut() else {
+            continue;
+        };
+        match parameter.name.as_str() {
+            "limit" if schema.maximum.is_none() => {
+                schema.minimum = Some(Number::UInt(1));
+                schema.maximum = Some(Number::UInt(PageRequest::<Uuid>::MAX_LIMIT));
+            }
+            "cursor" => schema.pattern = Some(format!("^({CURSOR_PATTERN})?$")),
+            _ if is_free_text(schema) => schema.pattern = Some(NO_CONTROL_CHARACTERS.to_owned()),
+            _ => {}
+        }
+    }
+}
+
+/// Text with no control characters (U+0000 to U+001F and U+007F).
+const NO_CONTROL_CHARACTERS: &str = "^[^\\x00-\\x1f\\x7f]*$";
+
+fn is_free_text(schema: &Object) -> bool {
+    let string = match &schema.schema_type {
+        SchemaType::Type(kind) => *kind == Type::String,
+        SchemaType::Array(kinds) => kinds.contains(&Type::String),
+        SchemaType::AnyValue => false,
+    };
+    string && schema.pattern.is_none() && schema.format.is_none() && schema.enum_values.is_none()
 }
 
 /// Adds the errors an operation can answer because of what it takes — a

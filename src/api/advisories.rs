@@ -232,6 +232,7 @@ pub struct ListParams {
     state: Option<String>,
     /// Advisories whose revision in force (for analysts also whose draft)
     /// decides on this model.
+    #[param(value_type = Option<Uuid>)]
     model_id: Option<String>,
     #[param(value_type = Option<u32>)]
     limit: Option<String>,

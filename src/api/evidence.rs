@@ -8,7 +8,6 @@ use std::io;
 use actix_web::body::SizedStream;
 use actix_web::http::header::{
     self, Charset, ContentDisposition, DispositionParam, DispositionType, EntityTag, ExtendedValue,
-    Header, IfNoneMatch,
 };
 use actix_web::{HttpRequest, HttpResponse, mime, web};
 use futures_util::StreamExt;
@@ -16,7 +15,9 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::extract::{JsonBody, Page, PageRequest, created, id_of, query_param, with_etag};
+use super::extract::{
+    JsonBody, Page, PageRequest, created, id_of, query_param, unchanged, with_etag,
+};
 use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
 use crate::artifacts::PutError;
@@ -64,6 +65,16 @@ pub struct UploadParams {
     /// `\` or control characters, not `.` or `..`.
     #[param(required = true, example = "redmi-1s-capture.pcap")]
     filename: Option<String>,
+}
+
+impl UploadParams {
+    fn filename(&self) -> Result<FileName, ApiError> {
+        match self.filename.as_deref() {
+            None => Err("is required: name the file with `?filename=`".to_owned()),
+            Some(raw) => FileName::parse(raw),
+        }
+        .map_err(|message| ApiError::invalid("filename", message))
+    }
 }
 
 #[utoipa::path(
@@ -193,11 +204,7 @@ pub async fn upload(
 ) -> Result<HttpResponse, ApiError> {
     let actor = principal.acting_as(Role::Analyst)?;
     let id = id.into_inner();
-    let filename = match params.filename.as_deref() {
-        None => Err("is required: name the file with `?filename=`".to_owned()),
-        Some(raw) => FileName::parse(raw),
-    }
-    .map_err(|message| ApiError::invalid("filename", message))?;
+    let filename = params.filename()?;
     let content_type = content_type_of(&req)?;
     if !state
         .db
@@ -213,20 +220,16 @@ pub async fn upload(
         filename,
         content_type,
     };
-    Ok(
-        match workflow::evidence::attach(&state.workflow, actor, id, artifact)
-            .await?
-            .value
-        {
-            Filed::Created(artifact) => HttpResponse::Created()
-                .insert_header((
-                    header::LOCATION,
-                    format!("/api/v1/evidence/{id}/artifacts/{}", artifact.sha256),
-                ))
-                .json(artifact),
-            Filed::Existing(artifact) => HttpResponse::Ok().json(artifact),
-        },
-    )
+    let filed = workflow::evidence::attach(&state.workflow, actor, id, artifact).await?;
+    Ok(match filed.value {
+        Filed::Created(artifact) => HttpResponse::Created()
+            .insert_header((
+                header::LOCATION,
+                format!("/api/v1/evidence/{id}/artifacts/{}", artifact.sha256),
+            ))
+            .json(artifact),
+        Filed::Existing(artifact) => HttpResponse::Ok().json(artifact),
+    })
 }
 
 /// Streams the request body into the artifact store, within the size limit.
@@ -290,12 +293,7 @@ pub async fn download(
         .read(move |conn| evidence::artifact(conn, id, &sha256))
         .await?;
     let etag = EntityTag::new_strong(artifact.sha256.clone());
-    let held = match IfNoneMatch::parse(&req) {
-        Ok(IfNoneMatch::Any) => true,
-        Ok(IfNoneMatch::Items(tags)) => tags.iter().any(|tag| tag.weak_eq(&etag)),
-        Err(_) => false,
-    };
-    if held {
+    if unchanged(&req, &etag, None) {
         return Ok(HttpResponse::NotModified()
             .insert_header(header::ETag(etag))
             .finish());

@@ -5,10 +5,12 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, mime, web};
+use actix_web::http::header::{self, EntityTag};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, mime, web};
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -170,16 +172,34 @@ impl CursorKey for Uuid {
     }
 }
 
-/// Lists in sequence order (the audit chain).
+/// Lists in sequence order (the audit chain): the sequence number in the
+/// last eight of the cursor's sixteen bytes.
 impl CursorKey for i64 {
     fn to_bytes(self) -> Vec<u8> {
-        self.to_be_bytes().to_vec()
+        let mut bytes = vec![0; CURSOR_BYTES - 8];
+        bytes.extend_from_slice(&self.to_be_bytes());
+        bytes
     }
 
     fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        bytes.try_into().ok().map(i64::from_be_bytes)
+        let (_, seq) = bytes.split_last_chunk::<8>()?;
+        Some(i64::from_be_bytes(*seq))
     }
 }
+
+/// Every cursor carries sixteen bytes, so every cursor is 22 characters of
+/// base64url and any such string is one (the OpenAPI says so, and a client
+/// that makes one up gets a page, not an error).
+const CURSOR_BYTES: usize = 16;
+pub const CURSOR_PATTERN: &str = "[A-Za-z0-9_-]{22}";
+const CURSOR: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone)
+        // 22 characters hold 132 bits: the last four are not the key's.
+        .with_decode_allow_trailing_bits(true),
+);
 
 /// `limit` and `cursor` as parsed from the query string; the cursor names
 /// the last key of the previous page.
@@ -253,12 +273,12 @@ impl<K: CursorKey> PageRequest<K> {
 }
 
 fn encode_cursor<K: CursorKey>(key: K) -> String {
-    URL_SAFE_NO_PAD.encode(key.to_bytes())
+    CURSOR.encode(key.to_bytes())
 }
 
 fn decode_cursor<K: CursorKey>(raw: &str) -> Option<K> {
-    let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
-    K::from_bytes(&bytes)
+    let bytes = CURSOR.decode(raw).ok()?;
+    (bytes.len() == CURSOR_BYTES).then(|| K::from_bytes(&bytes))?
 }
 
 /// The strong ETag of a resource at `version`.
@@ -301,6 +321,24 @@ pub fn with_etag<T: Serialize>(version: i64, body: &T) -> HttpResponse {
         .json(body)
 }
 
+/// Whether the client's copy is current (RFC 9110 section 13.2.2):
+/// `If-None-Match` decides when present (weak comparison); otherwise
+/// `If-Modified-Since`, at the one-second precision of HTTP dates.
+pub fn unchanged(req: &HttpRequest, tag: &EntityTag, last_modified: Option<DateTime<Utc>>) -> bool {
+    match req.get_header::<header::IfNoneMatch>() {
+        Some(header::IfNoneMatch::Items(tags)) => return tags.iter().any(|t| t.weak_eq(tag)),
+        Some(header::IfNoneMatch::Any) => return true,
+        None => {}
+    }
+    match (req.get_header::<header::IfModifiedSince>(), last_modified) {
+        (Some(header::IfModifiedSince(since)), Some(last_modified)) => {
+            let since: DateTime<Utc> = std::time::SystemTime::from(since).into();
+            last_modified.timestamp() <= since.timestamp()
+        }
+        _ => false,
+    }
+}
+
 /// A parser for a `true`/`false` query parameter.
 pub fn boolean(raw: &str) -> Result<bool, String> {
     raw.parse().map_err(|_| "must be true or false".to_owned())
@@ -311,15 +349,21 @@ pub fn id_of(what: &'static str) -> impl FnOnce(&str) -> Result<Uuid, String> {
     move |raw| Uuid::parse_str(raw).map_err(|_| format!("must be {what} id (a UUID)"))
 }
 
-/// Parses an optional query parameter with `parse`, naming it on failure.
+/// Parses an optional query parameter with `parse`, naming it on failure;
+/// given but empty is a mistake too, not a way to leave it out.
 pub fn query_param<T>(
     name: &str,
     raw: Option<&str>,
     parse: impl FnOnce(&str) -> Result<T, String>,
 ) -> Result<Option<T>, ApiError> {
-    raw.filter(|r| !r.is_empty())
-        .map(|r| parse(r).map_err(|message| ApiError::invalid(name, message)))
-        .transpose()
+    raw.map(|r| match r {
+        "" => Err(ApiError::invalid(
+            name,
+            "must not be empty: leave it out instead",
+        )),
+        r => parse(r).map_err(|message| ApiError::invalid(name, message)),
+    })
+    .transpose()
 }
 
 /// A CSV body of at most `limit` bytes: 415 unless declared as `text/csv`
@@ -409,16 +453,23 @@ mod tests {
             (Some("501"), None),
             (Some("ten"), None),
             (None, Some("!!")),
+            (None, Some("AAAAAAAAAAAAAAAAAAAAA")),
+            (None, Some("AAAAAAAAAAAAAAAAAAAAAAA")),
         ] {
             assert!(
                 PageRequest::<Uuid>::parse(limit, cursor).is_err(),
                 "{limit:?} {cursor:?}"
             );
         }
-        assert!(
-            PageRequest::<i64>::parse(None, Some(&encode_cursor(id))).is_err(),
-            "a cursor of another list's kind is refused"
-        );
+        // Whatever matches the documented pattern is a place in the list.
+        let pattern = regex_lite::Regex::new(&format!("^{CURSOR_PATTERN}$")).unwrap();
+        for made_up in ["zzzzzzzzzzzzzzzzzzzzzz", "A-_9A-_9A-_9A-_9A-_9A-"] {
+            assert!(pattern.is_match(made_up));
+            assert!(PageRequest::<Uuid>::parse(None, Some(made_up)).is_ok());
+            assert!(PageRequest::<i64>::parse(None, Some(made_up)).is_ok());
+        }
+        assert!(pattern.is_match(&encode_cursor(id)));
+        assert!(pattern.is_match(&encode_cursor(42_i64)));
     }
 
     #[test]

@@ -4,10 +4,11 @@
 use std::time::SystemTime;
 
 use actix_web::http::header::{self, EntityTag, HttpDate};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use super::extract::unchanged;
 use crate::app::AppState;
 use crate::db::advisories;
 use crate::error::ApiError;
@@ -54,7 +55,7 @@ pub async fn feed(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         .max()
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
     let modified = HttpDate::from(SystemTime::from(last_modified));
-    let fresh = unchanged(&req, &tag, last_modified);
+    let fresh = unchanged(&req, &tag, Some(last_modified));
     let mut response = if fresh {
         HttpResponse::NotModified()
     } else {
@@ -69,22 +70,4 @@ pub async fn feed(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     } else {
         response.content_type(ATOM).body(body)
     })
-}
-
-/// RFC 9110 section 13.2.2: `If-None-Match` decides when present (weak
-/// comparison); otherwise `If-Modified-Since`, at the one-second precision
-/// of HTTP dates.
-fn unchanged(req: &HttpRequest, tag: &EntityTag, last_modified: DateTime<Utc>) -> bool {
-    match req.get_header::<header::IfNoneMatch>() {
-        Some(header::IfNoneMatch::Items(tags)) => return tags.iter().any(|t| t.weak_eq(tag)),
-        Some(header::IfNoneMatch::Any) => return true,
-        None => {}
-    }
-    match req.get_header::<header::IfModifiedSince>() {
-        Some(header::IfModifiedSince(since)) => {
-            let since: DateTime<Utc> = SystemTime::from(since).into();
-            last_modified.timestamp() <= since.timestamp()
-        }
-        None => false,
-    }
 }

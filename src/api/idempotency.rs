@@ -46,7 +46,7 @@ pub struct IdempotencyKeyHeader {
     /// `Idempotent-Replayed: true`; the same key with another request is a
     /// 422, and while the first request still runs a 409. Keys are kept 24
     /// hours, separately for each caller.
-    #[param(rename = "Idempotency-Key")]
+    #[param(rename = "Idempotency-Key", pattern = "^[!-~]{1,255}$")]
     pub idempotency_key: Option<String>,
 }
 

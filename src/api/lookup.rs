@@ -37,26 +37,6 @@ fn invalid(field: &'static str) -> impl Fn(String) -> ApiError {
 
 impl LookupParams {
     fn parse(&self) -> Result<Question, ApiError> {
-        let given: Vec<(&str, &str)> = [("q", &self.q), ("imei", &self.imei), ("tac", &self.tac)]
-            .into_iter()
-            .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
-            .collect();
-        let key = match given.as_slice() {
-            [("q", text)] if !text.trim().is_empty() => LookupKey::Text(text.trim().to_owned()),
-            [("q", _)] => return Err(ApiError::invalid("q", "must not be empty")),
-            [("imei", raw)] => {
-                LookupKey::Imei(Imei::parse(raw).map_err(|e| invalid("imei")(e.to_string()))?)
-            }
-            [("tac", raw)] => {
-                LookupKey::Tac(Tac::parse(raw).map_err(|e| invalid("tac")(e.to_string()))?)
-            }
-            _ => {
-                return Err(ApiError::invalid(
-                    "q",
-                    "give exactly one of q (a name or model number), imei or tac",
-                ));
-            }
-        };
         let firmware = parse_firmware(self.firmware.as_deref()).map_err(invalid("firmware"))?;
         let limit = match self.limit.as_deref() {
             None => DEFAULT_MATCHES,
@@ -72,9 +52,33 @@ impl LookupParams {
                 })?,
         };
         Ok(Question {
-            key,
+            key: self.key()?,
             firmware,
             limit,
+        })
+    }
+
+    /// The one key asked by: a name, an IMEI or a TAC.
+    fn key(&self) -> Result<LookupKey, ApiError> {
+        let given: Vec<(&str, &str)> = [("q", &self.q), ("imei", &self.imei), ("tac", &self.tac)]
+            .into_iter()
+            .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
+            .collect();
+        Ok(match given.as_slice() {
+            [("q", text)] if !text.trim().is_empty() => LookupKey::Text(text.trim().to_owned()),
+            [("q", _)] => return Err(ApiError::invalid("q", "must not be empty")),
+            [("imei", raw)] => {
+                LookupKey::Imei(Imei::parse(raw).map_err(|e| invalid("imei")(e.to_string()))?)
+            }
+            [("tac", raw)] => {
+                LookupKey::Tac(Tac::parse(raw).map_err(|e| invalid("tac")(e.to_string()))?)
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    "q",
+                    "give exactly one of q (a name or model number), imei or tac",
+                ));
+            }
         })
     }
 }

@@ -51,6 +51,7 @@ impl ModelView {
 pub struct ListParams {
     /// Text in a name, alias, model number or manufacturer name (any case).
     q: Option<String>,
+    #[param(value_type = Option<Uuid>)]
     manufacturer_id: Option<String>,
     /// A clearance status.
     #[param(value_type = Option<ClearanceStatus>)]

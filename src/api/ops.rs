@@ -51,7 +51,25 @@ pub async fn healthz() -> HttpResponse {
 )]
 pub async fn readyz(state: web::Data<AppState>, keys: web::Data<AuthKeys>) -> HttpResponse {
     let jwks = keys.jwks_health();
-    let (ready, status, reason) = match (state.db.readiness().await, &jwks) {
+    let (ready, status, reason) = readiness(state.db.readiness().await, jwks.as_ref());
+    let health = Health {
+        status,
+        reason,
+        jwks,
+    };
+    if ready {
+        HttpResponse::Ok().json(health)
+    } else {
+        HttpResponse::ServiceUnavailable().json(health)
+    }
+}
+
+/// Whether to take traffic, the status word, and why when not plainly ok.
+fn readiness(
+    database: Result<(), String>,
+    jwks: Option<&JwksHealth>,
+) -> (bool, &'static str, Option<String>) {
+    match (database, jwks) {
         (Err(reason), _) => (false, "unavailable", Some(reason)),
         (Ok(()), Some(jwks)) if jwks.keys == 0 => (
             false,
@@ -78,16 +96,6 @@ pub async fn readyz(state: web::Data<AppState>, keys: web::Data<AuthKeys>) -> Ht
             )),
         ),
         (Ok(()), _) => (true, "ok", None),
-    };
-    let health = Health {
-        status,
-        reason,
-        jwks,
-    };
-    if ready {
-        HttpResponse::Ok().json(health)
-    } else {
-        HttpResponse::ServiceUnavailable().json(health)
     }
 }
 

@@ -11,7 +11,7 @@ use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, JWT_SECRET, SpawnOptions, TestApp, body, fixture, problem};
+use crate::helpers::{JWT_SECRET, SpawnOptions, TestApp, body, fixture, problem};
 
 crate::backend_tests!(
     a_token_that_cannot_be_trusted_is_refused_with_401,
@@ -20,27 +20,10 @@ crate::backend_tests!(
     lookup_is_public_by_default_but_a_bad_token_is_still_refused,
 );
 
-/// `lookup_needs_a_reader_token_when_public_lookup_is_off` starts its own app
-/// (public lookup switched off), so `backend_tests!` cannot declare it.
+/// Starts its own app (public lookup switched off).
 mod private_lookup {
-    mod sqlite {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn lookup_needs_a_reader_token_when_public_lookup_is_off() {
-            super::super::lookup_needs_a_reader_token_when_public_lookup_is_off(
-                crate::helpers::Backend::Sqlite,
-            )
-            .await
-        }
-    }
-    mod postgres {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn lookup_needs_a_reader_token_when_public_lookup_is_off() {
-            super::super::lookup_needs_a_reader_token_when_public_lookup_is_off(
-                crate::helpers::Backend::Postgres,
-            )
-            .await
-        }
-    }
+    use super::*;
+    crate::backend_tests!(with SpawnOptions { public_lookup: false, ..SpawnOptions::default() } => lookup_needs_a_reader_token_when_public_lookup_is_off);
 }
 
 /// Valid claims for the service's issuer and audience, as an identity
@@ -448,15 +431,7 @@ async fn lookup_is_public_by_default_but_a_bad_token_is_still_refused(app: TestA
     assert_unauthorized(response, "an expired token on the public lookup").await;
 }
 
-async fn lookup_needs_a_reader_token_when_public_lookup_is_off(backend: Backend) {
-    let app = TestApp::spawn_with(
-        backend,
-        SpawnOptions {
-            public_lookup: false,
-            ..SpawnOptions::default()
-        },
-    )
-    .await;
+async fn lookup_needs_a_reader_token_when_public_lookup_is_off(app: TestApp) {
     assert_unauthorized(
         get_with(&app, "/api/v1/lookup?q=x", None).await,
         "anonymous lookup",

@@ -13,7 +13,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use crate::helpers::{Backend, EmptyDatabase, SpawnOptions, TestApp, body};
+use crate::helpers::{Backend, EmptyDatabase, SpawnOptions, TestApp, body, wait_for};
 use crate::workflow::redmi_with_evidence;
 
 /// Evidence artifacts of all kinds of bytes; returns (evidence, sha256, bytes).
@@ -67,6 +67,17 @@ fn keep_writing(
         }
         written
     }
+}
+
+/// Returns once [`keep_writing`] has written (the demo story's maker aside).
+async fn until_writing(app: &TestApp) {
+    let writing = async || app.count("/api/v1/manufacturers").await > 1;
+    wait_for(
+        "the writer to write",
+        std::time::Duration::from_secs(10),
+        writing,
+    )
+    .await;
 }
 
 /// The restored service's audit verdict and how many artifacts came back
@@ -156,7 +167,7 @@ async fn a_sqlite_backup_taken_while_writing_restores_with_its_audit_chain_and_a
 
     let (stop, stopped) = watch::channel(false);
     let writer = tokio::spawn(keep_writing(&app, stopped));
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    until_writing(&app).await;
     let database_url = app.database_url();
     let data_dir = app.data_dir().to_owned();
     let backup_file = file.clone();
@@ -216,7 +227,7 @@ async fn a_pg_dump_taken_while_writing_restores_with_its_audit_chain_and_artifac
 
     let (stop, stopped) = watch::channel(false);
     let writer = tokio::spawn(keep_writing(&app, stopped));
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    until_writing(&app).await;
     let database_url = app.database_url();
     let dump_file = dump.clone();
     tokio::task::spawn_blocking(move || {

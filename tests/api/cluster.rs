@@ -26,7 +26,7 @@ use clearance::auth::Role;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{Backend, EmptyDatabase, JWT_SECRET, LINK_SECRET, TestApp, body};
+use crate::helpers::{Backend, EmptyDatabase, JWT_SECRET, LINK_SECRET, TestApp, body, wait_for};
 use crate::workflow::{draft, prohibition, publish, redmi_with_evidence};
 
 const RECIPIENTS: usize = 10_000;
@@ -134,23 +134,6 @@ fn deliveries(log: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Asks `done` every `every` until it says yes; fails after `limit`.
-async fn wait_until(
-    what: &str,
-    limit: Duration,
-    every: Duration,
-    mut done: impl AsyncFnMut() -> bool,
-) {
-    let deadline = Instant::now() + limit;
-    while !done().await {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(every).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_and_three_workers_share_one_database() {
     let database = EmptyDatabase::create(Backend::Postgres);
@@ -162,16 +145,10 @@ async fn two_replicas_and_three_workers_share_one_database() {
     let maker = a.manufacturer("Huawei").await;
     let registered = Instant::now();
     a.model(&maker, "Mate 7", &["86718302"]).await;
-    let quickly = Duration::from_millis(20);
-    wait_until(
-        "B to answer the lookup",
-        LOOKUP_REFRESH * 2,
-        quickly,
-        async || {
-            let answer = body(b.get("/api/v1/lookup?tac=86718302", None).await).await;
-            answer["matches"][0]["model"]["name"] == "Mate 7"
-        },
-    )
+    wait_for("B to answer the lookup", LOOKUP_REFRESH * 2, async || {
+        let answer = body(b.get("/api/v1/lookup?tac=86718302", None).await).await;
+        answer["matches"][0]["model"]["name"] == "Mate 7"
+    })
     .await;
     eprintln!(
         "B answered {:?} after A registered the model",
@@ -208,10 +185,9 @@ async fn fan_out_survives_a_killed_worker(cluster: &Cluster, b: &TestApp) -> Str
     publish(b, &id).await;
 
     let log = cluster.sink_log();
-    wait_until(
+    wait_for(
         "the first 1,500 deliveries",
         Duration::from_secs(60),
-        Duration::from_millis(50),
         async || deliveries(&log).len() >= 1_500,
     )
     .await;
@@ -232,16 +208,10 @@ async fn fan_out_survives_a_killed_worker(cluster: &Cluster, b: &TestApp) -> Str
 
     let path = format!("/api/v1/advisories/{id}/deliveries?limit=1");
     let mut summary = Value::Null;
-    let every = Duration::from_millis(250);
-    wait_until(
-        "every delivery",
-        Duration::from_secs(90),
-        every,
-        async || {
-            summary = body(b.get(&path, Some(Role::Admin)).await).await["summary"].clone();
-            summary["delivered"] == true
-        },
-    )
+    wait_for("every delivery", Duration::from_secs(90), async || {
+        summary = body(b.get(&path, Some(Role::Admin)).await).await["summary"].clone();
+        summary["delivered"] == true
+    })
     .await;
     assert_eq!(summary["sent"], RECIPIENTS, "{summary}");
     assert_eq!(summary["failed"], 0, "{summary}");
@@ -320,10 +290,9 @@ async fn sigterm_finishes_in_flight_requests(
     assert_eq!(stored["size"], bytes.len());
 
     let terminated = Instant::now();
-    wait_until(
+    wait_for(
         "A to exit after SIGTERM",
         Duration::from_secs(15),
-        Duration::from_millis(50),
         async || !alive(pid_a),
     )
     .await;

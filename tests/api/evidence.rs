@@ -9,7 +9,7 @@ use reqwest::{Body, Method, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{Backend, SpawnOptions, TestApp, body, problem};
+use crate::helpers::{SpawnOptions, TestApp, body, problem};
 
 crate::backend_tests!(
     the_2014_lab_test_round_trips_exactly,
@@ -27,27 +27,10 @@ crate::backend_tests!(
     an_artifact_needs_a_plain_filename_and_existing_evidence,
 );
 
-/// `artifacts_over_the_limit_are_413s_and_leave_nothing` starts its own app
-/// (with a small artifact limit), so `backend_tests!` cannot declare it.
+/// Starts its own app (with a small artifact limit).
 mod artifact_limit {
-    mod sqlite {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn artifacts_over_the_limit_are_413s_and_leave_nothing() {
-            super::super::artifacts_over_the_limit_are_413s_and_leave_nothing(
-                crate::helpers::Backend::Sqlite,
-            )
-            .await
-        }
-    }
-    mod postgres {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn artifacts_over_the_limit_are_413s_and_leave_nothing() {
-            super::super::artifacts_over_the_limit_are_413s_and_leave_nothing(
-                crate::helpers::Backend::Postgres,
-            )
-            .await
-        }
-    }
+    use super::*;
+    crate::backend_tests!(with SpawnOptions { max_artifact_bytes: Some(SMALL_LIMIT), ..SpawnOptions::default() } => artifacts_over_the_limit_are_413s_and_leave_nothing);
 }
 
 const EVIDENCE: &str = "/api/v1/evidence";
@@ -713,15 +696,7 @@ async fn an_artifact_needs_a_plain_filename_and_existing_evidence(app: TestApp) 
 
 const SMALL_LIMIT: u64 = 1024;
 
-async fn artifacts_over_the_limit_are_413s_and_leave_nothing(backend: Backend) {
-    let app = TestApp::spawn_with(
-        backend,
-        SpawnOptions {
-            max_artifact_bytes: Some(SMALL_LIMIT),
-            ..SpawnOptions::default()
-        },
-    )
-    .await;
+async fn artifacts_over_the_limit_are_413s_and_leave_nothing(app: TestApp) {
     let [redmi] = models(&app, ["Redmi 1S"]).await;
     let filed = file(&app, &lab_test_2014(&[&redmi])).await;
     let id = filed["id"].as_str().unwrap();

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clearance::app::Application;
 use clearance::auth::{AuthKeys, Role};
+use clearance::clock::Clock;
 use clearance::config::{DatabaseUrl, JwksSource, Settings};
 use clearance::links::LinkTokens;
 use diesel::connection::SimpleConnection;
@@ -24,16 +25,37 @@ pub enum Backend {
     Postgres,
 }
 
-/// Declares each listed `async fn name(app: TestApp)` as two tests, one per
-/// backend: `sqlite::name` and `postgres::name`.
+/// Declares each listed test function as two tests, one per backend:
+/// `sqlite::name` and `postgres::name`.
+///
+/// - `backend_tests!(a, b)`: `async fn a(app: TestApp)` gets a fresh app with
+///   the default [`SpawnOptions`];
+/// - `backend_tests!(with OPTIONS => a, b)`: the same, started with OPTIONS;
+/// - `backend_tests!(each backend => a, b)`: `async fn a(backend: Backend)`
+///   starts what it needs itself (a relay first, say).
+///
+/// A file that needs more than one form wraps the others in a module.
 #[macro_export]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
+        $crate::backend_tests!(with $crate::helpers::SpawnOptions::default() => $($name),*);
+    };
+    (with $options:expr => $($name:ident),* $(,)?) => {
+        $crate::backend_tests!(@both |backend| async move {
+            $crate::helpers::TestApp::spawn_with(backend, $options).await
+        } => $($name),*);
+    };
+    (each backend => $($name:ident),* $(,)?) => {
+        $crate::backend_tests!(@both |backend| async move { backend } => $($name),*);
+    };
+    (@both $given:expr => $($name:ident),*) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await).await
+                    #[allow(unused_imports)]
+                    use super::*;
+                    super::$name(($given)($crate::helpers::Backend::Sqlite).await).await
                 }
             )*
         }
@@ -41,11 +63,29 @@ macro_rules! backend_tests {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await).await
+                    #[allow(unused_imports)]
+                    use super::*;
+                    super::$name(($given)($crate::helpers::Backend::Postgres).await).await
                 }
             )*
         }
     };
+}
+
+/// Asks `done` until it says yes, at first often and then less so; fails
+/// the test after `limit`, naming `what` it waited for. The one way tests
+/// wait for something the service does in the background.
+pub async fn wait_for(what: &str, limit: std::time::Duration, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    let mut pause = std::time::Duration::from_millis(20);
+    while !done().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited {limit:?} for {what}"
+        );
+        tokio::time::sleep(pause).await;
+        pause = (pause * 3 / 2).min(std::time::Duration::from_millis(500));
+    }
 }
 
 /// The base URL of the PostgreSQL server tests create databases on.
@@ -62,6 +102,78 @@ fn postgres_url(name: &str) -> String {
     format!("{}/{name}?sslmode=disable", postgres_server())
 }
 
+fn admin() -> PgConnection {
+    PgConnection::establish(&postgres_url("postgres"))
+        .expect("the PostgreSQL server at TEST_POSTGRES_URL (default 127.0.0.1:5432) answers")
+}
+
+/// The migrated database every PostgreSQL test database is a copy of:
+/// cloning it is much faster than migrating each one. Its name carries a
+/// digest of the migrations, so a changed migration makes a new one; the
+/// first test process to need it makes it while the others wait.
+fn migrated_template() -> &'static str {
+    static TEMPLATE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let name = format!("clearance_template_{}", migrations_digest());
+        let mut admin = admin();
+        admin
+            .batch_execute("SELECT pg_advisory_lock(727276)")
+            .expect("the template lock");
+        #[derive(QueryableByName)]
+        struct Found {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            count: i64,
+        }
+        let ready: Found = diesel::sql_query(
+            "SELECT count(*) AS count FROM pg_database WHERE datname = $1 AND datistemplate",
+        )
+        .bind::<diesel::sql_types::Text, _>(&name)
+        .get_result(&mut admin)
+        .expect("the template looked up");
+        if ready.count == 0 {
+            // Left half made by a process that died making it.
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+                .expect("a stale template dropped");
+            admin
+                .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                .expect("the template created");
+            let url = DatabaseUrl::Postgres(postgres_url(&name));
+            clearance::db::Db::connect(&url, 1)
+                .and_then(|db| db.migrate())
+                .expect("the template migrated");
+            admin
+                .batch_execute(&format!(
+                    "ALTER DATABASE \"{name}\" WITH is_template = true"
+                ))
+                .expect("the template marked");
+        }
+        admin
+            .batch_execute("SELECT pg_advisory_unlock(727276)")
+            .expect("the template lock released");
+        name
+    })
+}
+
+/// A digest of the PostgreSQL migrations, as the binary embeds them.
+fn migrations_digest() -> String {
+    use sha2::{Digest, Sha256};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("the migrations folder")
+        .flat_map(|dir| std::fs::read_dir(dir.expect("a migration").path()).expect("a migration"))
+        .map(|file| file.expect("a migration file").path())
+        .collect();
+    files.sort();
+    let mut hasher = Sha256::new();
+    for file in files {
+        let relative = file.strip_prefix(&root).unwrap_or(&file);
+        hasher.update(relative.to_string_lossy().as_bytes());
+        hasher.update(std::fs::read(&file).expect("a migration file"));
+    }
+    hex::encode(&hasher.finalize()[..8])
+}
+
 /// Lets [`READ_ONLY_ROLE`] read every table the service will create in
 /// database `name` (and nothing more).
 fn grant_reads(name: &str) {
@@ -74,10 +186,12 @@ fn grant_reads(name: &str) {
         panic!("the read-only role: {error}");
     }
     let mut conn = PgConnection::establish(&postgres_url(name)).unwrap();
+    // The tables the template made, and any a later migration makes.
     conn.batch_execute(&format!(
-        "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {READ_ONLY_ROLE}"
+        "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READ_ONLY_ROLE}; \
+         ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {READ_ONLY_ROLE}"
     ))
-    .expect("default privileges for the read-only role");
+    .expect("privileges for the read-only role");
 }
 
 /// Database `name` as [`READ_ONLY_ROLE`] sees it.
@@ -101,18 +215,28 @@ pub struct EmptyDatabase {
 
 impl EmptyDatabase {
     pub fn create(backend: Backend) -> Self {
+        Self::copy_of(backend, None)
+    }
+
+    /// A database already migrated, as the service would leave it on its
+    /// first start: on PostgreSQL a copy of [`migrated_template`], much
+    /// faster than migrating each test's database.
+    pub fn migrated(backend: Backend) -> Self {
+        Self::copy_of(backend, Some(migrated_template))
+    }
+
+    fn copy_of(backend: Backend, template: Option<fn() -> &'static str>) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
         let db = match backend {
+            // An SQLite file is migrated in milliseconds when the service starts.
             Backend::Sqlite => TestDb::Sqlite {
                 path: dir.path().join("clearance.db"),
             },
             Backend::Postgres => {
                 let name = format!("clearance_test_{}", uuid::Uuid::new_v4().simple());
-                let mut admin = PgConnection::establish(&postgres_url("postgres")).expect(
-                    "the PostgreSQL server at TEST_POSTGRES_URL (default 127.0.0.1:5432) answers",
-                );
-                diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-                    .execute(&mut admin)
+                let from = template.map_or(String::new(), |t| format!(" TEMPLATE \"{}\"", t()));
+                diesel::sql_query(format!("CREATE DATABASE \"{name}\"{from}"))
+                    .execute(&mut admin())
                     .expect("a test database can be created");
                 TestDb::Postgres { name }
             }
@@ -178,6 +302,8 @@ pub struct TestApp {
     pub keys: AuthKeys,
     /// Issues link tokens the service accepts (its link secret).
     pub links: LinkTokens,
+    /// The clock the service runs by (see [`SpawnOptions::clock`]).
+    pub clock: Clock,
     /// Shared by every server of one database (see [`TestApp::spawn_beside`]
     /// and [`TestApp::replica`]); dropped with the last of them.
     db: Arc<TestDb>,
@@ -199,6 +325,9 @@ pub struct SpawnOptions {
     /// PostgreSQL only: read through `DATABASE_READ_URL`, a second URL to
     /// the test database as [`READ_ONLY_ROLE`], which may only `SELECT`.
     pub read_replica: bool,
+    /// The clock the service runs by: the system's, unless a test holds
+    /// one it moves itself.
+    pub clock: Clock,
 }
 
 /// The role a `read_replica` test app reads as.
@@ -214,6 +343,7 @@ impl Default for SpawnOptions {
             jwt_jwks: JwksSource::File(fixture("jwks.json")),
             jwt_roles_claim: None,
             read_replica: false,
+            clock: Clock::system(),
         }
     }
 }
@@ -224,7 +354,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, options: SpawnOptions) -> Self {
-        Self::spawn_on(EmptyDatabase::create(backend), options).await
+        Self::spawn_on(EmptyDatabase::migrated(backend), options).await
     }
 
     /// Starts the service on a database (and data directory) that a test
@@ -268,12 +398,15 @@ impl TestApp {
         settings.worker_tuning.retry_base = std::time::Duration::from_millis(500);
         settings.worker_tuning.throttle_pause = std::time::Duration::from_millis(500);
         settings.worker_tuning.digest_hour = 0;
-        let app = Application::build(settings)
+        let app = Application::build_with(settings, options.clock.clone())
             .await
             .expect("the application starts");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
-        Self::attached(db, dir, &address)
+        Self {
+            clock: options.clock,
+            ..Self::attached(db, dir, &address)
+        }
     }
 
     /// The service another process runs at `address` on `database`, with
@@ -289,6 +422,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             keys: AuthKeys::new(JWT_SECRET.as_bytes(), "clearance", "clearance"),
             links: LinkTokens::new(LINK_SECRET.as_bytes()),
+            clock: Clock::system(),
             db,
             dir,
         }
@@ -301,9 +435,17 @@ impl TestApp {
             client: self.client.clone(),
             keys: self.keys.clone(),
             links: self.links.clone(),
+            clock: self.clock.clone(),
             db: self.db.clone(),
             dir: self.dir.clone(),
         }
+    }
+
+    /// The value of the sample `name` (with its labels) in `/metrics`.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let text = self.get("/metrics", None).await.text().await.unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
     }
 
     /// The service's data directory (artifacts live in `artifacts/` here).

@@ -13,7 +13,7 @@ use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 
 use crate::auth::{assert_unauthorized, claims, get_with, rsa_key, sign};
-use crate::helpers::{Backend, SpawnOptions, TestApp, body};
+use crate::helpers::{Backend, SpawnOptions, TestApp, body, wait_for};
 use crate::jwks_server::{JwksServer, initial_set, rotated_set};
 
 /// The service, with its keys at `url` (plain http to loopback, allowed).
@@ -49,13 +49,6 @@ async fn status_of(app: &TestApp, authorization: &str) -> u16 {
         .await
         .status()
         .as_u16()
-}
-
-/// The value of the sample `name` (with its labels) in `/metrics`.
-async fn metric(app: &TestApp, name: &str) -> Option<f64> {
-    let text = app.get("/metrics", None).await.text().await.unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,8 +96,8 @@ async fn an_unreachable_provider_leaves_the_last_good_keys_in_use_and_readyz_say
     assert_eq!(ready["status"], "ok", "{ready}");
     assert_eq!(ready["jwks"]["keys"], 2, "{ready}");
     assert_eq!(ready["jwks"]["error"], Value::Null, "{ready}");
-    assert_eq!(metric(&app, "clearance_jwks_up").await, Some(1.0));
-    assert_eq!(metric(&app, "clearance_jwks_keys").await, Some(2.0));
+    assert_eq!(app.metric("clearance_jwks_up").await, Some(1.0));
+    assert_eq!(app.metric("clearance_jwks_keys").await, Some(2.0));
 
     server.stop().await;
     // A new kid sends the service to the provider, which is gone.
@@ -129,9 +122,10 @@ async fn an_unreachable_provider_leaves_the_last_good_keys_in_use_and_readyz_say
     assert!(ready["jwks"]["error"].is_string(), "{ready}");
     assert!(ready["jwks"]["failing_since"].is_string(), "{ready}");
     assert_eq!(ready["jwks"]["keys"], 2, "{ready}");
-    assert_eq!(metric(&app, "clearance_jwks_up").await, Some(0.0));
+    assert_eq!(app.metric("clearance_jwks_up").await, Some(0.0));
     assert_eq!(
-        metric(&app, "clearance_jwks_fetches_total{outcome=\"error\"}").await,
+        app.metric("clearance_jwks_fetches_total{outcome=\"error\"}")
+            .await,
         Some(1.0)
     );
     assert_eq!(
@@ -204,32 +198,22 @@ async fn the_set_is_fetched_again_when_its_max_age_runs_out_and_recovers_after_a
     assert_eq!(long.fetches(), 1, "an hour has not passed");
 
     short.stop().await;
-    wait_for(
-        || short_lived.health().error.is_some(),
-        "the outage to show",
-    )
+    wait_for("the outage to show", Duration::from_secs(5), async || {
+        short_lived.health().error.is_some()
+    })
     .await;
     assert_eq!(short_lived.health().keys, 2, "the last good keys stay");
     short.rotate(&rotated_set());
     short.restart();
     wait_for(
-        || short_lived.health().error.is_none() && short_lived.health().keys == 1,
         "the rotated set after the outage",
+        Duration::from_secs(5),
+        async || short_lived.health().error.is_none() && short_lived.health().keys == 1,
     )
     .await;
     for task in tasks {
         task.abort();
     }
-}
-
-async fn wait_for(done: impl Fn() -> bool, what: &str) {
-    for _ in 0..100 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("waited 5 s for {what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,12 +3,12 @@
 //! within the refresh period — names dropped, TACs moved, decisions
 //! reworded — even when the change log no longer reaches back.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clearance::auth::Role;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, body};
+use crate::helpers::{TestApp, body, wait_for};
 use crate::workflow::{act, draft, publish, redmi_with_evidence};
 
 crate::backend_tests!(
@@ -40,23 +40,8 @@ async fn found(app: &TestApp, query: &str) -> Vec<String> {
 }
 
 /// Asks until the answer is `expected`, for at most [`PATIENCE`].
-async fn eventually<T: PartialEq + std::fmt::Debug>(
-    what: &str,
-    expected: T,
-    ask: impl AsyncFn() -> T,
-) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let answer = ask().await;
-        if answer == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: still {answer:?}, not {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+async fn eventually<T: PartialEq>(what: &str, expected: T, ask: impl AsyncFn() -> T) {
+    wait_for(what, PATIENCE, async || ask().await == expected).await;
 }
 
 /// Asks until the lookup answers exactly these models.

@@ -10,7 +10,7 @@ use clearance::auth::Role;
 use clearance::links::{LinkClaims, LinkPurpose, LinkSubject};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, SpawnOptions, TestApp, body};
+use crate::helpers::{Backend, SpawnOptions, TestApp, body, wait_for};
 use crate::mail_server::{MailServer, ReceivedMail};
 use crate::workflow::{draft, prohibition, publish, redmi_with_evidence};
 
@@ -81,15 +81,6 @@ async fn subscribe_for(app: &TestApp, email: &str, confirm: bool, delivery: &str
         assert_eq!(confirmed.status(), 200);
     }
     id.to_string()
-}
-
-/// Polls until `done` or fails after `limit`.
-async fn wait_for<F: FnMut() -> bool>(what: &str, limit: Duration, mut done: F) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The delivery summary of an advisory.
@@ -198,9 +189,11 @@ async fn the_right_people_get_exactly_one_mail_each(app_backend: Backend) {
     let reference = published["reference"].as_str().unwrap().to_owned();
     let page = wait_delivered(&app, &id, Duration::from_secs(60)).await;
     assert_eq!(page["summary"]["sent"], expected.len());
-    wait_for("every mail at the server", Duration::from_secs(10), || {
-        about(&server.messages(), &reference).len() == expected.len()
-    })
+    wait_for(
+        "every mail at the server",
+        Duration::from_secs(10),
+        async || about(&server.messages(), &reference).len() == expected.len(),
+    )
     .await;
     let messages = server.messages();
     let received = about(&messages, &reference);
@@ -400,9 +393,11 @@ async fn a_subscription_is_confirmed_from_its_mail(app_backend: Backend) {
     let server = MailServer::start();
     let app = mailing_app(app_backend, &server).await;
     subscribe(&app, "family@example.org", false).await;
-    wait_for("the confirmation mail", Duration::from_secs(20), || {
-        !server.messages().is_empty()
-    })
+    wait_for(
+        "the confirmation mail",
+        Duration::from_secs(20),
+        async || !server.messages().is_empty(),
+    )
     .await;
     let confirmation = &server.messages()[0];
     assert!(confirmation.subject().unwrap().contains("Confirm"));
@@ -463,7 +458,7 @@ async fn acknowledgements_are_counted_and_the_rest_reminded(app_backend: Backend
     )
     .await;
     assert_eq!(reminded["queued"], 2);
-    wait_for("two reminders", Duration::from_secs(20), || {
+    wait_for("two reminders", Duration::from_secs(20), async || {
         server
             .messages()
             .iter()
@@ -514,7 +509,7 @@ async fn amendments_say_what_changed_and_withdrawals_why(app_backend: Backend) {
     assert_eq!(edited.status(), 200);
     publish(&app, &id).await;
     crate::workflow::withdraw(&app, &id, "Superseded by the national agency's decision.").await;
-    wait_for("three mails each", Duration::from_secs(30), || {
+    wait_for("three mails each", Duration::from_secs(30), async || {
         about(&server.messages(), &reference)
             .get("p001@example.org")
             .is_some_and(|m| m.len() == 3)
@@ -609,7 +604,7 @@ async fn the_digest_is_mailed_with_its_advisories(app_backend: Backend) {
          WHERE email_key = 'daily@example.org'",
     )
     .unwrap();
-    wait_for("the digest", Duration::from_secs(20), || {
+    wait_for("the digest", Duration::from_secs(20), async || {
         server
             .messages()
             .iter()
@@ -636,11 +631,15 @@ async fn a_throttling_relay_slows_the_worker_without_burning_attempts(app_backen
     let id = draft(&app, &prohibition(&story)).await;
     publish(&app, &id).await;
     // Let the worker meet the throttling relay for a few of its pauses.
-    wait_for("a throttled attempt", Duration::from_secs(20), || {
-        app.query_count("SELECT COUNT(*) FROM outbox WHERE state = 'retrying'") > 0
-    })
+    wait_for(
+        "two rounds of throttled attempts",
+        Duration::from_secs(20),
+        async || {
+            let retried = app.metric("clearance_mail_outcomes_total{outcome=\"retry\"}");
+            retried.await.unwrap_or(0.0) >= 6.0
+        },
+    )
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
     let counted =
         app.query_count("SELECT COUNT(*) FROM outbox WHERE attempts > 0 AND state <> 'sending'");
     assert_eq!(
@@ -659,9 +658,10 @@ async fn a_throttling_relay_slows_the_worker_without_burning_attempts(app_backen
     );
 }
 
-/// A `clearance worker` process on the test's database and relay.
+/// A `clearance worker` process on the test's database and relay, started
+/// and delivering.
 fn worker_process(app: &TestApp, server: &MailServer) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_clearance"))
+    let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_clearance"))
         .arg("worker")
         .env("DATABASE_URL", app.database_url())
         .env("CLEARANCE_SMTP_URL", server.url())
@@ -670,11 +670,28 @@ fn worker_process(app: &TestApp, server: &MailServer) -> std::process::Child {
         .env("CLEARANCE_WORKER_LEASE_SECS", "2")
         .env("CLEARANCE_WORKER_POLL_MS", "100")
         .env("CLEARANCE_WORKER_BATCH", "50")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
+        .env("CLEARANCE_LOG_FORMAT", "human")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("the clearance binary runs")
+        .expect("the clearance binary runs");
+    until_delivering(&mut worker);
+    worker
+}
+
+/// Returns once `worker` says it is delivering (and so handles SIGTERM);
+/// the rest of its log is drained in the background.
+fn until_delivering(worker: &mut std::process::Child) {
+    use std::io::BufRead;
+    let mut log = std::io::BufReader::new(worker.stderr.take().expect("the log is piped"));
+    let mut line = String::new();
+    while !line.contains("delivering mail") {
+        line.clear();
+        let read = log.read_line(&mut line).expect("the worker's log");
+        assert!(read > 0, "the worker exited before delivering");
+    }
+    std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
 }
 
 /// Each recipient's Message-IDs: everyone has one at least, and a duplicate
@@ -706,7 +723,7 @@ async fn a_worker_killed_mid_fan_out_loses_nothing(app_backend: Backend) {
         .unwrap()
         .to_owned();
     let mut first = worker_process(&app, &server);
-    wait_for("the first mails", Duration::from_secs(60), || {
+    wait_for("the first mails", Duration::from_secs(60), async || {
         server.messages().len() >= 300
     })
     .await;
@@ -733,7 +750,6 @@ async fn a_worker_stops_cleanly_on_sigterm() {
     let server = MailServer::start();
     let app = TestApp::spawn(Backend::Sqlite).await;
     let mut worker = worker_process(&app, &server);
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let signalled = std::process::Command::new("kill")
         .args(["-TERM", &worker.id().to_string()])
         .status()
@@ -774,30 +790,8 @@ async fn two_workers_share_a_fan_out_without_sending_twice() {
     assert_eq!(duplicates, 0, "an address was sent the mail twice");
 }
 
-/// Declares each `async fn name(backend: Backend)` as two tests, one per
-/// backend (these tests start their own app with a worker and a relay).
-macro_rules! mail_tests {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Postgres).await
-                }
-            )*
-        }
-    };
-}
-
-mail_tests!(
+// These tests start their own app, with a worker and a relay.
+crate::backend_tests!(each backend =>
     the_right_people_get_exactly_one_mail_each,
     a_red_advisory_mails_no_content_and_no_subscriber,
     transient_refusals_retry_and_permanent_ones_fail_until_retried,

@@ -1,6 +1,6 @@
 //! Operations: liveness, readiness, metrics, request ids, the API docs.
 
-use crate::helpers::{Backend, TestApp, body};
+use crate::helpers::{Backend, TestApp, body, wait_for};
 
 crate::backend_tests!(
     the_process_reports_healthy_and_ready,
@@ -244,31 +244,22 @@ async fn the_demo_answers_prohibited_for_the_redmi_1s() {
         "a tablet, not a phone"
     );
     // The embedded default mails into a folder: one .eml per recipient.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let mails = loop {
-        let mails: Vec<String> = std::fs::read_dir(dir.path().join("mail"))
+    let prohibitions = || -> Vec<String> {
+        std::fs::read_dir(dir.path().join("mail"))
             .map(|entries| {
                 entries
                     .filter_map(|e| e.ok())
                     .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-                    .filter(|text| text.contains("Subject:"))
+                    .filter(|m| {
+                        m.contains("Subject:") && m.contains("Not allowed: All Xiaomi phones")
+                    })
                     .collect()
             })
-            .unwrap_or_default();
-        let prohibitions: Vec<String> = mails
-            .into_iter()
-            .filter(|m| m.contains("Not allowed: All Xiaomi phones"))
-            .collect();
-        // Three officers and the confirmed family member.
-        if prohibitions.len() == 4 {
-            break prohibitions;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} mails",
-            prohibitions.len()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            .unwrap_or_default()
     };
+    // Three officers and the confirmed family member.
+    let four = async || prohibitions().len() == 4;
+    wait_for("four mails", std::time::Duration::from_secs(20), four).await;
+    let mails = prohibitions();
     assert!(mails.iter().any(|m| m.contains("family@example.org")));
 }

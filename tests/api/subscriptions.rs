@@ -9,7 +9,7 @@ use reqwest::{Method, Response};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Backend, SpawnOptions, TestApp, body, problem};
+use crate::helpers::{SpawnOptions, TestApp, body, problem};
 
 crate::backend_tests!(
     a_family_member_subscribes_from_the_form,
@@ -24,27 +24,10 @@ crate::backend_tests!(
     audit_rows_never_carry_the_address,
 );
 
-/// Starts its own app (public lookup and subscriptions switched off), so
-/// `backend_tests!` cannot declare it.
+/// Starts its own app (public lookup and subscriptions switched off).
 mod private_subscriptions {
-    mod sqlite {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn subscribing_needs_a_token_when_public_lookup_is_off() {
-            super::super::subscribing_needs_a_token_when_public_lookup_is_off(
-                crate::helpers::Backend::Sqlite,
-            )
-            .await
-        }
-    }
-    mod postgres {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn subscribing_needs_a_token_when_public_lookup_is_off() {
-            super::super::subscribing_needs_a_token_when_public_lookup_is_off(
-                crate::helpers::Backend::Postgres,
-            )
-            .await
-        }
-    }
+    use super::*;
+    crate::backend_tests!(with SpawnOptions { public_lookup: false, ..SpawnOptions::default() } => subscribing_needs_a_token_when_public_lookup_is_off);
 }
 
 const SUBSCRIPTIONS: &str = "/api/v1/subscriptions";
@@ -626,12 +609,7 @@ async fn audit_rows_never_carry_the_address(app: TestApp) {
     assert_eq!(verified["ok"], true);
 }
 
-async fn subscribing_needs_a_token_when_public_lookup_is_off(backend: Backend) {
-    let options = SpawnOptions {
-        public_lookup: false,
-        ..SpawnOptions::default()
-    };
-    let app = TestApp::spawn_with(backend, options).await;
+async fn subscribing_needs_a_token_when_public_lookup_is_off(app: TestApp) {
     let request = json!({"email": "ada@example.org"});
     problem(app.post(SUBSCRIPTIONS, None, &request).await, 401).await;
     assert_eq!(app.query_count("SELECT COUNT(*) FROM subscriptions"), 0);

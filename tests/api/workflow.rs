@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, body, problem};
+use crate::helpers::{Backend, SpawnOptions, TestApp, body, problem, wait_for};
 
 const REDMI_TAC: &str = "86452102";
 const IMEI: &str = "864521021234562";
@@ -818,37 +818,29 @@ async fn anonymous_lookups_see_only_clear_titles(app: TestApp) {
 async fn a_decision_applies_when_its_effective_date_comes(app: TestApp) {
     let story = redmi_with_evidence(&app).await;
     let mut later = prohibition(&story);
-    let effective = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let effective = app.clock.now() + chrono::Duration::days(1);
     later["effective_at"] = json!(effective.to_rfc3339());
     let id = draft(&app, &later).await;
     publish(&app, &id).await;
     assert_eq!(status_of(&app, &story.model_id).await, "unassessed");
-    let listed = |status: &'static str| {
-        let app = &app;
-        async move {
-            body(
-                app.get(
-                    &format!("/api/v1/models?status={status}"),
-                    Some(Role::Reader),
-                )
-                .await,
-            )
-            .await["items"]
-                .as_array()
-                .unwrap()
-                .len()
-        }
+    let prohibited = async || {
+        let page = app
+            .get("/api/v1/models?status=prohibited", Some(Role::Reader))
+            .await;
+        body(page).await["items"].as_array().unwrap().len()
     };
-    assert_eq!(listed("prohibited").await, 0);
+    assert_eq!(prohibited().await, 0);
+
+    app.clock.advance(chrono::Duration::days(1));
     // The lookup derives per request; the stored status and its history
     // follow within the refresh period.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while listed("prohibited").await == 0 {
-        assert!(std::time::Instant::now() < deadline, "never settled");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    assert!(chrono::Utc::now() >= effective);
     assert_eq!(status_of(&app, &story.model_id).await, "prohibited");
+    wait_for(
+        "the effective decision to settle",
+        std::time::Duration::from_secs(10),
+        async || prohibited().await == 1,
+    )
+    .await;
     let history = body(
         app.get(
             &format!("/api/v1/models/{}/clearance/history", story.model_id),
@@ -859,6 +851,22 @@ async fn a_decision_applies_when_its_effective_date_comes(app: TestApp) {
     .await;
     assert_eq!(history["items"][0]["status"], "prohibited");
     assert_eq!(history["items"][0]["advisory_id"], id.as_str());
+    let changed_at = history["items"][0]["changed_at"].as_str().unwrap();
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(changed_at).unwrap(),
+        effective
+    );
+}
+
+/// Starts its own app, on a clock the test moves.
+mod effective_dates {
+    use super::*;
+    use chrono::SubsecRound;
+    use clearance::clock::Clock;
+    crate::backend_tests!(with SpawnOptions {
+        clock: Clock::stopped_at(chrono::Utc::now().trunc_subsecs(0)),
+        ..SpawnOptions::default()
+    } => a_decision_applies_when_its_effective_date_comes);
 }
 
 /// Registers a model of `maker` in `category`; returns its id.
@@ -1005,7 +1013,6 @@ async fn a_decision_names_exactly_one_model_or_maker(app: TestApp) {
 backend_tests!(
     a_maker_wide_prohibition_covers_its_phones_registered_later_too,
     a_decision_names_exactly_one_model_or_maker,
-    a_decision_applies_when_its_effective_date_comes,
     the_2014_story,
     firmware_ranges_split_the_answer,
     a_superseding_advisory_relaxes_and_withdrawal_returns_to_unassessed,
