@@ -44,6 +44,9 @@ pub enum Plan {
 pub struct Context {
     advisories: HashMap<Uuid, AdvisoryRecord>,
     revisions: HashMap<(Uuid, i32), RevisionRecord>,
+    /// Each revision's body as text and as HTML, rendered once for all its
+    /// recipients.
+    bodies: HashMap<(Uuid, i32), (String, String)>,
     evidence: HashMap<Uuid, EvidenceLine>,
     /// Subscriptions that still want mail.
     confirmed: HashMap<Uuid, bool>,
@@ -96,10 +99,17 @@ impl Context {
 }
 
 impl Context {
+    fn add_revision(&mut self, advisory: Uuid, revision: RevisionRecord) {
+        let body = &revision.content.body;
+        let rendered = (markdown::to_text(body), markdown::to_html(body));
+        self.bodies.insert((advisory, revision.number), rendered);
+        self.revisions.insert((advisory, revision.number), revision);
+    }
+
     fn load_advisory(&mut self, conn: &mut DbConnection, id: Uuid) -> Result<(), DbError> {
         let record = advisories::get(conn, id)?;
         for published in advisories::published_revisions(conn, id)? {
-            self.revisions.insert((id, published.number), published);
+            self.add_revision(id, published);
         }
         self.advisories.insert(id, record);
         Ok(())
@@ -297,6 +307,11 @@ fn advisory_mail(
 ) -> AdvisoryMail {
     let content = &revision.content;
     let previous = context.revisions.get(&(record.id, revision.number - 1));
+    let body = context
+        .bodies
+        .get(&(record.id, revision.number))
+        .cloned()
+        .unwrap_or_default();
     // A target the amendment dropped is named by the revision before.
     let name = |scope: Scope| {
         revision
@@ -355,8 +370,8 @@ fn advisory_mail(
         tlp_label: content.tlp.as_str().replace('_', "+").to_uppercase(),
         severity: content.severity.to_string(),
         summary: content.summary.to_string(),
-        body_text: markdown::to_text(&content.body),
-        body_html: markdown::to_html(&content.body),
+        body_text: body.0.clone(),
+        body_html: body.1.clone(),
         what_to_do: wording::advisory_says(&content.decisions, name),
         decisions,
         changes,
@@ -496,7 +511,7 @@ mod tests {
         };
         let mut context = Context::default();
         for r in revisions {
-            context.revisions.insert((ADVISORY, r.number), r);
+            context.add_revision(ADVISORY, r);
         }
         context.evidence.insert(
             EVIDENCE,
