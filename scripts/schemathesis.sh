@@ -28,7 +28,7 @@ trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm
     cd "$data"
     # The probe is a script hammering every endpoint: lift the rate limits.
     CLEARANCE_BIND="127.0.0.1:$port" CLEARANCE_PUBLIC_URL="$base" \
-        CLEARANCE_RATE_LIMIT_EXEMPT="127.0.0.0/8" RUST_LOG=warn \
+        CLEARANCE_RATE_EXEMPT="127.0.0.0/8" RUST_LOG=warn \
         exec "$OLDPWD/$binary" demo
 ) >"$data/demo.log" 2>&1 &
 server=$!

@@ -47,3 +47,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --locked --no-fail-fast
 fi
+echo "== the OpenAPI document held against the server (Schemathesis)"
+cargo build --locked --quiet
+./scripts/schemathesis.sh target/debug/clearance

@@ -120,8 +120,13 @@ fn describe_query(operation: &mut Operation) {
     }
 }
 
-/// Text with no control characters (U+0000 to U+001F and U+007F).
-const NO_CONTROL_CHARACTERS: &str = "^[^\\x00-\\x1f\\x7f]*$";
+fn html_page() -> RefOr<Schema> {
+    RefOr::T(Schema::Object(Object::with_type(Type::String)))
+}
+
+/// Text with no control characters (C0, DEL and C1: what
+/// `char::is_control` calls one).
+const NO_CONTROL_CHARACTERS: &str = "^[^\\x00-\\x1f\\x7f-\\x9f]*$";
 
 fn is_free_text(schema: &Object) -> bool {
     let string = match &schema.schema_type {
@@ -170,6 +175,10 @@ fn declare_problems(operation: &mut Operation) {
         ));
     }
     let responses = &mut operation.responses.responses;
+    // A page answers its errors as pages too (see `pages::error_page`).
+    let is_page = responses.values().any(|response| {
+        matches!(response, RefOr::T(response) if response.content.contains_key("text/html"))
+    });
     for (status, description) in standard {
         responses
             .entry(status.to_string())
@@ -183,10 +192,17 @@ fn declare_problems(operation: &mut Operation) {
         if !is_error {
             continue;
         }
+        if is_page {
+            // A browser gets the page; a program asking for JSON the problem.
+            response
+                .content
+                .entry("text/html".to_owned())
+                .or_insert_with(|| RefOr::T(Content::new(Some(html_page()))));
+        }
         // Errors are problem documents, whatever the annotation spelled.
         if let Some(json) = response.content.shift_remove("application/json") {
             response.content.insert(PROBLEM_JSON.to_owned(), json);
-        } else if response.content.is_empty() {
+        } else if !response.content.contains_key(PROBLEM_JSON) {
             let problem = RefOr::Ref(Ref::from_schema_name("Problem"));
             response.content.insert(
                 PROBLEM_JSON.to_owned(),
