@@ -2,9 +2,11 @@
 //! same list of endpoints that builds the route table (`crate::api`), plus
 //! the errors every operation of a kind can answer, declared once here.
 
+use actix_web::http::Method;
 use utoipa::Number;
 use utoipa::OpenApi;
-use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+use utoipa::openapi::header::Header;
+use utoipa::openapi::path::{HttpMethod, Operation, ParameterIn, PathItem};
 use utoipa::openapi::schema::{Object, Schema, SchemaType, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
@@ -15,6 +17,7 @@ use crate::api::{
     extract::{CURSOR_PATTERN, Page, PageRequest},
 };
 use crate::error::PROBLEM_JSON;
+use crate::limits::rate::RateClass;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -57,8 +60,23 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut scheme = Http::new(HttpAuthScheme::Bearer);
     scheme.bearer_format = Some("JWT".into());
     components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
-    for endpoint in api::endpoints() {
+    for mut endpoint in api::endpoints() {
         components.schemas.extend(endpoint.schemas);
+        let method = match endpoint.method {
+            HttpMethod::Post => Method::POST,
+            _ => Method::GET,
+        };
+        if RateClass::of(&endpoint.path, &method).is_some() {
+            endpoint.operation.responses.responses.insert(
+                "429".to_owned(),
+                ResponseBuilder::new()
+                    .description(
+                        "Too many requests from this client: try again after `Retry-After` seconds",
+                    )
+                    .header("Retry-After", Header::new(Object::with_type(Type::Integer)))
+                    .into(),
+            );
+        }
         doc.paths
             .add_path_operation(&endpoint.path, vec![endpoint.method], endpoint.operation);
     }
@@ -155,7 +173,8 @@ fn declare_problems(operation: &mut Operation) {
         in_query |= parameter.parameter_in == ParameterIn::Query;
     }
     let has_body = operation.request_body.is_some();
-    let mut standard: Vec<(u16, &str)> = Vec::new();
+    // Any request: refused before routing when its headers are too large.
+    let mut standard: Vec<(u16, &str)> = vec![(431, "A request header is too large")];
     if takes_token {
         standard.push((401, "No valid bearer token"));
         standard.push((403, "The token's roles do not allow this"));
@@ -168,6 +187,7 @@ fn declare_problems(operation: &mut Operation) {
         standard.push((422, "An invalid field, named in `errors`"));
     }
     if has_body {
+        standard.push((408, "The body did not arrive in time"));
         standard.push((413, "The body is larger than allowed"));
         standard.push((
             415,
