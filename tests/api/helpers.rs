@@ -208,9 +208,11 @@ fn read_only_url(name: &str) -> String {
     )
 }
 
-/// A database nobody has used yet, and a data directory beside it: a
-/// temporary SQLite file (not created yet) or a new PostgreSQL database,
-/// dropped when the last user is done.
+/// A test's own database, and a data directory beside it: a temporary
+/// SQLite file (not created yet) or a new PostgreSQL database — empty
+/// ([`EmptyDatabase::create`], for restoring a backup into) or already
+/// migrated ([`EmptyDatabase::migrated`]) — dropped when the last user is
+/// done.
 pub struct EmptyDatabase {
     db: TestDb,
     dir: tempfile::TempDir,
