@@ -152,6 +152,7 @@ impl Application {
             settings.lookup_refresh,
         ));
         let registry = prometheus::Registry::new();
+        db.register_metrics(&registry)?;
         let metrics = web::Data::new(RequestMetrics::new(&registry)?);
         let rate_limiter = web::Data::new(RateLimiter::new(&settings, &registry)?);
         let forgetter = tokio::spawn(rate_limiter.clone().into_inner().forget_idle_clients());

@@ -5,8 +5,8 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::schema::{acknowledgements, outbox};
-use super::types::{DbId, DbTime};
-use super::{DbConnection, DbError};
+use super::types::{DbId, DbTime, timestamp_text};
+use super::{DbConnection, DbError, on_backend};
 use crate::domain::mail::{DeliveryState, MailKind, Recipient, email_key};
 
 /// Records that `email` acknowledged `revision` of the advisory; doing it
@@ -97,40 +97,32 @@ pub fn remind(
     revision: i32,
     now: DateTime<Utc>,
 ) -> Result<usize, DbError> {
-    let outstanding: Vec<String> = status(conn, advisory_id, revision)?
-        .into_iter()
-        .filter(|(_, at)| at.is_none())
-        .map(|(email, _)| email)
-        .collect();
-    let reminded: std::collections::HashSet<String> = outbox::table
-        .filter(outbox::advisory_id.eq(DbId(advisory_id)))
-        .filter(outbox::revision.eq(revision))
-        .filter(outbox::kind.eq(MailKind::Reminder.as_str()))
-        .select(outbox::email_key)
-        .load::<String>(conn)?
-        .into_iter()
-        .collect();
-    let mut queued = 0;
-    for email in outstanding {
-        let key = email_key(&email);
-        if reminded.contains(&key) {
-            continue;
-        }
-        diesel::insert_into(outbox::table)
-            .values((
-                outbox::kind.eq(MailKind::Reminder.as_str()),
-                outbox::advisory_id.eq(Some(DbId(advisory_id))),
-                outbox::revision.eq(Some(revision)),
-                outbox::email.eq(&email),
-                outbox::email_key.eq(&key),
-                outbox::audience.eq(Recipient::Personnel.as_str()),
-                outbox::state.eq(DeliveryState::Queued.as_str()),
-                outbox::attempts.eq(0),
-                outbox::next_attempt_at.eq(DbTime(now)),
-                outbox::created_at.eq(DbTime(now)),
-            ))
-            .execute(conn)?;
-        queued += 1;
-    }
-    Ok(queued)
+    use diesel::sql_types::{Integer, Text};
+    let (advisory, at) = (advisory_id.to_string(), timestamp_text(now));
+    let query = REMIND
+        .replace("{advisory}", &super::param(conn, 1, "uuid"))
+        .replace("{now}", &super::param(conn, 3, "timestamptz"));
+    let query = super::numbered(conn, &query);
+    Ok(on_backend!(conn, c => diesel::sql_query(query)
+        .bind::<Text, _>(&advisory)
+        .bind::<Integer, _>(revision)
+        .bind::<Text, _>(&at)
+        .execute(c)?))
 }
+
+/// One reminder per person the revision was mailed to who has not
+/// acknowledged it; the outbox's uniqueness (advisory, revision, kind,
+/// address) makes a second call queue none for those already reminded.
+const REMIND: &str = "
+INSERT INTO outbox (kind, advisory_id, revision, email, email_key, name, audience, state,
+                    attempts, next_attempt_at, created_at)
+SELECT 'reminder', o.advisory_id, o.revision, o.email, o.email_key, o.name, 'personnel',
+       'queued', 0, {now}, {now}
+FROM outbox o
+WHERE o.advisory_id = {advisory} AND o.revision = $2
+  AND o.kind IN ('published', 'amended') AND o.audience = 'personnel'
+  AND o.state <> 'suppressed'
+  AND NOT EXISTS (SELECT 1 FROM acknowledgements a
+                  WHERE a.advisory_id = o.advisory_id AND a.revision = o.revision
+                    AND a.email_key = o.email_key)
+ON CONFLICT DO NOTHING";

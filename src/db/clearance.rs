@@ -341,24 +341,8 @@ pub fn settle_due(
     conn: &mut DbConnection,
     now: DateTime<Utc>,
 ) -> Result<Vec<StatusChange>, DbError> {
-    let through: DbTime = clearance_settled::table
-        .find(1)
-        .select(clearance_settled::through)
-        .first(conn)?;
-    let due: Vec<(DbId, ScopeRow)> = decisions_in_force_join!()
-        .filter(advisory_revisions::effective_at.gt(through))
-        .filter(advisory_revisions::effective_at.le(DbTime(now)))
-        .select((
-            advisories::id,
-            (
-                advisory_decisions::model_id,
-                advisory_decisions::manufacturer_id,
-                advisory_decisions::category,
-            ),
-        ))
-        .load(conn)?;
+    let due = came_due(conn, now, i64::MAX)?;
     if due.is_empty() {
-        // Nothing came due: no write, so checking often costs little.
         return Ok(Vec::new());
     }
     let mut changes = Vec::new();
@@ -378,6 +362,38 @@ pub fn settle_due(
         .set(clearance_settled::through.eq(DbTime(now)))
         .execute(conn)?;
     Ok(changes)
+}
+
+/// Whether a published decision became effective since the last
+/// settling (a read: the timer looks before it takes a write lock).
+pub fn any_due(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<bool, DbError> {
+    Ok(!came_due(conn, now, 1)?.is_empty())
+}
+
+/// Up to `limit` decisions in force whose effective date came since the
+/// last settling and is not after `now`: (advisory, scope).
+fn came_due(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(DbId, ScopeRow)>, DbError> {
+    let through: DbTime = clearance_settled::table
+        .find(1)
+        .select(clearance_settled::through)
+        .first(conn)?;
+    Ok(decisions_in_force_join!()
+        .filter(advisory_revisions::effective_at.gt(through))
+        .filter(advisory_revisions::effective_at.le(DbTime(now)))
+        .select((
+            advisories::id,
+            (
+                advisory_decisions::model_id,
+                advisory_decisions::manufacturer_id,
+                advisory_decisions::category,
+            ),
+        ))
+        .limit(limit)
+        .load(conn)?)
 }
 
 /// One page of a model's clearance history, oldest first.

@@ -36,6 +36,34 @@ pub fn due_time(now: DateTime<Utc>, hour: u32) -> DateTime<Utc> {
     Utc.from_utc_datetime(&date.and_hms_opt(hour, 0, 0).unwrap_or_default())
 }
 
+/// Whether any subscriber's digest is due and not yet queued (a read, so
+/// an idle worker looks without taking a write lock).
+pub fn any_due(conn: &mut DbConnection, now: DateTime<Utc>, hour: u32) -> Result<bool, DbError> {
+    let due = due_time(now, hour);
+    if now < due {
+        return Ok(false);
+    }
+    let first: Option<DbId> = waiting(due)
+        .select(subscriptions::id)
+        .first(conn)
+        .optional()?;
+    Ok(first.is_some())
+}
+
+/// The confirmed daily subscriptions whose digest for the day that became
+/// due at `due` is not yet queued.
+fn waiting(due: DateTime<Utc>) -> subscriptions::BoxedQuery<'static, super::MultiBackend> {
+    subscriptions::table
+        .filter(subscriptions::state.eq(SubscriptionState::Confirmed.as_str()))
+        .filter(subscriptions::delivery.eq(Delivery::Daily.as_str()))
+        .filter(
+            subscriptions::last_digest_at
+                .is_null()
+                .or(subscriptions::last_digest_at.lt(DbTime(due))),
+        )
+        .into_boxed()
+}
+
 /// Queues today's digests that are due and not yet queued; returns how many
 /// mails were queued. Safe with several workers: a subscription's digest is
 /// claimed by moving its `last_digest_at`, which only one can do.
@@ -48,14 +76,7 @@ pub fn enqueue_due(
     if now < due {
         return Ok(0);
     }
-    let waiting: Vec<Waiting> = subscriptions::table
-        .filter(subscriptions::state.eq(SubscriptionState::Confirmed.as_str()))
-        .filter(subscriptions::delivery.eq(Delivery::Daily.as_str()))
-        .filter(
-            subscriptions::last_digest_at
-                .is_null()
-                .or(subscriptions::last_digest_at.lt(DbTime(due))),
-        )
+    let waiting: Vec<Waiting> = waiting(due)
         .select((
             subscriptions::id,
             subscriptions::email,

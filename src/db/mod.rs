@@ -154,6 +154,9 @@ pub struct Db {
     write_lock: Option<Arc<Mutex<()>>>,
     /// How long a statement may run or wait for a lock.
     timeout: Duration,
+    /// Write transactions begun (`clearance_db_write_transactions_total`):
+    /// an idle process should begin none.
+    writes: prometheus::IntCounter,
 }
 
 /// PostgreSQL's setting for a statement `timeout` (0: none).
@@ -167,12 +170,23 @@ impl Db {
     pub fn connect(url: &DatabaseUrl, pool_size: u32, timeout: Duration) -> Result<Self, DbError> {
         let pool = pool(url, pool_size, timeout, "the database")?;
         let write_lock = matches!(url, DatabaseUrl::Sqlite(_)).then(|| Arc::new(Mutex::new(())));
+        let writes = prometheus::IntCounter::new(
+            "clearance_db_write_transactions_total",
+            "Write transactions begun by this process",
+        )
+        .map_err(|e| DbError::Other(e.into()))?;
         Ok(Self {
             pool,
             read_pool: None,
             write_lock,
             timeout,
+            writes,
         })
+    }
+
+    /// Adds this handle's metrics to `registry` (the one `/metrics` serves).
+    pub fn register_metrics(&self, registry: &prometheus::Registry) -> prometheus::Result<()> {
+        registry.register(Box::new(self.writes.clone()))
     }
 
     /// Sends [`Db::read`] work to a read replica of the same database
@@ -240,6 +254,7 @@ impl Db {
     {
         let mut pooled = self.conn()?;
         let conn: &mut DbConnection = &mut pooled;
+        self.writes.inc();
         let _turn = self
             .write_lock
             .as_ref()
@@ -452,4 +467,72 @@ pub fn group<K: std::hash::Hash + Eq, V>(
         grouped.entry(key).or_default().push(value);
     }
     grouped
+}
+
+/// Runs `$body` with `$c` bound to the backend's own connection, so raw SQL
+/// and its binds are written once for both backends.
+macro_rules! on_backend {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Postgres($c) => $body,
+            $crate::db::DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
+/// How the backend reads text parameter `$n` as a value of `pg_type` (a
+/// timestamp, a UUID): PostgreSQL casts it, SQLite keeps text.
+pub fn param(conn: &DbConnection, n: u8, pg_type: &str) -> String {
+    match conn {
+        DbConnection::Postgres(_) => format!("CAST(${n} AS {pg_type})"),
+        DbConnection::Sqlite(_) => format!("${n}"),
+    }
+}
+
+/// A JSON array bound as text parameter `$n`, read as a table `v` with
+/// `columns` (name, PostgreSQL type): a batch of rows is then one parameter
+/// and one statement on either backend, whatever its size.
+pub fn json_rows(conn: &DbConnection, n: u8, columns: &[(&str, &str)]) -> String {
+    match conn {
+        DbConnection::Postgres(_) => {
+            let typed: Vec<String> = columns
+                .iter()
+                .map(|(name, sql_type)| format!("{name} {sql_type}"))
+                .collect();
+            format!(
+                "jsonb_to_recordset(CAST(${n} AS jsonb)) AS v({})",
+                typed.join(", ")
+            )
+        }
+        DbConnection::Sqlite(_) => {
+            let read: Vec<String> = columns
+                .iter()
+                .map(|(name, _)| format!("json_extract(value, '$.{name}') AS {name}"))
+                .collect();
+            format!("(SELECT {} FROM json_each(${n})) AS v", read.join(", "))
+        }
+    }
+}
+
+/// Rows as the JSON text [`json_rows`] reads.
+pub fn json_param(rows: &impl serde::Serialize) -> Result<String, DbError> {
+    serde_json::to_string(rows).map_err(|e| DbError::Other(e.into()))
+}
+
+/// Raw SQL with `$n` parameters as the backend binds them. SQLite numbers
+/// `$n` parameters by where they first appear, not by `n`; `?n` keeps `n`.
+pub fn numbered(conn: &DbConnection, query: &str) -> String {
+    match conn {
+        DbConnection::Postgres(_) => query.to_owned(),
+        DbConnection::Sqlite(_) => {
+            let mut out = String::with_capacity(query.len());
+            let mut chars = query.chars().peekable();
+            while let Some(c) = chars.next() {
+                let numbered = c == '$' && chars.peek().is_some_and(char::is_ascii_digit);
+                out.push(if numbered { '?' } else { c });
+            }
+            out
+        }
+    }
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::schema::outbox;
 use super::types::{DbId, DbTime};
-use super::{DbConnection, DbError};
+use super::{DbConnection, DbError, on_backend};
 use crate::domain::mail::{DeliveryState, MailKind, Recipient, email_key};
 
 /// A single mail not about an advisory (a confirmation, a link to manage a
@@ -175,53 +175,97 @@ pub struct Claimed {
     pub payload: Option<String>,
 }
 
+/// Which rows a worker may take: due ones, and ones whose claim ran out.
+const DUE: &str = "(state IN ('queued', 'retrying') AND next_attempt_at <= {now})
+       OR (state = 'sending' AND lease_until < {now})";
+
 const CLAIM: &str = "
-UPDATE outbox SET state = 'sending', lease_until = {lease}, attempts = attempts + 1
+UPDATE outbox SET state = 'sending', lease_until = {lease}, claim_token = $4,
+                  attempts = attempts + 1
 WHERE id IN (
-    SELECT id FROM outbox
-    WHERE (state IN ('queued', 'retrying') AND next_attempt_at <= {now})
-       OR (state = 'sending' AND lease_until < {now})
+    SELECT id FROM outbox WHERE {due}
     ORDER BY next_attempt_at, id
     LIMIT $3 {lock})
 RETURNING id, kind, advisory_id, revision, email, email_key, name, audience, subscription_id,
           attempts, payload";
 
+/// Whether any mail is due (a read, so an idle worker looks without taking
+/// a write lock).
+pub fn any_due(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<bool, DbError> {
+    use diesel::sql_types::{Bool, Text};
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = Bool)]
+        due: bool,
+    }
+    let query = format!(
+        "SELECT EXISTS (SELECT 1 FROM outbox WHERE {}) AS due",
+        DUE.replace("{now}", &super::param(conn, 1, "timestamptz"))
+    );
+    let at = super::types::timestamp_text(now);
+    let query = super::numbered(conn, &query);
+    let found: Found =
+        on_backend!(conn, c => diesel::sql_query(query).bind::<Text, _>(&at).get_result(c)?);
+    Ok(found.due)
+}
+
 /// Claims up to `limit` due mails (and mails whose claim expired) until
-/// `lease_until`. On PostgreSQL, rows other workers are claiming are skipped,
-/// so any number of workers share the queue.
+/// `lease_until`, under `token`: only a holder of the token records their
+/// outcomes or extends their lease. On PostgreSQL, rows other workers are
+/// claiming are skipped, so any number of workers share the queue.
 pub fn claim(
     conn: &mut DbConnection,
     limit: i64,
     lease_until: DateTime<Utc>,
     now: DateTime<Utc>,
+    token: &str,
 ) -> Result<Vec<Claimed>, DbError> {
     use diesel::sql_types::{BigInt, Text};
+    let lock = match conn {
+        DbConnection::Postgres(_) => "FOR UPDATE SKIP LOCKED",
+        DbConnection::Sqlite(_) => "",
+    };
+    let query = CLAIM
+        .replace("{due}", DUE)
+        .replace("{lease}", &super::param(conn, 1, "timestamptz"))
+        .replace("{now}", &super::param(conn, 2, "timestamptz"))
+        .replace("{lock}", lock);
     let (lease, at) = (
         super::types::timestamp_text(lease_until),
         super::types::timestamp_text(now),
     );
-    Ok(match conn {
-        DbConnection::Postgres(pg) => diesel::sql_query(
-            CLAIM
-                .replace("{lease}", "CAST($1 AS timestamptz)")
-                .replace("{now}", "CAST($2 AS timestamptz)")
-                .replace("{lock}", "FOR UPDATE SKIP LOCKED"),
-        )
+    let query = super::numbered(conn, &query);
+    Ok(on_backend!(conn, c => diesel::sql_query(query)
         .bind::<Text, _>(&lease)
         .bind::<Text, _>(&at)
         .bind::<BigInt, _>(limit)
-        .load(pg)?,
-        DbConnection::Sqlite(sqlite) => diesel::sql_query(
-            CLAIM
-                .replace("{lease}", "$1")
-                .replace("{now}", "$2")
-                .replace("{lock}", ""),
-        )
-        .bind::<Text, _>(&lease)
-        .bind::<Text, _>(&at)
-        .bind::<BigInt, _>(limit)
-        .load(sqlite)?,
-    })
+        .bind::<Text, _>(token)
+        .load(c)?))
+}
+
+/// Moves the lease of every row still held under one of `tokens` to
+/// `until`; returns how many rows it moved.
+pub fn extend(
+    conn: &mut DbConnection,
+    tokens: &[String],
+    until: DateTime<Utc>,
+) -> Result<usize, DbError> {
+    use diesel::sql_types::Text;
+    let tokens = super::json_param(&tokens)?;
+    let listed = match conn {
+        DbConnection::Postgres(_) => "SELECT jsonb_array_elements_text(CAST($2 AS jsonb))",
+        DbConnection::Sqlite(_) => "SELECT value FROM json_each($2)",
+    };
+    let query = format!(
+        "UPDATE outbox SET lease_until = {} WHERE state = 'sending' AND claim_token IN ({listed})",
+        super::param(conn, 1, "timestamptz")
+    );
+    let until = super::types::timestamp_text(until);
+    let query = super::numbered(conn, &query);
+    Ok(on_backend!(conn, c => diesel::sql_query(query)
+        .bind::<Text, _>(&until)
+        .bind::<Text, _>(&tokens)
+        .execute(c)?))
 }
 
 /// What became of one claimed mail.
@@ -244,78 +288,131 @@ pub enum Outcome {
     },
     /// Not sent: the subscriber left after the mail was queued.
     Suppressed,
+    /// Not tried (the worker is stopping, or could not keep its lease):
+    /// due again at once, and the claim does not count as an attempt.
+    Released,
 }
 
-/// Writes the outcomes of a batch (only rows still claimed change: a row
-/// whose lease ran out and was claimed again is the other claim's to record).
-pub fn record(
-    conn: &mut DbConnection,
-    outcomes: &[(i64, Outcome)],
-    now: DateTime<Utc>,
-) -> Result<(), DbError> {
-    for (id, outcome) in outcomes {
-        let row = outbox::table
-            .filter(outbox::id.eq(*id))
-            .filter(outbox::state.eq(DeliveryState::Sending.as_str()));
-        let done = (
-            outbox::lease_until.eq(None::<DbTime>),
-            outbox::last_error.eq(None::<String>),
-        );
+/// The outcome of one row of a claim, as one row of the recording
+/// statement's input. `keep_*` leave the row's last error or reply as it
+/// was; absent times leave theirs.
+#[derive(serde::Serialize)]
+struct OutcomeRow<'a> {
+    id: i64,
+    token: &'a str,
+    state: &'static str,
+    error: Option<&'a str>,
+    reply: Option<&'a str>,
+    keep_error: bool,
+    keep_reply: bool,
+    next_at: Option<String>,
+    sent_at: Option<String>,
+    refund: i32,
+}
+
+impl<'a> OutcomeRow<'a> {
+    fn of(id: i64, token: &'a str, outcome: &'a Outcome, now: DateTime<Utc>) -> Self {
+        let row = |state: DeliveryState| OutcomeRow {
+            id,
+            token,
+            state: state.as_str(),
+            error: None,
+            reply: None,
+            keep_error: false,
+            keep_reply: false,
+            next_at: None,
+            sent_at: None,
+            refund: 0,
+        };
+        let time = |t: DateTime<Utc>| Some(super::types::timestamp_text(t));
         match outcome {
-            Outcome::Sent { reply } => diesel::update(row)
-                .set((
-                    outbox::state.eq(DeliveryState::Sent.as_str()),
-                    outbox::last_reply.eq(reply),
-                    outbox::sent_at.eq(Some(DbTime(now))),
-                    done,
-                ))
-                .execute(conn)?,
+            Outcome::Sent { reply } => OutcomeRow {
+                reply: Some(reply),
+                sent_at: time(now),
+                ..row(DeliveryState::Sent)
+            },
             Outcome::Retry {
                 error,
                 reply,
                 at,
                 counts,
-            } => diesel::update(row)
-                .set((
-                    outbox::state.eq(DeliveryState::Retrying.as_str()),
-                    outbox::last_error.eq(error),
-                    outbox::last_reply.eq(reply),
-                    outbox::next_attempt_at.eq(DbTime(*at)),
-                    outbox::lease_until.eq(None::<DbTime>),
-                    outbox::attempts.eq(outbox::attempts - if *counts { 0 } else { 1 }),
-                ))
-                .execute(conn)?,
-            Outcome::Failed { error, reply } => diesel::update(row)
-                .set((
-                    outbox::state.eq(DeliveryState::Failed.as_str()),
-                    outbox::last_error.eq(error),
-                    outbox::last_reply.eq(reply),
-                    outbox::lease_until.eq(None::<DbTime>),
-                ))
-                .execute(conn)?,
-            Outcome::Suppressed => diesel::update(row)
-                .set((outbox::state.eq(DeliveryState::Suppressed.as_str()), done))
-                .execute(conn)?,
-        };
+            } => OutcomeRow {
+                error: Some(error),
+                reply: reply.as_deref(),
+                next_at: time(*at),
+                refund: i32::from(!counts),
+                ..row(DeliveryState::Retrying)
+            },
+            Outcome::Failed { error, reply } => OutcomeRow {
+                error: Some(error),
+                reply: reply.as_deref(),
+                ..row(DeliveryState::Failed)
+            },
+            Outcome::Suppressed => OutcomeRow {
+                keep_reply: true,
+                ..row(DeliveryState::Suppressed)
+            },
+            Outcome::Released => OutcomeRow {
+                keep_error: true,
+                keep_reply: true,
+                next_at: time(now),
+                refund: 1,
+                ..row(DeliveryState::Retrying)
+            },
+        }
     }
-    Ok(())
 }
 
-/// Gives claimed rows back unsent (a worker shutting down): they are due
-/// again at once, and the claim does not count as an attempt.
-pub fn release(conn: &mut DbConnection, ids: &[i64]) -> Result<(), DbError> {
-    diesel::update(
-        outbox::table
-            .filter(outbox::id.eq_any(ids))
-            .filter(outbox::state.eq(DeliveryState::Sending.as_str())),
-    )
-    .set((
-        outbox::state.eq(DeliveryState::Retrying.as_str()),
-        outbox::lease_until.eq(None::<DbTime>),
-        outbox::attempts.eq(outbox::attempts - 1),
-    ))
-    .execute(conn)?;
-    Ok(())
+/// The columns of [`OutcomeRow`] with their SQL types.
+const OUTCOME_COLUMNS: [(&str, &str); 10] = [
+    ("id", "bigint"),
+    ("token", "text"),
+    ("state", "text"),
+    ("error", "text"),
+    ("reply", "text"),
+    ("keep_error", "boolean"),
+    ("keep_reply", "boolean"),
+    ("next_at", "timestamptz"),
+    ("sent_at", "timestamptz"),
+    ("refund", "integer"),
+];
+
+const RECORD: &str = "
+UPDATE outbox AS o SET
+    state = v.state,
+    last_error = CASE WHEN v.keep_error THEN o.last_error ELSE v.error END,
+    last_reply = CASE WHEN v.keep_reply THEN o.last_reply ELSE v.reply END,
+    next_attempt_at = COALESCE(v.next_at, o.next_attempt_at),
+    sent_at = COALESCE(v.sent_at, o.sent_at),
+    attempts = o.attempts - v.refund,
+    lease_until = NULL,
+    claim_token = NULL
+FROM {rows}
+WHERE o.id = v.id AND o.claim_token = v.token AND o.state = 'sending'";
+
+/// Writes the outcomes of claimed rows, `(id, claim token, outcome)`, in one
+/// statement. Only rows still held under their token change: a row whose
+/// lease ran out and was claimed again is the new holder's to record.
+pub fn record(
+    conn: &mut DbConnection,
+    outcomes: &[(i64, &str, &Outcome)],
+    now: DateTime<Utc>,
+) -> Result<usize, DbError> {
+    use diesel::sql_types::Text;
+    let rows: Vec<OutcomeRow> = outcomes
+        .iter()
+        .map(|(id, token, outcome)| OutcomeRow::of(*id, token, outcome, now))
+        .collect();
+    let rows = super::json_param(&rows)?;
+    if let DbConnection::Postgres(pg) = conn {
+        // An outcome lost to a crash of PostgreSQL itself (not of a worker)
+        // only resends those few mails, with their Message-IDs; not waiting
+        // for the disk keeps the lanes sending.
+        diesel::sql_query("SET LOCAL synchronous_commit = off").execute(pg)?;
+    }
+    let query = RECORD.replace("{rows}", &super::json_rows(conn, 1, &OUTCOME_COLUMNS));
+    let query = super::numbered(conn, &query);
+    Ok(on_backend!(conn, c => diesel::sql_query(query).bind::<Text, _>(&rows).execute(c)?))
 }
 
 /// One recipient's delivery of an advisory's mail.
@@ -452,4 +549,156 @@ pub fn retry_failed(
         outbox::next_attempt_at.eq(DbTime(now)),
     ))
     .execute(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseUrl;
+    use crate::db::Db;
+
+    fn database() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(
+            &DatabaseUrl::Sqlite(dir.path().join("outbox.db")),
+            1,
+            std::time::Duration::from_secs(5),
+        )
+        .unwrap();
+        db.migrate().unwrap();
+        (dir, db)
+    }
+
+    fn queue(conn: &mut DbConnection, count: usize, now: DateTime<Utc>) -> Vec<i64> {
+        (0..count)
+            .map(|i| {
+                let mail = NewMail {
+                    kind: MailKind::Confirm,
+                    email: format!("person{i}@example.org"),
+                    name: None,
+                    recipient: Recipient::Subscriber,
+                    subscription_id: None,
+                };
+                enqueue(conn, mail, now).unwrap()
+            })
+            .collect()
+    }
+
+    /// (state, attempts, last error, last reply) of a row.
+    fn row(conn: &mut DbConnection, id: i64) -> (String, i32, Option<String>, Option<String>) {
+        outbox::table
+            .find(id)
+            .select((
+                outbox::state,
+                outbox::attempts,
+                outbox::last_error,
+                outbox::last_reply,
+            ))
+            .first(conn)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_claim_taken_over_is_recorded_only_by_its_new_holder() {
+        let (_dir, db) = database();
+        db.write_blocking(|conn| -> Result<(), DbError> {
+            let now = Utc::now();
+            let ids = queue(conn, 2, now);
+            let lease = chrono::Duration::seconds(10);
+            let first = claim(conn, 10, now + lease, now, "first")?;
+            assert_eq!(first.len(), 2);
+            assert!(!any_due(conn, now)?, "claimed rows are not due");
+            assert!(claim(conn, 10, now + lease, now, "other")?.is_empty());
+            // The first holder's lease runs out: another worker takes the rows.
+            let later = now + lease + chrono::Duration::seconds(1);
+            assert!(any_due(conn, later)?);
+            let second = claim(conn, 10, later + lease, later, "second")?;
+            assert_eq!(second.len(), 2);
+            let sent = Outcome::Sent {
+                reply: "250 first".into(),
+            };
+            let late: Vec<(i64, &str, &Outcome)> =
+                ids.iter().map(|id| (*id, "first", &sent)).collect();
+            assert_eq!(
+                record(conn, &late, later)?,
+                0,
+                "the first holder writes nothing"
+            );
+            assert_eq!(extend(conn, &["first".into()], later + lease)?, 0);
+            assert_eq!(row(conn, ids[0]).0, "sending");
+            assert_eq!(extend(conn, &["second".into()], later + lease)?, 2);
+            let failed = Outcome::Failed {
+                error: "550 no".into(),
+                reply: Some("550 no".into()),
+            };
+            assert_eq!(record(conn, &[(ids[0], "second", &failed)], later)?, 1);
+            assert_eq!(row(conn, ids[0]).0, "failed");
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn each_outcome_leaves_its_row_in_its_state_in_one_statement() {
+        let (_dir, db) = database();
+        db.write_blocking(|conn| -> Result<(), DbError> {
+            let now = Utc::now();
+            let ids = queue(conn, 5, now);
+            claim(conn, 10, now + chrono::Duration::seconds(60), now, "t")?;
+            let outcomes = [
+                Outcome::Sent {
+                    reply: "250 ok".into(),
+                },
+                Outcome::Retry {
+                    error: "451 later".into(),
+                    reply: Some("451 later".into()),
+                    at: now + chrono::Duration::seconds(30),
+                    counts: true,
+                },
+                Outcome::Retry {
+                    error: "421 slow down".into(),
+                    reply: None,
+                    at: now + chrono::Duration::seconds(30),
+                    counts: false,
+                },
+                Outcome::Suppressed,
+                Outcome::Released,
+            ];
+            let rows: Vec<(i64, &str, &Outcome)> = ids
+                .iter()
+                .zip(&outcomes)
+                .map(|(id, outcome)| (*id, "t", outcome))
+                .collect();
+            assert_eq!(record(conn, &rows, now)?, 5);
+            let expect = |state: &str, attempts: i32, error: Option<&str>, reply: Option<&str>| {
+                (
+                    state.to_owned(),
+                    attempts,
+                    error.map(str::to_owned),
+                    reply.map(str::to_owned),
+                )
+            };
+            assert_eq!(row(conn, ids[0]), expect("sent", 1, None, Some("250 ok")));
+            assert_eq!(
+                row(conn, ids[1]),
+                expect("retrying", 1, Some("451 later"), Some("451 later"))
+            );
+            assert_eq!(
+                row(conn, ids[2]),
+                expect("retrying", 0, Some("421 slow down"), None),
+                "a throttled attempt does not count"
+            );
+            assert_eq!(row(conn, ids[3]), expect("suppressed", 1, None, None));
+            assert_eq!(
+                row(conn, ids[4]),
+                expect("retrying", 0, None, None),
+                "a released row is due again at once, its claim not counted"
+            );
+            assert!(any_due(conn, now)?);
+            let again = claim(conn, 10, now + chrono::Duration::seconds(60), now, "u")?;
+            assert_eq!(again.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ids[4]]);
+            Ok(())
+        })
+        .unwrap();
+    }
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::schema::personnel;
 use super::types::{DbId, DbTime};
-use super::{DbConnection, DbError, is_unique_violation, like_contains};
+use super::{DbConnection, DbError, is_unique_violation, like_contains, on_backend};
 use crate::domain::email::EmailAddress;
 use crate::domain::personnel::{NewPerson, Person, PersonPatch, RosterEntry};
 use crate::domain::text::Line;
@@ -240,8 +240,8 @@ struct Existing {
 
 /// Upserts a roster by address: new people are created, known ones get the
 /// file's name and unit and become active. The caller's transaction makes
-/// it all or nothing. Existing people are read in a few chunked queries,
-/// then each row is one statement.
+/// it all or nothing. Existing people are read in a few chunked queries;
+/// then all new people are one statement, and all changed ones another.
 pub fn import(
     conn: &mut DbConnection,
     entries: Vec<RosterEntry>,
@@ -254,45 +254,99 @@ pub fn import(
         unchanged: 0,
         total: entries.len(),
     };
-    for entry in entries {
-        let unit = entry.unit.as_ref().map(Line::as_str);
-        match existing.get(&entry.email.key()) {
-            None => {
-                let new = NewPerson {
-                    email: entry.email,
-                    name: entry.name,
-                    unit: entry.unit,
-                    active: true,
-                };
-                match insert_row(conn, Uuid::now_v7(), &new, now) {
-                    // Someone added the address since the lookup above.
-                    Err(e) if is_unique_violation(&e) => return Err(address_taken(&new.email)),
-                    other => other?,
-                };
-                summary.created += 1;
-            }
+    let mut created = Vec::new();
+    let mut changed = Vec::new();
+    for entry in &entries {
+        let row = ImportRow {
+            id: Uuid::now_v7(),
+            email: entry.email.as_str(),
+            email_key: entry.email.key(),
+            name: entry.name.as_str(),
+            unit: entry.unit.as_ref().map(Line::as_str),
+        };
+        match existing.get(&row.email_key) {
+            None => created.push(row),
             Some(known)
-                if known.name == entry.name.as_str()
-                    && known.unit.as_deref() == unit
-                    && known.active =>
+                if known.name == row.name && known.unit.as_deref() == row.unit && known.active =>
             {
                 summary.unchanged += 1;
             }
-            Some(known) => {
-                diesel::update(personnel::table.find(known.id))
-                    .set((
-                        personnel::name.eq(entry.name.as_str()),
-                        personnel::unit.eq(unit),
-                        personnel::active.eq(true),
-                        personnel::version.eq(personnel::version + 1),
-                        personnel::updated_at.eq(DbTime(now)),
-                    ))
-                    .execute(conn)?;
-                summary.updated += 1;
-            }
+            Some(known) => changed.push(ImportRow {
+                id: known.id.0,
+                ..row
+            }),
         }
     }
+    summary.created = write_rows(conn, INSERT_ROWS, &created, now)?;
+    if summary.created < created.len() {
+        // Someone added one of the addresses since the lookup above.
+        let added = existing_by_key(conn, &entries)?;
+        let taken = entries
+            .iter()
+            .find(|e| !existing.contains_key(&e.email.key()) && added.contains_key(&e.email.key()))
+            .map(|e| e.email.clone());
+        return Err(match taken {
+            Some(email) => address_taken(&email),
+            None => DbError::Conflict("an address was added to the directory meanwhile".into()),
+        });
+    }
+    summary.updated = write_rows(conn, UPDATE_ROWS, &changed, now)?;
     Ok(summary)
+}
+
+/// One person of an import, as the statements read it.
+#[derive(serde::Serialize)]
+struct ImportRow<'a> {
+    id: Uuid,
+    email: &'a str,
+    email_key: String,
+    name: &'a str,
+    unit: Option<&'a str>,
+}
+
+const IMPORT_COLUMNS: [(&str, &str); 5] = [
+    ("id", "uuid"),
+    ("email", "text"),
+    ("email_key", "text"),
+    ("name", "text"),
+    ("unit", "text"),
+];
+
+/// Adds every row, active; an address already there is left out (the
+/// caller compares the count).
+const INSERT_ROWS: &str = "
+INSERT INTO personnel (id, email, email_key, name, unit, active, version, created_at, updated_at)
+SELECT v.id, v.email, v.email_key, v.name, v.unit, TRUE, 1, {now}, {now}
+FROM {rows} WHERE TRUE
+ON CONFLICT DO NOTHING";
+
+/// Gives every row (by id) the file's name and unit and makes it active.
+const UPDATE_ROWS: &str = "
+UPDATE personnel AS p SET name = v.name, unit = v.unit, active = TRUE,
+       version = p.version + 1, updated_at = {now}
+FROM {rows} WHERE p.id = v.id";
+
+/// Runs `statement` (an [`INSERT_ROWS`] or [`UPDATE_ROWS`]) over `rows` in
+/// one go; returns how many rows it wrote.
+fn write_rows(
+    conn: &mut DbConnection,
+    statement: &str,
+    rows: &[ImportRow],
+    now: DateTime<Utc>,
+) -> Result<usize, DbError> {
+    use diesel::sql_types::Text;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let query = statement
+        .replace("{rows}", &super::json_rows(conn, 1, &IMPORT_COLUMNS))
+        .replace("{now}", &super::param(conn, 2, "timestamptz"));
+    let query = super::numbered(conn, &query);
+    let (rows, now) = (super::json_param(&rows)?, super::types::timestamp_text(now));
+    Ok(on_backend!(conn, c => diesel::sql_query(query)
+        .bind::<Text, _>(&rows)
+        .bind::<Text, _>(&now)
+        .execute(c)?))
 }
 
 /// The directory entries of the roster's addresses, by address key.

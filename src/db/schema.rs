@@ -424,6 +424,7 @@ diesel::table! {
         last_reply -> Nullable<Text>,
         sent_at -> Nullable<DbTimestamp>,
         created_at -> DbTimestamp,
+        claim_token -> Nullable<Text>,
     }
 }
 

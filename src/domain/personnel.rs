@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::email::EmailAddress;
-use super::text::Line;
+use super::text::{CsvLines, Line};
 
 /// One person in the directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -108,19 +108,12 @@ pub fn parse_roster(bytes: &[u8]) -> Result<Vec<RosterEntry>, Vec<LineError>> {
     let mut entries = Vec::new();
     let mut errors = Vec::new();
     let mut first_line_of: HashMap<String, u64> = HashMap::new();
-    let mut last_line = 1;
+    let mut lines = CsvLines::new(bytes);
     for record in records {
         let (line, parsed) = match record {
-            Ok(record) => {
-                let line = record.position().map_or(last_line + 1, |p| p.line());
-                (line, entry(&record, &order))
-            }
-            Err(e) => {
-                let line = e.position().map_or(last_line + 1, |p| p.line());
-                (line, Err(e.to_string()))
-            }
+            Ok(record) => (lines.line_of(record.position()), entry(&record, &order)),
+            Err(e) => (lines.line_of(e.position()), Err(e.to_string())),
         };
-        last_line = line;
         let checked = parsed.and_then(|entry| match first_line_of.get(&entry.email.key()) {
             Some(first) => Err(format!("repeats the address of line {first}")),
             None => {
@@ -245,6 +238,26 @@ mod tests {
             assert_eq!(lines_of(parse_roster(bad)), vec![1], "{bad:?}");
         }
         assert_eq!(parse_roster(b"email,name,unit\n").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn lines_are_named_right_whatever_the_line_ends() {
+        for end in ["\n", "\r\n"] {
+            let csv = [
+                "email,name,unit",
+                "ok@example.org,Ok,",
+                "",
+                "bad,Bad,",
+                "x@example.org,,",
+            ]
+            .join(end)
+                + end;
+            assert_eq!(
+                lines_of(parse_roster(csv.as_bytes())),
+                vec![4, 5],
+                "{end:?}"
+            );
+        }
     }
 
     #[test]

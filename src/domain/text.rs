@@ -156,3 +156,45 @@ mod tests {
         assert_eq!(words("Redmi Note (4G)"), vec!["redmi", "note", "4g"]);
     }
 }
+
+/// The line each record of a CSV file starts on (the header is line 1). The
+/// `csv` crate's own line number lags by one after a CRLF (its position is
+/// taken before the `\n`), and files often have CRLF line ends, so the number is counted here from the byte offset instead,
+/// skipping the line breaks (and blank lines) before the record.
+pub struct CsvLines<'a> {
+    bytes: &'a [u8],
+    /// A byte offset and the line it is on, so counting never restarts.
+    at: usize,
+    line: u64,
+}
+
+impl<'a> CsvLines<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            at: 0,
+            line: 1,
+        }
+    }
+
+    pub fn line_of(&mut self, position: Option<&csv::Position>) -> u64 {
+        let Some(position) = position else {
+            return self.line + 1;
+        };
+        let mut start = usize::try_from(position.byte())
+            .unwrap_or(usize::MAX)
+            .min(self.bytes.len());
+        while start < self.bytes.len() && matches!(self.bytes[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        if start > self.at {
+            let breaks = self.bytes[self.at..start]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
+            self.line += breaks as u64;
+            self.at = start;
+        }
+        self.line
+    }
+}

@@ -24,6 +24,7 @@ use crate::domain::clearance::Clearance;
 use crate::domain::imei::Tac;
 use crate::domain::personnel::LineError;
 use crate::domain::registry::{Category, Country, Model, Name};
+use crate::domain::text::CsvLines;
 
 pub const HEADER: [&str; 9] = [
     "manufacturer",
@@ -161,7 +162,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<ImportRow>, Vec<LineError>> {
     let mut errors = Vec::new();
     let mut model_lines: HashMap<(String, String), u64> = HashMap::new();
     let mut tac_lines: HashMap<Tac, u64> = HashMap::new();
-    let mut lines = LineCounter::new(bytes);
+    let mut lines = CsvLines::new(bytes);
     for record in records {
         let (line, parsed) = match record {
             Ok(record) => {
@@ -202,48 +203,6 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<ImportRow>, Vec<LineError>> {
         Ok(rows)
     } else {
         Err(errors)
-    }
-}
-
-/// The line a record starts on. The `csv` crate's own line number lags by
-/// one after a CRLF (its position is taken before the `\n`), and the export
-/// writes CRLF, so the number is counted here from the byte offset instead,
-/// skipping the line breaks (and blank lines) before the record.
-struct LineCounter<'a> {
-    bytes: &'a [u8],
-    /// A byte offset and the line it is on, so counting never restarts.
-    at: usize,
-    line: u64,
-}
-
-impl<'a> LineCounter<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Self {
-            bytes,
-            at: 0,
-            line: 1,
-        }
-    }
-
-    fn line_of(&mut self, position: Option<&csv::Position>) -> u64 {
-        let Some(position) = position else {
-            return self.line + 1;
-        };
-        let mut start = usize::try_from(position.byte())
-            .unwrap_or(usize::MAX)
-            .min(self.bytes.len());
-        while start < self.bytes.len() && matches!(self.bytes[start], b'\r' | b'\n') {
-            start += 1;
-        }
-        if start > self.at {
-            let breaks = self.bytes[self.at..start]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count();
-            self.line += breaks as u64;
-            self.at = start;
-        }
-        self.line
     }
 }
 

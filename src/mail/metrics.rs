@@ -22,7 +22,7 @@ impl MailMetrics {
         let outcomes = IntCounterVec::new(
             Opts::new(
                 "clearance_mail_outcomes_total",
-                "Mails sent, retried, failed or suppressed by this process",
+                "Mails sent, retried, failed, suppressed or released unsent by this process",
             ),
             &["outcome"],
         )?;
@@ -46,6 +46,7 @@ impl MailMetrics {
             Outcome::Retry { .. } => "retry",
             Outcome::Failed { .. } => "failed",
             Outcome::Suppressed => "suppressed",
+            Outcome::Released => "released",
         };
         self.outcomes.with_label_values(&[label]).inc();
     }

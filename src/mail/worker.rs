@@ -1,15 +1,26 @@
-//! The delivery worker: claims due outbox rows in batches, sends them
-//! concurrently (one transport connection per sender), and writes the
-//! outcomes back. Killed at any moment it loses nothing: a claim whose lease
-//! runs out is taken again, and the message keeps its Message-ID.
+//! The delivery worker. Four parts run side by side:
+//!
+//! - the claimer takes due outbox rows in batches, ahead of the lanes, each
+//!   claim under a token and a lease of its own;
+//! - the lanes (one transport connection each) compose and send one message
+//!   at a time; a lane sends its next message only once the previous one's
+//!   outcome is recorded, so a crash repeats at most one message per lane;
+//! - the recorder writes the outcomes the lanes hand it, all that have
+//!   arrived in one statement, as soon as the previous write is done;
+//! - the keeper extends the lease of every claim still in hand, so a slow
+//!   relay never lets a claim run out while its rows are being sent.
+//!
+//! No database transaction is held across an SMTP round trip. Killed at any
+//! moment the worker loses nothing: a claim whose lease runs out is taken
+//! again, and the message keeps its Message-ID.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use futures_util::future::join_all;
+use chrono::{DateTime, Utc};
 use rand::Rng;
-use tokio::sync::watch;
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use super::compose::{Context, Plan, compose};
 use super::metrics::MailMetrics;
@@ -20,11 +31,76 @@ use crate::db::{Db, DbError, digests};
 use crate::domain::mail::retry_delay;
 use crate::links::LinkTokens;
 
+/// The most outcomes one recording statement writes.
+const RECORD_AT_MOST: usize = 512;
+
 pub struct Worker {
     db: Db,
     settings: Arc<Settings>,
     links: Arc<LinkTokens>,
     metrics: MailMetrics,
+}
+
+/// One claim: its rows share a token and a lease. Every job of the claim
+/// holds it until its outcome is recorded, and the keeper extends it while
+/// anyone does.
+struct Lease {
+    token: String,
+    /// Until when the claim is ours (Unix milliseconds).
+    until: AtomicI64,
+}
+
+impl Lease {
+    fn new(until: DateTime<Utc>) -> Self {
+        Self {
+            token: uuid::Uuid::new_v4().to_string(),
+            until: AtomicI64::new(until.timestamp_millis()),
+        }
+    }
+
+    /// Whether at least `margin` of the lease is left: a message is only
+    /// started with enough time to finish before anyone else may take it.
+    fn leaves(&self, margin: Duration) -> bool {
+        let left = self.until.load(Ordering::Acquire) - Utc::now().timestamp_millis();
+        left > i64::try_from(margin.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+/// A claimed row on its way to a lane.
+struct Job {
+    row: Claimed,
+    context: Arc<Context>,
+    lease: Arc<Lease>,
+}
+
+/// An outcome on its way to the recorder; `recorded` is told once it is
+/// written (or given up).
+struct Recording {
+    id: i64,
+    lease: Arc<Lease>,
+    outcome: Outcome,
+    recorded: oneshot::Sender<()>,
+}
+
+/// What the claimer and the lanes share.
+struct Shared {
+    /// Until when the relay asked us to slow down.
+    paused_until: Mutex<Option<Instant>>,
+    /// Set when the worker is stopping: lanes give back what they hold.
+    stopping: AtomicBool,
+    /// Told each time a lane takes a job, so the claimer can top up.
+    taken: Notify,
+}
+
+impl Shared {
+    fn paused(&self) -> Option<Instant> {
+        let until = *self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+        until.filter(|until| *until > Instant::now())
+    }
+
+    fn pause(&self, until: Instant) {
+        *self.paused_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(until);
+    }
 }
 
 impl Worker {
@@ -42,123 +118,171 @@ impl Worker {
         }
     }
 
-    /// Works until `stop` turns true; the batch in hand is finished first.
+    /// Works until `stop` turns true. Messages being sent are finished and
+    /// recorded; claimed rows not yet started are given back.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let config = &self.settings.worker_tuning;
-        let mut senders: Vec<Transport> = (0..config.concurrency)
-            .map(|_| Transport::from_settings(&self.settings))
+        let tuning = &self.settings.worker_tuning;
+        let lanes = tuning.concurrency.max(1);
+        let batch = usize::try_from(tuning.batch).unwrap_or(1).max(1);
+        // Room for two claims ahead of the lanes: one being sent, one ready.
+        let room = 2 * batch.max(lanes);
+        let (jobs, queue) = mpsc::channel::<Job>(room);
+        let queue = Arc::new(tokio::sync::Mutex::new(queue));
+        let (outcomes, to_record) = mpsc::unbounded_channel::<Recording>();
+        let shared = Arc::new(Shared {
+            paused_until: Mutex::new(None),
+            stopping: AtomicBool::new(false),
+            taken: Notify::new(),
+        });
+        let leases: Arc<Mutex<Vec<Arc<Lease>>>> = Arc::default();
+        let this = Arc::new(self);
+        let recorder = tokio::spawn(record(this.db.clone(), to_record));
+        let keeper = tokio::spawn(keep_leases(
+            this.db.clone(),
+            leases.clone(),
+            this.settings.worker_lease,
+        ));
+        let lane_tasks: Vec<_> = (0..lanes)
+            .map(|_| {
+                let lane = Lane {
+                    worker: this.clone(),
+                    transport: Transport::from_settings(&this.settings),
+                    queue: queue.clone(),
+                    outcomes: outcomes.clone(),
+                    shared: shared.clone(),
+                };
+                tokio::spawn(lane.run())
+            })
             .collect();
-        let mut paused_until: Option<Instant> = None;
+        drop(outcomes);
+        this.claim_until_stopped(&jobs, &shared, &leases, batch, &mut stop)
+            .await;
+        shared.stopping.store(true, Ordering::Release);
+        drop(jobs);
+        for task in lane_tasks {
+            if let Err(error) = task.await {
+                tracing::warn!(?error, "a mail lane ended abnormally");
+            }
+        }
+        if let Err(error) = recorder.await {
+            tracing::warn!(?error, "the outcome recorder ended abnormally");
+        }
+        keeper.abort();
+        tracing::info!("mail worker stopped");
+    }
+
+    /// The claimer: keeps the lanes' queue topped up until `stop`.
+    async fn claim_until_stopped(
+        &self,
+        jobs: &mpsc::Sender<Job>,
+        shared: &Shared,
+        leases: &Mutex<Vec<Arc<Lease>>>,
+        batch: usize,
+        stop: &mut watch::Receiver<bool>,
+    ) {
+        let poll = self.settings.worker_tuning.poll;
+        let room = jobs.max_capacity();
+        let mut idle = false;
         while !*stop.borrow() {
-            if let Some(until) = paused_until.take()
-                && until > Instant::now()
-            {
+            if let Some(until) = shared.paused() {
                 tracing::info!("the mail relay is throttling: pausing delivery");
                 let _ = tokio::time::timeout(until - Instant::now(), stop.changed()).await;
                 continue;
             }
-            match self.batch(&mut senders).await {
-                Ok((0, _)) => {
-                    let _ = tokio::time::timeout(config.poll, stop.changed()).await;
+            // Top up once half the room is free.
+            if jobs.capacity() < room / 2 {
+                tokio::select! {
+                    _ = shared.taken.notified() => {}
+                    _ = stop.changed() => {}
                 }
-                Ok((_, throttled)) => {
-                    if throttled {
-                        paused_until = Some(Instant::now() + config.throttle_pause);
+                continue;
+            }
+            let wanted = jobs.capacity().min(batch);
+            match self.claim(wanted, idle).await {
+                Ok(None) => {
+                    if !idle {
+                        self.refresh_gauges().await;
+                    }
+                    idle = true;
+                    self.queue_digests().await;
+                    let _ = tokio::time::timeout(poll, stop.changed()).await;
+                }
+                Ok(Some((rows, context, lease))) => {
+                    idle = false;
+                    leases
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(lease.clone());
+                    for row in rows {
+                        let job = Job {
+                            row,
+                            context: context.clone(),
+                            lease: lease.clone(),
+                        };
+                        if jobs.send(job).await.is_err() {
+                            return;
+                        }
                     }
                 }
                 Err(error) => {
-                    tracing::warn!(?error, "mail delivery batch failed");
-                    let _ = tokio::time::timeout(config.poll, stop.changed()).await;
+                    tracing::warn!(?error, "claiming mail failed");
+                    let _ = tokio::time::timeout(poll, stop.changed()).await;
                 }
             }
         }
-        tracing::info!("mail worker stopped");
     }
 
-    /// Claims, sends and records one batch; returns how many rows it held
-    /// and whether the relay throttled.
-    async fn batch(&self, senders: &mut [Transport]) -> Result<(usize, bool), DbError> {
-        let config = self.settings.worker_tuning.clone();
+    /// Claims up to `wanted` rows and loads what their mails speak of;
+    /// `None` when nothing is due. An idle worker first looks with a read.
+    async fn claim(
+        &self,
+        wanted: usize,
+        idle: bool,
+    ) -> Result<Option<(Vec<Claimed>, Arc<Context>, Arc<Lease>)>, DbError> {
+        if idle
+            && !self
+                .db
+                .read(|conn| outbox::any_due(conn, Utc::now()))
+                .await?
+        {
+            return Ok(None);
+        }
         let lease = self.settings.worker_lease;
-        let claimed = self
+        let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default();
+        let claim = Arc::new(Lease::new(until));
+        let token = claim.token.clone();
+        let limit = i64::try_from(wanted).unwrap_or(i64::MAX);
+        let rows = self
             .db
-            .write(move |conn| {
-                let now = Utc::now();
-                let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
-                outbox::claim(conn, config.batch, until, now)
-            })
+            .write(move |conn| outbox::claim(conn, limit, until, Utc::now(), &token))
             .await?;
-        if claimed.is_empty() {
-            self.refresh_gauges().await;
-            self.queue_digests().await;
-            return Ok((0, false));
+        if rows.is_empty() {
+            return Ok(None);
         }
-        let rows = claimed.clone();
-        let context = self.db.read(move |conn| Context::load(conn, &rows)).await?;
-        let now = Utc::now();
-        let plans: Vec<(Claimed, Plan)> = claimed
-            .into_iter()
-            .map(|row| {
-                let plan = compose(&row, &context, &self.settings, &self.links, now);
-                (row, plan)
-            })
-            .collect();
-        let count = plans.len();
-        let lanes = senders.len().max(1);
-        let mut lanes_of_work: Vec<Vec<(Claimed, Plan)>> = (0..lanes).map(|_| Vec::new()).collect();
-        for (i, item) in plans.into_iter().enumerate() {
-            lanes_of_work[i % lanes].push(item);
-        }
-        let config = &self.settings.worker_tuning;
-        let metrics = &self.metrics;
-        let results = join_all(senders.iter_mut().zip(lanes_of_work).map(
-            |(sender, work)| async move {
-                let mut outcomes = Vec::with_capacity(work.len());
-                let mut throttled = false;
-                for (row, plan) in work {
-                    let outcome = match plan {
-                        Plan::Suppress => Outcome::Suppressed,
-                        Plan::Fail(error) => Outcome::Failed { error, reply: None },
-                        // Once the relay throttles, the rest of this lane waits.
-                        Plan::Send(_) if throttled => Outcome::Retry {
-                            error: "not tried: the relay was throttling".into(),
-                            reply: None,
-                            at: Utc::now(),
-                            counts: false,
-                        },
-                        Plan::Send(mail) => {
-                            let started = Instant::now();
-                            let sent = sender
-                                .send(&mail.message_id, &mail.envelope, &mail.bytes)
-                                .await;
-                            metrics
-                                .send_seconds
-                                .observe(started.elapsed().as_secs_f64());
-                            let outcome = classify(sent, &row, config);
-                            if let Outcome::Retry { counts: false, .. } = outcome {
-                                throttled = true;
-                            }
-                            outcome
-                        }
-                    };
-                    metrics.count(&outcome);
-                    outcomes.push((row.id, outcome));
-                }
-                (outcomes, throttled)
-            },
-        ))
-        .await;
-        let throttled = results.iter().any(|(_, t)| *t);
-        let outcomes: Vec<(i64, Outcome)> = results.into_iter().flat_map(|(o, _)| o).collect();
-        self.db
-            .write(move |conn| outbox::record(conn, &outcomes, Utc::now()))
+        let loaded = rows.clone();
+        let context = self
+            .db
+            .read(move |conn| Context::load(conn, &loaded))
             .await?;
-        Ok((count, throttled))
+        Ok(Some((rows, Arc::new(context), claim)))
     }
 
-    /// Queues the daily digests that are due (an idle worker's chore).
+    /// Queues the daily digests that are due (an idle worker's chore),
+    /// looking with a read first.
     async fn queue_digests(&self) {
         let hour = self.settings.worker_tuning.digest_hour;
+        let due = self
+            .db
+            .read(move |conn| digests::any_due(conn, Utc::now(), hour))
+            .await;
+        match due {
+            Ok(false) => return,
+            Ok(true) => {}
+            Err(error) => {
+                tracing::warn!(?error, "looking for due digests failed");
+                return;
+            }
+        }
         match self
             .db
             .write(move |conn| digests::enqueue_due(conn, Utc::now(), hour))
@@ -174,6 +298,180 @@ impl Worker {
         match self.db.read(|conn| outbox::counts(conn, None)).await {
             Ok(counts) => self.metrics.set_depth(&counts),
             Err(error) => tracing::debug!(?error, "cannot read the outbox depth"),
+        }
+    }
+}
+
+/// One sender: takes jobs from the shared queue, one at a time.
+struct Lane {
+    worker: Arc<Worker>,
+    transport: Transport,
+    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    outcomes: mpsc::UnboundedSender<Recording>,
+    shared: Arc<Shared>,
+}
+
+impl Lane {
+    async fn run(mut self) {
+        // The previous message's recording: awaited before the next send.
+        let mut unrecorded: Option<oneshot::Receiver<()>> = None;
+        loop {
+            let job = self.queue.lock().await.recv().await;
+            let Some(job) = job else { break };
+            self.shared.taken.notify_one();
+            let outcome = self.outcome(&job, &mut unrecorded).await;
+            self.worker.metrics.count(&outcome);
+            let sent = matches!(outcome, Outcome::Sent { .. });
+            let (recorded, on_record) = oneshot::channel();
+            let recording = Recording {
+                id: job.row.id,
+                lease: job.lease,
+                outcome,
+                recorded,
+            };
+            if self.outcomes.send(recording).is_err() {
+                break;
+            }
+            if sent {
+                unrecorded = Some(on_record);
+            }
+        }
+        if let Some(previous) = unrecorded {
+            let _ = previous.await;
+        }
+    }
+
+    /// Sends the job's message, or says why not.
+    async fn outcome(
+        &mut self,
+        job: &Job,
+        unrecorded: &mut Option<oneshot::Receiver<()>>,
+    ) -> Outcome {
+        let settings = &self.worker.settings;
+        if self.shared.stopping.load(Ordering::Acquire) {
+            return Outcome::Released;
+        }
+        if !job.lease.leaves(settings.worker_lease / 2) {
+            tracing::warn!(id = job.row.id, "the claim could not be kept: not sending");
+            return Outcome::Released;
+        }
+        if let Some(until) = self.shared.paused() {
+            // Once the relay throttles, the rest waits.
+            let at =
+                Utc::now() + chrono::Duration::from_std(until - Instant::now()).unwrap_or_default();
+            return Outcome::Retry {
+                error: "not tried: the relay was throttling".into(),
+                reply: None,
+                at,
+                counts: false,
+            };
+        }
+        let plan = compose(
+            &job.row,
+            &job.context,
+            settings,
+            &self.worker.links,
+            Utc::now(),
+        );
+        let mail = match plan {
+            Plan::Suppress => return Outcome::Suppressed,
+            Plan::Fail(error) => return Outcome::Failed { error, reply: None },
+            Plan::Send(mail) => mail,
+        };
+        if let Some(previous) = unrecorded.take() {
+            let _ = previous.await;
+        }
+        let started = Instant::now();
+        let sent = self
+            .transport
+            .send(&mail.message_id, &mail.envelope, &mail.bytes)
+            .await;
+        self.worker
+            .metrics
+            .send_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let outcome = classify(sent, &job.row, &settings.worker_tuning);
+        if let Outcome::Retry { counts: false, .. } = outcome {
+            self.shared
+                .pause(Instant::now() + settings.worker_tuning.throttle_pause);
+        }
+        outcome
+    }
+}
+
+/// The recorder: writes every outcome that has arrived in one statement,
+/// then tells the lanes. A failed write is tried again (the lanes wait:
+/// nothing is sent that could not be recorded); it is given up only once
+/// the lanes are gone, and then the claims' leases run out and the rows
+/// are sent again.
+async fn record(db: Db, mut to_record: mpsc::UnboundedReceiver<Recording>) {
+    let mut batch = Vec::new();
+    while to_record.recv_many(&mut batch, RECORD_AT_MOST).await > 0 {
+        let outcomes: Vec<(i64, String, Outcome)> = batch
+            .iter()
+            .map(|r| (r.id, r.lease.token.clone(), r.outcome.clone()))
+            .collect();
+        let outcomes = Arc::new(outcomes);
+        let mut delay = Duration::from_millis(50);
+        loop {
+            let rows = outcomes.clone();
+            let written = db
+                .write(move |conn| {
+                    let rows: Vec<(i64, &str, &Outcome)> = rows
+                        .iter()
+                        .map(|(id, token, outcome)| (*id, token.as_str(), outcome))
+                        .collect();
+                    outbox::record(conn, &rows, Utc::now())
+                })
+                .await;
+            match written {
+                Ok(_) => break,
+                Err(error) if to_record.is_closed() && delay > Duration::from_secs(1) => {
+                    tracing::error!(?error, "recording mail outcomes failed: giving up");
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(?error, "recording mail outcomes failed: trying again");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+        for recording in batch.drain(..) {
+            let _ = recording.recorded.send(());
+        }
+    }
+}
+
+/// The keeper: every quarter lease, moves the lease of each claim still in
+/// hand a whole lease ahead.
+async fn keep_leases(db: Db, leases: Arc<Mutex<Vec<Arc<Lease>>>>, lease: Duration) {
+    let mut ticker = tokio::time::interval(lease / 4);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let held: Vec<Arc<Lease>> = {
+            let mut leases = leases.lock().unwrap_or_else(|p| p.into_inner());
+            // A claim nobody else holds is done: all its outcomes are recorded.
+            leases.retain(|held| Arc::strong_count(held) > 1);
+            leases.clone()
+        };
+        if held.is_empty() {
+            continue;
+        }
+        let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default();
+        let tokens: Vec<String> = held.iter().map(|l| l.token.clone()).collect();
+        match db
+            .write(move |conn| outbox::extend(conn, &tokens, until))
+            .await
+        {
+            Ok(_) => {
+                for held in &held {
+                    held.until
+                        .store(until.timestamp_millis(), Ordering::Release);
+                }
+            }
+            Err(error) => tracing::warn!(?error, "extending the mail claims failed"),
         }
     }
 }

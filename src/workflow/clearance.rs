@@ -32,6 +32,18 @@ pub(super) fn rederive(
 /// Applies every decision that has become effective since the last run;
 /// returns how many models changed status.
 pub async fn settle_due(workflow: &Workflow) -> Result<Done<usize>> {
+    // Most ticks find nothing: look with a read before taking a write lock.
+    let now = workflow.clock().now();
+    if !workflow
+        .db()
+        .read(move |conn| clearance::any_due(conn, now))
+        .await?
+    {
+        return Ok(Done {
+            value: 0,
+            changed: Default::default(),
+        });
+    }
     workflow
         .run(Actor::system(), |tx| {
             let changes = clearance::settle_due(tx.conn, tx.now)?;

@@ -424,13 +424,7 @@ async fn a_subscription_is_confirmed_from_its_mail(app_backend: Backend) {
 async fn acknowledgements_are_counted_and_the_rest_reminded(app_backend: Backend) {
     let server = MailServer::start();
     let app = mailing_app(app_backend, &server).await;
-    personnel(&app, 3).await;
-    let story = redmi_with_evidence(&app).await;
-    let id = draft(&app, &prohibition(&story)).await;
-    let reference = publish(&app, &id).await["reference"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (id, reference) = publish_to_personnel(&app, 3).await;
     wait_delivered(&app, &id, Duration::from_secs(30)).await;
     let messages = server.messages();
     let received = about(&messages, &reference);
@@ -658,11 +652,45 @@ async fn a_throttling_relay_slows_the_worker_without_burning_attempts(app_backen
     );
 }
 
+/// Imports `people` personnel and publishes a prohibition of the Redmi 1S,
+/// with its evidence, to them; returns the advisory's id and reference.
+async fn publish_to_personnel(app: &TestApp, people: usize) -> (String, String) {
+    personnel(app, people).await;
+    let story = redmi_with_evidence(app).await;
+    let id = draft(app, &prohibition(&story)).await;
+    let reference = publish(app, &id).await["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (id, reference)
+}
+
+/// Kills each worker process and waits for it.
+fn kill_all(workers: &mut [std::process::Child]) {
+    for worker in workers {
+        worker.kill().unwrap();
+        worker.wait().unwrap();
+    }
+}
+
+/// How many messages a worker process sends at once.
+const WORKER_LANES: usize = 4;
+
 /// A `clearance worker` process on the test's database and relay, started
 /// and delivering.
 fn worker_process(app: &TestApp, server: &MailServer) -> std::process::Child {
+    worker_process_with(app, server, &[])
+}
+
+/// The same, with settings of its own (`CLEARANCE_…` pairs) over the usual.
+fn worker_process_with(
+    app: &TestApp,
+    server: &MailServer,
+    settings: &[(&str, &str)],
+) -> std::process::Child {
     let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_clearance"))
         .arg("worker")
+        .env("CLEARANCE_WORKER_CONCURRENCY", WORKER_LANES.to_string())
         .env("DATABASE_URL", app.database_url())
         .env("CLEARANCE_SMTP_URL", server.url())
         .env("CLEARANCE_DATA_DIR", app.data_dir())
@@ -672,6 +700,7 @@ fn worker_process(app: &TestApp, server: &MailServer) -> std::process::Child {
         .env("CLEARANCE_WORKER_BATCH", "50")
         .env("RUST_LOG", "info")
         .env("CLEARANCE_LOG_FORMAT", "human")
+        .envs(settings.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -715,13 +744,7 @@ fn assert_everyone_once_or_recognisably_twice(
 async fn a_worker_killed_mid_fan_out_loses_nothing(app_backend: Backend) {
     let server = MailServer::start();
     let app = TestApp::spawn(app_backend).await;
-    personnel(&app, 2000).await;
-    let story = redmi_with_evidence(&app).await;
-    let id = draft(&app, &prohibition(&story)).await;
-    let reference = publish(&app, &id).await["reference"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (id, reference) = publish_to_personnel(&app, 2000).await;
     let mut first = worker_process(&app, &server);
     wait_for("the first mails", Duration::from_secs(60), async || {
         server.messages().len() >= 300
@@ -742,6 +765,51 @@ async fn a_worker_killed_mid_fan_out_loses_nothing(app_backend: Backend) {
     let duplicates =
         assert_everyone_once_or_recognisably_twice(&server.messages(), &reference, 2000);
     eprintln!("killed after {after_kill} mails; {duplicates} sent twice");
+    assert!(
+        duplicates <= WORKER_LANES,
+        "{duplicates} mails sent twice: more than the {WORKER_LANES} that were in flight"
+    );
+}
+
+/// The relay answers each message slowly, so sending a claim takes longer
+/// than its lease: three workers still mail everyone exactly once, since a
+/// worker keeps extending the claims it holds.
+async fn a_slow_relay_outlasting_the_lease_still_mails_each_once(app_backend: Backend) {
+    let server = MailServer::start_with(&["--delay", "0.25"]);
+    let app = TestApp::spawn(app_backend).await;
+    let (id, reference) = publish_to_personnel(&app, 120).await;
+    // 20 rows a claim over 2 lanes at 0.25 s each: 2.5 s, past the 2 s lease.
+    let slow = [
+        ("CLEARANCE_WORKER_CONCURRENCY", "2"),
+        ("CLEARANCE_WORKER_BATCH", "20"),
+    ];
+    let mut workers: Vec<_> = (0..3)
+        .map(|_| worker_process_with(&app, &server, &slow))
+        .collect();
+    let page = wait_delivered(&app, &id, Duration::from_secs(120)).await;
+    kill_all(&mut workers);
+    assert_eq!(page["summary"]["sent"], 120);
+    let duplicates =
+        assert_everyone_once_or_recognisably_twice(&server.messages(), &reference, 120);
+    assert_eq!(duplicates, 0, "an address was sent the mail twice");
+}
+
+/// An idle worker and timer look with reads: no write transaction begins
+/// while there is nothing to do.
+async fn an_idle_server_writes_nothing(app_backend: Backend) {
+    let server = MailServer::start();
+    let app = mailing_app(app_backend, &server).await;
+    let writes = async || {
+        app.metric("clearance_db_write_transactions_total")
+            .await
+            .expect("the write transactions are counted")
+    };
+    // Start-up writes (the audit head, the worker's first look) settle first.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = writes().await;
+    // Twenty of the worker's polls and two of the timer's ticks.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(writes().await, before, "an idle server began a write");
 }
 
 /// SIGTERM stops a worker promptly and cleanly.
@@ -771,19 +839,10 @@ async fn a_worker_stops_cleanly_on_sigterm() {
 async fn two_workers_share_a_fan_out_without_sending_twice() {
     let server = MailServer::start();
     let app = TestApp::spawn(Backend::Postgres).await;
-    personnel(&app, 2000).await;
-    let story = redmi_with_evidence(&app).await;
-    let id = draft(&app, &prohibition(&story)).await;
-    let reference = publish(&app, &id).await["reference"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (id, reference) = publish_to_personnel(&app, 2000).await;
     let mut workers = [worker_process(&app, &server), worker_process(&app, &server)];
     let page = wait_delivered(&app, &id, Duration::from_secs(120)).await;
-    for worker in &mut workers {
-        worker.kill().unwrap();
-        worker.wait().unwrap();
-    }
+    kill_all(&mut workers);
     assert_eq!(page["summary"]["sent"], 2000);
     let duplicates =
         assert_everyone_once_or_recognisably_twice(&server.messages(), &reference, 2000);
@@ -803,4 +862,6 @@ crate::backend_tests!(each backend =>
     the_digest_is_mailed_with_its_advisories,
     a_throttling_relay_slows_the_worker_without_burning_attempts,
     a_worker_killed_mid_fan_out_loses_nothing,
+    a_slow_relay_outlasting_the_lease_still_mails_each_once,
+    an_idle_server_writes_nothing,
 );

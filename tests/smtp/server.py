@@ -3,6 +3,7 @@
 
     /usr/bin/python3 tests/smtp/server.py PORT DIR [--tls starttls|implicit]
                                                    [--login USER:PASSWORD]
+                                                   [--delay SECONDS]
 
 PORT 0 picks a free port. The port listened on is the first line printed.
 Every accepted message is stored whole as DIR/msg-NNNNNN.json:
@@ -14,6 +15,8 @@ half a message.
 --tls offers STARTTLS, or speaks TLS from the first byte, with the
 certificate for 127.0.0.1 in tests/fixtures/smtp (signed by ca.pem there).
 --login requires AUTH with that user and password before MAIL.
+--delay waits that long before answering each message's data, as a slow
+relay does.
 
 DIR/control.json, re-read at every MAIL and RCPT, changes the answers while
 the server runs: {"rcpt@x": 550, "other@x": 451} answers that code to RCPT
@@ -47,8 +50,9 @@ TEXTS = {
 
 
 class Store:
-    def __init__(self, directory):
+    def __init__(self, directory, delay=0.0):
         self.directory = directory
+        self.delay = delay
         existing = [n for n in os.listdir(directory) if n.startswith("msg-")]
         self.numbers = itertools.count(len(existing) + 1)
 
@@ -81,6 +85,8 @@ class Store:
         return "250 2.1.5 Ok"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         number = next(self.numbers)
         name = f"msg-{number:06d}.json"
         record = {
@@ -113,7 +119,7 @@ def authenticator(login):
 
 
 async def serve(args):
-    store = Store(args.dir)
+    store = Store(args.dir, args.delay)
     context = None
     if args.tls:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -149,6 +155,7 @@ def main():
     parser.add_argument("dir")
     parser.add_argument("--tls", choices=["starttls", "implicit"])
     parser.add_argument("--login")
+    parser.add_argument("--delay", type=float, default=0.0)
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     try:

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# End-to-end delivery against the relay's own speed. For each run: publish
+# one advisory to N personnel (bench/fanout.py, which also times the
+# import), start WORKERS `clearance worker` processes with LANES lanes each
+# against Postfix's smtp-sink, and time them until no outbox row is left
+# queued, retrying or sending. Then, in the same run and against the same
+# sink, Postfix's smtp-source sends N messages of the same size over LANES
+# reused connections (`-d -s LANES`). Prints both rates and their ratio, and
+# fails unless the sink got each of the N mails exactly once (counted by
+# Message-ID in its dump) and every row is `sent`.
+#
+#   ./bench/deliver.sh                                  # N=20000 LANES=20
+#   N=500 RUNS="sqlite:1 postgres:1" BIN=target/debug/clearance ./bench/deliver.sh
+#
+# RUNS lists backend:workers pairs (default "sqlite:1 postgres:1 postgres:3");
+# PostgreSQL is the server on 127.0.0.1:5432 (database clearance_deliver).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N="${N:-20000}"
+LANES="${LANES:-20}"
+PORT="${PORT:-18183}"
+SINK_PORT="${SINK_PORT:-12526}"
+RUNS="${RUNS:-sqlite:1 postgres:1 postgres:3}"
+BIN="${BIN:-}"
+PG="postgres://postgres@127.0.0.1:5432"
+if ! command -v smtp-sink >/dev/null; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+    install="$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postfix"
+    $install >/dev/null || { $sudo apt-get update -qq && $install >/dev/null; }
+fi
+if [ -z "$BIN" ]; then
+    cargo build --release --quiet
+    BIN=./target/release/clearance
+fi
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    [ ${#pids[@]} -eq 0 ] || kill "${pids[@]}" 2>/dev/null || true
+    psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS clearance_deliver WITH (FORCE)" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+# smtp-sink drops root for `nobody`, which must be able to write its dump.
+chmod 0711 "$work"
+mkdir -m 0777 "$work/sink"
+export CLEARANCE_BIND="127.0.0.1:$PORT" CLEARANCE_DATA_DIR="$work" RUST_LOG=warn \
+       CLEARANCE_MAX_JSON_BYTES=$((64 * 1024 * 1024)) CLEARANCE_RATE_EXEMPT=127.0.0.0/8 \
+       CLEARANCE_SMTP_URL="smtp://127.0.0.1:$SINK_PORT" CLEARANCE_WORKER_CONCURRENCY="$LANES"
+
+# Rows of the outbox in state(s) $1 (an SQL list).
+rows_in() {
+    local query="SELECT count(*) FROM outbox WHERE state IN ($1)"
+    case "$DATABASE_URL" in
+        sqlite://*) python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' \
+                        "${DATABASE_URL#sqlite://}" "$query" ;;
+        *) psql -Atq "$DATABASE_URL" -c "$query" ;;
+    esac
+}
+seconds_since() { awk -v b="$1" -v e="$(date +%s%N)" 'BEGIN { printf "%.3f", (e - b) / 1e9 }'; }
+start_sink() {
+    rm -f "$work/sink/dump"
+    smtp-sink -u nobody -D "$work/sink/dump" "127.0.0.1:$SINK_PORT" 1000 & sink=$!
+    pids+=("$sink")
+    until (exec 3<>"/dev/tcp/127.0.0.1/$SINK_PORT") 2>/dev/null; do sleep 0.05; done
+}
+stop() { kill "$@" 2>/dev/null || true; wait "$@" 2>/dev/null || true; }
+
+failed=0
+for run in $RUNS; do
+    backend=${run%:*} workers=${run#*:}
+    if [ "$backend" = sqlite ]; then
+        rm -f "$work"/deliver.db*
+        export DATABASE_URL="sqlite://$work/deliver.db"
+    else
+        psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS clearance_deliver WITH (FORCE)"
+        psql -q "$PG/postgres" -c "CREATE DATABASE clearance_deliver"
+        export DATABASE_URL="$PG/clearance_deliver"
+    fi
+    echo "== $backend, $workers worker(s) × $LANES lanes, $N recipients"
+    CLEARANCE_WORKER=false "$BIN" serve & server=$!
+    pids+=("$server")
+    until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.1; done
+    admin=$("$BIN" token --role admin --sub bench-admin --email admin@example.org)
+    approver=$("$BIN" token --role approver --sub bench-approver --email approver@example.org)
+    python3 bench/fanout.py "http://127.0.0.1:$PORT" "$admin" "$approver" "$N"
+    stop "$server"
+
+    start_sink
+    began=$(date +%s%N)
+    running=()
+    for _ in $(seq "$workers"); do
+        "$BIN" worker & running+=($!)
+        pids+=("${running[-1]}")
+    done
+    while [ "$(rows_in "'queued', 'retrying', 'sending'")" != 0 ]; do sleep 0.05; done
+    took=$(seconds_since "$began")
+    stop "${running[@]}"
+    stop "$sink"
+    total=$(grep -ci '^Message-ID:' "$work/sink/dump" || true)
+    unique=$(grep -i '^Message-ID:' "$work/sink/dump" | sort -u | wc -l)
+    sent=$(rows_in "'sent'")
+    size=$(( $(stat -c %s "$work/sink/dump") / (total > 0 ? total : 1) ))
+    worker_rate=$(awk -v n="$N" -v s="$took" 'BEGIN { printf "%.0f", n / s }')
+    echo "worker: $N mails in $took s = $worker_rate msg/s; sink got $total ($unique distinct), $sent rows sent"
+
+    start_sink
+    began=$(date +%s%N)
+    smtp-source -d -s "$LANES" -m "$N" -l "$size" -f bench@example.org -t p@example.org \
+        "127.0.0.1:$SINK_PORT"
+    took=$(seconds_since "$began")
+    stop "$sink"
+    source_rate=$(awk -v n="$N" -v s="$took" 'BEGIN { printf "%.0f", n / s }')
+    echo "smtp-source: $N messages of $size bytes in $took s = $source_rate msg/s"
+    echo "worker / smtp-source: $(awk -v w="$worker_rate" -v s="$source_rate" 'BEGIN { printf "%.0f %%", 100 * w / s }')"
+    if [ "$total" != "$N" ] || [ "$unique" != "$N" ] || [ "$sent" != "$N" ]; then
+        echo "FAILED: expected each of $N mails exactly once" >&2
+        failed=1
+    fi
+done
+exit "$failed"
