@@ -58,6 +58,26 @@ impl Wording {
 /// Hint that closes every answer that depends on the firmware version.
 pub const CHECK_THE_VERSION: &str = "Check the version in Settings.";
 
+/// Whom to ask, as the foot of every public page says it: the deployment's
+/// contact (`CLEARANCE_CONTACT`), else the security office.
+pub fn questions(contact: Option<&str>) -> String {
+    match contact {
+        Some(contact) => format!("Questions? {contact}"),
+        None => "Questions? Ask your security office.".to_owned(),
+    }
+}
+
+/// What a valid IMEI or TAC that no model claims means for the person
+/// asking: nobody decided on it, so they must ask — the contact when the
+/// deployment names one.
+pub fn not_in_the_register(contact: Option<&str>) -> String {
+    let ask = match contact {
+        Some(contact) => format!("Ask before you use it: {}.", contact.trim_end_matches('.')),
+        None => "Ask your security office before you use it.".to_owned(),
+    };
+    format!("This phone is not in the register — it has not been assessed. {ask}")
+}
+
 /// A status in words, as the start of a sentence would have it.
 pub fn status_words(status: ClearanceStatus) -> &'static str {
     match status {
@@ -465,6 +485,31 @@ mod tests {
         assert_eq!(
             words(&review).headline,
             "Under review, decision due 1 March 2026"
+        );
+    }
+
+    #[test]
+    fn whom_to_ask_is_the_contact_when_there_is_one() {
+        let office = Some("Security office, ext. 4242, security@example.org");
+        assert_eq!(
+            questions(office),
+            "Questions? Security office, ext. 4242, security@example.org"
+        );
+        assert_eq!(questions(None), "Questions? Ask your security office.");
+        assert_eq!(
+            not_in_the_register(office),
+            "This phone is not in the register — it has not been assessed. \
+             Ask before you use it: Security office, ext. 4242, security@example.org."
+        );
+        assert_eq!(
+            not_in_the_register(Some("The security office.")),
+            "This phone is not in the register — it has not been assessed. \
+             Ask before you use it: The security office."
+        );
+        assert_eq!(
+            not_in_the_register(None),
+            "This phone is not in the register — it has not been assessed. \
+             Ask your security office before you use it."
         );
     }
 
