@@ -213,9 +213,30 @@ pub fn words_for_version(
 }
 
 /// "What you must do" about one target (a model, or every model of a
-/// maker) of an advisory, from the advisory's own decisions about it.
+/// maker) of an advisory, from the advisory's own decisions about it: the
+/// answer, then what to do about it where the answer alone is no
+/// instruction ("Not allowed. Do not use one.").
 pub fn must_do(target: &str, clearance: &Clearance) -> String {
-    format!("{target}: {}", words(clearance).sentence())
+    let said = words(clearance).sentence();
+    match instruction(clearance.status) {
+        Some(instruction) => format!("{target}: {said} {instruction}"),
+        None => format!("{target}: {said}"),
+    }
+}
+
+/// What a person does about a status, when its words do not already say
+/// (conditions, restrictions and firmware splits say it in their details).
+fn instruction(status: ClearanceStatus) -> Option<&'static str> {
+    match status {
+        ClearanceStatus::Prohibited => Some("Do not use one."),
+        ClearanceStatus::Approved => Some("You may use one."),
+        ClearanceStatus::UnderReview | ClearanceStatus::Unassessed => {
+            Some("Ask your security office before you use one.")
+        }
+        ClearanceStatus::Restricted
+        | ClearanceStatus::ApprovedWithConditions
+        | ClearanceStatus::DependsOnFirmware => None,
+    }
 }
 
 /// What a decision's scope is called, given the name of the model
@@ -384,6 +405,19 @@ mod tests {
         assert_eq!(
             w.details,
             ["Versions from 7.1.2 are allowed: an update may help."]
+        );
+    }
+
+    #[test]
+    fn what_you_must_do_is_an_instruction() {
+        let one = |kind| derive(&[decision(kind, model(), None)], None, now(), now(), None);
+        assert_eq!(
+            must_do("All Xiaomi phones", &one(Decision::Prohibited)),
+            "All Xiaomi phones: Not allowed. Do not use one."
+        );
+        assert_eq!(
+            must_do("Apple iPhone 5s", &one(Decision::Approved)),
+            "Apple iPhone 5s: Allowed. You may use one."
         );
     }
 
@@ -591,6 +625,10 @@ mod tests {
             }
             let mail = must_do("X", &overall);
             prop_assert!(mail.contains(&said.sentence()));
+            prop_assert!(
+                !(mail.contains("Do not use") && mail.contains("may use")),
+                "{}", mail
+            );
             for (a, b) in probes {
                 let version = FirmwareVersion::parse(&format!("{a}.{b}")).unwrap();
                 let at = derive(&decisions, None, now(), now(), Some(&version));

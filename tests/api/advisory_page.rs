@@ -78,7 +78,7 @@ async fn a_clear_advisory_is_shown_in_full_and_in_words(app: TestApp) {
         "<li>Not allowed before 6.3.1</li>",
         "<li>Allowed from 6.3.1</li>",
         // What to do, said once per target and never both ways.
-        "All Xiaomi phones: Not allowed.",
+        "All Xiaomi phones: Not allowed. Do not use one.",
         "Xiaomi Redmi 1S: Allowed from 6.3.1 — Versions before 6.3.1 are not allowed.",
         // The Markdown body, rendered and sanitised.
         "<h2>What the lab found</h2>",
