@@ -301,11 +301,6 @@ async fn a_phone_browser_reads_advisory_pages() {
         .script("return getComputedStyle(document.querySelector('.decision')).borderLeftColor;")
         .await;
     assert_eq!(colour, "rgb(91, 101, 112)");
-    // `CLEARANCE_ADVISORY_SCREENSHOT=docs/advisory-phone.png` refreshes
-    // the README's picture.
-    if let Ok(path) = std::env::var("CLEARANCE_ADVISORY_SCREENSHOT") {
-        std::fs::write(&path, browser.client.screenshot().await.unwrap()).unwrap();
-    }
 
     // Superseded: it says so, and its successor is one tap away.
     let mut replacement = prohibition(&story);
