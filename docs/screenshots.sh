@@ -14,6 +14,7 @@ shot() { # FILE HEIGHT PATH
         --screenshot="$docs/$1" "$base$3" 2>/dev/null
 }
 
-shot lookup-firmware.png 900 '/lookup?q=iphone+5s&firmware='
-shot lookup-maker-wide.png 840 '/lookup?q=867164021234568&firmware='
+shot lookup-firmware.png 960 '/lookup?q=iphone+5s&firmware='
+shot lookup-maker-wide.png 870 '/lookup?q=867164021234568&firmware='
 shot subscribe.png 1400 '/subscribe'
+shot advisory.png 1250 '/advisories/CLR-2026-0001'

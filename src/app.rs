@@ -330,7 +330,7 @@ async fn refuse_unusable_requests(
         return Ok(next.call(req).await?.map_into_left_body());
     };
     let response = if crate::pages::wants_html(req.request()) {
-        crate::pages::error_page(&error)
+        crate::pages::error_page(req.request(), &error)
     } else {
         error.error_response()
     };

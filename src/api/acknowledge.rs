@@ -68,11 +68,15 @@ async fn target(state: &AppState, params: &TokenParams) -> Result<Target, ApiErr
         (status = 400, description = "A damaged, expired or foreign link", content_type = "text/html", body = String),
     ),
 )]
-pub async fn page(state: web::Data<AppState>, params: web::Query<TokenParams>) -> HttpResponse {
+pub async fn page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    params: web::Query<TokenParams>,
+) -> HttpResponse {
     let token = params.token.clone().unwrap_or_default();
     let target = match target(&state, &params).await {
         Ok(target) => target,
-        Err(error) => return pages::error_page(&error),
+        Err(error) => return pages::error_page(&req, &error),
     };
     let (advisory_id, revision, email) =
         (target.advisory_id, target.revision, target.email.clone());
@@ -85,6 +89,7 @@ pub async fn page(state: web::Data<AppState>, params: web::Query<TokenParams>) -
         .await;
     match already {
         Ok(already) => pages::html(
+            &req,
             StatusCode::OK,
             &AcknowledgePage {
                 title: "Acknowledge an advisory",
@@ -96,7 +101,7 @@ pub async fn page(state: web::Data<AppState>, params: web::Query<TokenParams>) -
                 already,
             },
         ),
-        Err(error) => pages::error_page(&error.into()),
+        Err(error) => pages::error_page(&req, &error.into()),
     }
 }
 
@@ -142,6 +147,7 @@ pub async fn acknowledge(
         outcome,
         || {
             pages::html(
+                &req,
                 StatusCode::OK,
                 &MessagePage {
                     title: "Acknowledged",

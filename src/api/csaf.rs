@@ -117,7 +117,7 @@ pub async fn changes(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
 )]
 pub async fn clear_directory(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let releases = state.db.read(provider::releases).await?;
-    Ok(pages::html(StatusCode::OK, &Listing::clear(&releases)))
+    Ok(pages::document(StatusCode::OK, &Listing::clear(&releases)))
 }
 
 #[utoipa::path(
@@ -137,7 +137,7 @@ pub async fn clear_year_directory(
     let listing = Listing::year(&releases, &year).ok_or_else(|| {
         ApiError::NotFound("no TLP:CLEAR document was published that year".into())
     })?;
-    Ok(pages::html(StatusCode::OK, &listing))
+    Ok(pages::document(StatusCode::OK, &listing))
 }
 
 /// The digests CSAF providers publish beside each document.

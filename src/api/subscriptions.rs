@@ -120,6 +120,7 @@ pub async fn confirm(
         outcome,
         || {
             pages::html(
+                &req,
                 StatusCode::OK,
                 &MessagePage {
                     title: "Subscription confirmed",
@@ -152,6 +153,7 @@ pub async fn confirm(
     ),
 )]
 pub async fn unsubscribe_page(
+    req: HttpRequest,
     state: web::Data<AppState>,
     params: web::Query<TokenParams>,
 ) -> HttpResponse {
@@ -166,6 +168,7 @@ pub async fn unsubscribe_page(
     };
     match view {
         Ok(view) => pages::html(
+            &req,
             StatusCode::OK,
             &UnsubscribePage {
                 title: "Unsubscribe",
@@ -174,7 +177,7 @@ pub async fn unsubscribe_page(
                 already: view.state == SubscriptionState::Unsubscribed,
             },
         ),
-        Err(error) => pages::error_page(&error),
+        Err(error) => pages::error_page(&req, &error),
     }
 }
 
@@ -217,6 +220,7 @@ pub async fn unsubscribe(
         outcome,
         || {
             pages::html(
+                &req,
                 StatusCode::OK,
                 &MessagePage {
                     title: "Unsubscribed",
@@ -248,10 +252,11 @@ pub async fn unsubscribe(
     ),
 )]
 pub async fn manage_page(
+    req: HttpRequest,
     state: web::Data<AppState>,
     params: web::Query<TokenParams>,
 ) -> HttpResponse {
-    managed(&state, &params, None, Ok(Outcome::Blank)).await
+    managed(&req, &state, &params, None, Ok(Outcome::Blank)).await
 }
 
 #[utoipa::path(
@@ -277,6 +282,7 @@ pub async fn manage_page(
     ),
 )]
 pub async fn manage(
+    req: HttpRequest,
     state: web::Data<AppState>,
     params: web::Query<TokenParams>,
     form: web::Form<Vec<(String, String)>>,
@@ -294,12 +300,13 @@ pub async fn manage(
         )
         .map_err(link_target_error),
     };
-    managed(&state, &params, Some(sent), outcome).await
+    managed(&req, &state, &params, Some(sent), outcome).await
 }
 
 /// The manage page of the link in `params` after `outcome`, or the page
-/// that says why not.
+/// that says why not, answering `req`.
 async fn managed(
+    req: &HttpRequest,
     state: &AppState,
     params: &TokenParams,
     sent: Option<FilterForm>,
@@ -319,7 +326,7 @@ async fn managed(
     };
     let ((view, makers), outcome) = match found {
         Ok(found) => found,
-        Err(error) => return pages::error_page(&error),
+        Err(error) => return pages::error_page(req, &error),
     };
     let unsubscribe_url = (view.state != SubscriptionState::Unsubscribed).then(|| {
         let claims = LinkClaims::new(
@@ -337,7 +344,7 @@ async fn managed(
         token: params.token.as_deref().unwrap_or_default(),
         unsubscribe_url,
     };
-    subscription::manage_page(managed, sent, outcome)
+    subscription::manage_page(req, managed, sent, outcome)
 }
 
 /// The subscription (id and address key) a link of `purpose` names, or
@@ -399,10 +406,12 @@ fn link_target_error(error: impl Into<workflow::Error>) -> ApiError {
         filter of `POST /api/v1/subscriptions` — in the lookup page's style. No script.",
     responses((status = 200, description = "The form", content_type = "text/html", body = String)),
 )]
-pub async fn subscribe_page(state: web::Data<AppState>) -> HttpResponse {
+pub async fn subscribe_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     match state.db.read(manufacturers::names).await {
-        Ok(makers) => subscription::subscribe_page(&FilterForm::default(), &makers, Outcome::Blank),
-        Err(error) => pages::error_page(&error.into()),
+        Ok(makers) => {
+            subscription::subscribe_page(&req, &FilterForm::default(), &makers, Outcome::Blank)
+        }
+        Err(error) => pages::error_page(&req, &error.into()),
     }
 }
 
@@ -423,12 +432,13 @@ pub async fn subscribe_page(state: web::Data<AppState>) -> HttpResponse {
     ),
 )]
 pub async fn subscribe_form(
+    req: HttpRequest,
     state: web::Data<AppState>,
     principal: MaybePrincipal,
     form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
     if let Err(error) = principal.may_use_public(state.settings.public_lookup) {
-        return pages::error_page(&error);
+        return pages::error_page(&req, &error);
     }
     let form = FilterForm::from_pairs(form.into_inner());
     let outcome = match form.request() {
@@ -445,7 +455,7 @@ pub async fn subscribe_form(
         .await
         .map_err(ApiError::from);
     match (outcome, makers) {
-        (Ok(outcome), Ok(makers)) => subscription::subscribe_page(&form, &makers, outcome),
-        (Err(error), _) | (_, Err(error)) => pages::error_page(&error),
+        (Ok(outcome), Ok(makers)) => subscription::subscribe_page(&req, &form, &makers, outcome),
+        (Err(error), _) | (_, Err(error)) => pages::error_page(&req, &error),
     }
 }

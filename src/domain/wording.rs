@@ -58,6 +58,26 @@ impl Wording {
 /// Hint that closes every answer that depends on the firmware version.
 pub const CHECK_THE_VERSION: &str = "Check the version in Settings.";
 
+/// Whom to ask, as the foot of every public page says it: the deployment's
+/// contact (`CLEARANCE_CONTACT`), else the security office.
+pub fn questions(contact: Option<&str>) -> String {
+    match contact {
+        Some(contact) => format!("Questions? {contact}"),
+        None => "Questions? Ask your security office.".to_owned(),
+    }
+}
+
+/// What a valid IMEI or TAC that no model claims means for the person
+/// asking: nobody decided on it, so they must ask — the contact when the
+/// deployment names one.
+pub fn not_in_the_register(contact: Option<&str>) -> String {
+    let ask = match contact {
+        Some(contact) => format!("Ask before you use it: {}.", contact.trim_end_matches('.')),
+        None => "Ask your security office before you use it.".to_owned(),
+    };
+    format!("This phone is not in the register — it has not been assessed. {ask}")
+}
+
 /// A status in words, as the start of a sentence would have it.
 pub fn status_words(status: ClearanceStatus) -> &'static str {
     match status {
@@ -193,9 +213,30 @@ pub fn words_for_version(
 }
 
 /// "What you must do" about one target (a model, or every model of a
-/// maker) of an advisory, from the advisory's own decisions about it.
+/// maker) of an advisory, from the advisory's own decisions about it: the
+/// answer, then what to do about it where the answer alone is no
+/// instruction ("Not allowed. Do not use one.").
 pub fn must_do(target: &str, clearance: &Clearance) -> String {
-    format!("{target}: {}", words(clearance).sentence())
+    let said = words(clearance).sentence();
+    match instruction(clearance.status) {
+        Some(instruction) => format!("{target}: {said} {instruction}"),
+        None => format!("{target}: {said}"),
+    }
+}
+
+/// What a person does about a status, when its words do not already say
+/// (conditions, restrictions and firmware splits say it in their details).
+fn instruction(status: ClearanceStatus) -> Option<&'static str> {
+    match status {
+        ClearanceStatus::Prohibited => Some("Do not use one."),
+        ClearanceStatus::Approved => Some("You may use one."),
+        ClearanceStatus::UnderReview | ClearanceStatus::Unassessed => {
+            Some("Ask your security office before you use one.")
+        }
+        ClearanceStatus::Restricted
+        | ClearanceStatus::ApprovedWithConditions
+        | ClearanceStatus::DependsOnFirmware => None,
+    }
 }
 
 /// What a decision's scope is called, given the name of the model
@@ -368,6 +409,19 @@ mod tests {
     }
 
     #[test]
+    fn what_you_must_do_is_an_instruction() {
+        let one = |kind| derive(&[decision(kind, model(), None)], None, now(), now(), None);
+        assert_eq!(
+            must_do("All Xiaomi phones", &one(Decision::Prohibited)),
+            "All Xiaomi phones: Not allowed. Do not use one."
+        );
+        assert_eq!(
+            must_do("Apple iPhone 5s", &one(Decision::Approved)),
+            "Apple iPhone 5s: Allowed. You may use one."
+        );
+    }
+
+    #[test]
     fn the_2014_fix_never_says_both_do_not_use_and_use() {
         let c = derive(
             &[
@@ -469,6 +523,31 @@ mod tests {
     }
 
     #[test]
+    fn whom_to_ask_is_the_contact_when_there_is_one() {
+        let office = Some("Security office, ext. 4242, security@example.org");
+        assert_eq!(
+            questions(office),
+            "Questions? Security office, ext. 4242, security@example.org"
+        );
+        assert_eq!(questions(None), "Questions? Ask your security office.");
+        assert_eq!(
+            not_in_the_register(office),
+            "This phone is not in the register — it has not been assessed. \
+             Ask before you use it: Security office, ext. 4242, security@example.org."
+        );
+        assert_eq!(
+            not_in_the_register(Some("The security office.")),
+            "This phone is not in the register — it has not been assessed. \
+             Ask before you use it: The security office."
+        );
+        assert_eq!(
+            not_in_the_register(None),
+            "This phone is not in the register — it has not been assessed. \
+             Ask your security office before you use it."
+        );
+    }
+
+    #[test]
     fn conditions_are_said_or_asked_for() {
         let c = derive(
             &[decision(Decision::ApprovedWithConditions, model(), None)],
@@ -546,6 +625,10 @@ mod tests {
             }
             let mail = must_do("X", &overall);
             prop_assert!(mail.contains(&said.sentence()));
+            prop_assert!(
+                !(mail.contains("Do not use") && mail.contains("may use")),
+                "{}", mail
+            );
             for (a, b) in probes {
                 let version = FirmwareVersion::parse(&format!("{a}.{b}")).unwrap();
                 let at = derive(&decisions, None, now(), now(), Some(&version));

@@ -182,6 +182,7 @@ fn too_many_requests(req: &HttpRequest, wait: Duration) -> HttpResponse {
     let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
     let mut response = if !req.path().starts_with("/api/") || pages::wants_html(req) {
         pages::html(
+            req,
             StatusCode::TOO_MANY_REQUESTS,
             &MessagePage {
                 title: "Too many requests",

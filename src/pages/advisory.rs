@@ -6,11 +6,10 @@
 //! whom to ask. The lookup page's style and policy; no script.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::{DateTime, Utc};
 
-use super::lookup::CONTENT_SECURITY_POLICY;
 use crate::app::AppState;
 use crate::auth::MaybePrincipal;
 use crate::config::Settings;
@@ -66,7 +65,6 @@ struct Readable {
 struct AdvisoryPage<'a> {
     /// The reference as asked for (the page of an unknown one says so).
     reference: &'a str,
-    contact: Option<&'a str>,
     found: bool,
     /// `None` when the visitor may not read it.
     readable: Option<Readable>,
@@ -83,6 +81,7 @@ struct AdvisoryPage<'a> {
     ),
 )]
 pub async fn advisory_page(
+    req: HttpRequest,
     state: web::Data<AppState>,
     principal: MaybePrincipal,
     reference: web::Path<String>,
@@ -98,14 +97,13 @@ pub async fn advisory_page(
     };
     let source = match source {
         Ok(source) => source,
-        Err(error) => return super::error_page(&error),
+        Err(error) => return super::error_page(&req, &error),
     };
     let page = AdvisoryPage {
         reference: source
             .as_ref()
             .and_then(|s| s.advisory.reference.as_deref())
             .unwrap_or(&asked),
-        contact: state.settings.contact.as_deref(),
         found: source.is_some(),
         readable: source
             .as_ref()
@@ -116,7 +114,7 @@ pub async fn advisory_page(
     } else {
         StatusCode::NOT_FOUND
     };
-    super::html_with_policy(status, &page, CONTENT_SECURITY_POLICY)
+    super::html(&req, status, &page)
 }
 
 /// The advisory as its page shows it, when `viewer` may read it.

@@ -2,12 +2,10 @@
 //! "may I use this phone?". One box takes a name, a model number, a TAC or
 //! an IMEI ([`LookupKey::classify`] tells them apart); the form submits by
 //! GET so an answer has a shareable URL. It answers through the same code as
-//! `/api/v1/lookup` and puts the clearance in plain words. No script; its
-//! style is a file of its own so the policy needs no `'unsafe-inline'`.
+//! `/api/v1/lookup` and puts the clearance in plain words. No script.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -17,14 +15,6 @@ use crate::domain::advisory::Viewer;
 use crate::domain::imei::{DeviceIdError, LookupKey};
 use crate::domain::wording::{self, Wording};
 use crate::lookup::answer::{self, DEFAULT_MATCHES, LookupMatch, Question, parse_firmware};
-
-/// Stricter than the mail pages' policy: only the page's own stylesheet
-/// (and images) may load, and the form submits only back here.
-pub const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'none'; style-src 'self'; form-action 'self'; img-src 'self'";
-
-/// The stylesheet, compiled in: the binary stays the whole deployment.
-const STYLESHEET: &str = include_str!("../../static/lookup.css");
 
 /// What the form submits; both optional, so the bare URL shows the form.
 #[derive(Debug, Deserialize)]
@@ -61,7 +51,6 @@ struct LookupPage<'a> {
     /// number, nothing found, sign-in needed.
     message: Option<String>,
     verdicts: Vec<Verdict>,
-    contact: Option<&'a str>,
 }
 
 #[utoipa::path(
@@ -79,12 +68,14 @@ struct LookupPage<'a> {
     ),
 )]
 pub async fn lookup_page(
+    req: HttpRequest,
     state: web::Data<AppState>,
     principal: MaybePrincipal,
     form: web::Query<LookupForm>,
 ) -> HttpResponse {
     let q = form.q.as_deref().map(str::trim).unwrap_or_default();
     let firmware = form.firmware.as_deref().map(str::trim).unwrap_or_default();
+    let contact = state.settings.contact.as_deref();
     let (status, message, verdicts) = match principal.may_use_public(state.settings.public_lookup) {
         Err(_) => (
             StatusCode::UNAUTHORIZED,
@@ -98,7 +89,7 @@ pub async fn lookup_page(
         Ok(_) if q.is_empty() => (StatusCode::OK, None, Vec::new()),
         Ok(viewer) => match ask(&state, q, firmware, viewer) {
             Ok(verdicts) if verdicts.is_empty() => {
-                (StatusCode::OK, Some(nothing_found(q)), verdicts)
+                (StatusCode::OK, Some(nothing_found(q, contact)), verdicts)
             }
             Ok(verdicts) => (StatusCode::OK, None, verdicts),
             Err(message) => (StatusCode::UNPROCESSABLE_ENTITY, Some(message), Vec::new()),
@@ -109,9 +100,8 @@ pub async fn lookup_page(
         firmware,
         message,
         verdicts,
-        contact: state.settings.contact.as_deref(),
     };
-    super::html_with_policy(status, &page, CONTENT_SECURITY_POLICY)
+    super::html(&req, status, &page)
 }
 
 /// Answers the question, or says in plain words what is wrong with it.
@@ -149,19 +139,16 @@ fn ask(state: &AppState, q: &str, firmware: &str, viewer: Viewer) -> Result<Vec<
         .collect())
 }
 
-/// What an IMEI or TAC that no model claims means for the person asking.
-const NOT_IN_THE_REGISTER: &str = "This phone is not in the register — it has not been assessed. \
-     Ask your security office before you use it.";
-
-/// What to say when nothing matches: a number no model claims, or a name.
-fn nothing_found(q: &str) -> String {
+/// What to say when nothing matches: a number no model claims, or a name;
+/// `contact` is whom to ask.
+fn nothing_found(q: &str, contact: Option<&str>) -> String {
     match LookupKey::classify(q) {
         Ok(LookupKey::Text(_)) => {
             format!("No phone called “{q}” is registered. Check the spelling, or try the IMEI.")
         }
         // A valid number no model claims: its maker's TAC was never
         // registered, so nobody decided on it.
-        _ => NOT_IN_THE_REGISTER.to_owned(),
+        _ => wording::not_in_the_register(contact),
     }
 }
 
@@ -197,24 +184,6 @@ fn verdict(found: &LookupMatch, wording: Wording) -> Verdict {
     }
 }
 
-/// The lookup page's stylesheet.
-pub async fn stylesheet() -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/css; charset=utf-8"),
-        ))
-        .insert_header((
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .insert_header((
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=3600"),
-        ))
-        .body(STYLESHEET)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,8 +203,16 @@ mod tests {
 
     #[test]
     fn nothing_found_tells_a_number_from_a_name() {
-        assert_eq!(nothing_found("864521021234562"), NOT_IN_THE_REGISTER);
-        assert_eq!(nothing_found("86452102"), NOT_IN_THE_REGISTER);
-        assert!(nothing_found("Nokia 3310").contains("“Nokia 3310”"));
+        let office = Some("Security office, ext. 4242");
+        for number in ["864521021234562", "86452102"] {
+            assert_eq!(
+                nothing_found(number, office),
+                wording::not_in_the_register(office)
+            );
+        }
+        assert!(
+            nothing_found("Nokia 3310", office).contains("“Nokia 3310”"),
+            "a name is not a number nobody registered"
+        );
     }
 }

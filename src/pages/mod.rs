@@ -1,8 +1,10 @@
-//! The small HTML pages that links in mail open in a browser: confirm,
-//! unsubscribe, acknowledge, and the page for a link that cannot be used —
-//! self-contained (inline style, no script, no external asset) — and the
-//! public lookup page ([`lookup`]), advisory pages ([`advisory`]) and the subscription form and manage page ([`subscription`]). Rendered from askama templates
-//! (`templates/pages/`), which escape every value; readable on a phone.
+//! The public pages: the lookup ([`lookup`]), advisory pages
+//! ([`advisory`]), the subscription form and manage page
+//! ([`subscription`]), and the small pages links in mail open in a browser
+//! (confirm, unsubscribe, acknowledge, a link that cannot be used). Rendered
+//! from askama templates (`templates/pages/`), which escape every value, in
+//! one layout (`layout.html`): one stylesheet, no script, readable on a
+//! phone, and at the foot whom to ask.
 
 pub mod accept;
 pub mod advisory;
@@ -11,19 +13,40 @@ pub mod subscription;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 
+use crate::app::AppState;
+use crate::domain::wording;
 use crate::error::ApiError;
 
 pub use accept::prefers_html;
 
+/// The pages' one stylesheet, compiled in: the binary stays the whole
+/// deployment.
+const STYLESHEET: &str = include_str!("../../static/pages.css");
+
 /// Files the pages load: not operations of the API, so not in its document.
-pub fn assets(cfg: &mut actix_web::web::ServiceConfig) {
-    cfg.route(
-        "/static/lookup.css",
-        actix_web::web::get().to(lookup::stylesheet),
-    );
+pub fn assets(cfg: &mut web::ServiceConfig) {
+    cfg.route("/static/pages.css", web::get().to(stylesheet));
+}
+
+/// The pages' stylesheet.
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/css; charset=utf-8"),
+        ))
+        .insert_header((
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .insert_header((
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=3600"),
+        ))
+        .body(STYLESHEET)
 }
 
 #[utoipa::path(
@@ -40,10 +63,15 @@ pub async fn home() -> HttpResponse {
         .finish()
 }
 
-/// Nothing may load but the page's own inline style, and forms post only
-/// back to this service.
+/// Nothing may load but the pages' own stylesheet (and images), no inline
+/// style or script runs, and forms submit only back to this service.
 pub const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'";
+    "default-src 'none'; style-src 'self'; form-action 'self'; img-src 'self'";
+
+/// The name under which [`html`] hands every page the line that says whom
+/// to ask; `layout.html` shows it (and a page rendered without it fails,
+/// rather than leave it out).
+const QUESTIONS: &str = "questions";
 
 /// A page with a heading and a few sentences.
 #[derive(Template)]
@@ -88,18 +116,25 @@ pub fn wants_html(req: &HttpRequest) -> bool {
     )
 }
 
-/// An HTML answer with the headers every page carries.
-pub fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
-    html_with_policy(status, page, CONTENT_SECURITY_POLICY)
+/// A page of the layout as the answer to `req`, with the headers every
+/// page carries. Whom to ask comes from the deployment's settings, here, so
+/// no page can leave it out and no handler has to pass it.
+pub fn html(req: &HttpRequest, status: StatusCode, page: &impl Template) -> HttpResponse {
+    let contact = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|state| state.settings.contact.as_deref());
+    let questions: &dyn std::any::Any = &wording::questions(contact);
+    page_response(status, page.render_with_values(&(QUESTIONS, questions)))
 }
 
-/// [`html`] with a page's own Content-Security-Policy.
-pub fn html_with_policy(
-    status: StatusCode,
-    page: &impl Template,
-    policy: &'static str,
-) -> HttpResponse {
-    let body = match page.render() {
+/// An HTML document outside the layout (a CSAF directory listing), with
+/// the same headers.
+pub fn document(status: StatusCode, page: &impl Template) -> HttpResponse {
+    page_response(status, page.render())
+}
+
+fn page_response(status: StatusCode, rendered: askama::Result<String>) -> HttpResponse {
+    let body = match rendered {
         Ok(body) => body,
         Err(error) => return ApiError::internal(error).error_response(),
     };
@@ -110,7 +145,7 @@ pub fn html_with_policy(
         ))
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(policy),
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
         ))
         .insert_header((
             header::X_CONTENT_TYPE_OPTIONS,
@@ -129,7 +164,7 @@ pub fn html_with_policy(
 
 /// The page for an error: its status, and what the problem document would
 /// say (an internal error is logged, and its cause not shown).
-pub fn error_page(error: &ApiError) -> HttpResponse {
+pub fn error_page(req: &HttpRequest, error: &ApiError) -> HttpResponse {
     if let ApiError::Internal(cause) = error {
         tracing::error!(error = ?cause, "internal error");
     }
@@ -144,6 +179,7 @@ pub fn error_page(error: &ApiError) -> HttpResponse {
         _ => &problem.title,
     };
     html(
+        req,
         status,
         &MessagePage {
             title,
@@ -164,7 +200,7 @@ pub fn respond(
     match (outcome, wants_html(req)) {
         (Ok(()), true) => page(),
         (Ok(()), false) => json(),
-        (Err(error), true) => error_page(&error),
+        (Err(error), true) => error_page(req, &error),
         (Err(error), false) => error.error_response(),
     }
 }
@@ -187,6 +223,10 @@ fn capitalised(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn request() -> HttpRequest {
+        actix_web::test::TestRequest::default().to_http_request()
+    }
+
     fn body(response: HttpResponse) -> String {
         let bytes = actix_web::body::to_bytes(response.into_body());
         let bytes = futures_util::FutureExt::now_or_never(bytes)
@@ -201,7 +241,7 @@ mod tests {
             title: "<b>title</b>",
             paragraphs: vec!["<script>alert('x')</script> & more".into()],
         };
-        let response = html(StatusCode::OK, &page);
+        let response = html(&request(), StatusCode::OK, &page);
         assert_eq!(
             response
                 .headers()
@@ -226,6 +266,28 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("name=\"viewport\""), "readable on a phone");
+        assert!(
+            text.contains("<link rel=\"stylesheet\" href=\"/static/pages.css\">")
+                && !text.contains("<style"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn every_page_says_whom_to_ask() {
+        let page = MessagePage {
+            title: "Unsubscribed",
+            paragraphs: vec![],
+        };
+        // Without the deployment's settings: the security office.
+        let text = body(html(&request(), StatusCode::OK, &page));
+        assert!(
+            text.contains("<p class=\"contact\">Questions? Ask your security office.</p>"),
+            "{text}"
+        );
+        // Rendered any other way than through `html`, a page fails instead
+        // of leaving the line out.
+        assert!(page.render().is_err());
     }
 
     #[test]
@@ -236,7 +298,7 @@ mod tests {
             token: "abc.def",
             already: false,
         };
-        let text = body(html(StatusCode::OK, &page));
+        let text = body(html(&request(), StatusCode::OK, &page));
         assert!(text.contains("method=\"post\""), "{text}");
         assert!(text.contains("action=\"?token=abc.def\""), "{text}");
         assert!(
@@ -247,12 +309,18 @@ mod tests {
 
     #[test]
     fn errors_are_pages_with_their_status() {
-        let response = error_page(&ApiError::BadRequest("this link has expired".into()));
+        let response = error_page(
+            &request(),
+            &ApiError::BadRequest("this link has expired".into()),
+        );
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         let text = body(response);
         assert!(text.contains("<h1>This link cannot be used</h1>"), "{text}");
         assert!(text.contains("This link has expired."), "{text}");
-        let unavailable = error_page(&ApiError::Unavailable("the database is unavailable".into()));
+        let unavailable = error_page(
+            &request(),
+            &ApiError::Unavailable("the database is unavailable".into()),
+        );
         assert_eq!(unavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }

@@ -3,14 +3,13 @@
 //! receives, changed by its owner). It offers what the API's filter offers
 //! — makers, kinds of device, a lowest severity, daily or at once — keeps
 //! what was entered when something must be corrected, and says so in plain
-//! words. Styled and guarded like the lookup page.
+//! words.
 
-use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use uuid::Uuid;
 
-use super::lookup::CONTENT_SECURITY_POLICY;
 use crate::domain::email::EmailAddress;
 use crate::domain::registry::Category;
 use crate::domain::rejection::Rejection;
@@ -294,9 +293,10 @@ impl Outcome {
     }
 }
 
-/// `/subscribe` after `outcome`, showing `form` with the register's
-/// `makers` to choose from.
+/// `/subscribe`, answering `req`, after `outcome`, showing `form` with the
+/// register's `makers` to choose from.
 pub fn subscribe_page(
+    req: &HttpRequest,
     form: &FilterForm,
     makers: &[(Uuid, String)],
     outcome: Outcome,
@@ -314,7 +314,7 @@ pub fn subscribe_page(
         sent_to,
         problem,
     };
-    super::html_with_policy(status, &page, CONTENT_SECURITY_POLICY)
+    super::html(req, status, &page)
 }
 
 /// What the manage page shows besides the outcome.
@@ -327,9 +327,10 @@ pub struct Managed<'a> {
     pub unsubscribe_url: Option<String>,
 }
 
-/// `/manage` after `outcome`: a mistake shows `sent` as it was filled,
-/// anything else the subscription as it now is.
+/// `/manage`, answering `req`, after `outcome`: a mistake shows `sent` as
+/// it was filled, anything else the subscription as it now is.
 pub fn manage_page(
+    req: &HttpRequest,
     managed: Managed<'_>,
     sent: Option<FilterForm>,
     outcome: Outcome,
@@ -357,7 +358,7 @@ pub fn manage_page(
         problem,
         unsubscribe_url: managed.unsubscribe_url,
     };
-    super::html_with_policy(status, &page, CONTENT_SECURITY_POLICY)
+    super::html(req, status, &page)
 }
 
 #[cfg(test)]

@@ -11,11 +11,8 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::browser::Browser;
-use crate::helpers::{Backend, TestApp, body, page_parts};
+use crate::helpers::{Backend, PAGE_POLICY, TestApp, body, page};
 use crate::workflow::{Story, draft, prohibition, publish, redmi_with_evidence, withdraw};
-
-/// The lookup page's policy: the page's own stylesheet only.
-const POLICY: &str = "default-src 'none'; style-src 'self'; form-action 'self'; img-src 'self'";
 
 pub const MARKDOWN_BODY: &str = "## What the lab found\n\n\
     The phone sends **personal data** abroad: see [the report](https://example.org/report).\n\n\
@@ -53,24 +50,14 @@ pub async fn published(app: &TestApp, advisory: &Value) -> String {
     answer["reference"].as_str().unwrap().to_owned()
 }
 
-async fn page(app: &TestApp, path: &str) -> (u16, reqwest::header::HeaderMap, String) {
-    let response = app
-        .request(Method::GET, path, None)
-        .header("Accept", "text/html")
-        .send()
-        .await
-        .unwrap();
-    page_parts(response).await
-}
-
 async fn a_clear_advisory_is_shown_in_full_and_in_words(app: TestApp) {
     let story = redmi_with_evidence(&app).await;
     let maker = only_maker(&app).await;
     let reference = published(&app, &maker_wide_with_a_split(&story, &maker)).await;
 
-    let (status, headers, html) = page(&app, &format!("/advisories/{reference}")).await;
+    let (status, headers, html) = page(&app, &format!("/advisories/{reference}"), &[]).await;
     assert_eq!(status, 200, "{html}");
-    assert_eq!(headers["content-security-policy"], POLICY);
+    assert_eq!(headers["content-security-policy"], PAGE_POLICY);
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert!(
         headers["content-type"]
@@ -91,7 +78,7 @@ async fn a_clear_advisory_is_shown_in_full_and_in_words(app: TestApp) {
         "<li>Not allowed before 6.3.1</li>",
         "<li>Allowed from 6.3.1</li>",
         // What to do, said once per target and never both ways.
-        "All Xiaomi phones: Not allowed.",
+        "All Xiaomi phones: Not allowed. Do not use one.",
         "Xiaomi Redmi 1S: Allowed from 6.3.1 — Versions before 6.3.1 are not allowed.",
         // The Markdown body, rendered and sanitised.
         "<h2>What the lab found</h2>",
@@ -103,7 +90,7 @@ async fn a_clear_advisory_is_shown_in_full_and_in_words(app: TestApp) {
         "Initial publication.",
         "/.well-known/csaf/clear/",
         "href=\"/lookup\"",
-        "href=\"/static/lookup.css\"",
+        "href=\"/static/pages.css\"",
         "Questions? Ask your security office.",
     ] {
         assert!(html.contains(expected), "{expected}: {html}");
@@ -114,7 +101,12 @@ async fn a_clear_advisory_is_shown_in_full_and_in_words(app: TestApp) {
     assert_eq!(html.matches("<h1").count(), 1, "{html}");
 
     // A link may spell the reference in lower case; HEAD answers too.
-    let (status, _, lower) = page(&app, &format!("/advisories/{}", reference.to_lowercase())).await;
+    let (status, _, lower) = page(
+        &app,
+        &format!("/advisories/{}", reference.to_lowercase()),
+        &[],
+    )
+    .await;
     assert_eq!(status, 200);
     assert!(lower.contains("<h3>All Xiaomi phones</h3>"));
     let head = app
@@ -123,7 +115,7 @@ async fn a_clear_advisory_is_shown_in_full_and_in_words(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(head.status(), 200);
-    assert_eq!(head.headers()["content-security-policy"], POLICY);
+    assert_eq!(head.headers()["content-security-policy"], PAGE_POLICY);
     assert!(head.bytes().await.unwrap().is_empty());
 
     // Lookup answers link here: the API's `page`, the page's link.
@@ -132,7 +124,7 @@ async fn a_clear_advisory_is_shown_in_full_and_in_words(app: TestApp) {
     assert_eq!(deciding["reference"], reference.as_str());
     let url = deciding["page"].as_str().unwrap();
     assert!(url.ends_with(&format!("/advisories/{reference}")), "{url}");
-    let (_, _, lookup) = page(&app, "/lookup?q=redmi%201s").await;
+    let (_, _, lookup) = page(&app, "/lookup", &[("q", "redmi 1s")]).await;
     assert!(
         lookup.contains(&format!(
             "<a href=\"{url}\"><strong>{reference}</strong></a>"
@@ -150,9 +142,9 @@ async fn a_restricted_advisory_shows_only_its_reference(app: TestApp) {
     amber["tlp"] = json!("amber");
     let reference = published(&app, &amber).await;
 
-    let (status, headers, html) = page(&app, &format!("/advisories/{reference}")).await;
+    let (status, headers, html) = page(&app, &format!("/advisories/{reference}"), &[]).await;
     assert_eq!(status, 200);
-    assert_eq!(headers["content-security-policy"], POLICY);
+    assert_eq!(headers["content-security-policy"], PAGE_POLICY);
     assert!(html.contains("<h1>Restricted advisory</h1>"), "{html}");
     assert!(
         html.contains(&format!(
@@ -187,7 +179,7 @@ async fn withdrawn_and_superseded_advisories_say_so(app: TestApp) {
         .unwrap()
         .to_owned();
     withdraw(&app, &first, "The lab retested an update.").await;
-    let (status, _, html) = page(&app, &format!("/advisories/{withdrawn}")).await;
+    let (status, _, html) = page(&app, &format!("/advisories/{withdrawn}"), &[]).await;
     assert_eq!(status, 200);
     assert!(html.contains("Withdrawn on "), "{html}");
     assert!(
@@ -215,7 +207,7 @@ async fn withdrawn_and_superseded_advisories_say_so(app: TestApp) {
     ]);
     replacement["supersedes"] = json!([old]);
     let successor = published(&app, &replacement).await;
-    let (status, _, html) = page(&app, &format!("/advisories/{old_reference}")).await;
+    let (status, _, html) = page(&app, &format!("/advisories/{old_reference}"), &[]).await;
     assert_eq!(status, 200);
     assert!(html.contains("Superseded on "), "{html}");
     assert!(
@@ -230,7 +222,7 @@ async fn an_unknown_reference_is_a_page_saying_so(app: TestApp) {
         "/advisories/nonsense",
         "/advisories/%3Cscript%3E",
     ] {
-        let (status, headers, html) = page(&app, path).await;
+        let (status, headers, html) = page(&app, path, &[]).await;
         assert_eq!(status, 404, "{path}");
         assert!(
             headers["content-type"]
@@ -239,7 +231,7 @@ async fn an_unknown_reference_is_a_page_saying_so(app: TestApp) {
                 .starts_with("text/html"),
             "{path}"
         );
-        assert_eq!(headers["content-security-policy"], POLICY);
+        assert_eq!(headers["content-security-policy"], PAGE_POLICY);
         assert!(html.contains("<h1>No such advisory</h1>"), "{path}: {html}");
         assert!(!html.contains("<script>"), "{path}: {html}");
     }
@@ -309,11 +301,6 @@ async fn a_phone_browser_reads_advisory_pages() {
         .script("return getComputedStyle(document.querySelector('.decision')).borderLeftColor;")
         .await;
     assert_eq!(colour, "rgb(91, 101, 112)");
-    // `CLEARANCE_ADVISORY_SCREENSHOT=docs/advisory-phone.png` refreshes
-    // the README's picture.
-    if let Ok(path) = std::env::var("CLEARANCE_ADVISORY_SCREENSHOT") {
-        std::fs::write(&path, browser.client.screenshot().await.unwrap()).unwrap();
-    }
 
     // Superseded: it says so, and its successor is one tap away.
     let mut replacement = prohibition(&story);

@@ -344,6 +344,8 @@ pub struct SpawnOptions {
     /// The clock the service runs by: the system's, unless a test holds
     /// one it moves itself.
     pub clock: Clock,
+    /// `CLEARANCE_CONTACT`, whom the pages name; `None` leaves it unset.
+    pub contact: Option<&'static str>,
 }
 
 /// The role a `read_replica` test app reads as.
@@ -365,6 +367,7 @@ impl Default for SpawnOptions {
             db_timeout: None,
             max_connections: None,
             clock: Clock::system(),
+            contact: None,
         }
     }
 }
@@ -443,6 +446,7 @@ impl TestApp {
         if let Some(connections) = options.max_connections {
             settings.http_limits.max_connections = connections;
         }
+        settings.contact = options.contact.map(str::to_owned);
         let app = Application::build_with(settings, options.clock.clone())
             .await
             .expect("the application starts");
@@ -709,6 +713,28 @@ pub async fn page_parts(response: Response) -> (u16, reqwest::header::HeaderMap,
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     (status, headers, response.text().await.expect("a body"))
+}
+
+/// The Content-Security-Policy of every public page: their one
+/// stylesheet, no inline style or script, forms posting only back.
+pub const PAGE_POLICY: &str =
+    "default-src 'none'; style-src 'self'; form-action 'self'; img-src 'self'";
+
+/// The page at `path` with `query` (encoded here), asked for as a browser
+/// asks (`Accept: text/html`), anonymously: its status, headers and HTML.
+pub async fn page(
+    app: &TestApp,
+    path: &str,
+    query: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let response = app
+        .request(Method::GET, path, None)
+        .query(query)
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .expect("request sent");
+    page_parts(response).await
 }
 
 /// A connection holding a write lock; closing it (on drop) rolls back.

@@ -8,13 +8,12 @@ use serde_json::json;
 
 use crate::backend_tests;
 use crate::browser::Browser;
-use crate::helpers::{Backend, SpawnOptions, TestApp, body, page_parts};
+use crate::helpers::{Backend, PAGE_POLICY, SpawnOptions, TestApp, body, page};
 use crate::workflow::{draft, every_phone_of, evidence, prohibition, publish, redmi_with_evidence};
 
 const IMEI: &str = "864521021234562";
 const MISTYPED_IMEI: &str = "864521021234563";
 const SCRIPT_NAME: &str = "<script>alert(1)</script>";
-const POLICY: &str = "default-src 'none'; style-src 'self'; form-action 'self'; img-src 'self'";
 
 /// The Redmi 1S under a published TLP:CLEAR prohibition; its reference.
 async fn prohibited_redmi(app: &TestApp) -> String {
@@ -24,23 +23,12 @@ async fn prohibited_redmi(app: &TestApp) -> String {
     published["reference"].as_str().unwrap().to_owned()
 }
 
-async fn page(app: &TestApp, query: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, String) {
-    let response = app
-        .client
-        .get(format!("{}/lookup", app.address))
-        .query(query)
-        .send()
-        .await
-        .unwrap();
-    page_parts(response).await
-}
-
 async fn answers_in_plain_words_without_javascript(app: TestApp) {
     let reference = prohibited_redmi(&app).await;
 
-    let (status, headers, html) = page(&app, &[("q", IMEI)]).await;
+    let (status, headers, html) = page(&app, "/lookup", &[("q", IMEI)]).await;
     assert_eq!(status, 200, "{html}");
-    assert_eq!(headers["content-security-policy"], POLICY);
+    assert_eq!(headers["content-security-policy"], PAGE_POLICY);
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert_eq!(headers["referrer-policy"], "no-referrer");
     assert!(
@@ -57,7 +45,7 @@ async fn answers_in_plain_words_without_javascript(app: TestApp) {
         "role=\"status\"",
         "<label for=\"q\">",
         "<label for=\"firmware\">",
-        "href=\"/static/lookup.css\"",
+        "href=\"/static/pages.css\"",
     ] {
         assert!(html.contains(expected), "{expected}: {html}");
     }
@@ -67,18 +55,18 @@ async fn answers_in_plain_words_without_javascript(app: TestApp) {
     );
     assert_eq!(html.matches("<h1").count(), 1, "{html}");
 
-    let (status, _, html) = page(&app, &[("q", MISTYPED_IMEI)]).await;
+    let (status, _, html) = page(&app, "/lookup", &[("q", MISTYPED_IMEI)]).await;
     assert_eq!(status, 422);
     assert!(
         html.contains("The last digit doesn&#39;t match — check the number."),
         "{html}"
     );
-    let (_, _, html) = page(&app, &[("q", "86452102123456")]).await;
+    let (_, _, html) = page(&app, "/lookup", &[("q", "86452102123456")]).await;
     assert!(
         html.contains("An IMEI has 15 digits; this has 14"),
         "{html}"
     );
-    let (status, _, html) = page(&app, &[("q", "490154203237518")]).await;
+    let (status, _, html) = page(&app, "/lookup", &[("q", "490154203237518")]).await;
     assert_eq!(status, 200);
     assert!(
         html.contains(
@@ -87,12 +75,12 @@ async fn answers_in_plain_words_without_javascript(app: TestApp) {
         ),
         "{html}"
     );
-    let (status, _, html) = page(&app, &[("q", "redmi 1s"), ("firmware", "six")]).await;
+    let (status, _, html) = page(&app, "/lookup", &[("q", "redmi 1s"), ("firmware", "six")]).await;
     assert_eq!(status, 422);
     assert!(html.contains("software version"), "{html}");
 
     // The bare page is the form; the stylesheet is its only other resource.
-    let (status, _, html) = page(&app, &[]).await;
+    let (status, _, html) = page(&app, "/lookup", &[]).await;
     assert_eq!(status, 200);
     assert!(
         html.contains("method=\"get\"") && !html.contains("class=\"verdict"),
@@ -100,7 +88,7 @@ async fn answers_in_plain_words_without_javascript(app: TestApp) {
     );
     let css = app
         .client
-        .get(format!("{}/static/lookup.css", app.address))
+        .get(format!("{}/static/pages.css", app.address))
         .send()
         .await
         .unwrap();
@@ -113,11 +101,11 @@ async fn lists_every_model_an_ambiguous_name_matches(app: TestApp) {
     let xiaomi = app.manufacturer("Xiaomi").await;
     app.model(&xiaomi, "Redmi 1S", &["86452102"]).await;
     app.model(&xiaomi, "Redmi Note 3", &[]).await;
-    let (status, _, html) = page(&app, &[("q", "redmi")]).await;
+    let (status, _, html) = page(&app, "/lookup", &[("q", "redmi")]).await;
     assert_eq!(status, 200);
     assert!(html.contains("2 models match “redmi”"), "{html}");
     assert_eq!(html.matches("<h2>Not assessed</h2>").count(), 2, "{html}");
-    let (_, _, html) = page(&app, &[("q", "Nokia 3310")]).await;
+    let (_, _, html) = page(&app, "/lookup", &[("q", "Nokia 3310")]).await;
     assert!(
         html.contains("No phone called “Nokia 3310” is registered"),
         "{html}"
@@ -127,7 +115,7 @@ async fn lists_every_model_an_ambiguous_name_matches(app: TestApp) {
 async fn escapes_a_model_name(app: TestApp) {
     let maker = app.manufacturer("Mallory & Sons").await;
     app.model(&maker, SCRIPT_NAME, &[]).await;
-    let (_, _, html) = page(&app, &[("q", SCRIPT_NAME)]).await;
+    let (_, _, html) = page(&app, "/lookup", &[("q", SCRIPT_NAME)]).await;
     assert!(!html.contains("<script>"), "{html}");
     assert!(
         html.contains("Mallory &#38; Sons &#60;script&#62;alert(1)&#60;/script&#62;"),
@@ -149,9 +137,9 @@ async fn asks_for_a_sign_in_when_lookup_is_not_public() {
         ..SpawnOptions::default()
     };
     let app = TestApp::spawn_with(Backend::Sqlite, options).await;
-    let (status, headers, html) = page(&app, &[("q", IMEI)]).await;
+    let (status, headers, html) = page(&app, "/lookup", &[("q", IMEI)]).await;
     assert_eq!(status, 401);
-    assert_eq!(headers["content-security-policy"], POLICY);
+    assert_eq!(headers["content-security-policy"], PAGE_POLICY);
     assert!(html.contains("needs a sign-in"), "{html}");
     let reader = app.request(reqwest::Method::GET, "/lookup?q=redmi", Some(Role::Reader));
     assert_eq!(reader.send().await.unwrap().status(), 200);

@@ -26,6 +26,7 @@ mod lookup_page;
 mod mail;
 mod models_csv;
 mod operations;
+mod page_contact;
 mod personnel;
 mod read_replica;
 mod registry;

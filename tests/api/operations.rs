@@ -306,7 +306,7 @@ async fn every_get_path(app: &TestApp) -> Vec<String> {
         .collect();
     paths.extend(
         [
-            "/static/lookup.css",
+            "/static/pages.css",
             "/docs",
             "/docs/",
             "/docs/swagger-ui.css",

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::browser::Browser;
-use crate::helpers::{SpawnOptions, TestApp, body, problem};
+use crate::helpers::{PAGE_POLICY as CSP, SpawnOptions, TestApp, body, problem};
 
 crate::backend_tests!(
     a_family_member_subscribes_from_the_form,
@@ -35,7 +35,6 @@ mod private_subscriptions {
 
 const SUBSCRIPTIONS: &str = "/api/v1/subscriptions";
 const BROWSER: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'";
 
 async fn subscribe(app: &TestApp, email: &str, filter: Value) -> Response {
     app.post(
@@ -115,18 +114,7 @@ async fn confirmed(app: &TestApp, email: &str) -> Uuid {
     id
 }
 
-/// The body of a public page (the lookup's style and policy) with `status`.
-async fn public_page(response: Response, status: u16) -> String {
-    assert_eq!(response.status().as_u16(), status);
-    let headers = response.headers().clone();
-    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
-    assert_eq!(
-        headers["content-security-policy"],
-        "default-src 'none'; style-src 'self'; form-action 'self'; img-src 'self'"
-    );
-    response.text().await.unwrap()
-}
-
+/// The body of a page with `status`, after its headers.
 async fn html_of(response: Response, status: u16) -> String {
     assert_eq!(response.status().as_u16(), status);
     let headers = response.headers().clone();
@@ -559,7 +547,7 @@ async fn the_manage_link_shows_the_subscription_and_how_to_end_it(app: TestApp) 
         Some(BROWSER),
     )
     .await;
-    let page = public_page(page, 200).await;
+    let page = html_of(page, 200).await;
     for expected in [
         &format!("value=\"{maker}\" checked> Xiaomi &#60;Global&#62;"),
         "value=\"phone\" checked> Phones",
@@ -587,7 +575,7 @@ async fn the_manage_link_shows_the_subscription_and_how_to_end_it(app: TestApp) 
     assert_eq!(response.status(), 200, "the page's link unsubscribes");
     assert_eq!(subscription(&app, "ada@example.org").1, "unsubscribed");
     let page = open(&app, Method::GET, &format!("/manage?token={manage}"), None).await;
-    let page = public_page(page, 200).await;
+    let page = html_of(page, 200).await;
     assert!(!page.contains("/unsubscribe?token="), "{page}");
     assert!(!page.contains("<form"), "nothing to change: {page}");
     assert!(page.contains("This subscription has ended"), "{page}");
@@ -624,7 +612,7 @@ async fn the_owner_changes_what_a_subscription_receives(app: TestApp) {
     assert_eq!(confirm(&app, &confirmation, None).await.status(), 200);
     let manage = token(&app, LinkPurpose::Manage, "ada@example.org", id);
     let path = format!("/manage?token={manage}");
-    let page = public_page(open(&app, Method::GET, &path, Some(BROWSER)).await, 200).await;
+    let page = html_of(open(&app, Method::GET, &path, Some(BROWSER)).await, 200).await;
     assert!(
         page.contains(&format!("name=\"model\" value=\"{model_id}\"")),
         "{page}"
@@ -637,7 +625,7 @@ async fn the_owner_changes_what_a_subscription_receives(app: TestApp) {
     let fields = format!(
         "delivery=daily&min_severity=high&category=phone&category=tablet&maker={apple}&maker={xiaomi}&model={model_id}"
     );
-    let page = public_page(post_form(&app, &path, &fields).await, 200).await;
+    let page = html_of(post_form(&app, &path, &fields).await, 200).await;
     assert!(page.contains("Saved: from now on you receive"), "{page}");
     assert!(page.contains("<option value=\"high\" selected>"), "{page}");
     assert_eq!(stored_filter(&app, id), "daily 3 000");
@@ -663,7 +651,7 @@ async fn the_owner_changes_what_a_subscription_receives(app: TestApp) {
 
     // A mistake keeps what was sent and changes nothing.
     let gone = Uuid::now_v7();
-    let page = public_page(
+    let page = html_of(
         post_form(
             &app,
             &path,
@@ -681,7 +669,7 @@ async fn the_owner_changes_what_a_subscription_receives(app: TestApp) {
     assert!(page.contains("value=\"immediate\" checked>"), "{page}");
     assert_eq!(stored_filter(&app, id), "daily 3 000");
     // Nothing ticked: everything again.
-    public_page(
+    html_of(
         post_form(&app, &path, "delivery=immediate&min_severity=none").await,
         200,
     )
@@ -771,10 +759,10 @@ async fn a_family_member_subscribes_from_the_form(app: TestApp) {
     let xiaomi = app.manufacturer("Xiaomi").await;
     let lookup = app.get("/lookup", None).await.text().await.unwrap();
     assert!(lookup.contains("href=\"/subscribe\""));
-    let form = public_page(app.get("/subscribe", None).await, 200).await;
+    let form = html_of(app.get("/subscribe", None).await, 200).await;
     for offered in [
         "<form method=\"post\" action=\"/subscribe\" novalidate>",
-        "href=\"/static/lookup.css\"",
+        "href=\"/static/pages.css\"",
         "name=\"delivery\" value=\"daily\"",
         "<option value=\"critical\">Critical only</option>",
         "name=\"category\" value=\"wearable\"",
@@ -789,7 +777,7 @@ async fn a_family_member_subscribes_from_the_form(app: TestApp) {
         &format!("email=family%40example&{filled}"),
     )
     .await;
-    let typo = public_page(typo, 422).await;
+    let typo = html_of(typo, 422).await;
     for kept in [
         "“family@example” is not an email address. Enter an address like name@example.org.",
         "value=\"family@example\"",
@@ -800,7 +788,7 @@ async fn a_family_member_subscribes_from_the_form(app: TestApp) {
     ] {
         assert!(typo.contains(kept), "{kept}: {typo}");
     }
-    let missing = public_page(post_form(&app, "/subscribe", &filled).await, 422).await;
+    let missing = html_of(post_form(&app, "/subscribe", &filled).await, 422).await;
     assert!(
         missing.contains("Your email address is missing."),
         "{missing}"
@@ -813,7 +801,7 @@ async fn a_family_member_subscribes_from_the_form(app: TestApp) {
         &format!("email=family%40example.org&{filled}"),
     )
     .await;
-    let done = public_page(done, 200).await;
+    let done = html_of(done, 200).await;
     assert!(
         done.contains("we sent a message to <strong>family@example.org</strong>"),
         "{done}"

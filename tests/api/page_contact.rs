@@ -1,0 +1,162 @@
+//! Every public page ends with whom to ask: the deployment's contact
+//! (`CLEARANCE_CONTACT`) when it names one, else the security office — the
+//! lookup, an advisory, the subscription forms, every page a mailed link
+//! opens, and the page of a link that cannot be used. One layout, so one
+//! line, on both backends.
+
+use chrono::Utc;
+use clearance::links::{LinkClaims, LinkPurpose, LinkSubject};
+use reqwest::Method;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::backend_tests;
+use crate::helpers::{Backend, PAGE_POLICY, SpawnOptions, TestApp, page, page_parts};
+use crate::workflow::{draft, prohibition, publish, redmi_with_evidence};
+
+const CONTACT: &str = "Security office, ext. 4242, security@example.org";
+const ADDRESS: &str = "ada@example.org";
+/// A valid IMEI that no model claims.
+const UNKNOWN_IMEI: &str = "490154203237518";
+
+backend_tests!(each backend => every_page_names_the_contact_or_the_security_office);
+
+async fn every_page_names_the_contact_or_the_security_office(backend: Backend) {
+    let office = TestApp::spawn_with(
+        backend,
+        SpawnOptions {
+            contact: Some(CONTACT),
+            ..SpawnOptions::default()
+        },
+    )
+    .await;
+    let links = Links::prepare(&office).await;
+    let line = format!("<p class=\"contact\">Questions? {CONTACT}</p>");
+    for (kind, html) in every_kind_of_page(&office, &links).await {
+        assert_eq!(
+            html.matches("class=\"contact\"").count(),
+            1,
+            "{kind}: {html}"
+        );
+        assert!(html.contains(&line), "{kind}: {html}");
+    }
+    let (_, _, unknown) = page(&office, "/lookup", &[("q", UNKNOWN_IMEI)]).await;
+    assert!(
+        unknown.contains(&format!(
+            "This phone is not in the register — it has not been assessed. \
+             Ask before you use it: {CONTACT}."
+        )),
+        "the unknown IMEI's answer names the contact: {unknown}"
+    );
+
+    // The same pages from a server of the same deployment without a contact.
+    let unnamed = office.spawn_beside().await;
+    let fallback = "<p class=\"contact\">Questions? Ask your security office.</p>";
+    for (kind, html) in every_kind_of_page(&unnamed, &links).await {
+        assert_eq!(
+            html.matches("class=\"contact\"").count(),
+            1,
+            "{kind}: {html}"
+        );
+        assert!(html.contains(fallback), "{kind}: {html}");
+        assert!(!html.contains("ext. 4242"), "{kind}: {html}");
+    }
+    let (_, _, unknown) = page(&unnamed, "/lookup", &[("q", UNKNOWN_IMEI)]).await;
+    assert!(
+        unknown.contains(
+            "This phone is not in the register — it has not been assessed. \
+             Ask your security office before you use it."
+        ),
+        "{unknown}"
+    );
+}
+
+/// The pages of a published advisory and of a good link of each purpose
+/// (to one subscription, and to acknowledge the advisory).
+struct Links {
+    advisory: String,
+    confirm: String,
+    unsubscribe: String,
+    manage: String,
+    acknowledge: String,
+}
+
+impl Links {
+    async fn prepare(app: &TestApp) -> Self {
+        let story = redmi_with_evidence(app).await;
+        let advisory_id = draft(app, &prohibition(&story)).await;
+        let published = publish(app, &advisory_id).await;
+        let subscribed = app
+            .post(
+                "/api/v1/subscriptions",
+                None,
+                &json!({"email": ADDRESS, "filter": {}}),
+            )
+            .await;
+        assert_eq!(subscribed.status(), 202);
+        let [subscription] = app
+            .query_texts("SELECT CAST(id AS TEXT) AS v FROM subscriptions")
+            .try_into()
+            .expect("one subscription");
+        let subscription = LinkSubject::Subscription(subscription.parse().unwrap());
+        let link = |path: &str, purpose, subject| {
+            let claims = LinkClaims::new(purpose, ADDRESS, subject, Utc::now());
+            format!("{path}?token={}", app.links.issue(&claims))
+        };
+        let revision = LinkSubject::Revision {
+            advisory_id: advisory_id.parse::<Uuid>().unwrap(),
+            revision: 1,
+        };
+        Self {
+            advisory: format!("/advisories/{}", published["reference"].as_str().unwrap()),
+            confirm: link(
+                "/api/v1/subscriptions/confirm",
+                LinkPurpose::Confirm,
+                subscription,
+            ),
+            unsubscribe: link("/unsubscribe", LinkPurpose::Unsubscribe, subscription),
+            manage: link("/manage", LinkPurpose::Manage, subscription),
+            acknowledge: link("/acknowledge", LinkPurpose::Acknowledge, revision),
+        }
+    }
+}
+
+/// Each kind of public page as a browser gets it from `app`, checked for
+/// its status and policy: (what it is, its HTML).
+async fn every_kind_of_page(app: &TestApp, links: &Links) -> Vec<(&'static str, String)> {
+    let gets = [
+        ("the lookup", "/lookup", 200),
+        ("an advisory", &links.advisory, 200),
+        ("no such advisory", "/advisories/CLR-2099-9999", 404),
+        ("the subscribe form", "/subscribe", 200),
+        ("a confirmation", &links.confirm, 200),
+        ("the unsubscribe page", &links.unsubscribe, 200),
+        ("the manage page", &links.manage, 200),
+        ("the acknowledge page", &links.acknowledge, 200),
+        (
+            "a link that cannot be used",
+            "/unsubscribe?token=not-a-token",
+            400,
+        ),
+    ];
+    let mut pages = Vec::new();
+    for (kind, path, expected) in gets {
+        let (status, headers, html) = page(app, path, &[]).await;
+        assert_eq!(status, expected, "{kind}: {html}");
+        assert_eq!(headers["content-security-policy"], PAGE_POLICY, "{kind}");
+        pages.push((kind, html));
+    }
+    let mistyped = app
+        .request(Method::POST, "/subscribe", None)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("email=ada%40example")
+        .send()
+        .await
+        .expect("request sent");
+    let (status, headers, html) = page_parts(mistyped).await;
+    assert_eq!(status, 422, "the subscribe form with a mistake: {html}");
+    assert_eq!(headers["content-security-policy"], PAGE_POLICY);
+    assert!(html.contains("is not an email address"), "{html}");
+    pages.push(("the subscribe form with a mistake", html));
+    pages
+}
