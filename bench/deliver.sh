@@ -64,6 +64,12 @@ start_sink() {
     until (exec 3<>"/dev/tcp/127.0.0.1/$SINK_PORT") 2>/dev/null; do sleep 0.05; done
 }
 stop() { kill "$@" 2>/dev/null || true; wait "$@" 2>/dev/null || true; }
+# CPU seconds (user + system) the processes $@ have used so far.
+cpu_seconds() {
+    local ticks=0 pid
+    for pid in "$@"; do ticks=$((ticks + $(awk '{ print $14 + $15 }' "/proc/$pid/stat"))); done
+    awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t / hz }'
+}
 
 failed=0
 for run in $RUNS; do
@@ -94,6 +100,8 @@ for run in $RUNS; do
     done
     while [ "$(rows_in "'queued', 'retrying', 'sending'")" != 0 ]; do sleep 0.05; done
     took=$(seconds_since "$began")
+    cpu=$(cpu_seconds "${running[@]}")
+    sink_cpu=$(cpu_seconds "$sink")
     stop "${running[@]}"
     stop "$sink"
     total=$(grep -ci '^Message-ID:' "$work/sink/dump" || true)
@@ -101,7 +109,7 @@ for run in $RUNS; do
     sent=$(rows_in "'sent'")
     size=$(( $(stat -c %s "$work/sink/dump") / (total > 0 ? total : 1) ))
     worker_rate=$(awk -v n="$N" -v s="$took" 'BEGIN { printf "%.0f", n / s }')
-    echo "worker: $N mails in $took s = $worker_rate msg/s; sink got $total ($unique distinct), $sent rows sent"
+    echo "worker: $N mails in $took s = $worker_rate msg/s (CPU: workers $cpu s, sink $sink_cpu s); sink got $total ($unique distinct), $sent rows sent"
 
     start_sink
     began=$(date +%s%N)

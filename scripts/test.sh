@@ -50,3 +50,5 @@ fi
 echo "== the OpenAPI document held against the server (Schemathesis)"
 cargo build --locked --quiet
 ./scripts/schemathesis.sh target/debug/clearance
+echo "== delivery smoke test: 500 mails on each backend, each exactly once (counts, not times)"
+N=500 RUNS="sqlite:1 postgres:3" BIN=target/debug/clearance ./bench/deliver.sh
