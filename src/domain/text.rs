@@ -28,9 +28,8 @@ pub fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Checks free text: trimmed, not empty, at most `max` characters, and no
-/// control characters but (when `multiline`) line breaks and tabs.
-fn parse_text(raw: &str, max: usize, multiline: bool) -> Result<String, String> {
+/// `raw` trimmed, if that is not empty and at most `max` characters.
+pub fn trimmed_within(raw: &str, max: usize) -> Result<&str, String> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return Err("must not be empty".into());
@@ -38,6 +37,13 @@ fn parse_text(raw: &str, max: usize, multiline: bool) -> Result<String, String> 
     if trimmed.chars().count() > max {
         return Err(format!("must be at most {max} characters"));
     }
+    Ok(trimmed)
+}
+
+/// Checks free text: trimmed, not empty, at most `max` characters, and no
+/// control characters but (when `multiline`) line breaks and tabs.
+fn parse_text(raw: &str, max: usize, multiline: bool) -> Result<String, String> {
+    let trimmed = trimmed_within(raw, max)?;
     let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
     if trimmed.chars().any(|c| c.is_control() && !allowed(c)) {
         return Err(if multiline {
@@ -63,30 +69,9 @@ macro_rules! bounded_text {
             pub fn parse(raw: &str) -> Result<Self, String> {
                 parse_text(raw, $max, $multiline).map(Self)
             }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
         }
 
-        impl TryFrom<String> for $name {
-            type Error = String;
-            fn try_from(raw: String) -> Result<Self, String> {
-                Self::parse(&raw)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(text: $name) -> String {
-                text.0
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
+        crate::parsed_text!($name);
     };
 }
 
