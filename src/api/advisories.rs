@@ -9,7 +9,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{
-    JsonBody, Page, PageRequest, created, id_of, if_match_version, query_param, with_etag,
+    JsonBody, Page, PageRequest, RequiredIfMatchHeader, created, id_of, if_match_version,
+    query_param, with_etag,
 };
 use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
@@ -332,13 +333,11 @@ pub async fn get(
     patch, path = "/api/v1/advisories/{id}", tag = "advisories",
     summary = "Change a draft",
     description = "Only a draft (or a draft amendment) can change, and only with `If-Match` carrying its current ETag.",
-    params(("id" = Uuid, Path), ("If-Match" = String, Header, description = "ETag from a previous read")),
+    params(("id" = Uuid, Path), RequiredIfMatchHeader),
     request_body = ContentPatch,
     responses(
         (status = 200, body = AdvisoryView, headers(("ETag" = String))),
         (status = 409, description = "Not a draft"),
-        (status = 412, description = "Changed since the ETag was read"),
-        (status = 428, description = "No If-Match header"),
     ),
     security(("bearer" = []))
 )]
