@@ -4,6 +4,7 @@
 pub mod advisory;
 pub mod audit;
 pub mod clearance;
+pub mod csv_upload;
 pub mod email;
 pub mod evidence;
 pub mod firmware;

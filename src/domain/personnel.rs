@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::csv_upload::{self, LineError, Upload};
 use super::email::EmailAddress;
 use super::text::Line;
 
@@ -78,13 +79,6 @@ pub struct RosterEntry {
     pub unit: Option<Line>,
 }
 
-/// What is wrong with one line of a roster (1-based, the header is line 1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineError {
-    pub line: u64,
-    pub message: String,
-}
-
 const COLUMNS: [&str; 3] = ["email", "name", "unit"];
 
 /// Parses a CSV roster: a header naming the columns `email`, `name` and
@@ -94,22 +88,12 @@ const COLUMNS: [&str; 3] = ["email", "name", "unit"];
 /// address, a missing name, an address (ignoring case) already on an
 /// earlier line.
 pub fn parse_roster(bytes: &[u8]) -> Result<Vec<RosterEntry>, Vec<LineError>> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
-    let mut records = reader.byte_records();
-    let order = match records.next() {
-        None => return Err(vec![header_error("the file is empty")]),
-        Some(Err(e)) => return Err(vec![header_error(&e.to_string())]),
-        Some(Ok(header)) => column_order(&header).map_err(|e| vec![e])?,
-    };
-    let mut entries = Vec::new();
-    let mut errors = Vec::new();
+    let Upload {
+        mut reader, order, ..
+    } = csv_upload::open(bytes, COLUMNS)?;
     let mut first_line_of: HashMap<String, u64> = HashMap::new();
     let mut last_line = 1;
-    for record in records {
+    csv_upload::whole(reader.byte_records().map(|record| {
         let (line, parsed) = match record {
             Ok(record) => {
                 let line = record.position().map_or(last_line + 1, |p| p.line());
@@ -128,47 +112,8 @@ pub fn parse_roster(bytes: &[u8]) -> Result<Vec<RosterEntry>, Vec<LineError>> {
                 Ok(entry)
             }
         });
-        match checked {
-            Ok(entry) => entries.push(entry),
-            Err(message) => errors.push(LineError { line, message }),
-        }
-    }
-    if errors.is_empty() {
-        Ok(entries)
-    } else {
-        Err(errors)
-    }
-}
-
-fn header_error(problem: &str) -> LineError {
-    LineError {
-        line: 1,
-        message: format!("{problem}: the first line must be the header email,name,unit"),
-    }
-}
-
-/// Where each of [`COLUMNS`] is in the header.
-fn column_order(header: &csv::ByteRecord) -> Result<[usize; 3], LineError> {
-    let names: Vec<String> = header
-        .iter()
-        .map(|field| String::from_utf8_lossy(field).trim().to_lowercase())
-        .collect();
-    let mut order = [0; 3];
-    for (slot, column) in order.iter_mut().zip(COLUMNS) {
-        let mut at = names.iter().enumerate().filter(|(_, n)| *n == column);
-        match (at.next(), at.next()) {
-            (Some((index, _)), None) => *slot = index,
-            _ => {
-                return Err(header_error(&format!(
-                    "the column `{column}` must appear once"
-                )));
-            }
-        }
-    }
-    if names.len() != COLUMNS.len() {
-        return Err(header_error("there are other columns"));
-    }
-    Ok(order)
+        (line, checked)
+    }))
 }
 
 /// One record as an entry; every problem of the line in one message.
