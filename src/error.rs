@@ -104,7 +104,7 @@ impl ApiError {
     }
 
     /// 422 naming each bad line of an uploaded file.
-    pub fn bad_lines(lines: Vec<crate::domain::personnel::LineError>) -> Self {
+    pub fn bad_lines(lines: Vec<crate::domain::csv_upload::LineError>) -> Self {
         Self::Validation(
             lines
                 .into_iter()

@@ -9,7 +9,7 @@ use utoipa::openapi::header::Header;
 use utoipa::openapi::path::{HttpMethod, Operation, ParameterIn, PathItem};
 use utoipa::openapi::schema::{Object, Schema, SchemaType, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
+use utoipa::openapi::{Content, Ref, RefOr, Required, ResponseBuilder};
 use uuid::Uuid;
 
 use crate::api::{
@@ -156,7 +156,7 @@ fn is_free_text(schema: &Object) -> bool {
 }
 
 /// Adds the errors an operation can answer because of what it takes — a
-/// token, a path id, query parameters, a body — where its own annotation
+/// token, a path id, query parameters, `If-Match`, a body — where its own annotation
 /// does not name them already, and gives every error its problem document.
 fn declare_problems(operation: &mut Operation) {
     let takes_token = operation.security.iter().flatten().any(|requirement| {
@@ -165,12 +165,16 @@ fn declare_problems(operation: &mut Operation) {
     });
     let parameters = operation.parameters.iter().flatten();
     let (mut in_path, mut in_query) = (false, false);
+    let mut if_match = None;
     for parameter in parameters {
         let RefOr::T(parameter) = parameter else {
             continue;
         };
         in_path |= parameter.parameter_in == ParameterIn::Path;
         in_query |= parameter.parameter_in == ParameterIn::Query;
+        if parameter.parameter_in == ParameterIn::Header && parameter.name == "If-Match" {
+            if_match = Some(parameter.required == Required::True);
+        }
     }
     let has_body = operation.request_body.is_some();
     // Any request: refused before routing when its headers are too large.
@@ -185,6 +189,12 @@ fn declare_problems(operation: &mut Operation) {
     if in_query || has_body {
         standard.push((400, "A malformed query string or body"));
         standard.push((422, "An invalid field, named in `errors`"));
+    }
+    if let Some(required) = if_match {
+        standard.push((412, "Changed since the ETag was read"));
+        if required {
+            standard.push((428, "No If-Match header"));
+        }
     }
     if has_body {
         standard.push((408, "The body did not arrive in time"));

@@ -9,7 +9,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{
-    JsonBody, Page, PageRequest, created, id_of, if_match_version, query_param, with_etag,
+    JsonBody, Page, PageRequest, RequiredIfMatchHeader, created, id_of, if_match_version,
+    query_param, with_etag,
 };
 use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
@@ -332,13 +333,11 @@ pub async fn get(
     patch, path = "/api/v1/advisories/{id}", tag = "advisories",
     summary = "Change a draft",
     description = "Only a draft (or a draft amendment) can change, and only with `If-Match` carrying its current ETag.",
-    params(("id" = Uuid, Path), ("If-Match" = String, Header, description = "ETag from a previous read")),
+    params(("id" = Uuid, Path), RequiredIfMatchHeader),
     request_body = ContentPatch,
     responses(
         (status = 200, body = AdvisoryView, headers(("ETag" = String))),
         (status = 409, description = "Not a draft"),
-        (status = 412, description = "Changed since the ETag was read"),
-        (status = 428, description = "No If-Match header"),
     ),
     security(("bearer" = []))
 )]
@@ -356,138 +355,99 @@ pub async fn update(
     render(done, &principal)
 }
 
-#[utoipa::path(
-    post, path = "/api/v1/advisories/{id}/submit", tag = "advisories",
-    summary = "Submit a draft for approval",
-    description = "draft → submitted.",
-    params(("id" = Uuid, Path)),
-    responses(
-        (status = 200, body = AdvisoryView),
-        (status = 409, description = "Not a draft; `current_state` says what it is"),
-    ),
-    security(("bearer" = []))
-)]
-pub async fn submit(
-    state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
-    let actor = principal.acting_as(Role::Analyst)?;
-    let done = workflow::advisories::submit(&state.workflow, actor, id.into_inner()).await?;
-    render(done, &principal)
+/// The handler of a lifecycle step, documented by the doc comment given:
+/// `$role` takes the step `workflow::advisories::$step` (with the reason the
+/// body gives, for a step `with_reason`) and sees the advisory as it left
+/// it. Every step answers 409 when the advisory's state does not allow it;
+/// some answer more (`responses`).
+macro_rules! lifecycle_step {
+    (
+        $(#[$doc:meta])*
+        $step:ident by $role:expr, at $path:tt $(, responses($($responses:tt)*))?
+    ) => {
+        lifecycle_step!(@handler [$(#[$doc])*] $step, $role, $path,
+            [], [], [], [$($($responses)*)?]);
+    };
+    (
+        $(#[$doc:meta])*
+        $step:ident with_reason by $role:expr, at $path:tt $(, responses($($responses:tt)*))?
+    ) => {
+        lifecycle_step!(@handler [$(#[$doc])*] $step, $role, $path,
+            [request_body = Reason,], [body: JsonBody<Reason>,], [body.0.reason],
+            [$($($responses)*)?]);
+    };
+    (
+        @handler [$($doc:tt)*] $step:ident, $role:expr, $path:tt,
+        [$($request_body:tt)*], [$($body:tt)*], [$($reason:tt)*], [$($responses:tt)*]
+    ) => {
+        $($doc)*
+        #[utoipa::path(
+            post, path = $path, tag = "advisories",
+            params(("id" = Uuid, Path)),
+            $($request_body)*
+            responses(
+                (status = 200, body = AdvisoryView),
+                (status = 409, description = "The advisory's state does not allow this; `current_state` says which it is"),
+                $($responses)*
+            ),
+            security(("bearer" = []))
+        )]
+        pub async fn $step(
+            state: web::Data<AppState>,
+            principal: Principal,
+            id: web::Path<Uuid>,
+            $($body)*
+        ) -> Result<HttpResponse, ApiError> {
+            let actor = principal.acting_as($role)?;
+            let id = id.into_inner();
+            let done = workflow::advisories::$step(&state.workflow, actor, id, $($reason)*).await?;
+            render(done, &principal)
+        }
+    };
 }
 
-#[utoipa::path(
-    post, path = "/api/v1/advisories/{id}/reject", tag = "advisories",
-    summary = "Send a submitted advisory back to draft",
-    description = "submitted → draft, with the reason.",
-    params(("id" = Uuid, Path)),
-    request_body = Reason,
-    responses(
-        (status = 200, body = AdvisoryView),
-        (status = 409, description = "The advisory's state does not allow this; `current_state` says which it is"),
-    ),
-    security(("bearer" = []))
-)]
-pub async fn reject(
-    state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-    body: JsonBody<Reason>,
-) -> Result<HttpResponse, ApiError> {
-    let actor = principal.acting_as(Role::Approver)?;
-    let id = id.into_inner();
-    let done = workflow::advisories::reject(&state.workflow, actor, id, body.0.reason).await?;
-    render(done, &principal)
+lifecycle_step! {
+    /// Submit a draft for approval
+    ///
+    /// draft → submitted.
+    submit by Role::Analyst, at "/api/v1/advisories/{id}/submit"
 }
 
-#[utoipa::path(
-    post, path = "/api/v1/advisories/{id}/approve", tag = "advisories",
-    summary = "Approve a submitted advisory",
-    description = "submitted → approved. The two-person rule: the advisory's author and anyone who wrote the revision cannot approve it (403).",
-    params(("id" = Uuid, Path)),
-    responses(
-        (status = 200, body = AdvisoryView),
-        (status = 403, description = "Not an approver, or the two-person rule"),
-        (status = 409, description = "The advisory's state does not allow this; `current_state` says which it is"),
-    ),
-    security(("bearer" = []))
-)]
-pub async fn approve(
-    state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
-    let actor = principal.acting_as(Role::Approver)?;
-    let done = workflow::advisories::approve(&state.workflow, actor, id.into_inner()).await?;
-    render(done, &principal)
+lifecycle_step! {
+    /// Send a submitted advisory back to draft
+    ///
+    /// submitted → draft, with the reason.
+    reject with_reason by Role::Approver, at "/api/v1/advisories/{id}/reject"
 }
 
-#[utoipa::path(
-    post, path = "/api/v1/advisories/{id}/publish", tag = "advisories",
-    summary = "Publish an approved advisory",
-    description = "approved → published, in one transaction: the reference (on first publication), the advisories it supersedes, and every concerned model's clearance.",
-    params(("id" = Uuid, Path)),
-    responses(
-        (status = 200, body = AdvisoryView),
-        (status = 409, description = "The advisory's state does not allow this; `current_state` says which it is"),
-        (status = 422, description = "No decision or no cited evidence"),
-    ),
-    security(("bearer" = []))
-)]
-pub async fn publish(
-    state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
-    let actor = principal.acting_as(Role::Approver)?;
-    let done = workflow::advisories::publish(&state.workflow, actor, id.into_inner()).await?;
-    render(done, &principal)
+lifecycle_step! {
+    /// Approve a submitted advisory
+    ///
+    /// submitted → approved. The two-person rule: the advisory's author and anyone who wrote the revision cannot approve it (403).
+    approve by Role::Approver, at "/api/v1/advisories/{id}/approve",
+    responses((status = 403, description = "Not an approver, or the two-person rule"))
 }
 
-#[utoipa::path(
-    post, path = "/api/v1/advisories/{id}/amend", tag = "advisories",
-    summary = "Open an amendment of a published advisory",
-    description = "A new draft revision, a copy of the one in force, which stays in force (and readable) until the amendment is published.",
-    params(("id" = Uuid, Path)),
-    responses(
-        (status = 200, body = AdvisoryView),
-        (status = 409, description = "The advisory's state does not allow this; `current_state` says which it is"),
-    ),
-    security(("bearer" = []))
-)]
-pub async fn amend(
-    state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
-    let actor = principal.acting_as(Role::Analyst)?;
-    let done = workflow::advisories::amend(&state.workflow, actor, id.into_inner()).await?;
-    render(done, &principal)
+lifecycle_step! {
+    /// Publish an approved advisory
+    ///
+    /// approved → published, in one transaction: the reference (on first publication), the advisories it supersedes, and every concerned model's clearance.
+    publish by Role::Approver, at "/api/v1/advisories/{id}/publish",
+    responses((status = 422, description = "No decision or no cited evidence"))
 }
 
-#[utoipa::path(
-    post, path = "/api/v1/advisories/{id}/withdraw", tag = "advisories",
-    summary = "Withdraw a published advisory",
-    description = "published → withdrawn, with the reason: its decisions stop applying.",
-    params(("id" = Uuid, Path)),
-    request_body = Reason,
-    responses(
-        (status = 200, body = AdvisoryView),
-        (status = 409, description = "The advisory's state does not allow this; `current_state` says which it is"),
-    ),
-    security(("bearer" = []))
-)]
-pub async fn withdraw(
-    state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-    body: JsonBody<Reason>,
-) -> Result<HttpResponse, ApiError> {
-    let actor = principal.acting_as(Role::Approver)?;
-    let id = id.into_inner();
-    let done = workflow::advisories::withdraw(&state.workflow, actor, id, body.0.reason).await?;
-    render(done, &principal)
+lifecycle_step! {
+    /// Open an amendment of a published advisory
+    ///
+    /// A new draft revision, a copy of the one in force, which stays in force (and readable) until the amendment is published.
+    amend by Role::Analyst, at "/api/v1/advisories/{id}/amend"
+}
+
+lifecycle_step! {
+    /// Withdraw a published advisory
+    ///
+    /// published → withdrawn, with the reason: its decisions stop applying.
+    withdraw with_reason by Role::Approver, at "/api/v1/advisories/{id}/withdraw"
 }
 
 #[utoipa::path(

@@ -280,6 +280,26 @@ pub fn etag(version: i64) -> header::EntityTag {
     header::EntityTag::new_strong(version.to_string())
 }
 
+/// `If-Match` as the OpenAPI document of a change shows it: with it, the
+/// change applies only to the version read (412 otherwise, which
+/// `crate::openapi` declares).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IfMatchHeader {
+    /// ETag from a previous read
+    #[param(rename = "If-Match")]
+    pub if_match: Option<String>,
+}
+
+/// `If-Match` where a change needs it (428 without it).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct RequiredIfMatchHeader {
+    /// ETag from a previous read
+    #[param(rename = "If-Match")]
+    pub if_match: String,
+}
+
 /// The version an `If-Match` header asks for: `None` without the header
 /// (or with `*`); a value that names no version of ours can never match.
 pub fn if_match_version(req: &HttpRequest) -> Option<i64> {

@@ -7,7 +7,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{
-    JsonBody, Page, PageRequest, created, id_of, if_match_version, query_param, with_etag,
+    IfMatchHeader, JsonBody, Page, PageRequest, created, id_of, if_match_version, query_param,
+    with_etag,
 };
 use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
@@ -156,12 +157,11 @@ pub async fn get(
     patch, path = "/api/v1/models/{id}", tag = "registry",
     summary = "Change a model's names, model numbers, TACs or category",
     description = "With `If-Match`, the change applies only if the model is unchanged since that ETag (else 412).",
-    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    params(("id" = Uuid, Path), IfMatchHeader),
     request_body = ModelPatch,
     responses(
         (status = 200, body = ModelView, headers(("ETag" = String))),
         (status = 409, description = "Name taken for this manufacturer, or a TAC claimed by another model"),
-        (status = 412, description = "Changed since the ETag was read"),
     ),
     security(("bearer" = []))
 )]

@@ -7,8 +7,8 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::extract::{
-    JsonBody, Page, PageRequest, boolean, created, if_match_version, query_param, read_csv,
-    with_etag,
+    IfMatchHeader, JsonBody, Page, PageRequest, boolean, created, if_match_version, query_param,
+    read_csv, with_etag,
 };
 use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
@@ -128,12 +128,11 @@ pub async fn get(
     patch, path = "/api/v1/personnel/{id}", tag = "personnel",
     summary = "Change a person's address, name, unit or active flag",
     description = "With `If-Match`, the change applies only if the person is unchanged since that ETag (else 412).",
-    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    params(("id" = Uuid, Path), IfMatchHeader),
     request_body = PersonPatch,
     responses(
         (status = 200, body = Person, headers(("ETag" = String))),
         (status = 409, description = "The new address is another person's"),
-        (status = 412, description = "Changed since the ETag was read"),
     ),
     security(("bearer" = []))
 )]

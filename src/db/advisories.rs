@@ -81,59 +81,25 @@ pub struct AdvisoryFilter {
     pub public_only: bool,
 }
 
-type AdvisoryRow = (
-    DbId,
-    Option<String>,
-    String,
-    i32,
-    Option<i32>,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<DbTime>,
-    Option<DbId>,
-    Option<DbTime>,
-    i64,
-    DbTime,
-    DbTime,
-);
-
-type AdvisoryColumns = (
-    advisories::id,
-    advisories::reference,
-    advisories::state,
-    advisories::current_revision,
-    advisories::working_revision,
-    advisories::author,
-    advisories::author_name,
-    advisories::withdrawn_reason,
-    advisories::withdrawn_by,
-    advisories::withdrawn_at,
-    advisories::superseded_by,
-    advisories::superseded_at,
-    advisories::version,
-    advisories::created_at,
-    advisories::updated_at,
-);
-
-const ADVISORY_COLUMNS: AdvisoryColumns = (
-    advisories::id,
-    advisories::reference,
-    advisories::state,
-    advisories::current_revision,
-    advisories::working_revision,
-    advisories::author,
-    advisories::author_name,
-    advisories::withdrawn_reason,
-    advisories::withdrawn_by,
-    advisories::withdrawn_at,
-    advisories::superseded_by,
-    advisories::superseded_at,
-    advisories::version,
-    advisories::created_at,
-    advisories::updated_at,
-);
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = advisories)]
+struct AdvisoryRow {
+    id: DbId,
+    reference: Option<String>,
+    state: String,
+    current_revision: i32,
+    working_revision: Option<i32>,
+    author: String,
+    author_name: String,
+    withdrawn_reason: Option<String>,
+    withdrawn_by: Option<String>,
+    withdrawn_at: Option<DbTime>,
+    superseded_by: Option<DbId>,
+    superseded_at: Option<DbTime>,
+    version: i64,
+    created_at: DbTime,
+    updated_at: DbTime,
+}
 
 type RevisionRow = (
     (DbId, i32, String, String, String, String, String, String),
@@ -583,7 +549,7 @@ fn insert_children(
 pub fn get(conn: &mut DbConnection, id: Uuid) -> Result<AdvisoryRecord, DbError> {
     let row: AdvisoryRow = advisories::table
         .find(DbId(id))
-        .select(ADVISORY_COLUMNS)
+        .select(AdvisoryRow::as_select())
         .first(conn)?;
     let mut records = assemble(conn, vec![row])?;
     records.pop().ok_or(DbError::NotFound)
@@ -596,7 +562,7 @@ pub fn find_by_reference(
 ) -> Result<Option<AdvisoryRecord>, DbError> {
     let row: Option<AdvisoryRow> = advisories::table
         .filter(advisories::reference.eq(reference))
-        .select(ADVISORY_COLUMNS)
+        .select(AdvisoryRow::as_select())
         .first(conn)
         .optional()?;
     match row {
@@ -612,14 +578,8 @@ pub fn list(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<AdvisoryRecord>, DbError> {
-    let mut query = advisories::table
-        .select(ADVISORY_COLUMNS)
-        .order(advisories::id)
-        .limit(limit)
-        .into_boxed();
-    if let Some(after) = after {
-        query = query.filter(advisories::id.gt(DbId(after)));
-    }
+    let mut query =
+        super::page_after!(advisories, AdvisoryRow::as_select(), after.map(DbId), limit);
     if let Some(state) = filter.state {
         query = query.filter(advisories::state.eq(state.as_str()));
     }
@@ -692,28 +652,11 @@ fn assemble(
     conn: &mut DbConnection,
     rows: Vec<AdvisoryRow>,
 ) -> Result<Vec<AdvisoryRecord>, DbError> {
-    let ids: Vec<DbId> = rows.iter().map(|r| r.0).collect();
+    let ids: Vec<DbId> = rows.iter().map(|r| r.id).collect();
     let mut revisions = load_revisions(conn, &ids)?;
     rows.into_iter()
         .map(|row| {
-            let (
-                id,
-                reference,
-                state,
-                current_revision,
-                working_revision,
-                author,
-                author_name,
-                withdrawn_reason,
-                withdrawn_by,
-                withdrawn_at,
-                superseded_by,
-                superseded_at,
-                version,
-                created_at,
-                updated_at,
-            ) = row;
-            let mut own = revisions.remove(&id.0).unwrap_or_default();
+            let mut own = revisions.remove(&row.id.0).unwrap_or_default();
             let mut take = |number: Option<i32>| {
                 number.and_then(|n| {
                     own.iter()
@@ -721,21 +664,21 @@ fn assemble(
                         .map(|i| own.swap_remove(i))
                 })
             };
-            let current = take((current_revision > 0).then_some(current_revision));
-            let working = take(working_revision);
-            let state: AdvisoryState = state.parse().map_err(stored("advisory state"))?;
+            let current = take((row.current_revision > 0).then_some(row.current_revision));
+            let working = take(row.working_revision);
+            let state: AdvisoryState = row.state.parse().map_err(stored("advisory state"))?;
             Ok(AdvisoryRecord {
-                id: id.0,
-                reference,
+                id: row.id.0,
+                reference: row.reference,
                 lifecycle: Lifecycle {
                     state,
                     working: working.as_ref().map(|w| w.stage),
                 },
-                author,
-                author_name,
+                author: row.author,
+                author_name: row.author_name,
                 current,
                 working,
-                withdrawn: match (withdrawn_reason, withdrawn_by, withdrawn_at) {
+                withdrawn: match (row.withdrawn_reason, row.withdrawn_by, row.withdrawn_at) {
                     (Some(reason), Some(by), Some(at)) => Some(Withdrawal {
                         reason,
                         by,
@@ -743,11 +686,11 @@ fn assemble(
                     }),
                     _ => None,
                 },
-                superseded_by: superseded_by.map(|s| s.0),
-                superseded_at: superseded_at.map(|s| s.0),
-                version,
-                created_at: created_at.0,
-                updated_at: updated_at.0,
+                superseded_by: row.superseded_by.map(|s| s.0),
+                superseded_at: row.superseded_at.map(|s| s.0),
+                version: row.version,
+                created_at: row.created_at.0,
+                updated_at: row.updated_at.0,
             })
         })
         .collect()

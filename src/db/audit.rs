@@ -44,56 +44,33 @@ impl Change {
     }
 }
 
-type Row = (
-    i64,
-    DbId,
-    DbTime,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-);
-
-const COLUMNS: (
-    audit_log::seq,
-    audit_log::id,
-    audit_log::at,
-    audit_log::actor,
-    audit_log::action,
-    audit_log::entity,
-    audit_log::entity_id,
-    audit_log::payload,
-    audit_log::prev_hash,
-    audit_log::hash,
-) = (
-    audit_log::seq,
-    audit_log::id,
-    audit_log::at,
-    audit_log::actor,
-    audit_log::action,
-    audit_log::entity,
-    audit_log::entity_id,
-    audit_log::payload,
-    audit_log::prev_hash,
-    audit_log::hash,
-);
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = audit_log)]
+struct Row {
+    seq: i64,
+    id: DbId,
+    at: DbTime,
+    actor: String,
+    action: String,
+    entity: String,
+    entity_id: String,
+    payload: String,
+    prev_hash: String,
+    hash: String,
+}
 
 fn to_row(row: Row) -> AuditRow {
-    let (seq, id, at, actor, action, entity, entity_id, payload, prev_hash, hash) = row;
     AuditRow {
-        seq,
-        id: id.0,
-        at: at.0,
-        actor,
-        action,
-        entity,
-        entity_id,
-        payload,
-        prev_hash,
-        hash,
+        seq: row.seq,
+        id: row.id.0,
+        at: row.at.0,
+        actor: row.actor,
+        action: row.action,
+        entity: row.entity,
+        entity_id: row.entity_id,
+        payload: row.payload,
+        prev_hash: row.prev_hash,
+        hash: row.hash,
     }
 }
 
@@ -232,14 +209,13 @@ pub fn list(
     after: Option<i64>,
     limit: i64,
 ) -> Result<Vec<AuditRow>, DbError> {
-    let mut query = audit_log::table
-        .select(COLUMNS)
-        .order(audit_log::seq)
-        .limit(limit)
-        .into_boxed();
-    if let Some(after) = after {
-        query = query.filter(audit_log::seq.gt(after));
-    }
+    let mut query = super::page_after!(
+        audit_log::table,
+        audit_log::seq,
+        Row::as_select(),
+        after,
+        limit
+    );
     if let Some(entity) = &filter.entity {
         query = query.filter(audit_log::entity.eq(entity.clone()));
     }
@@ -256,7 +232,7 @@ pub fn verify(conn: &mut DbConnection, key: &AuditKey) -> Result<ChainWalk, DbEr
     let mut after = 0_i64;
     loop {
         let batch: Vec<Row> = audit_log::table
-            .select(COLUMNS)
+            .select(Row::as_select())
             .filter(audit_log::seq.gt(after))
             .order(audit_log::seq)
             .limit(VERIFY_BATCH)
@@ -264,7 +240,7 @@ pub fn verify(conn: &mut DbConnection, key: &AuditKey) -> Result<ChainWalk, DbEr
         let Some(last) = batch.last() else {
             return Ok(walk.finish());
         };
-        after = last.0;
+        after = last.seq;
         for row in batch {
             walk.step(&to_row(row));
         }

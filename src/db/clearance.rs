@@ -410,22 +410,16 @@ pub fn history(
     if exists == 0 {
         return Err(DbError::NotFound);
     }
-    let mut query = clearance_history::table
-        .filter(clearance_history::model_id.eq(DbId(model_id)))
-        .select((
-            clearance_history::id,
-            clearance_history::status,
-            clearance_history::previous_status,
-            clearance_history::advisory_id,
-            clearance_history::review_id,
-            clearance_history::changed_at,
-        ))
-        .order(clearance_history::id)
-        .limit(limit)
-        .into_boxed();
-    if let Some(after) = after {
-        query = query.filter(clearance_history::id.gt(DbId(after)));
-    }
+    let columns = (
+        clearance_history::id,
+        clearance_history::status,
+        clearance_history::previous_status,
+        clearance_history::advisory_id,
+        clearance_history::review_id,
+        clearance_history::changed_at,
+    );
+    let query = super::page_after!(clearance_history, columns, after.map(DbId), limit)
+        .filter(clearance_history::model_id.eq(DbId(model_id)));
     let parse = |s: &str| ClearanceStatus::parse(s).map_err(|e| DbError::Other(anyhow::anyhow!(e)));
     query
         .load::<(DbId, String, String, Option<DbId>, Option<DbId>, DbTime)>(conn)?

@@ -37,102 +37,48 @@ pub struct EvidenceFilter {
     pub model_id: Option<Uuid>,
 }
 
-type Row = (
-    DbId,
-    String,
-    String,
-    String,
-    DbTime,
-    Option<String>,
-    String,
-    String,
-    String,
-    String,
-    String,
-    DbTime,
-);
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = evidence)]
+struct Row {
+    id: DbId,
+    title: String,
+    source: String,
+    kind: String,
+    observed_at: DbTime,
+    firmware: Option<String>,
+    summary: String,
+    severity: String,
+    findings: String,
+    refs: String,
+    created_by: String,
+    created_at: DbTime,
+}
 
-const COLUMNS: (
-    evidence::id,
-    evidence::title,
-    evidence::source,
-    evidence::kind,
-    evidence::observed_at,
-    evidence::firmware,
-    evidence::summary,
-    evidence::severity,
-    evidence::findings,
-    evidence::refs,
-    evidence::created_by,
-    evidence::created_at,
-) = (
-    evidence::id,
-    evidence::title,
-    evidence::source,
-    evidence::kind,
-    evidence::observed_at,
-    evidence::firmware,
-    evidence::summary,
-    evidence::severity,
-    evidence::findings,
-    evidence::refs,
-    evidence::created_by,
-    evidence::created_at,
-);
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = evidence_responses)]
+struct ResponseRow {
+    id: DbId,
+    evidence_id: DbId,
+    kind: String,
+    author: String,
+    received_at: DbTime,
+    text: String,
+    supersedes: Option<DbId>,
+    created_by: String,
+    created_at: DbTime,
+}
 
-type ResponseRow = (
-    DbId,
-    DbId,
-    String,
-    String,
-    DbTime,
-    String,
-    Option<DbId>,
-    String,
-    DbTime,
-);
-
-const RESPONSE_COLUMNS: (
-    evidence_responses::id,
-    evidence_responses::evidence_id,
-    evidence_responses::kind,
-    evidence_responses::author,
-    evidence_responses::received_at,
-    evidence_responses::text,
-    evidence_responses::supersedes,
-    evidence_responses::created_by,
-    evidence_responses::created_at,
-) = (
-    evidence_responses::id,
-    evidence_responses::evidence_id,
-    evidence_responses::kind,
-    evidence_responses::author,
-    evidence_responses::received_at,
-    evidence_responses::text,
-    evidence_responses::supersedes,
-    evidence_responses::created_by,
-    evidence_responses::created_at,
-);
-
-type ArtifactRow = (DbId, String, i64, String, String, String, DbTime);
-
-const ARTIFACT_COLUMNS: (
-    evidence_artifacts::evidence_id,
-    evidence_artifacts::sha256,
-    evidence_artifacts::size,
-    evidence_artifacts::filename,
-    evidence_artifacts::content_type,
-    evidence_artifacts::uploaded_by,
-    evidence_artifacts::uploaded_at,
-) = (
-    evidence_artifacts::evidence_id,
-    evidence_artifacts::sha256,
-    evidence_artifacts::size,
-    evidence_artifacts::filename,
-    evidence_artifacts::content_type,
-    evidence_artifacts::uploaded_by,
-    evidence_artifacts::uploaded_at,
-);
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = evidence_artifacts)]
+struct ArtifactRow {
+    evidence_id: DbId,
+    sha256: String,
+    size: i64,
+    filename: String,
+    content_type: String,
+    uploaded_by: String,
+    uploaded_at: DbTime,
+}
 
 /// Files new evidence, by `created_by`, about models that exist.
 pub fn insert(
@@ -181,7 +127,10 @@ pub fn existing(conn: &mut DbConnection, ids: &[Uuid]) -> Result<HashSet<Uuid>, 
 }
 
 pub fn get(conn: &mut DbConnection, id: Uuid) -> Result<Evidence, DbError> {
-    let row: Row = evidence::table.find(DbId(id)).select(COLUMNS).first(conn)?;
+    let row = evidence::table
+        .find(DbId(id))
+        .select(Row::as_select())
+        .first(conn)?;
     let mut children = children_of(conn, &[DbId(id)])?;
     assemble(row, &mut children)
 }
@@ -193,14 +142,7 @@ pub fn list(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Evidence>, DbError> {
-    let mut query = evidence::table
-        .select(COLUMNS)
-        .order(evidence::id)
-        .limit(limit)
-        .into_boxed();
-    if let Some(after) = after {
-        query = query.filter(evidence::id.gt(DbId(after)));
-    }
+    let mut query = super::page_after!(evidence, Row::as_select(), after.map(DbId), limit);
     if let Some(model_id) = filter.model_id {
         let about_model = evidence_models::table
             .select(evidence_models::evidence_id)
@@ -208,7 +150,7 @@ pub fn list(
         query = query.filter(evidence::id.eq_any(about_model));
     }
     let rows: Vec<Row> = query.load(conn)?;
-    let ids: Vec<DbId> = rows.iter().map(|r| r.0).collect();
+    let ids: Vec<DbId> = rows.iter().map(|r| r.id).collect();
     let mut children = children_of(conn, &ids)?;
     rows.into_iter()
         .map(|row| assemble(row, &mut children))
@@ -237,9 +179,9 @@ pub fn respond(
             evidence_responses::created_at.eq(DbTime(now)),
         ))
         .execute(conn)?;
-    let row: ResponseRow = evidence_responses::table
+    let row = evidence_responses::table
         .find(DbId(id))
-        .select(RESPONSE_COLUMNS)
+        .select(ResponseRow::as_select())
         .first(conn)?;
     to_response(row)
 }
@@ -250,10 +192,10 @@ pub fn artifact(
     evidence_id: Uuid,
     sha256: &Sha256Digest,
 ) -> Result<Artifact, DbError> {
-    let row: ArtifactRow = evidence_artifacts::table
+    let row = evidence_artifacts::table
         .filter(evidence_artifacts::evidence_id.eq(DbId(evidence_id)))
         .filter(evidence_artifacts::sha256.eq(sha256.to_hex()))
-        .select(ARTIFACT_COLUMNS)
+        .select(ArtifactRow::as_select())
         .first(conn)?;
     Ok(to_artifact(row))
 }
@@ -321,7 +263,7 @@ fn children_of(conn: &mut DbConnection, ids: &[DbId]) -> Result<HashMap<DbId, Ch
     }
     // UUIDv7 ids sort by creation: oldest response first.
     let response_rows: Vec<ResponseRow> = evidence_responses::table
-        .select(RESPONSE_COLUMNS)
+        .select(ResponseRow::as_select())
         .filter(evidence_responses::evidence_id.eq_any(ids))
         .order((evidence_responses::evidence_id, evidence_responses::id))
         .load(conn)?;
@@ -334,7 +276,7 @@ fn children_of(conn: &mut DbConnection, ids: &[DbId]) -> Result<HashMap<DbId, Ch
             .push(response);
     }
     let artifact_rows: Vec<ArtifactRow> = evidence_artifacts::table
-        .select(ARTIFACT_COLUMNS)
+        .select(ArtifactRow::as_select())
         .filter(evidence_artifacts::evidence_id.eq_any(ids))
         .order((
             evidence_artifacts::evidence_id,
@@ -343,9 +285,8 @@ fn children_of(conn: &mut DbConnection, ids: &[DbId]) -> Result<HashMap<DbId, Ch
         ))
         .load(conn)?;
     for row in artifact_rows {
-        let id = row.0;
         children
-            .entry(id)
+            .entry(row.evidence_id)
             .or_default()
             .artifacts
             .push(to_artifact(row));
@@ -372,71 +313,54 @@ fn children_of(conn: &mut DbConnection, ids: &[DbId]) -> Result<HashMap<DbId, Ch
 }
 
 fn assemble(row: Row, children: &mut HashMap<DbId, Children>) -> Result<Evidence, DbError> {
-    let (
-        id,
-        title,
-        source,
-        kind,
-        observed_at,
-        firmware,
-        summary,
-        severity,
-        findings,
-        refs,
-        created_by,
-        created_at,
-    ) = row;
     let Children {
         model_ids,
         responses,
         artifacts,
         superseded_by,
-    } = children.remove(&id).unwrap_or_default();
+    } = children.remove(&row.id).unwrap_or_default();
     Ok(Evidence {
-        id: id.0,
+        id: row.id.0,
         model_ids,
-        title,
-        source,
-        kind: stored("evidence.kind", &kind)?,
-        observed_at: observed_at.0,
-        firmware,
-        summary,
-        severity: stored("evidence.severity", &severity)?,
-        findings: from_json("evidence.findings", &findings)?,
-        references: from_json("evidence.refs", &refs)?,
+        title: row.title,
+        source: row.source,
+        kind: stored("evidence.kind", &row.kind)?,
+        observed_at: row.observed_at.0,
+        firmware: row.firmware,
+        summary: row.summary,
+        severity: stored("evidence.severity", &row.severity)?,
+        findings: from_json("evidence.findings", &row.findings)?,
+        references: from_json("evidence.refs", &row.refs)?,
         responses,
         artifacts,
         superseded_by,
-        created_by,
-        created_at: created_at.0,
+        created_by: row.created_by,
+        created_at: row.created_at.0,
     })
 }
 
 fn to_response(row: ResponseRow) -> Result<EvidenceResponse, DbError> {
-    let (id, evidence_id, kind, author, received_at, text, supersedes, created_by, created_at) =
-        row;
     Ok(EvidenceResponse {
-        id: id.0,
-        evidence_id: evidence_id.0,
-        kind: stored("evidence_responses.kind", &kind)?,
-        author,
-        received_at: received_at.0,
-        text,
-        supersedes: supersedes.map(|s| s.0),
-        created_by,
-        created_at: created_at.0,
+        id: row.id.0,
+        evidence_id: row.evidence_id.0,
+        kind: stored("evidence_responses.kind", &row.kind)?,
+        author: row.author,
+        received_at: row.received_at.0,
+        text: row.text,
+        supersedes: row.supersedes.map(|s| s.0),
+        created_by: row.created_by,
+        created_at: row.created_at.0,
     })
 }
 
 fn to_artifact(row: ArtifactRow) -> Artifact {
-    let (_, sha256, size, filename, content_type, uploaded_by, uploaded_at) = row;
     Artifact {
-        sha256,
-        size,
-        filename,
-        content_type,
-        uploaded_by,
-        uploaded_at: uploaded_at.0,
+        sha256: row.sha256,
+        size: row.size,
+        filename: row.filename,
+        content_type: row.content_type,
+        uploaded_by: row.uploaded_by,
+        uploaded_at: row.uploaded_at.0,
     }
 }
 

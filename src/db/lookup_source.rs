@@ -36,19 +36,14 @@ pub struct MakerRow {
 /// Most ids bound in one statement.
 const CHUNK: usize = 1_000;
 
-type Head = (DbId, DbId, String, DbTime);
-
-const HEAD: (
-    models::id,
-    models::manufacturer_id,
-    models::name,
-    models::created_at,
-) = (
-    models::id,
-    models::manufacturer_id,
-    models::name,
-    models::created_at,
-);
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = models)]
+struct Head {
+    id: DbId,
+    manufacturer_id: DbId,
+    name: String,
+    created_at: DbTime,
+}
 
 /// Up to `limit` models in id order, starting after `after`.
 pub fn models_after(
@@ -56,16 +51,9 @@ pub fn models_after(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<ModelRow>, DbError> {
-    let mut heads = models::table
-        .select(HEAD)
-        .order(models::id)
-        .limit(limit)
-        .into_boxed();
-    if let Some(after) = after {
-        heads = heads.filter(models::id.gt(DbId(after)));
-    }
-    let heads: Vec<Head> = heads.load(conn)?;
-    let Some(through) = heads.last().map(|h| h.0) else {
+    let heads: Vec<Head> =
+        super::page_after!(models, Head::as_select(), after.map(DbId), limit).load(conn)?;
+    let Some(through) = heads.last().map(|h| h.id) else {
         return Ok(Vec::new());
     };
     let owners = Owners::Range {
@@ -84,7 +72,7 @@ pub fn models_by_id(conn: &mut DbConnection, ids: &[Uuid]) -> Result<Vec<ModelRo
     let mut found = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
         let heads: Vec<Head> = models::table
-            .select(HEAD)
+            .select(Head::as_select())
             .filter(models::id.eq_any(chunk))
             .order(models::id)
             .load(conn)?;
@@ -98,20 +86,20 @@ pub fn models_by_id(conn: &mut DbConnection, ids: &[Uuid]) -> Result<Vec<ModelRo
 fn attach(heads: Vec<Head>, mut children: HashMap<DbId, Children>) -> Vec<ModelRow> {
     heads
         .into_iter()
-        .map(|(id, maker, name, created_at)| {
+        .map(|head| {
             let Children {
                 mut aliases,
                 model_numbers,
                 tacs,
-            } = children.remove(&id).unwrap_or_default();
+            } = children.remove(&head.id).unwrap_or_default();
             aliases.extend(model_numbers);
             ModelRow {
-                id: id.0,
-                manufacturer_id: maker.0,
-                name,
+                id: head.id.0,
+                manufacturer_id: head.manufacturer_id.0,
+                name: head.name,
                 other_names: aliases,
                 tacs,
-                created_at: created_at.0,
+                created_at: head.created_at.0,
             }
         })
         .collect()

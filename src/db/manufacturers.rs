@@ -11,23 +11,16 @@ use super::types::{DbId, DbTime};
 use super::{DbConnection, DbError, group, is_unique_violation};
 use crate::domain::registry::{Manufacturer, Name, NewManufacturer};
 
-type Row = (DbId, String, String, i64, DbTime, DbTime);
-
-const COLUMNS: (
-    manufacturers::id,
-    manufacturers::name,
-    manufacturers::country,
-    manufacturers::version,
-    manufacturers::created_at,
-    manufacturers::updated_at,
-) = (
-    manufacturers::id,
-    manufacturers::name,
-    manufacturers::country,
-    manufacturers::version,
-    manufacturers::created_at,
-    manufacturers::updated_at,
-);
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = manufacturers)]
+struct Row {
+    id: DbId,
+    name: String,
+    country: String,
+    version: i64,
+    created_at: DbTime,
+    updated_at: DbTime,
+}
 
 /// Inserts a manufacturer with its aliases; a name taken (ignoring case) is
 /// a conflict.
@@ -79,9 +72,9 @@ pub fn insert(
 }
 
 pub fn get(conn: &mut DbConnection, id: Uuid) -> Result<Manufacturer, DbError> {
-    let row: Row = manufacturers::table
+    let row = manufacturers::table
         .find(DbId(id))
-        .select(COLUMNS)
+        .select(Row::as_select())
         .first(conn)?;
     let mut aliases = aliases_of(conn, &[DbId(id)])?;
     Ok(assemble(row, &mut aliases))
@@ -93,16 +86,9 @@ pub fn list(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Manufacturer>, DbError> {
-    let mut query = manufacturers::table
-        .select(COLUMNS)
-        .order(manufacturers::id)
-        .limit(limit)
-        .into_boxed();
-    if let Some(after) = after {
-        query = query.filter(manufacturers::id.gt(DbId(after)));
-    }
-    let rows: Vec<Row> = query.load(conn)?;
-    let ids: Vec<DbId> = rows.iter().map(|r| r.0).collect();
+    let rows: Vec<Row> =
+        super::page_after!(manufacturers, Row::as_select(), after.map(DbId), limit).load(conn)?;
+    let ids: Vec<DbId> = rows.iter().map(|r| r.id).collect();
     let mut aliases = aliases_of(conn, &ids)?;
     Ok(rows
         .into_iter()
@@ -161,15 +147,14 @@ fn aliases(
 }
 
 fn assemble(row: Row, aliases: &mut HashMap<DbId, Vec<String>>) -> Manufacturer {
-    let (id, name, country, version, created_at, updated_at) = row;
     Manufacturer {
-        id: id.0,
-        name,
-        country,
-        aliases: aliases.remove(&id).unwrap_or_default(),
-        created_at: created_at.0,
-        updated_at: updated_at.0,
-        version,
+        id: row.id.0,
+        name: row.name,
+        country: row.country,
+        aliases: aliases.remove(&row.id).unwrap_or_default(),
+        created_at: row.created_at.0,
+        updated_at: row.updated_at.0,
+        version: row.version,
     }
 }
 

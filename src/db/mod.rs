@@ -449,6 +449,27 @@ macro_rules! existing_ids {
 }
 pub(crate) use existing_ids;
 
+/// One page of `$table` in `id` order (or of any source in `$key` order):
+/// at most `$limit` rows of `$select` after the key `$after` (an `Option`),
+/// boxed so that the caller can filter it further.
+macro_rules! page_after {
+    ($table:ident, $select:expr, $after:expr, $limit:expr) => {
+        $crate::db::page_after!($table::table, $table::id, $select, $after, $limit)
+    };
+    ($source:expr, $key:expr, $select:expr, $after:expr, $limit:expr) => {{
+        let mut query = $source
+            .select($select)
+            .order($key)
+            .limit($limit)
+            .into_boxed();
+        if let Some(after) = $after {
+            query = query.filter($key.gt(after));
+        }
+        query
+    }};
+}
+pub(crate) use page_after;
+
 /// Escapes `%`, `_` and `\` so user text matches literally inside LIKE.
 pub fn like_contains(text: &str) -> String {
     let escaped = text

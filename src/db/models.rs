@@ -26,41 +26,27 @@ pub struct ModelFilter {
     pub status: Option<ClearanceStatus>,
 }
 
-type Row = (
-    DbId,
-    DbId,
-    String,
-    String,
-    i64,
-    DbTime,
-    DbTime,
-    String,
-    String,
-);
+/// A model joined with its manufacturer.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = models)]
+struct Row {
+    id: DbId,
+    manufacturer_id: DbId,
+    name: String,
+    category: String,
+    version: i64,
+    created_at: DbTime,
+    updated_at: DbTime,
+    #[diesel(embed)]
+    maker: MakerRow,
+}
 
-type Columns = (
-    models::id,
-    models::manufacturer_id,
-    models::name,
-    models::category,
-    models::version,
-    models::created_at,
-    models::updated_at,
-    manufacturers::name,
-    manufacturers::country,
-);
-
-const COLUMNS: Columns = (
-    models::id,
-    models::manufacturer_id,
-    models::name,
-    models::category,
-    models::version,
-    models::created_at,
-    models::updated_at,
-    manufacturers::name,
-    manufacturers::country,
-);
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = manufacturers)]
+struct MakerRow {
+    name: String,
+    country: String,
+}
 
 /// Inserts a model with its names and TACs, unassessed; a name its maker
 /// already has, or a TAC another model claims, is a conflict.
@@ -120,10 +106,10 @@ pub fn existing(conn: &mut DbConnection, ids: &[Uuid]) -> Result<HashSet<Uuid>, 
 }
 
 pub fn get(conn: &mut DbConnection, id: Uuid) -> Result<Model, DbError> {
-    let row: Row = models::table
+    let row = models::table
         .inner_join(manufacturers::table)
         .filter(models::id.eq(DbId(id)))
-        .select(COLUMNS)
+        .select(Row::as_select())
         .first(conn)?;
     let mut children = children_of(conn, Owners::Ids(&[DbId(id)]))?;
     Ok(assemble(row, &mut children))
@@ -190,15 +176,13 @@ pub fn list(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Model>, DbError> {
-    let mut query = models::table
-        .inner_join(manufacturers::table)
-        .select(COLUMNS)
-        .order(models::id)
-        .limit(limit)
-        .into_boxed();
-    if let Some(after) = after {
-        query = query.filter(models::id.gt(DbId(after)));
-    }
+    let mut query = super::page_after!(
+        models::table.inner_join(manufacturers::table),
+        models::id,
+        Row::as_select(),
+        after.map(DbId),
+        limit
+    );
     if let Some(manufacturer_id) = filter.manufacturer_id {
         query = query.filter(models::manufacturer_id.eq(DbId(manufacturer_id)));
     }
@@ -230,7 +214,7 @@ pub fn list(
         );
     }
     let rows: Vec<Row> = query.load(conn)?;
-    let ids: Vec<DbId> = rows.iter().map(|r| r.0).collect();
+    let ids: Vec<DbId> = rows.iter().map(|r| r.id).collect();
     let mut children = children_of(conn, Owners::Ids(&ids))?;
     Ok(rows
         .into_iter()
@@ -393,37 +377,26 @@ pub(super) fn children_of(
 }
 
 fn assemble(row: Row, children: &mut HashMap<DbId, Children>) -> Model {
-    let (
-        id,
-        manufacturer_id,
-        name,
-        category,
-        version,
-        created_at,
-        updated_at,
-        maker_name,
-        maker_country,
-    ) = row;
     let Children {
         aliases,
         model_numbers,
         tacs,
-    } = children.remove(&id).unwrap_or_default();
+    } = children.remove(&row.id).unwrap_or_default();
     Model {
-        id: id.0,
+        id: row.id.0,
         manufacturer: ManufacturerRef {
-            id: manufacturer_id.0,
-            name: maker_name,
-            country: maker_country,
+            id: row.manufacturer_id.0,
+            name: row.maker.name,
+            country: row.maker.country,
         },
-        name,
+        name: row.name,
         aliases,
         model_numbers,
         // Only valid categories are ever written.
-        category: category.parse().unwrap_or(Category::Other),
+        category: row.category.parse().unwrap_or(Category::Other),
         tacs,
-        created_at: created_at.0,
-        updated_at: updated_at.0,
-        version,
+        created_at: row.created_at.0,
+        updated_at: row.updated_at.0,
+        version: row.version,
     }
 }

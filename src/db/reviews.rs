@@ -39,75 +39,44 @@ pub struct ReviewFilter {
     pub model_id: Option<Uuid>,
 }
 
-type Row = (
-    DbId,
-    DbId,
-    String,
-    DbTime,
-    String,
-    DbTime,
-    Option<String>,
-    Option<DbId>,
-    Option<String>,
-    Option<DbTime>,
-);
-
-const COLUMNS: (
-    reviews::id,
-    reviews::model_id,
-    reviews::reason,
-    reviews::due_at,
-    reviews::opened_by,
-    reviews::opened_at,
-    reviews::outcome,
-    reviews::advisory_id,
-    reviews::closed_by,
-    reviews::closed_at,
-) = (
-    reviews::id,
-    reviews::model_id,
-    reviews::reason,
-    reviews::due_at,
-    reviews::opened_by,
-    reviews::opened_at,
-    reviews::outcome,
-    reviews::advisory_id,
-    reviews::closed_by,
-    reviews::closed_at,
-);
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = reviews)]
+struct Row {
+    id: DbId,
+    model_id: DbId,
+    reason: String,
+    due_at: DbTime,
+    opened_by: String,
+    opened_at: DbTime,
+    outcome: Option<String>,
+    advisory_id: Option<DbId>,
+    closed_by: Option<String>,
+    closed_at: Option<DbTime>,
+}
 
 fn to_review(row: Row, now: DateTime<Utc>) -> Review {
-    let (
-        id,
-        model_id,
-        reason,
-        due_at,
-        opened_by,
-        opened_at,
-        outcome,
-        advisory_id,
-        closed_by,
-        closed_at,
-    ) = row;
-    let open = closed_at.is_none();
+    let open = row.closed_at.is_none();
     Review {
-        id: id.0,
-        model_id: model_id.0,
-        reason,
-        due_at: due_at.0,
-        opened_by,
-        opened_at: opened_at.0,
+        id: row.id.0,
+        model_id: row.model_id.0,
+        reason: row.reason,
+        due_at: row.due_at.0,
+        opened_by: row.opened_by,
+        opened_at: row.opened_at.0,
         state: if open { "open" } else { "closed" },
-        overdue: open && due_at.0 < now,
-        outcome,
-        advisory_id: advisory_id.map(|a| a.0),
-        closed_by,
-        closed_at: closed_at.map(|c| c.0),
+        overdue: open && row.due_at.0 < now,
+        outcome: row.outcome,
+        advisory_id: row.advisory_id.map(|a| a.0),
+        closed_by: row.closed_by,
+        closed_at: row.closed_at.map(|c| c.0),
     }
 }
 
 pub fn get(conn: &mut DbConnection, id: Uuid, now: DateTime<Utc>) -> Result<Review, DbError> {
-    let row: Row = reviews::table.find(DbId(id)).select(COLUMNS).first(conn)?;
+    let row = reviews::table
+        .find(DbId(id))
+        .select(Row::as_select())
+        .first(conn)?;
     Ok(to_review(row, now))
 }
 
@@ -178,14 +147,7 @@ pub fn list(
     limit: i64,
     now: DateTime<Utc>,
 ) -> Result<Vec<Review>, DbError> {
-    let mut query = reviews::table
-        .select(COLUMNS)
-        .order(reviews::id)
-        .limit(limit)
-        .into_boxed();
-    if let Some(after) = after {
-        query = query.filter(reviews::id.gt(DbId(after)));
-    }
+    let mut query = super::page_after!(reviews, Row::as_select(), after.map(DbId), limit);
     if filter.overdue {
         query = query
             .filter(reviews::closed_at.is_null())

@@ -1,8 +1,6 @@
 //! Email addresses, parsed once at the edge: every address the service
 //! stores or mails to went through [`EmailAddress::parse`].
 
-use std::fmt;
-
 use email_address::Options;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -22,13 +20,7 @@ pub struct EmailAddress(String);
 
 impl EmailAddress {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            return Err("must not be empty".into());
-        }
-        if trimmed.chars().count() > MAX_CHARS {
-            return Err(format!("must be at most {MAX_CHARS} characters"));
-        }
+        let trimmed = super::text::trimmed_within(raw, MAX_CHARS)?;
         if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err("must not contain spaces or control characters".into());
         }
@@ -49,34 +41,13 @@ impl EmailAddress {
         Ok(Self(trimmed.to_owned()))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The key the address is unique under (case is ignored).
     pub fn key(&self) -> String {
         email_key(&self.0)
     }
 }
 
-impl TryFrom<String> for EmailAddress {
-    type Error = String;
-    fn try_from(raw: String) -> Result<Self, String> {
-        Self::parse(&raw)
-    }
-}
-
-impl From<EmailAddress> for String {
-    fn from(address: EmailAddress) -> String {
-        address.0
-    }
-}
-
-impl fmt::Display for EmailAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+crate::parsed_text!(EmailAddress);
 
 #[cfg(test)]
 mod tests {

@@ -116,24 +116,9 @@ impl Reference {
         }
         Ok(Self(normalised))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for Reference {
-    type Error = String;
-    fn try_from(raw: String) -> Result<Self, String> {
-        Self::parse(&raw)
-    }
-}
-
-impl From<Reference> for String {
-    fn from(reference: Reference) -> String {
-        reference.0
-    }
-}
+crate::parsed_text!(Reference);
 
 /// The models a piece of evidence is about: at least one, each once.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]

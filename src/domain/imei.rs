@@ -11,11 +11,7 @@
 //! * An **IMEISV** is 16 digits: the TAC, the 6-digit serial number and a
 //!   2-digit software version number, with no check digit.
 
-use std::borrow::Cow;
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
@@ -125,7 +121,8 @@ pub fn luhn_check_digit(first14: &str) -> u8 {
 }
 
 /// A Type Allocation Code: exactly 8 ASCII digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Tac(String);
 
 impl Tac {
@@ -145,47 +142,10 @@ impl Tac {
         }
         Ok(Tac(s.to_owned()))
     }
-
-    /// The 8 digits.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for Tac {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FromStr for Tac {
-    type Err = DeviceIdError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Tac::parse(s)
-    }
-}
-
-impl TryFrom<String> for Tac {
-    type Error = DeviceIdError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Tac::parse(&value)
-    }
-}
-
-impl Serialize for Tac {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Tac {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = Cow::<'de, str>::deserialize(deserializer)?;
-        Tac::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
+// `as_str`: the 8 digits.
+crate::parsed_text!(Tac, DeviceIdError);
 
 impl PartialSchema for Tac {
     fn schema() -> RefOr<Schema> {
@@ -204,10 +164,9 @@ impl ToSchema for Tac {}
 
 /// A device identity as typed by a person: a 15-digit IMEI (with a correct
 /// Luhn check digit) or a 16-digit IMEISV. Stored normalised, as digits only.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Imei {
-    digits: String,
-}
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Imei(String);
 
 impl Imei {
     /// Parses an IMEI or IMEISV. Surrounding whitespace is trimmed and spaces
@@ -232,59 +191,22 @@ impl Imei {
             IMEISV_LEN => {}
             found => return Err(DeviceIdError::ImeiLength { found }),
         }
-        Ok(Imei { digits })
+        Ok(Imei(digits))
     }
 
     /// The TAC: the first 8 digits.
     pub fn tac(&self) -> Tac {
-        Tac(self.digits[..TAC_LEN].to_owned())
-    }
-
-    /// The normalised digits (15 for an IMEI, 16 for an IMEISV).
-    pub fn as_str(&self) -> &str {
-        &self.digits
+        Tac(self.0[..TAC_LEN].to_owned())
     }
 
     /// Whether this is a 16-digit IMEISV rather than a 15-digit IMEI.
     pub fn is_imeisv(&self) -> bool {
-        self.digits.len() == IMEISV_LEN
+        self.0.len() == IMEISV_LEN
     }
 }
 
-impl fmt::Display for Imei {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.digits)
-    }
-}
-
-impl FromStr for Imei {
-    type Err = DeviceIdError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Imei::parse(s)
-    }
-}
-
-impl TryFrom<String> for Imei {
-    type Error = DeviceIdError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Imei::parse(&value)
-    }
-}
-
-impl Serialize for Imei {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.digits)
-    }
-}
-
-impl<'de> Deserialize<'de> for Imei {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = Cow::<'de, str>::deserialize(deserializer)?;
-        Imei::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
+// `as_str`: the normalised digits (15 for an IMEI, 16 for an IMEISV).
+crate::parsed_text!(Imei, DeviceIdError);
 
 impl PartialSchema for Imei {
     fn schema() -> RefOr<Schema> {

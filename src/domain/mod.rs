@@ -4,6 +4,7 @@
 pub mod advisory;
 pub mod audit;
 pub mod clearance;
+pub mod csv_upload;
 pub mod email;
 pub mod evidence;
 pub mod firmware;
@@ -27,6 +28,51 @@ where
     D: serde::Deserializer<'de>,
 {
     <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
+/// Completes a `struct $name(String)` that is built only by its
+/// `fn parse(&str) -> Result<Self, $error>`: `as_str`, `Display`, `FromStr`,
+/// and the `TryFrom<String>`/`Into<String>` pair that
+/// `#[serde(try_from = "String", into = "String")]` travels through, so that
+/// a deserialised value is always a parsed one.
+#[macro_export]
+macro_rules! parsed_text {
+    ($name:ident) => {
+        $crate::parsed_text!($name, String);
+    };
+    ($name:ident, $error:ty) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $error;
+            fn from_str(raw: &str) -> Result<Self, $error> {
+                Self::parse(raw)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $error;
+            fn try_from(raw: String) -> Result<Self, $error> {
+                Self::parse(&raw)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(text: $name) -> String {
+                text.0
+            }
+        }
+    };
 }
 
 /// Declares an enumeration that travels as lower snake case text (in JSON,

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::csv_upload::{self, CsvLines, LineError, Upload};
 use super::email::EmailAddress;
-use super::text::{CsvLines, Line};
+use super::text::Line;
 
 /// One person in the directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -78,13 +79,6 @@ pub struct RosterEntry {
     pub unit: Option<Line>,
 }
 
-/// What is wrong with one line of a roster (1-based, the header is line 1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineError {
-    pub line: u64,
-    pub message: String,
-}
-
 const COLUMNS: [&str; 3] = ["email", "name", "unit"];
 
 /// Parses a CSV roster: a header naming the columns `email`, `name` and
@@ -94,22 +88,14 @@ const COLUMNS: [&str; 3] = ["email", "name", "unit"];
 /// address, a missing name, an address (ignoring case) already on an
 /// earlier line.
 pub fn parse_roster(bytes: &[u8]) -> Result<Vec<RosterEntry>, Vec<LineError>> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
-    let mut records = reader.byte_records();
-    let order = match records.next() {
-        None => return Err(vec![header_error("the file is empty")]),
-        Some(Err(e)) => return Err(vec![header_error(&e.to_string())]),
-        Some(Ok(header)) => column_order(&header).map_err(|e| vec![e])?,
-    };
-    let mut entries = Vec::new();
-    let mut errors = Vec::new();
+    let Upload {
+        bytes,
+        mut reader,
+        order,
+    } = csv_upload::open(bytes, COLUMNS)?;
     let mut first_line_of: HashMap<String, u64> = HashMap::new();
     let mut lines = CsvLines::new(bytes);
-    for record in records {
+    csv_upload::whole(reader.byte_records().map(|record| {
         let (line, parsed) = match record {
             Ok(record) => (lines.line_of(record.position()), entry(&record, &order)),
             Err(e) => (lines.line_of(e.position()), Err(e.to_string())),
@@ -121,47 +107,8 @@ pub fn parse_roster(bytes: &[u8]) -> Result<Vec<RosterEntry>, Vec<LineError>> {
                 Ok(entry)
             }
         });
-        match checked {
-            Ok(entry) => entries.push(entry),
-            Err(message) => errors.push(LineError { line, message }),
-        }
-    }
-    if errors.is_empty() {
-        Ok(entries)
-    } else {
-        Err(errors)
-    }
-}
-
-fn header_error(problem: &str) -> LineError {
-    LineError {
-        line: 1,
-        message: format!("{problem}: the first line must be the header email,name,unit"),
-    }
-}
-
-/// Where each of [`COLUMNS`] is in the header.
-fn column_order(header: &csv::ByteRecord) -> Result<[usize; 3], LineError> {
-    let names: Vec<String> = header
-        .iter()
-        .map(|field| String::from_utf8_lossy(field).trim().to_lowercase())
-        .collect();
-    let mut order = [0; 3];
-    for (slot, column) in order.iter_mut().zip(COLUMNS) {
-        let mut at = names.iter().enumerate().filter(|(_, n)| *n == column);
-        match (at.next(), at.next()) {
-            (Some((index, _)), None) => *slot = index,
-            _ => {
-                return Err(header_error(&format!(
-                    "the column `{column}` must appear once"
-                )));
-            }
-        }
-    }
-    if names.len() != COLUMNS.len() {
-        return Err(header_error("there are other columns"));
-    }
-    Ok(order)
+        (line, checked)
+    }))
 }
 
 /// One record as an entry; every problem of the line in one message.
@@ -252,11 +199,7 @@ mod tests {
             ]
             .join(end)
                 + end;
-            assert_eq!(
-                lines_of(parse_roster(csv.as_bytes())),
-                vec![4, 5],
-                "{end:?}"
-            );
+            assert_eq!(lines_of(parse_roster(csv.as_bytes())), vec![4, 5], "{end:?}");
         }
     }
 

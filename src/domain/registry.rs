@@ -1,7 +1,6 @@
 //! The registry's values: names, countries, device categories. Each is built
 //! only by parsing, so code holding one holds a valid one.
 
-use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -22,21 +21,11 @@ pub struct Name(String);
 
 impl Name {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            return Err("must not be empty".into());
-        }
-        if trimmed.chars().count() > MAX_NAME_CHARS {
-            return Err(format!("must be at most {MAX_NAME_CHARS} characters"));
-        }
+        let trimmed = super::text::trimmed_within(raw, MAX_NAME_CHARS)?;
         if trimmed.chars().any(char::is_control) {
             return Err("must not contain control characters (such as line breaks)".into());
         }
         Ok(Self(trimmed.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 
     /// The case- and spacing-insensitive key the name is unique under.
@@ -45,24 +34,7 @@ impl Name {
     }
 }
 
-impl TryFrom<String> for Name {
-    type Error = String;
-    fn try_from(raw: String) -> Result<Self, String> {
-        Self::parse(&raw)
-    }
-}
-
-impl From<Name> for String {
-    fn from(name: Name) -> String {
-        name.0
-    }
-}
-
-impl fmt::Display for Name {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+crate::parsed_text!(Name);
 
 /// Removes repeated names (compared by key), keeping the first spelling.
 pub fn dedup_names(names: Vec<Name>) -> Vec<Name> {
@@ -85,24 +57,9 @@ impl Country {
             Err("must be an ISO 3166-1 alpha-2 country code such as CN or US".into())
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for Country {
-    type Error = String;
-    fn try_from(raw: String) -> Result<Self, String> {
-        Self::parse(&raw)
-    }
-}
-
-impl From<Country> for String {
-    fn from(country: Country) -> String {
-        country.0
-    }
-}
+crate::parsed_text!(Country);
 
 /// What kind of device a model is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

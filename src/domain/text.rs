@@ -28,9 +28,8 @@ pub fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Checks free text: trimmed, not empty, at most `max` characters, and no
-/// control characters but (when `multiline`) line breaks and tabs.
-fn parse_text(raw: &str, max: usize, multiline: bool) -> Result<String, String> {
+/// `raw` trimmed, if that is not empty and at most `max` characters.
+pub fn trimmed_within(raw: &str, max: usize) -> Result<&str, String> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return Err("must not be empty".into());
@@ -38,6 +37,13 @@ fn parse_text(raw: &str, max: usize, multiline: bool) -> Result<String, String> 
     if trimmed.chars().count() > max {
         return Err(format!("must be at most {max} characters"));
     }
+    Ok(trimmed)
+}
+
+/// Checks free text: trimmed, not empty, at most `max` characters, and no
+/// control characters but (when `multiline`) line breaks and tabs.
+fn parse_text(raw: &str, max: usize, multiline: bool) -> Result<String, String> {
+    let trimmed = trimmed_within(raw, max)?;
     let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
     if trimmed.chars().any(|c| c.is_control() && !allowed(c)) {
         return Err(if multiline {
@@ -63,30 +69,9 @@ macro_rules! bounded_text {
             pub fn parse(raw: &str) -> Result<Self, String> {
                 parse_text(raw, $max, $multiline).map(Self)
             }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
         }
 
-        impl TryFrom<String> for $name {
-            type Error = String;
-            fn try_from(raw: String) -> Result<Self, String> {
-                Self::parse(&raw)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(text: $name) -> String {
-                text.0
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
+        crate::parsed_text!($name);
     };
 }
 
@@ -154,47 +139,5 @@ mod tests {
         assert_eq!(compact("Redmi-1S"), "redmi1s");
         assert_eq!(compact("HM 1SW"), "hm1sw");
         assert_eq!(words("Redmi Note (4G)"), vec!["redmi", "note", "4g"]);
-    }
-}
-
-/// The line each record of a CSV file starts on (the header is line 1). The
-/// `csv` crate's own line number lags by one after a CRLF (its position is
-/// taken before the `\n`), and files often have CRLF line ends, so the number is counted here from the byte offset instead,
-/// skipping the line breaks (and blank lines) before the record.
-pub struct CsvLines<'a> {
-    bytes: &'a [u8],
-    /// A byte offset and the line it is on, so counting never restarts.
-    at: usize,
-    line: u64,
-}
-
-impl<'a> CsvLines<'a> {
-    pub fn new(bytes: &'a [u8]) -> Self {
-        Self {
-            bytes,
-            at: 0,
-            line: 1,
-        }
-    }
-
-    pub fn line_of(&mut self, position: Option<&csv::Position>) -> u64 {
-        let Some(position) = position else {
-            return self.line + 1;
-        };
-        let mut start = usize::try_from(position.byte())
-            .unwrap_or(usize::MAX)
-            .min(self.bytes.len());
-        while start < self.bytes.len() && matches!(self.bytes[start], b'\r' | b'\n') {
-            start += 1;
-        }
-        if start > self.at {
-            let breaks = self.bytes[self.at..start]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count();
-            self.line += breaks as u64;
-            self.at = start;
-        }
-        self.line
     }
 }

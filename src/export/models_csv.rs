@@ -21,10 +21,9 @@
 use std::collections::HashMap;
 
 use crate::domain::clearance::Clearance;
+use crate::domain::csv_upload::{self, CsvLines, LineError, Upload};
 use crate::domain::imei::Tac;
-use crate::domain::personnel::LineError;
 use crate::domain::registry::{Category, Country, Model, Name};
-use crate::domain::text::CsvLines;
 
 pub const HEADER: [&str; 9] = [
     "manufacturer",
@@ -147,23 +146,15 @@ pub struct ImportRow {
 /// of fields, a bad name, TAC or category, a model (manufacturer and name,
 /// ignoring case) or a TAC already on an earlier line.
 pub fn parse(bytes: &[u8]) -> Result<Vec<ImportRow>, Vec<LineError>> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
-    let mut records = reader.byte_records();
-    let order = match records.next() {
-        None => return Err(vec![header_error("the file is empty")]),
-        Some(Err(e)) => return Err(vec![header_error(&e.to_string())]),
-        Some(Ok(header)) => column_order(&header).map_err(|e| vec![e])?,
-    };
-    let mut rows = Vec::new();
-    let mut errors = Vec::new();
+    let Upload {
+        bytes,
+        mut reader,
+        order,
+    } = csv_upload::open(bytes, HEADER)?;
     let mut model_lines: HashMap<(String, String), u64> = HashMap::new();
     let mut tac_lines: HashMap<Tac, u64> = HashMap::new();
     let mut lines = CsvLines::new(bytes);
-    for record in records {
+    csv_upload::whole(reader.byte_records().map(|record| {
         let (line, parsed) = match record {
             Ok(record) => {
                 let line = lines.line_of(record.position());
@@ -194,50 +185,8 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<ImportRow>, Vec<LineError>> {
             }
             Ok(row)
         });
-        match checked {
-            Ok(row) => rows.push(row),
-            Err(message) => errors.push(LineError { line, message }),
-        }
-    }
-    if errors.is_empty() {
-        Ok(rows)
-    } else {
-        Err(errors)
-    }
-}
-
-fn header_error(problem: &str) -> LineError {
-    LineError {
-        line: 1,
-        message: format!(
-            "{problem}: the first line must be the header {}",
-            HEADER.join(",")
-        ),
-    }
-}
-
-/// Where each of [`HEADER`] is in the file's header.
-fn column_order(header: &csv::ByteRecord) -> Result<[usize; 9], LineError> {
-    let names: Vec<String> = header
-        .iter()
-        .map(|field| String::from_utf8_lossy(field).trim().to_lowercase())
-        .collect();
-    let mut order = [0; 9];
-    for (slot, column) in order.iter_mut().zip(HEADER) {
-        let mut at = names.iter().enumerate().filter(|(_, n)| *n == column);
-        match (at.next(), at.next()) {
-            (Some((index, _)), None) => *slot = index,
-            _ => {
-                return Err(header_error(&format!(
-                    "the column `{column}` must appear once"
-                )));
-            }
-        }
-    }
-    if names.len() != HEADER.len() {
-        return Err(header_error("there are other columns"));
-    }
-    Ok(order)
+        (line, checked)
+    }))
 }
 
 /// One record as a row; every problem of the line in one message.

@@ -4,7 +4,7 @@
 
 use uuid::Uuid;
 
-use super::{Done, Result, Tx, Workflow, change_of};
+use super::{Done, Result, Tx, Workflow};
 use crate::db::clearance::{self, Cause, StatusChange};
 use crate::domain::audit::Actor;
 
@@ -17,16 +17,17 @@ pub(super) fn rederive(
     cause: Cause,
 ) -> Result<Vec<StatusChange>> {
     let changes = clearance::rederive(tx.conn, models, cause, tx.now)?;
-    for change in &changes {
-        tx.audit(change_of(
-            "model.clearance",
-            "model",
-            change.model_id,
-            change,
-        )?);
-    }
+    audit(tx, &changes)?;
     tx.models_changed(models.iter().copied());
     Ok(changes)
+}
+
+/// Audits each model's change of clearance.
+fn audit(tx: &mut Tx<'_>, changes: &[StatusChange]) -> Result<()> {
+    for change in changes {
+        tx.audit_change("model.clearance", "model", change.model_id, change)?;
+    }
+    Ok(())
 }
 
 /// Applies every decision that has become effective since the last run;
@@ -47,14 +48,7 @@ pub async fn settle_due(workflow: &Workflow) -> Result<Done<usize>> {
     workflow
         .run(Actor::system(), |tx| {
             let changes = clearance::settle_due(tx.conn, tx.now)?;
-            for change in &changes {
-                tx.audit(change_of(
-                    "model.clearance",
-                    "model",
-                    change.model_id,
-                    change,
-                )?);
-            }
+            audit(tx, &changes)?;
             tx.models_changed(changes.iter().map(|c| c.model_id));
             Ok(changes.len())
         })

@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use super::{Done, Result, Workflow, change_of, unknown_ids};
+use super::{Done, Result, Workflow, unknown_ids};
 use crate::db::evidence::{self, Filed, NewArtifact};
 use crate::db::{DbError, models};
 use crate::domain::audit::Actor;
@@ -18,12 +18,7 @@ pub async fn file(workflow: &Workflow, actor: Actor, new: NewEvidence) -> Result
             let known = models::existing(tx.conn, ids)?;
             Rejection::unless_invalid(unknown_ids("model_ids", ids, &known, "model"))?;
             let evidence = evidence::insert(tx.conn, &new, &tx.actor.sub, tx.now)?;
-            tx.audit(change_of(
-                "evidence.create",
-                "evidence",
-                evidence.id,
-                &evidence,
-            )?);
+            tx.audit_change("evidence.create", "evidence", evidence.id, &evidence)?;
             Ok(evidence)
         })
         .await
@@ -49,12 +44,7 @@ pub async fn respond(
                 return Err(Rejection::invalid("supersedes", message).into());
             }
             let response = evidence::respond(tx.conn, evidence_id, &new, &tx.actor.sub, tx.now)?;
-            tx.audit(change_of(
-                "evidence.respond",
-                "evidence",
-                evidence_id,
-                &response,
-            )?);
+            tx.audit_change("evidence.respond", "evidence", evidence_id, &response)?;
             Ok(response)
         })
         .await
@@ -76,12 +66,7 @@ pub async fn attach(
             let filed =
                 evidence::add_artifact(tx.conn, evidence_id, &artifact, &tx.actor.sub, tx.now)?;
             if let Filed::Created(created) = &filed {
-                tx.audit(change_of(
-                    "evidence.artifact",
-                    "evidence",
-                    evidence_id,
-                    created,
-                )?);
+                tx.audit_change("evidence.artifact", "evidence", evidence_id, created)?;
             }
             Ok(filed)
         })

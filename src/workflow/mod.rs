@@ -77,6 +77,20 @@ impl Tx<'_> {
         self.audit.push(change);
     }
 
+    /// Audits `action` on the `entity` `id`, with `value` as JSON for its
+    /// payload.
+    pub fn audit_change(
+        &mut self,
+        action: &'static str,
+        entity: &'static str,
+        id: impl ToString,
+        value: &impl serde::Serialize,
+    ) -> Result<()> {
+        let payload = serde_json::to_value(value).map_err(|e| DbError::Other(e.into()))?;
+        self.audit(Change::new(action, entity, id, payload));
+        Ok(())
+    }
+
     /// Marks models whose lookup entry this transaction changed.
     pub fn models_changed(&mut self, ids: impl IntoIterator<Item = Uuid>) {
         self.changed.models.extend(ids);
@@ -162,17 +176,6 @@ impl Workflow {
         }
         Ok(Done { value, changed })
     }
-}
-
-/// An audit entry whose payload is `value` as JSON.
-pub fn change_of(
-    action: &'static str,
-    entity: &'static str,
-    id: impl ToString,
-    value: &impl serde::Serialize,
-) -> Result<Change> {
-    let payload = serde_json::to_value(value).map_err(|e| DbError::Other(e.into()))?;
-    Ok(Change::new(action, entity, id, payload))
 }
 
 /// An error for each of `ids` that is not among `known`, naming its place:

@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use super::{Done, Result, Workflow, change_of};
+use super::{Done, Result, Workflow};
 use crate::db::personnel::{self, ImportSummary};
 use crate::domain::audit::Actor;
 use crate::domain::personnel::{NewPerson, Person, PersonPatch, RosterEntry};
@@ -11,12 +11,7 @@ pub async fn add(workflow: &Workflow, actor: Actor, new: NewPerson) -> Result<Do
     workflow
         .run(actor, move |tx| {
             let person = personnel::insert(tx.conn, &new, tx.now)?;
-            tx.audit(change_of(
-                "personnel.create",
-                "personnel",
-                person.id,
-                &person,
-            )?);
+            tx.audit_change("personnel.create", "personnel", person.id, &person)?;
             Ok(person)
         })
         .await
@@ -34,12 +29,7 @@ pub async fn change(
     workflow
         .run(actor, move |tx| {
             let person = personnel::update(tx.conn, id, &patch, expected_version, tx.now)?;
-            tx.audit(change_of(
-                "personnel.update",
-                "personnel",
-                person.id,
-                &person,
-            )?);
+            tx.audit_change("personnel.update", "personnel", person.id, &person)?;
             Ok(person)
         })
         .await
@@ -54,12 +44,7 @@ pub async fn import(
     workflow
         .run(actor, move |tx| {
             let summary = personnel::import(tx.conn, roster, tx.now)?;
-            tx.audit(change_of(
-                "personnel.import",
-                "personnel",
-                Uuid::now_v7(),
-                &summary,
-            )?);
+            tx.audit_change("personnel.import", "personnel", Uuid::now_v7(), &summary)?;
             Ok(summary)
         })
         .await

@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use super::clearance::rederive;
-use super::{Done, Result, Workflow, change_of};
+use super::{Done, Result, Workflow};
 use crate::db::clearance::Cause;
 use crate::db::model_import::{self, ModelImportSummary};
 use crate::db::{manufacturers, models};
@@ -21,12 +21,12 @@ pub async fn register_manufacturer(
     workflow
         .run(actor, move |tx| {
             let manufacturer = manufacturers::insert(tx.conn, &new, tx.now)?;
-            tx.audit(change_of(
+            tx.audit_change(
                 "manufacturer.create",
                 "manufacturer",
                 manufacturer.id,
                 &manufacturer,
-            )?);
+            )?;
             Ok(manufacturer)
         })
         .await
@@ -45,7 +45,7 @@ pub async fn register_model(
                 );
             }
             let model = models::insert(tx.conn, &new, tx.now)?;
-            tx.audit(change_of("model.create", "model", model.id, &model)?);
+            tx.audit_change("model.create", "model", model.id, &model)?;
             // A decision about every model of its maker applies at once.
             rederive(tx, &[model.id], Cause::default())?;
             Ok(model)
@@ -65,7 +65,7 @@ pub async fn change_model(
     workflow
         .run(actor, move |tx| {
             let model = models::update(tx.conn, id, &patch, expected_version, tx.now)?;
-            tx.audit(change_of("model.update", "model", model.id, &model)?);
+            tx.audit_change("model.update", "model", model.id, &model)?;
             // A new category can bring it under another maker-wide decision.
             rederive(tx, &[model.id], Cause::default())?;
             Ok(model)
@@ -85,12 +85,7 @@ pub async fn import_models(
             let imported =
                 model_import::import(tx.conn, rows, tx.now)?.map_err(Rejection::Invalid)?;
             rederive(tx, &imported.models, Cause::default())?;
-            tx.audit(change_of(
-                "model.import",
-                "model",
-                Uuid::now_v7(),
-                &imported.summary,
-            )?);
+            tx.audit_change("model.import", "model", Uuid::now_v7(), &imported.summary)?;
             Ok(imported.summary)
         })
         .await

@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use super::clearance::rederive;
-use super::{Done, Result, Workflow, change_of};
+use super::{Done, Result, Workflow};
 use crate::db::clearance::Cause;
 use crate::db::reviews::{self, Review};
 use crate::db::{advisories, models};
@@ -19,7 +19,7 @@ pub async fn open(workflow: &Workflow, actor: Actor, new: NewReview) -> Result<D
                 return Err(Rejection::invalid("model_id", "no model has this id").into());
             }
             let review = reviews::open(tx.conn, &new, &tx.actor.sub, tx.now)?;
-            tx.audit(change_of("review.open", "review", review.id, &review)?);
+            tx.audit_change("review.open", "review", review.id, &review)?;
             let cause = Cause {
                 advisory_id: None,
                 review_id: Some(review.id),
@@ -52,7 +52,7 @@ pub async fn close(
                 return Err(Rejection::invalid("advisory_id", "no advisory has this id").into());
             }
             let review = reviews::close(tx.conn, id, &outcome, &tx.actor.sub, tx.now)?;
-            tx.audit(change_of("review.close", "review", review.id, &review)?);
+            tx.audit_change("review.close", "review", review.id, &review)?;
             let cause = Cause {
                 advisory_id: outcome.advisory_id,
                 review_id: Some(id),
