@@ -199,7 +199,11 @@ mod tests {
             ]
             .join(end)
                 + end;
-            assert_eq!(lines_of(parse_roster(csv.as_bytes())), vec![4, 5], "{end:?}");
+            assert_eq!(
+                lines_of(parse_roster(csv.as_bytes())),
+                vec![4, 5],
+                "{end:?}"
+            );
         }
     }
 
