@@ -29,6 +29,9 @@ export DATABASE_URL="sqlite://$work/bench.db" CLEARANCE_DATA_DIR="$work" CLEARAN
 "$BIN" migrate
 python3 bench/seed.py "$work/bench.db" "$MODELS"
 rss() { awk '/VmRSS/ { printf "%.0f MB", $2 / 1024 }' "/proc/$1/status"; }
+# The CPU time (user + system) a process has spent: on a loaded machine the
+# wall time also counts waiting for a core.
+cpu() { awk -v tick="$(getconf CLK_TCK)" '{ printf "%.2f s", ($14 + $15) / tick }' "/proc/$1/stat"; }
 # Starts `serve` on port $1 in the background; sets $started (its pid) and
 # $ready (the seconds it took to answer /readyz).
 start_serve() {
@@ -40,7 +43,7 @@ start_serve() {
 }
 echo "== $MODELS models"
 start_serve "$PORT"; server=$started
-echo "serve ready after ${ready} s, RSS $(rss "$server")"
+echo "serve ready after ${ready} s (CPU $(cpu "$server"), load average $(cut -d' ' -f1 /proc/loadavg)), RSS $(rss "$server")"
 # An IMEI of model 4242: its TAC, a serial, the Luhn check digit.
 imei=$(python3 -c '
 d = str(10000000 + 4242) + "123456"
@@ -52,6 +55,6 @@ for path in /healthz "/api/v1/lookup?imei=$imei" "/api/v1/lookup?q=phone%2004242
 done
 echo "RSS after the lookups: $(rss "$server")"
 start_serve $((PORT + 1)); peer=$started
-echo "== a second serve on the same database: ready after ${ready} s, RSS $(rss "$peer")"
+echo "== a second serve on the same database: ready after ${ready} s (CPU $(cpu "$peer")), RSS $(rss "$peer")"
 token=$("$BIN" token --role analyst --sub bench --email bench@example.org)
 python3 bench/writes.py "http://127.0.0.1:$PORT" "http://127.0.0.1:$((PORT + 1))" "$token" "$WRITES" "$server"

@@ -47,12 +47,17 @@ class Client:
         return status == 200 and [m["model"]["id"] for m in answer["matches"]] == [model_id]
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError(f"no {field}")
+
+
+def rss_parts(pid: int) -> str:
+    """The RSS's heap and its mapped files (the binary's code, read the first time it runs)."""
+    return f"heap {rss_mb(pid, 'RssAnon'):.0f} MB, files {rss_mb(pid, 'RssFile'):.0f} MB"
 
 
 def percentile(values, share):
@@ -65,7 +70,7 @@ def main() -> None:
     server, peer = Client(url, token), Client(peer_url, token)
     _, makers = server.call("GET", "/api/v1/manufacturers?limit=1")
     maker = makers["items"][0]["id"]
-    rss_start = rss_mb(pid)
+    rss_start, parts_start = rss_mb(pid), rss_parts(pid)
     rss_along = []
     latencies, not_found_at_once, peer_delays, created = [], 0, [], []
     for i in range(count):
@@ -91,7 +96,7 @@ def main() -> None:
             peer_delays.append(time.perf_counter() - waited)
     rss_end = rss_mb(pid)
     time.sleep(2)
-    rss_settled = rss_mb(pid)
+    rss_settled, parts_settled = rss_mb(pid), rss_parts(pid)
     peer_missing = sum(1 for tac, model_id in created if not peer.finds(tac, model_id))
     ms = lambda s: f"{s * 1000:.1f} ms"
     print(f"writes: {count}, p50 {ms(percentile(latencies, 0.5))}, p90 {ms(percentile(latencies, 0.9))}, "
@@ -106,6 +111,7 @@ def main() -> None:
     print(f"  RSS before {rss_start:.0f} MB, after {rss_end:.0f} MB, 2 s later {rss_settled:.0f} MB "
           f"({(rss_settled - rss_start) / rss_start * 100:+.1f} %); along the way (write: MB) "
           + ", ".join(rss_along))
+    print(f"  RSS before: {parts_start}; 2 s after: {parts_settled}")
 
 
 if __name__ == "__main__":

@@ -3,13 +3,11 @@
 //! (bounded memory, the same queries on both backends, each one a range
 //! scan of a primary key or index); changed models are read by id.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::models::{Children, Owners, children_of};
+use super::models::{Children, ChildrenOf, Owners, children_of};
 use super::schema::{manufacturers, models};
 use super::types::{DbId, DbTime};
 use super::{DbConnection, DbError};
@@ -83,7 +81,7 @@ pub fn models_by_id(conn: &mut DbConnection, ids: &[Uuid]) -> Result<Vec<ModelRo
 }
 
 /// Joins models with their names and TACs.
-fn attach(heads: Vec<Head>, mut children: HashMap<DbId, Children>) -> Vec<ModelRow> {
+fn attach(heads: Vec<Head>, mut children: ChildrenOf) -> Vec<ModelRow> {
     heads
         .into_iter()
         .map(|head| {

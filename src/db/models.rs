@@ -1,6 +1,6 @@
 //! Device models with their aliases, model numbers and TACs.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::schema::{manufacturer_aliases, manufacturers, model_names, model_tacs, models};
 use super::types::{DbId, DbTime};
-use super::{DbConnection, DbError, group, is_unique_violation, like_contains};
+use super::{DbConnection, DbError, is_unique_violation, like_contains};
 use crate::domain::clearance::{ClearanceStatus, Scope};
 use crate::domain::imei::Tac;
 use crate::domain::registry::{
@@ -319,6 +319,11 @@ pub(super) struct Children {
     pub tacs: Vec<String>,
 }
 
+/// Models' names and TACs by model. hashbrown's default hasher: the lookup
+/// index reads the whole register through here, and SipHash was a tenth
+/// of that read.
+pub(super) type ChildrenOf = hashbrown::HashMap<DbId, Children>;
+
 /// Whose names and TACs to read.
 pub(super) enum Owners<'a> {
     Ids(&'a [DbId]),
@@ -330,12 +335,13 @@ pub(super) enum Owners<'a> {
 }
 
 /// The names and TACs of the given models.
-pub(super) fn children_of(
-    conn: &mut DbConnection,
-    owners: Owners,
-) -> Result<HashMap<DbId, Children>, DbError> {
+pub(super) fn children_of(conn: &mut DbConnection, owners: Owners) -> Result<ChildrenOf, DbError> {
     let mut names = model_names::table
-        .select((model_names::model_id, model_names::kind, model_names::value))
+        .select((
+            model_names::model_id,
+            model_names::kind.eq(ALIAS),
+            model_names::value,
+        ))
         .order((
             model_names::model_id,
             model_names::kind,
@@ -347,7 +353,7 @@ pub(super) fn children_of(
         .order((model_tacs::model_id, model_tacs::position))
         .into_boxed();
     match owners {
-        Owners::Ids([]) => return Ok(HashMap::new()),
+        Owners::Ids([]) => return Ok(ChildrenOf::new()),
         Owners::Ids(ids) => {
             names = names.filter(model_names::model_id.eq_any(ids));
             tacs = tacs.filter(model_tacs::model_id.eq_any(ids));
@@ -361,22 +367,22 @@ pub(super) fn children_of(
             }
         }
     }
-    let mut children: HashMap<DbId, Children> = HashMap::new();
-    for (id, kind, value) in names.load::<(DbId, String, String)>(conn)? {
+    let mut children = ChildrenOf::new();
+    for (id, is_alias, value) in names.load::<(DbId, bool, String)>(conn)? {
         let entry = children.entry(id).or_default();
-        if kind == ALIAS {
+        if is_alias {
             entry.aliases.push(value);
         } else {
             entry.model_numbers.push(value);
         }
     }
-    for (id, model_tacs) in group(tacs.load::<(DbId, String)>(conn)?) {
-        children.entry(id).or_default().tacs = model_tacs;
+    for (id, tac) in tacs.load::<(DbId, String)>(conn)? {
+        children.entry(id).or_default().tacs.push(tac);
     }
     Ok(children)
 }
 
-fn assemble(row: Row, children: &mut HashMap<DbId, Children>) -> Model {
+fn assemble(row: Row, children: &mut ChildrenOf) -> Model {
     let Children {
         aliases,
         model_numbers,

@@ -14,6 +14,15 @@ pub fn key(text: &str) -> String {
 /// "REDMI1S" all become "redmi1s", so punctuation and spacing never hide a
 /// match.
 pub fn compact(text: &str) -> String {
+    if text.is_ascii() {
+        // The same, a byte at a time: most names are ASCII, and the lookup
+        // index compacts every name of the register at start.
+        return text
+            .bytes()
+            .filter(u8::is_ascii_alphanumeric)
+            .map(|b| char::from(b.to_ascii_lowercase()))
+            .collect();
+    }
     text.chars()
         .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_lowercase)
@@ -112,6 +121,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -139,5 +150,19 @@ mod tests {
         assert_eq!(compact("Redmi-1S"), "redmi1s");
         assert_eq!(compact("HM 1SW"), "hm1sw");
         assert_eq!(words("Redmi Note (4G)"), vec!["redmi", "note", "4g"]);
+        assert_eq!(compact("Ärger-Ωmega 5Ⅻ"), "ärgerωmega5ⅻ");
+    }
+
+    proptest! {
+        /// The byte-wise path for ASCII names compacts as the general one.
+        #[test]
+        fn ascii_names_compact_as_any_other(name in "[ -~]{0,24}|\\PC{0,24}") {
+            let by_chars: String = name
+                .chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_lowercase)
+                .collect();
+            prop_assert_eq!(compact(&name), by_chars);
+        }
     }
 }

@@ -353,18 +353,19 @@ fn maker_input(row: lookup_source::MakerRow) -> Arc<MakerInput> {
 /// Reads the whole register into a base part. The generation is read
 /// first: a change committed meanwhile is in the log after it, so
 /// following the log from there never misses one. Reading (this thread)
-/// and indexing (another) overlap, a chunk at a time.
+/// and indexing (another) overlap, a chunk at a time; reading the rows is
+/// the larger half, so the indexer also compacts the names.
 fn build_base(conn: &mut DbConnection) -> Result<(i64, Part), DbError> {
     let generation = db::changes::current(conn)?;
     let makers = lookup_source::makers(conn, None)?;
     let mut sources = ClearanceSources::read(conn, None)?;
-    let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<ModelInput>>(2);
+    let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<ModelRow>>(2);
     std::thread::scope(|scope| {
         let indexer = scope.spawn(move || {
             let mut builder = PartBuilder::new(makers.into_iter().map(maker_input).collect());
             for chunk in received {
-                for model in &chunk {
-                    builder.push(model);
+                for row in chunk {
+                    builder.push(&sources.model(row));
                 }
             }
             builder.finish()
@@ -377,8 +378,7 @@ fn build_base(conn: &mut DbConnection) -> Result<(i64, Part), DbError> {
                     return Ok(());
                 };
                 after = Some(last.id);
-                let chunk = rows.into_iter().map(|row| sources.model(row)).collect();
-                if chunks.send(chunk).is_err() {
+                if chunks.send(rows).is_err() {
                     return Ok(()); // the indexer died: its join says why
                 }
             }
