@@ -23,11 +23,7 @@ SINK_PORT="${SINK_PORT:-12526}"
 RUNS="${RUNS:-sqlite:1 postgres:1 postgres:3}"
 BIN="${BIN:-}"
 PG="postgres://postgres@127.0.0.1:5432"
-if ! command -v smtp-sink >/dev/null; then
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
-    install="$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postfix"
-    $install >/dev/null || { $sudo apt-get update -qq && $install >/dev/null; }
-fi
+. bench/postfix-tools.sh
 if [ -z "$BIN" ]; then
     cargo build --release --quiet
     BIN=./target/release/clearance

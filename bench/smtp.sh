@@ -9,11 +9,7 @@ cd "$(dirname "$0")/.."
 MESSAGES="${MESSAGES:-20000}"
 SENDERS="${SENDERS:-20}"
 PORT="${PORT:-12525}"
-if ! command -v smtp-sink >/dev/null; then
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
-    install="$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postfix"
-    $install >/dev/null || { $sudo apt-get update -qq && $install >/dev/null; }
-fi
+. bench/postfix-tools.sh
 cargo build --release --quiet --example smtp_bench
 # smtp-sink refuses to run as root without -u; 1000 is its listen backlog.
 smtp-sink -u nobody "127.0.0.1:$PORT" 1000 & sink=$!

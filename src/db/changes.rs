@@ -142,20 +142,7 @@ fn generation_and_horizon(conn: &mut DbConnection) -> Result<(i64, i64), DbError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DatabaseUrl;
-    use crate::db::Db;
-
-    fn database() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::connect(
-            &DatabaseUrl::Sqlite(dir.path().join("log.db")),
-            1,
-            std::time::Duration::from_secs(5),
-        )
-        .unwrap();
-        db.migrate().unwrap();
-        (dir, db)
-    }
+    use crate::db::tests::database;
 
     #[test]
     fn each_write_gets_the_next_generation_and_its_models() {

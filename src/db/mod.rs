@@ -557,3 +557,23 @@ pub fn numbered(conn: &DbConnection, query: &str) -> String {
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::Db;
+    use crate::config::DatabaseUrl;
+
+    /// A migrated SQLite database in a folder of its own, for the store's
+    /// unit tests (the API tests cover PostgreSQL).
+    pub fn database() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(
+            &DatabaseUrl::Sqlite(dir.path().join("store.db")),
+            1,
+            std::time::Duration::from_secs(5),
+        )
+        .unwrap();
+        db.migrate().unwrap();
+        (dir, db)
+    }
+}

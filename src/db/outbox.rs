@@ -554,20 +554,7 @@ pub fn retry_failed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DatabaseUrl;
-    use crate::db::Db;
-
-    fn database() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::connect(
-            &DatabaseUrl::Sqlite(dir.path().join("outbox.db")),
-            1,
-            std::time::Duration::from_secs(5),
-        )
-        .unwrap();
-        db.migrate().unwrap();
-        (dir, db)
-    }
+    use crate::db::tests::database;
 
     fn queue(conn: &mut DbConnection, count: usize, now: DateTime<Utc>) -> Vec<i64> {
         (0..count)
