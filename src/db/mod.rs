@@ -536,6 +536,17 @@ pub fn json_rows(conn: &DbConnection, n: u8, columns: &[(&str, &str)]) -> String
     }
 }
 
+/// A JSON array of text bound as parameter `$n`, read as a set of values
+/// (for `IN (…)`).
+pub fn json_values(conn: &DbConnection, n: u8) -> String {
+    match conn {
+        DbConnection::Postgres(_) => {
+            format!("SELECT jsonb_array_elements_text(CAST(${n} AS jsonb))")
+        }
+        DbConnection::Sqlite(_) => format!("SELECT value FROM json_each(${n})"),
+    }
+}
+
 /// Rows as the JSON text [`json_rows`] reads.
 pub fn json_param(rows: &impl serde::Serialize) -> Result<String, DbError> {
     serde_json::to_string(rows).map_err(|e| DbError::Other(e.into()))

@@ -56,24 +56,16 @@ pub struct FanOut {
     pub severity_rank: i32,
 }
 
-const PERSONNEL_PG: &str = "
+const PERSONNEL: &str = "
 INSERT INTO outbox (kind, advisory_id, revision, email, email_key, name, audience, state,
                     attempts, next_attempt_at, created_at)
-SELECT $1, CAST($2 AS uuid), $3, p.email, p.email_key, p.name, 'personnel', 'queued', 0,
-       CAST($4 AS timestamptz), CAST($4 AS timestamptz)
+SELECT $1, {advisory}, $3, p.email, p.email_key, p.name, 'personnel', 'queued', 0,
+       {now}, {now}
 FROM personnel p
-WHERE p.active AND ($5 OR p.unit IN (SELECT jsonb_array_elements_text(CAST($6 AS jsonb))))
+WHERE p.active AND ($5 OR p.unit IN ({units}))
 ON CONFLICT DO NOTHING";
 
-const PERSONNEL_SQLITE: &str = "
-INSERT INTO outbox (kind, advisory_id, revision, email, email_key, name, audience, state,
-                    attempts, next_attempt_at, created_at)
-SELECT $1, $2, $3, p.email, p.email_key, p.name, 'personnel', 'queued', 0, $4, $4
-FROM personnel p
-WHERE p.active AND ($5 OR p.unit IN (SELECT value FROM json_each($6)))
-ON CONFLICT DO NOTHING";
-
-/// `{advisory}` is how the backend reads the advisory id parameter. A
+/// `{advisory}` and `{now}` are how the backend reads those parameters. A
 /// decision takes in its model, or every registered model of its maker (of
 /// its category); a maker-wide decision matches a filter naming the maker or
 /// the category even before any of its models is registered.
@@ -107,42 +99,33 @@ pub fn fan_out(
     now: DateTime<Utc>,
 ) -> Result<usize, DbError> {
     use diesel::sql_types::{Bool, Integer, Text};
-    let units = serde_json::to_string(&plan.units).map_err(|e| DbError::Other(e.into()))?;
+    let units = super::json_param(&plan.units)?;
     let advisory = plan.advisory_id.to_string();
     let at = super::types::timestamp_text(now);
-    let (pg_subscribers, sqlite_subscribers) = (
-        SUBSCRIBERS
-            .replace("{advisory}", "CAST($2 AS uuid)")
-            .replace("{now}", "CAST($4 AS timestamptz)"),
-        SUBSCRIBERS
-            .replace("{advisory}", "$2")
-            .replace("{now}", "$4"),
-    );
-    let mut queued = 0;
-    macro_rules! run {
-        ($conn:expr, $personnel:expr, $subscribers:expr) => {{
-            queued += diesel::sql_query($personnel)
-                .bind::<Text, _>(plan.kind.as_str())
-                .bind::<Text, _>(&advisory)
-                .bind::<Integer, _>(plan.revision)
-                .bind::<Text, _>(&at)
-                .bind::<Bool, _>(plan.all_personnel)
-                .bind::<Text, _>(&units)
-                .execute($conn)?;
-            if plan.to_subscribers {
-                queued += diesel::sql_query($subscribers)
-                    .bind::<Text, _>(plan.kind.as_str())
-                    .bind::<Text, _>(&advisory)
-                    .bind::<Integer, _>(plan.revision)
-                    .bind::<Text, _>(&at)
-                    .bind::<Integer, _>(plan.severity_rank)
-                    .execute($conn)?;
-            }
-        }};
-    }
-    match conn {
-        DbConnection::Postgres(pg) => run!(pg, PERSONNEL_PG, &pg_subscribers),
-        DbConnection::Sqlite(sqlite) => run!(sqlite, PERSONNEL_SQLITE, &sqlite_subscribers),
+    let statement = |template: &str| {
+        let filled = template
+            .replace("{advisory}", &super::param(conn, 2, "uuid"))
+            .replace("{now}", &super::param(conn, 4, "timestamptz"))
+            .replace("{units}", &super::json_values(conn, 6));
+        super::numbered(conn, &filled)
+    };
+    let (personnel, subscribers) = (statement(PERSONNEL), statement(SUBSCRIBERS));
+    let mut queued = on_backend!(conn, c => diesel::sql_query(personnel)
+        .bind::<Text, _>(plan.kind.as_str())
+        .bind::<Text, _>(&advisory)
+        .bind::<Integer, _>(plan.revision)
+        .bind::<Text, _>(&at)
+        .bind::<Bool, _>(plan.all_personnel)
+        .bind::<Text, _>(&units)
+        .execute(c)?);
+    if plan.to_subscribers {
+        queued += on_backend!(conn, c => diesel::sql_query(subscribers)
+            .bind::<Text, _>(plan.kind.as_str())
+            .bind::<Text, _>(&advisory)
+            .bind::<Integer, _>(plan.revision)
+            .bind::<Text, _>(&at)
+            .bind::<Integer, _>(plan.severity_rank)
+            .execute(c)?);
     }
     Ok(queued)
 }
@@ -252,13 +235,10 @@ pub fn extend(
 ) -> Result<usize, DbError> {
     use diesel::sql_types::Text;
     let tokens = super::json_param(&tokens)?;
-    let listed = match conn {
-        DbConnection::Postgres(_) => "SELECT jsonb_array_elements_text(CAST($2 AS jsonb))",
-        DbConnection::Sqlite(_) => "SELECT value FROM json_each($2)",
-    };
     let query = format!(
-        "UPDATE outbox SET lease_until = {} WHERE state = 'sending' AND claim_token IN ({listed})",
-        super::param(conn, 1, "timestamptz")
+        "UPDATE outbox SET lease_until = {} WHERE state = 'sending' AND claim_token IN ({})",
+        super::param(conn, 1, "timestamptz"),
+        super::json_values(conn, 2)
     );
     let until = super::types::timestamp_text(until);
     let query = super::numbered(conn, &query);

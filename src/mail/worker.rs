@@ -259,10 +259,9 @@ impl Worker {
         if rows.is_empty() {
             return Ok(None);
         }
-        let loaded = rows.clone();
-        let context = self
+        let (rows, context) = self
             .db
-            .read(move |conn| Context::load(conn, &loaded))
+            .read(move |conn| Context::load(conn, &rows).map(|context| (rows, context)))
             .await?;
         Ok(Some((rows, Arc::new(context), claim)))
     }
@@ -407,11 +406,12 @@ impl Lane {
 async fn record(db: Db, mut to_record: mpsc::UnboundedReceiver<Recording>) {
     let mut batch = Vec::new();
     while to_record.recv_many(&mut batch, RECORD_AT_MOST).await > 0 {
-        let outcomes: Vec<(i64, String, Outcome)> = batch
-            .iter()
-            .map(|r| (r.id, r.lease.token.clone(), r.outcome.clone()))
-            .collect();
-        let outcomes = Arc::new(outcomes);
+        // The leases stay held (and kept) until their outcomes are written.
+        let (outcomes, acks): (Vec<_>, Vec<_>) = batch
+            .drain(..)
+            .map(|r| ((r.id, r.lease, r.outcome), r.recorded))
+            .unzip();
+        let outcomes: Arc<Vec<(i64, Arc<Lease>, Outcome)>> = Arc::new(outcomes);
         let mut delay = Duration::from_millis(50);
         loop {
             let rows = outcomes.clone();
@@ -419,7 +419,7 @@ async fn record(db: Db, mut to_record: mpsc::UnboundedReceiver<Recording>) {
                 .write(move |conn| {
                     let rows: Vec<(i64, &str, &Outcome)> = rows
                         .iter()
-                        .map(|(id, token, outcome)| (*id, token.as_str(), outcome))
+                        .map(|(id, lease, outcome)| (*id, lease.token.as_str(), outcome))
                         .collect();
                     outbox::record(conn, &rows, Utc::now())
                 })
@@ -437,8 +437,9 @@ async fn record(db: Db, mut to_record: mpsc::UnboundedReceiver<Recording>) {
                 }
             }
         }
-        for recording in batch.drain(..) {
-            let _ = recording.recorded.send(());
+        drop(outcomes);
+        for ack in acks {
+            let _ = ack.send(());
         }
     }
 }
