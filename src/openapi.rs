@@ -6,6 +6,7 @@ use actix_web::http::Method;
 use utoipa::Number;
 use utoipa::OpenApi;
 use utoipa::openapi::header::Header;
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation, ParameterIn, PathItem};
 use utoipa::openapi::schema::{Object, Schema, SchemaType, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -60,8 +61,18 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut scheme = Http::new(HttpAuthScheme::Bearer);
     scheme.bearer_format = Some("JWT".into());
     components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
-    for mut endpoint in api::endpoints() {
+    let endpoints = api::endpoints();
+    let handler_names: Vec<String> = endpoints
+        .iter()
+        .map(|e| operation_id(&e.operation))
+        .collect();
+    for mut endpoint in endpoints {
         components.schemas.extend(endpoint.schemas);
+        // Operation ids are unique in a document: `models_list`, not `list`.
+        let name = operation_id(&endpoint.operation);
+        if handler_names.iter().filter(|n| **n == name).count() > 1 {
+            endpoint.operation.operation_id = Some(format!("{}_{name}", endpoint.module));
+        }
         let method = match endpoint.method {
             HttpMethod::Post => Method::POST,
             _ => Method::GET,
@@ -86,7 +97,108 @@ pub fn document() -> utoipa::openapi::OpenApi {
             describe_query(operation);
         }
     }
+    link_records(&mut doc);
     doc
+}
+
+fn operation_id(operation: &Operation) -> String {
+    operation.operation_id.clone().unwrap_or_default()
+}
+
+/// An operation on one record, which a link can lead to.
+struct RecordOperation {
+    path: String,
+    operation_id: String,
+    takes_if_match: bool,
+}
+
+/// The names of a path's parameters: `["id", "sha256"]` for
+/// `/evidence/{id}/artifacts/{sha256}`.
+fn path_parameters(path: &str) -> Vec<&str> {
+    path.split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .collect()
+}
+
+/// Links from where a record's key is learnt to the operations on that
+/// record, so that a client (and Schemathesis's stateful phase) can follow
+/// them: from a 201 at `{path}` to every operation at or below
+/// `{path}/{key}`, the key taken from the created body; from a 200 of an
+/// operation on a record (reading it, or a lifecycle step) to the other
+/// operations at or below that record. The parameters of the source's own
+/// path come from its request; `If-Match` from the response's ETag where
+/// the target takes it.
+fn link_records(doc: &mut utoipa::openapi::OpenApi) {
+    let mut targets = Vec::new();
+    for (path, item) in doc.paths.paths.iter_mut() {
+        for operation in operations(item) {
+            let takes_if_match = operation.parameters.iter().flatten().any(|p| {
+                matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Header && p.name == "If-Match")
+            });
+            targets.push(RecordOperation {
+                path: path.clone(),
+                operation_id: operation_id(operation),
+                takes_if_match,
+            });
+        }
+    }
+    for (path, item) in doc.paths.paths.iter_mut() {
+        // The record a path is on: `/advisories/{id}` for
+        // `/advisories/{id}/submit`; none for a collection.
+        let record = path.rfind('}').map(|end| &path[..=end]);
+        let mut sources = Vec::new();
+        if let Some(post) = item.post.as_mut() {
+            let mut answers = vec![("201", path.as_str())];
+            answers.extend(record.map(|record| ("200", record)));
+            sources.push((post, answers));
+        }
+        if let (Some(read), Some(record)) = (item.get.as_mut(), record) {
+            sources.push((read, vec![("200", record)]));
+        }
+        for (source, answers) in sources {
+            let own_id = operation_id(source);
+            for (status, base) in answers {
+                let Some(RefOr::T(response)) = source.responses.responses.get_mut(status) else {
+                    continue;
+                };
+                let has_etag = response.headers.contains_key("ETag");
+                for target in &targets {
+                    let Some(rest) = target.path.strip_prefix(base) else {
+                        continue;
+                    };
+                    let new_keys = path_parameters(rest);
+                    let reachable = match status {
+                        "201" => {
+                            new_keys.len() == 1
+                                && rest.starts_with(&format!("/{{{}}}", new_keys[0]))
+                        }
+                        _ => new_keys.is_empty() && (rest.is_empty() || rest.starts_with('/')),
+                    };
+                    if !reachable
+                        || target.operation_id == own_id
+                        || (target.takes_if_match && !has_etag)
+                    {
+                        continue;
+                    }
+                    let mut link = LinkBuilder::new().operation_id(&target.operation_id);
+                    for key in path_parameters(path) {
+                        link =
+                            link.parameter(format!("path.{key}"), format!("$request.path.{key}"));
+                    }
+                    for key in new_keys {
+                        link =
+                            link.parameter(format!("path.{key}"), format!("$response.body#/{key}"));
+                    }
+                    if target.takes_if_match {
+                        link = link.parameter("header.If-Match", "$response.header.ETag");
+                    }
+                    response
+                        .links
+                        .insert(target.operation_id.clone(), link.build().into());
+                }
+            }
+        }
+    }
 }
 
 /// The document as committed in `openapi/openapi.json`.

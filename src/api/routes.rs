@@ -20,6 +20,9 @@ pub struct Endpoint {
     pub path: String,
     pub method: HttpMethod,
     pub operation: Operation,
+    /// The handler's module (`models` for `models::list`): it tells apart
+    /// handlers of the same name in the document's operation ids.
+    pub module: &'static str,
     /// The schemas the operation refers to, for the document's components.
     pub schemas: Vec<(String, RefOr<Schema>)>,
     route: Arc<dyn Fn(Method) -> Route + Send + Sync>,
@@ -28,7 +31,7 @@ pub struct Endpoint {
 impl Endpoint {
     /// The endpoint of `handler`, documented by `Doc` (the type that
     /// `#[utoipa::path]` generates for it).
-    pub fn new<Doc, F, Args>(handler: F) -> Self
+    pub fn new<Doc, F, Args>(module: &'static str, handler: F) -> Self
     where
         Doc: utoipa::Path + utoipa::__dev::SchemaReferences + for<'t> utoipa::__dev::Tags<'t>,
         F: Handler<Args> + Send + Sync,
@@ -51,6 +54,7 @@ impl Endpoint {
             path: Doc::path(),
             method: methods[0].clone(),
             operation,
+            module,
             schemas,
             route: Arc::new(move |method| web::route().method(method).to(handler.clone())),
         }
@@ -90,6 +94,7 @@ macro_rules! endpoints {
         pastey::paste! {
             vec![$(
                 $crate::api::routes::Endpoint::new::<$module::[<__path_ $handler>], _, _>(
+                    stringify!($module),
                     $module::$handler,
                 )
             ),*]

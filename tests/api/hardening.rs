@@ -140,6 +140,20 @@ async fn a_huge_token_is_a_431_problem() {
     );
 }
 
+/// A request head over 128 KiB never reaches the service: the HTTP layer
+/// (actix-http's fixed buffer) answers a bare 431 and closes that
+/// connection, and everyone else is still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_over_128_kib_is_refused_and_the_service_goes_on() {
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite).await;
+    let mut request = app.client.get(format!("{}/api/v1/models", app.address));
+    for n in 0..20 {
+        request = request.header(format!("x-padding-{n}"), "a".repeat(8 * 1024));
+    }
+    assert_eq!(request.send().await.unwrap().status(), 431);
+    assert_eq!(app.get("/healthz", None).await.status(), 200);
+}
+
 /// RFC 7515 §4.1.11: a token whose `crit` header names an extension the
 /// service does not understand is refused, signature or not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

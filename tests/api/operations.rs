@@ -14,6 +14,7 @@ crate::backend_tests!(
     the_served_openapi_document_is_the_committed_one,
     head_answers_every_get_as_get_would_without_a_body,
     the_root_sends_people_to_the_lookup,
+    a_client_can_follow_the_documents_links,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,6 +41,93 @@ fn the_committed_openapi_document_matches_the_code() {
         committed == clearance::openapi::to_json(),
         "openapi/openapi.json is out of date: regenerate it with `cargo run -- openapi > openapi/openapi.json`"
     );
+}
+
+/// Every operation of the document, by operation id: (method, path, the
+/// names of its path parameters).
+fn operations_by_id(
+    document: &serde_json::Value,
+) -> std::collections::HashMap<String, (String, String, Vec<String>)> {
+    let mut by_id = std::collections::HashMap::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap().to_owned();
+            let params = path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                .map(String::from)
+                .collect();
+            let earlier = by_id.insert(id.clone(), (method.clone(), path.clone(), params));
+            assert!(earlier.is_none(), "operation id {id} is used twice");
+        }
+    }
+    by_id
+}
+
+#[test]
+fn every_link_leads_to_an_operation_and_fills_its_path() {
+    let document: serde_json::Value = serde_json::from_str(&clearance::openapi::to_json()).unwrap();
+    let operations = operations_by_id(&document);
+    let mut links = 0;
+    for item in document["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            for response in operation["responses"].as_object().unwrap().values() {
+                for (name, link) in response["links"].as_object().into_iter().flatten() {
+                    links += 1;
+                    let target = link["operationId"].as_str().unwrap();
+                    let (_, path, params) = operations
+                        .get(target)
+                        .unwrap_or_else(|| panic!("link {name} names no operation"));
+                    for param in params {
+                        assert!(
+                            link["parameters"].get(format!("path.{param}")).is_some(),
+                            "link {name} to {path} leaves {{{param}}} unfilled"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(links > 50, "{links} links");
+}
+
+/// A client that knows only the document registers a model, then follows
+/// the 201's `models_update` link (the id from the body, If-Match from the
+/// ETag) to rename it.
+async fn a_client_can_follow_the_documents_links(app: TestApp) {
+    let document = body(app.get("/openapi.json", None).await).await;
+    let operations = operations_by_id(&document);
+    let maker = app.manufacturer("Xiaomi").await;
+    let created = app
+        .post(
+            "/api/v1/models",
+            Some(Role::Analyst),
+            &serde_json::json!({"manufacturer_id": maker, "name": "Redmi 2", "category": "phone", "tacs": []}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let etag = created.headers()["ETag"].to_str().unwrap().to_owned();
+    let model = body(created).await;
+    let link =
+        &document["paths"]["/api/v1/models"]["post"]["responses"]["201"]["links"]["models_update"];
+    let (method, path, _) = &operations[link["operationId"].as_str().unwrap()];
+    assert_eq!(link["parameters"]["path.id"], "$response.body#/id");
+    assert_eq!(
+        link["parameters"]["header.If-Match"],
+        "$response.header.ETag"
+    );
+    let url = path.replace("{id}", model["id"].as_str().unwrap());
+    assert_eq!(method, "patch");
+    let renamed = app
+        .patch(
+            &url,
+            Some(Role::Analyst),
+            &serde_json::json!({"name": "Redmi 2A"}),
+            Some(&etag),
+        )
+        .await;
+    assert_eq!(renamed.status(), 200);
+    assert_eq!(body(renamed).await["name"], "Redmi 2A");
 }
 
 async fn the_process_reports_healthy_and_ready(app: TestApp) {
