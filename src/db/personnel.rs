@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::schema::personnel;
 use super::types::{DbId, DbTime};
-use super::{DbConnection, DbError, is_unique_violation, like_contains, on_backend};
+use super::{DbConnection, DbError, is_unique_violation, like_contains};
 use crate::domain::email::EmailAddress;
 use crate::domain::personnel::{NewPerson, Person, PersonPatch, RosterEntry};
 use crate::domain::text::Line;
@@ -295,7 +295,8 @@ pub fn import(
 }
 
 /// One person of an import, as the statements read it.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, Insertable)]
+#[diesel(table_name = import_rows, treat_none_as_default_value = false)]
 struct ImportRow<'a> {
     id: Uuid,
     email: &'a str,
@@ -304,6 +305,20 @@ struct ImportRow<'a> {
     unit: Option<&'a str>,
 }
 
+diesel::table! {
+    /// A roster's rows on their way in, on PostgreSQL: a temporary table
+    /// that `COPY` fills (binary, no JSON to parse) and commit drops.
+    import_rows (id) {
+        id -> Uuid,
+        email -> Text,
+        email_key -> Text,
+        name -> Text,
+        unit -> Nullable<Text>,
+    }
+}
+
+/// The columns of an [`ImportRow`]: [`import_rows`] on PostgreSQL, the
+/// JSON parameter's fields on SQLite.
 const IMPORT_COLUMNS: [(&str, &str); 5] = [
     ("id", "uuid"),
     ("email", "text"),
@@ -327,7 +342,8 @@ UPDATE personnel AS p SET name = v.name, unit = v.unit, active = TRUE,
 FROM {rows} WHERE p.id = v.id";
 
 /// Runs `statement` (an [`INSERT_ROWS`] or [`UPDATE_ROWS`]) over `rows` in
-/// one go; returns how many rows it wrote.
+/// one go; returns how many rows it wrote. PostgreSQL reads the rows from
+/// [`import_rows`], SQLite from one JSON parameter.
 fn write_rows(
     conn: &mut DbConnection,
     statement: &str,
@@ -338,15 +354,33 @@ fn write_rows(
     if rows.is_empty() {
         return Ok(0);
     }
-    let query = statement
-        .replace("{rows}", &super::json_rows(conn, 1, &IMPORT_COLUMNS))
-        .replace("{now}", &super::param(conn, 2, "timestamptz"));
-    let query = super::numbered(conn, &query);
-    let (rows, now) = (super::json_param(&rows)?, super::types::timestamp_text(now));
-    Ok(on_backend!(conn, c => diesel::sql_query(query)
-        .bind::<Text, _>(&rows)
-        .bind::<Text, _>(&now)
-        .execute(c)?))
+    let now = super::types::timestamp_text(now);
+    let query = statement.replace("{now}", &super::param(conn, 1, "timestamptz"));
+    let from_json = super::numbered(
+        conn,
+        &query.replace("{rows}", &super::json_rows(conn, 2, &IMPORT_COLUMNS)),
+    );
+    Ok(match conn {
+        DbConnection::Postgres(c) => {
+            diesel::sql_query("DROP TABLE IF EXISTS import_rows").execute(c)?;
+            let columns = IMPORT_COLUMNS.map(|(name, sql_type)| format!("{name} {sql_type}"));
+            diesel::sql_query(format!(
+                "CREATE TEMPORARY TABLE import_rows ({}) ON COMMIT DROP",
+                columns.join(", ")
+            ))
+            .execute(c)?;
+            diesel::copy_from(import_rows::table)
+                .from_insertable(rows)
+                .execute(c)?;
+            diesel::sql_query(query.replace("{rows}", "import_rows AS v"))
+                .bind::<Text, _>(&now)
+                .execute(c)?
+        }
+        DbConnection::Sqlite(c) => diesel::sql_query(from_json)
+            .bind::<Text, _>(&now)
+            .bind::<Text, _>(super::json_param(&rows)?)
+            .execute(c)?,
+    })
 }
 
 /// The directory entries of the roster's addresses, by address key.
