@@ -46,7 +46,10 @@ async fn main() -> anyhow::Result<()> {
             let mut sender = SmtpSender::new(url, ClientId::Domain("localhost".into()));
             let mut failed = 0usize;
             while next.fetch_add(1, Ordering::Relaxed) < total {
-                if !matches!(sender.send(&envelope, &bytes).await, Outcome::Sent { .. }) {
+                if !matches!(
+                    sender.send(&envelope, &bytes, async {}).await,
+                    Outcome::Sent { .. }
+                ) {
                     failed += 1;
                 }
             }

@@ -140,10 +140,20 @@ impl SmtpSender {
 
     /// Sends `message` to the envelope's recipients. A recipient refused
     /// refuses the whole message: the outbox sends one message per
-    /// recipient.
-    pub async fn send(&mut self, envelope: &Envelope, message: &[u8]) -> Outcome {
+    /// recipient. `commit` is awaited once the relay is ready for the data
+    /// (after its 354), just before the message and its final dot.
+    pub async fn send(
+        &mut self,
+        envelope: &Envelope,
+        message: &[u8],
+        commit: impl Future<Output = ()>,
+    ) -> Outcome {
+        let mut commit = std::pin::pin!(Some(commit));
         if let Some(connection) = self.connection.take() {
-            match self.transaction(connection, envelope, message).await {
+            match self
+                .transaction(connection, envelope, message, commit.as_mut())
+                .await
+            {
                 Attempt::Done(outcome) => return outcome,
                 // Kept connections die while idle; that says nothing about
                 // the relay until a fresh one fails too.
@@ -154,18 +164,22 @@ impl SmtpSender {
             Ok(connection) => connection,
             Err(failure) => return failure.transient(),
         };
-        match self.transaction(connection, envelope, message).await {
+        match self
+            .transaction(connection, envelope, message, commit.as_mut())
+            .await
+        {
             Attempt::Done(outcome) | Attempt::Stale(outcome) => outcome,
         }
     }
 
     /// One mail transaction. The connection is moved in and put back only
     /// when its state is known, so a send cancelled halfway drops it.
-    async fn transaction(
+    async fn transaction<C: Future<Output = ()>>(
         &mut self,
         mut connection: Box<AsyncSmtpConnection>,
         envelope: &Envelope,
         message: &[u8],
+        commit: std::pin::Pin<&mut Option<C>>,
     ) -> Attempt {
         let options = match mail_parameters(&connection, envelope, message) {
             Ok(options) => options,
@@ -192,6 +206,9 @@ impl SmtpSender {
         }
         if let Err(failure) = within(timeout, "DATA", connection.command(Data)).await {
             return Attempt::Done(self.reset(connection, failure).await);
+        }
+        if let Some(commit) = commit.as_pin_mut() {
+            commit.await;
         }
         // After the data the transaction is over whatever the reply, so
         // there is nothing to reset.

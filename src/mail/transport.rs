@@ -60,10 +60,22 @@ impl Transport {
     /// Sends `message` (the formatted bytes) to the envelope's recipients.
     /// `id` is stable per message (e.g. per outbox row): the file transport
     /// names its file after it, so a resend overwrites instead of adding.
-    pub async fn send(&mut self, id: &str, envelope: &Envelope, message: &[u8]) -> Outcome {
+    /// `commit` is awaited just before the step that hands the message
+    /// over (SMTP's final data, the file's write): what may run ahead of it
+    /// (the envelope's round trips) cannot deliver anything.
+    pub async fn send(
+        &mut self,
+        id: &str,
+        envelope: &Envelope,
+        message: &[u8],
+        commit: impl Future<Output = ()>,
+    ) -> Outcome {
         match self {
-            Self::Smtp(sender) => sender.send(envelope, message).await,
-            Self::File(sender) => sender.send(id, message).await,
+            Self::Smtp(sender) => sender.send(envelope, message, commit).await,
+            Self::File(sender) => {
+                commit.await;
+                sender.send(id, message).await
+            }
         }
     }
 }

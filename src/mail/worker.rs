@@ -3,8 +3,9 @@
 //! - the claimer takes due outbox rows in batches, ahead of the lanes, each
 //!   claim under a token and a lease of its own;
 //! - the lanes (one transport connection each) compose and send one message
-//!   at a time; a lane sends its next message only once the previous one's
-//!   outcome is recorded, so a crash repeats at most one message per lane;
+//!   at a time; a lane hands over its next message's data only once the
+//!   previous one's outcome is recorded (its envelope may go ahead), so a
+//!   crash repeats at most one message per lane;
 //! - the recorder writes the outcomes the lanes hand it, all that have
 //!   arrived in one statement, as soon as the previous write is done;
 //! - the keeper extends the lease of every claim still in hand, so a slow
@@ -377,13 +378,18 @@ impl Lane {
             Plan::Fail(error) => return Outcome::Failed { error, reply: None },
             Plan::Send(mail) => mail,
         };
-        if let Some(previous) = unrecorded.take() {
-            let _ = previous.await;
-        }
+        // The envelope goes ahead while the previous message's outcome is
+        // being recorded; the data waits for it.
+        let previous = unrecorded.take();
+        let recorded = async {
+            if let Some(previous) = previous {
+                let _ = previous.await;
+            }
+        };
         let started = Instant::now();
         let sent = self
             .transport
-            .send(&mail.message_id, &mail.envelope, &mail.bytes)
+            .send(&mail.message_id, &mail.envelope, &mail.bytes, recorded)
             .await;
         self.worker
             .metrics

@@ -45,7 +45,7 @@ fn advisory(to: &str, subject: &str) -> Message {
 
 async fn send(transport: &mut Transport, id: &str, message: &Message) -> Outcome {
     transport
-        .send(id, message.envelope(), &message.formatted())
+        .send(id, message.envelope(), &message.formatted(), async {})
         .await
 }
 
