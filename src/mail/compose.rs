@@ -3,6 +3,7 @@
 //! the links it carries, and renders it.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use lettre::address::Envelope;
@@ -10,7 +11,8 @@ use uuid::Uuid;
 
 use super::message::{
     Addressing, AdvisoryMail, DecisionLine, DigestItem, DigestMail, EvidenceLine, LinkMail,
-    ListHeaders, build, mailbox, render_advisory, render_digest, render_link, stable_message_id,
+    ListHeaders, MessageError, Rendered, build, mailbox, render_advisory, render_digest,
+    render_link, stable_message_id,
 };
 use crate::config::Settings;
 use crate::db::advisories::{self, AdvisoryRecord, RevisionRecord};
@@ -50,7 +52,20 @@ pub struct Context {
     evidence: HashMap<Uuid, EvidenceLine>,
     /// Subscriptions that still want mail.
     confirmed: HashMap<Uuid, bool>,
+    /// Each advisory mail rendered once for the batch, its per-recipient
+    /// links left as slots.
+    rendered: Mutex<HashMap<RenderKey, Arc<Rendered>>>,
 }
+
+/// What an advisory mail's rendering depends on besides its recipient's
+/// links: kind, advisory, revision, and whether it carries an acknowledgement
+/// link and an unsubscribe link.
+type RenderKey = (MailKind, Uuid, i32, bool, bool);
+
+/// Stand-ins for the links that differ per recipient, in a mail rendered
+/// once for all of them; plain words, so no template escapes them.
+const ACKNOWLEDGE_SLOT: &str = "clearance-slot-acknowledge-url";
+const UNSUBSCRIBE_SLOT: &str = "clearance-slot-unsubscribe-url";
 
 impl Context {
     pub fn load(conn: &mut DbConnection, rows: &[Claimed]) -> Result<Self, DbError> {
@@ -99,6 +114,22 @@ impl Context {
 }
 
 impl Context {
+    /// The mail for `key`, rendered by `render` the first time it is asked
+    /// for.
+    fn rendered_once(
+        &self,
+        key: RenderKey,
+        render: impl FnOnce() -> Result<Rendered, MessageError>,
+    ) -> Result<Arc<Rendered>, MessageError> {
+        let mut rendered = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(mail) = rendered.get(&key) {
+            return Ok(mail.clone());
+        }
+        let mail = Arc::new(render()?);
+        rendered.insert(key, mail.clone());
+        Ok(mail)
+    }
+
     fn add_revision(&mut self, advisory: Uuid, revision: RevisionRecord) {
         let body = &revision.content.body;
         let rendered = (markdown::to_text(body), markdown::to_html(body));
@@ -224,16 +255,30 @@ fn try_compose(
                         },
                     )
                 });
-            let mail = advisory_mail(
+            let key = (
                 kind,
-                record,
-                published,
-                context,
-                settings,
-                acknowledge,
-                unsubscribe.clone(),
+                advisory_id,
+                revision,
+                acknowledge.is_some(),
+                unsubscribe.is_some(),
             );
-            render_advisory(&mail).map_err(|e| e.to_string())?
+            let slots = context
+                .rendered_once(key, || {
+                    render_advisory(&advisory_mail(
+                        kind,
+                        record,
+                        published,
+                        context,
+                        settings,
+                        acknowledge.as_ref().map(|_| ACKNOWLEDGE_SLOT.to_owned()),
+                        unsubscribe.as_ref().map(|_| UNSUBSCRIBE_SLOT.to_owned()),
+                    ))
+                })
+                .map_err(|e| e.to_string())?;
+            let mut links = Vec::new();
+            links.extend(acknowledge.as_deref().map(|url| (ACKNOWLEDGE_SLOT, url)));
+            links.extend(unsubscribe.as_deref().map(|url| (UNSUBSCRIBE_SLOT, url)));
+            slots.with_links(&links)
         }
         _ => return Err(format!("a {kind} mail without its advisory")),
     };
@@ -480,8 +525,12 @@ mod tests {
         }
     }
 
-    /// The mail of `kind` about the last of `revisions`.
-    fn mail(kind: MailKind, revisions: Vec<RevisionRecord>, withdrawn: Option<&str>) -> String {
+    /// The advisory whose last revision is the last of `revisions`, what its
+    /// mails speak of, and the settings they are sent under.
+    fn fixture(
+        revisions: Vec<RevisionRecord>,
+        withdrawn: Option<&str>,
+    ) -> (AdvisoryRecord, Context, Settings) {
         let current = revisions.last().unwrap().clone();
         let record = AdvisoryRecord {
             id: ADVISORY,
@@ -496,7 +545,7 @@ mod tests {
             },
             author: "ana".into(),
             author_name: "Ana".into(),
-            current: Some(current.clone()),
+            current: Some(current),
             working: None,
             withdrawn: withdrawn.map(|reason| Withdrawal {
                 reason: reason.into(),
@@ -528,6 +577,13 @@ mod tests {
         );
         settings.public_url = url::Url::parse("https://clearance.example.org/").unwrap();
         settings.contact = Some("Security office, ext. 4242, security@example.org".into());
+        (record, context, settings)
+    }
+
+    /// The mail of `kind` about the last of `revisions`.
+    fn mail(kind: MailKind, revisions: Vec<RevisionRecord>, withdrawn: Option<&str>) -> String {
+        let (record, context, settings) = fixture(revisions, withdrawn);
+        let current = record.current.clone().unwrap();
         let acknowledge = (kind != MailKind::Withdrawn)
             .then(|| "https://clearance.example.org/acknowledge?token=TOKEN".to_owned());
         let rendered = render_advisory(&advisory_mail(
@@ -544,6 +600,59 @@ mod tests {
             "Subject: {}\n\n--- text/plain ---\n{}\n--- text/html ---\n{}",
             rendered.subject, rendered.text, rendered.html
         )
+    }
+
+    /// The batch renders the mail once, and each recipient still gets a
+    /// mail that is theirs: their address, their own acknowledgement link
+    /// (in both parts), the same words.
+    #[test]
+    fn recipients_of_one_batch_get_their_own_links() {
+        let (record, mut context, settings) = fixture(vec![prohibited_redmi()], None);
+        context.advisories.insert(ADVISORY, record);
+        let links = LinkTokens::new(&[7; 32]);
+        let row = |id: i64, email: &str| Claimed {
+            id,
+            kind: "published".into(),
+            advisory_id: Some(crate::db::types::DbId(ADVISORY)),
+            revision: Some(1),
+            email: email.into(),
+            email_key: email.into(),
+            name: None,
+            audience: "personnel".into(),
+            subscription_id: None,
+            attempts: 0,
+            payload: None,
+        };
+        let parts = |email: &str, id| {
+            let Plan::Send(mail) = compose(&row(id, email), &context, &settings, &links, at(2))
+            else {
+                panic!("a mail to {email}");
+            };
+            let message = mail_parser::MessageParser::default()
+                .parse(&mail.bytes)
+                .unwrap();
+            let text = message.body_text(0).unwrap().into_owned();
+            let html = message.body_html(0).unwrap().into_owned();
+            let token = |body: &str| {
+                let start = body.find("acknowledge?token=").expect("a link") + 18;
+                let end = body[start..]
+                    .find(|c: char| {
+                        !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+                    })
+                    .map_or(body.len(), |n| start + n);
+                body[start..end].to_owned()
+            };
+            let (in_text, in_html) = (token(&text), token(&html));
+            assert_eq!(in_text, in_html, "one link in both parts");
+            let claims = links.verify(&in_text, LinkPurpose::Acknowledge).unwrap();
+            (claims.email_key, text.replace(&in_text, "TOKEN"))
+        };
+        let (first, first_text) = parts("ana@example.org", 1);
+        let (second, second_text) = parts("bob@example.org", 2);
+        assert_eq!(first, "ana@example.org");
+        assert_eq!(second, "bob@example.org");
+        assert_eq!(first_text, second_text);
+        assert_eq!(context.rendered.lock().unwrap().len(), 1);
     }
 
     fn prohibited_redmi() -> RevisionRecord {

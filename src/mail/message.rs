@@ -133,6 +133,21 @@ pub struct Rendered {
     pub html: String,
 }
 
+impl Rendered {
+    /// The mail with each stand-in of `links` (stand-in, URL) replaced by
+    /// its URL, escaped in the HTML as the template would have.
+    pub fn with_links(&self, links: &[(&str, &str)]) -> Self {
+        let mut mail = self.clone();
+        for (slot, url) in links {
+            mail.text = mail.text.replace(slot, url);
+            mail.html = mail
+                .html
+                .replace(slot, &minijinja::HtmlEscape(url).to_string());
+        }
+        mail
+    }
+}
+
 pub fn render_advisory(mail: &AdvisoryMail) -> Result<Rendered, MessageError> {
     Ok(Rendered {
         subject: format!("[{}] {}", mail.reference, mail.headline),
