@@ -158,9 +158,13 @@ pub struct Claimed {
     pub payload: Option<String>,
 }
 
-/// Which rows a worker may take: due ones, and ones whose claim ran out.
-const DUE: &str = "(state IN ('queued', 'retrying') AND next_attempt_at <= {now})
-       OR (state = 'sending' AND lease_until < {now})";
+/// Which rows a worker may take: queued or retrying mail whose time has
+/// come, and mail whose claim ran out. Written as one range over
+/// `outbox_due` (next_attempt_at, id): a claim leaves `next_attempt_at` as
+/// it was, at or before the claim, so a mail being sent is in the range
+/// too and only its lease tells.
+const DUE: &str = "state IN ('queued', 'retrying', 'sending') AND next_attempt_at <= {now}
+       AND (state <> 'sending' OR lease_until < {now})";
 
 const CLAIM: &str = "
 UPDATE outbox SET state = 'sending', lease_until = {lease}, claim_token = $4,
@@ -218,6 +222,7 @@ pub fn claim(
         super::types::timestamp_text(now),
     );
     let query = super::numbered(conn, &query);
+    by_key(conn)?;
     Ok(on_backend!(conn, c => diesel::sql_query(query)
         .bind::<Text, _>(&lease)
         .bind::<Text, _>(&at)
@@ -242,6 +247,7 @@ pub fn extend(
     );
     let until = super::types::timestamp_text(until);
     let query = super::numbered(conn, &query);
+    by_key(conn)?;
     Ok(on_backend!(conn, c => diesel::sql_query(query)
         .bind::<Text, _>(&until)
         .bind::<Text, _>(&tokens)
@@ -370,6 +376,24 @@ UPDATE outbox AS o SET
 FROM {rows}
 WHERE o.id = v.id AND o.claim_token = v.token AND o.state = 'sending'";
 
+/// Tells PostgreSQL, for the rest of the transaction, to reach outbox rows
+/// one by one through their keys. The claim and the outcomes each touch
+/// one batch of rows out of a queue that can hold a whole fan-out; the
+/// planner, which guesses 100 rows for a JSON batch and 200 for a claim,
+/// would rather hash the table's rows, dead versions included (measured:
+/// 12–80 ms a statement at 20,000 queued mails, under 1 ms by key).
+fn by_key(conn: &mut DbConnection) -> Result<(), DbError> {
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query(
+            "SELECT set_config('enable_seqscan', 'off', true), \
+                    set_config('enable_hashjoin', 'off', true), \
+                    set_config('enable_mergejoin', 'off', true)",
+        )
+        .execute(pg)?;
+    }
+    Ok(())
+}
+
 /// Writes the outcomes of claimed rows, `(id, claim token, outcome)`, in one
 /// statement. Only rows still held under their token change: a row whose
 /// lease ran out and was claimed again is the new holder's to record.
@@ -390,6 +414,7 @@ pub fn record(
         // for the disk keeps the lanes sending.
         diesel::sql_query("SET LOCAL synchronous_commit = off").execute(pg)?;
     }
+    by_key(conn)?;
     let query = RECORD.replace("{rows}", &super::json_rows(conn, 1, &OUTCOME_COLUMNS));
     let query = super::numbered(conn, &query);
     Ok(on_backend!(conn, c => diesel::sql_query(query).bind::<Text, _>(&rows).execute(c)?))
