@@ -12,9 +12,10 @@ use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use serde::Serialize;
+use futures_util::future::{Ready, ready};
 use serde::de::DeserializeOwned;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::error::{ApiError, FieldError};
@@ -195,8 +196,22 @@ const CURSOR: GeneralPurpose = GeneralPurpose::new(
         .with_decode_allow_trailing_bits(true),
 );
 
+/// `limit` and `cursor` as every list documents them; [`PageRequest`] is
+/// what they parse into.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size, 1 to 500 (default 50).
+    #[param(value_type = Option<u32>, nullable)]
+    limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(nullable)]
+    cursor: Option<String>,
+}
+
 /// `limit` and `cursor` as parsed from the query string; the cursor names
-/// the last key of the previous page.
+/// the last key of the previous page. As an extractor it reads them from
+/// the query, beside the list's own filters ([`PageParams`]).
 #[derive(Debug, Clone, Copy)]
 pub struct PageRequest<K = Uuid> {
     pub after: Option<K>,
@@ -263,6 +278,23 @@ impl<K: CursorKey> PageRequest<K> {
             items: rows.into_iter().map(view).collect(),
             next_cursor,
         }
+    }
+}
+
+impl<K: CursorKey + 'static> FromRequest for PageRequest<K> {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let page = web::Query::<PageParams>::from_request(req, payload)
+            .into_inner()
+            .and_then(|params| {
+                Ok(Self::parse(
+                    params.limit.as_deref(),
+                    params.cursor.as_deref(),
+                )?)
+            });
+        ready(page)
     }
 }
 
