@@ -2,15 +2,15 @@
 //! published. Readers see only published (and withdrawn or superseded)
 //! advisories; a draft is a 404 to them, so its existence does not leak.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{
-    JsonBody, Page, PageParams, PageRequest, RequiredIfMatchHeader, created, id_of,
-    if_match_version, query_param, with_etag,
+    Change, JsonBody, Page, PageParams, PageRequest, RequiredIfMatchHeader, created, id_of,
+    query_param, with_etag,
 };
 use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
@@ -334,14 +334,12 @@ pub async fn get(
 pub async fn update(
     state: web::Data<AppState>,
     analyst: Authorized<Analyst>,
-    id: web::Path<Uuid>,
-    req: HttpRequest,
-    body: JsonBody<ContentPatch>,
+    change: Change<ContentPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let expected = if_match_version(&req).ok_or(ApiError::PreconditionRequired)?;
-    let id = id.into_inner();
+    let Change { id, expected, body } = change;
+    let expected = expected.ok_or(ApiError::PreconditionRequired)?;
     let done =
-        workflow::advisories::edit(&state.workflow, analyst.actor(), id, body.0, expected).await?;
+        workflow::advisories::edit(&state.workflow, analyst.actor(), id, body, expected).await?;
     render(done, &analyst)
 }
 

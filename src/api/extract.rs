@@ -352,6 +352,31 @@ pub fn if_match_version(req: &HttpRequest) -> Option<i64> {
     )
 }
 
+/// A change to the resource at `{id}`: its id, the version `If-Match` asks
+/// for ([`if_match_version`]) and the body, taken in that order (an unknown
+/// id is a 404 before the body is read).
+pub struct Change<T> {
+    pub id: Uuid,
+    pub expected: Option<i64>,
+    pub body: T,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for Change<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let id = web::Path::<Uuid>::from_request(req, payload).into_inner();
+        let expected = if_match_version(req);
+        let body = JsonBody::<T>::from_request(req, payload);
+        Box::pin(async move {
+            let id = id?.into_inner();
+            let JsonBody(body) = body.await?;
+            Ok(Self { id, expected, body })
+        })
+    }
+}
+
 /// 201 with `Location` and `ETag`.
 pub fn created<T: Serialize>(location: String, version: i64, body: &T) -> HttpResponse {
     HttpResponse::Created()

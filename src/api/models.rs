@@ -1,14 +1,14 @@
 //! `/api/v1/models`
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{
-    IfMatchHeader, JsonBody, Page, PageParams, PageRequest, created, id_of, if_match_version,
-    query_param, with_etag,
+    Change, IfMatchHeader, JsonBody, Page, PageParams, PageRequest, created, id_of, query_param,
+    with_etag,
 };
 use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
@@ -156,19 +156,10 @@ pub async fn get(
 pub async fn update(
     state: web::Data<AppState>,
     analyst: Authorized<Analyst>,
-    id: web::Path<Uuid>,
-    req: HttpRequest,
-    body: JsonBody<ModelPatch>,
+    change: Change<ModelPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let expected = if_match_version(&req);
-    let done = registry::change_model(
-        &state.workflow,
-        analyst.actor(),
-        id.into_inner(),
-        body.0,
-        expected,
-    )
-    .await?;
+    let Change { id, expected, body } = change;
+    let done = registry::change_model(&state.workflow, analyst.actor(), id, body, expected).await?;
     Ok(with_etag(
         done.value.version,
         &ModelView::of(done.value, &state),

@@ -7,8 +7,8 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::extract::{
-    IfMatchHeader, JsonBody, Page, PageParams, PageRequest, boolean, created, if_match_version,
-    query_param, read_csv, with_etag,
+    Change, IfMatchHeader, JsonBody, Page, PageParams, PageRequest, boolean, created, query_param,
+    read_csv, with_etag,
 };
 use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
@@ -127,13 +127,10 @@ pub async fn get(
 pub async fn update(
     state: web::Data<AppState>,
     admin: Authorized<Admin>,
-    id: web::Path<Uuid>,
-    req: HttpRequest,
-    body: JsonBody<PersonPatch>,
+    change: Change<PersonPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let expected = if_match_version(&req);
-    let id = id.into_inner();
-    let person = workflow::personnel::change(&state.workflow, admin.actor(), id, body.0, expected)
+    let Change { id, expected, body } = change;
+    let person = workflow::personnel::change(&state.workflow, admin.actor(), id, body, expected)
         .await?
         .value;
     Ok(with_etag(person.version, &person))
