@@ -514,6 +514,18 @@ macro_rules! insert_id_list {
     };
 }
 
+/// The id lists of the child table `$table` (its id column `$column`) of
+/// the advisories `$ids`, as `(advisory, revision, listed id)` in list order.
+macro_rules! load_id_lists {
+    ($conn:expr, $table:ident . $column:ident, $ids:expr) => {
+        $table::table
+            .filter($table::advisory_id.eq_any($ids))
+            .select(($table::advisory_id, $table::revision, $table::$column))
+            .order(($table::advisory_id, $table::revision, $table::position))
+            .load::<(DbId, i32, DbId)>($conn)?
+    };
+}
+
 fn delete_children(conn: &mut DbConnection, id: Uuid, number: i32) -> Result<(), DbError> {
     diesel::delete(revision_rows!(advisory_decisions, id, number)).execute(conn)?;
     diesel::delete(revision_rows!(advisory_evidence, id, number)).execute(conn)?;
@@ -784,32 +796,8 @@ fn load_revisions(
             advisory_decisions::position,
         ))
         .load(conn)?;
-    let cited: Vec<(DbId, i32, DbId)> = advisory_evidence::table
-        .filter(advisory_evidence::advisory_id.eq_any(ids))
-        .select((
-            advisory_evidence::advisory_id,
-            advisory_evidence::revision,
-            advisory_evidence::evidence_id,
-        ))
-        .order((
-            advisory_evidence::advisory_id,
-            advisory_evidence::revision,
-            advisory_evidence::position,
-        ))
-        .load(conn)?;
-    let supersedes: Vec<(DbId, i32, DbId)> = advisory_supersedes::table
-        .filter(advisory_supersedes::advisory_id.eq_any(ids))
-        .select((
-            advisory_supersedes::advisory_id,
-            advisory_supersedes::revision,
-            advisory_supersedes::superseded_id,
-        ))
-        .order((
-            advisory_supersedes::advisory_id,
-            advisory_supersedes::revision,
-            advisory_supersedes::position,
-        ))
-        .load(conn)?;
+    let cited = load_id_lists!(conn, advisory_evidence.evidence_id, ids);
+    let supersedes = load_id_lists!(conn, advisory_supersedes.superseded_id, ids);
     let named_models: Vec<DbId> = decisions.iter().filter_map(|d| (d.2).0).collect();
     let makers: HashMap<Uuid, String> = models::table
         .inner_join(manufacturers::table)
