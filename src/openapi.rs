@@ -9,7 +9,7 @@ use utoipa::openapi::header::Header;
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation, ParameterIn, PathItem};
 use utoipa::openapi::schema::{Object, Schema, SchemaType, Type};
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Required, ResponseBuilder};
 use uuid::Uuid;
 
@@ -68,6 +68,10 @@ pub fn document() -> utoipa::openapi::OpenApi {
         .collect();
     for mut endpoint in endpoints {
         components.schemas.extend(endpoint.schemas);
+        if takes_bearer_by_default(&endpoint.path) && endpoint.operation.security.is_none() {
+            let bearer = SecurityRequirement::new("bearer", Vec::<String>::new());
+            endpoint.operation.security = Some(vec![bearer]);
+        }
         // Operation ids are unique in a document: `models_list`, not `list`.
         let name = operation_id(&endpoint.operation);
         if handler_names.iter().filter(|n| **n == name).count() > 1 {
@@ -208,6 +212,19 @@ pub fn to_json() -> String {
         .expect("the OpenAPI document serialises");
     json.push('\n');
     json
+}
+
+/// The operations under `/api/v1` that anyone may call: a subscription is
+/// asked for by an address, and confirmed by the token its mail carries.
+const PUBLIC_API: [&str; 2] = ["/api/v1/subscriptions", "/api/v1/subscriptions/confirm"];
+
+/// Whether an operation at `path` takes a bearer token when its annotation
+/// says nothing of security: every API operation but the public ones does,
+/// so their annotations need not repeat it (one that takes a token only
+/// sometimes, the lookup, says so itself). Pages, feeds and the CSAF
+/// directory outside `/api/v1` are public.
+fn takes_bearer_by_default(path: &str) -> bool {
+    path.starts_with("/api/v1/") && !PUBLIC_API.contains(&path)
 }
 
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {

@@ -138,23 +138,9 @@ pub async fn acknowledge(
         .map_err(ApiError::from),
         Err(error) => Err(error),
     };
-    let (outcome, acknowledged) = match recorded {
-        Ok(acknowledged) => (Ok(()), Some(acknowledged)),
-        Err(error) => (Err(error), None),
+    let page = MessagePage {
+        title: "Acknowledged",
+        paragraphs: vec!["Thank you: your acknowledgement is recorded.".into()],
     };
-    pages::respond(
-        &req,
-        outcome,
-        || {
-            pages::html(
-                &req,
-                StatusCode::OK,
-                &MessagePage {
-                    title: "Acknowledged",
-                    paragraphs: vec!["Thank you: your acknowledgement is recorded.".into()],
-                },
-            )
-        },
-        || HttpResponse::Ok().json(&acknowledged),
-    )
+    pages::respond(&req, recorded, page)
 }

@@ -2,19 +2,19 @@
 //! published. Readers see only published (and withdrawn or superseded)
 //! advisories; a draft is a 404 to them, so its existence does not leak.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{
-    JsonBody, Page, PageRequest, RequiredIfMatchHeader, created, id_of, if_match_version,
+    Change, JsonBody, Page, PageParams, PageRequest, RequiredIfMatchHeader, created, id_of,
     query_param, with_etag,
 };
 use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
-use crate::auth::{Principal, Role};
+use crate::auth::{Analyst, Approver, Authorized, Principal, Reader, Role};
 use crate::db::advisories::{self, AdvisoryFilter, AdvisoryRecord, RevisionRecord};
 use crate::domain::advisory::{
     AdvisoryContent, AdvisoryState, Audience, ContentPatch, Reason, Stage, Tlp,
@@ -235,9 +235,6 @@ pub struct ListParams {
     /// decides on this model.
     #[param(value_type = Option<Uuid>)]
     model_id: Option<String>,
-    #[param(value_type = Option<u32>)]
-    limit: Option<String>,
-    cursor: Option<String>,
 }
 
 #[utoipa::path(
@@ -249,15 +246,13 @@ pub struct ListParams {
         (status = 201, body = AdvisoryView, headers(("Location" = String), ("ETag" = String))),
         (status = 422, description = "Invalid field, unknown model, evidence or advisory, unparsable firmware range"),
     ),
-    security(("bearer" = []))
 )]
 pub async fn create(
     state: web::Data<AppState>,
-    principal: Principal,
+    analyst: Authorized<Analyst>,
     body: JsonBody<AdvisoryContent>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = principal.acting_as(Role::Analyst)?;
-    let record = workflow::advisories::draft(&state.workflow, actor, body.0)
+    let record = workflow::advisories::draft(&state.workflow, analyst.actor(), body.0)
         .await?
         .value;
     let view = AdvisoryView::for_caller(&record, true).ok_or_else(not_found)?;
@@ -272,20 +267,18 @@ pub async fn create(
     get, path = "/api/v1/advisories", tag = "advisories",
     summary = "List advisories",
     description = "Readers see published, withdrawn and superseded advisories only; analysts see drafts too.",
-    params(ListParams),
+    params(ListParams, PageParams),
     responses(
         (status = 200, body = Page<AdvisoryView>),
     ),
-    security(("bearer" = []))
 )]
 pub async fn list(
     state: web::Data<AppState>,
-    principal: Principal,
+    reader: Authorized<Reader>,
     params: web::Query<ListParams>,
+    page: PageRequest,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Reader)?;
-    let page = PageRequest::parse(params.limit.as_deref(), params.cursor.as_deref())?;
-    let sees_drafts = principal.has(Role::Analyst);
+    let sees_drafts = reader.has(Role::Analyst);
     let filter = AdvisoryFilter {
         state: query_param("state", params.state.as_deref(), str::parse)?,
         model_id: query_param("model_id", params.model_id.as_deref(), id_of("a model"))?,
@@ -314,18 +307,16 @@ pub async fn list(
         (status = 200, body = AdvisoryView, headers(("ETag" = String))),
         (status = 404, description = "Unknown, or a draft the caller may not see"),
     ),
-    security(("bearer" = []))
 )]
 pub async fn get(
     state: web::Data<AppState>,
-    principal: Principal,
+    reader: Authorized<Reader>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Reader)?;
     let id = id.into_inner();
     let record = state.db.read(move |conn| advisories::get(conn, id)).await?;
     let view =
-        AdvisoryView::for_caller(&record, principal.has(Role::Analyst)).ok_or_else(not_found)?;
+        AdvisoryView::for_caller(&record, reader.has(Role::Analyst)).ok_or_else(not_found)?;
     Ok(with_etag(record.version, &view))
 }
 
@@ -339,20 +330,17 @@ pub async fn get(
         (status = 200, body = AdvisoryView, headers(("ETag" = String))),
         (status = 409, description = "Not a draft"),
     ),
-    security(("bearer" = []))
 )]
 pub async fn update(
     state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-    req: HttpRequest,
-    body: JsonBody<ContentPatch>,
+    analyst: Authorized<Analyst>,
+    change: Change<ContentPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = principal.acting_as(Role::Analyst)?;
-    let expected = if_match_version(&req).ok_or(ApiError::PreconditionRequired)?;
-    let id = id.into_inner();
-    let done = workflow::advisories::edit(&state.workflow, actor, id, body.0, expected).await?;
-    render(done, &principal)
+    let Change { id, expected, body } = change;
+    let expected = expected.ok_or(ApiError::PreconditionRequired)?;
+    let done =
+        workflow::advisories::edit(&state.workflow, analyst.actor(), id, body, expected).await?;
+    render(done, &analyst)
 }
 
 /// The handler of a lifecycle step, documented by the doc comment given:
@@ -363,21 +351,21 @@ pub async fn update(
 macro_rules! lifecycle_step {
     (
         $(#[$doc:meta])*
-        $step:ident by $role:expr, at $path:tt $(, responses($($responses:tt)*))?
+        $step:ident by $role:ident, at $path:tt $(, responses($($responses:tt)*))?
     ) => {
         lifecycle_step!(@handler [$(#[$doc])*] $step, $role, $path,
             [], [], [], [$($($responses)*)?]);
     };
     (
         $(#[$doc:meta])*
-        $step:ident with_reason by $role:expr, at $path:tt $(, responses($($responses:tt)*))?
+        $step:ident with_reason by $role:ident, at $path:tt $(, responses($($responses:tt)*))?
     ) => {
         lifecycle_step!(@handler [$(#[$doc])*] $step, $role, $path,
             [request_body = Reason,], [body: JsonBody<Reason>,], [body.0.reason],
             [$($($responses)*)?]);
     };
     (
-        @handler [$($doc:tt)*] $step:ident, $role:expr, $path:tt,
+        @handler [$($doc:tt)*] $step:ident, $role:ident, $path:tt,
         [$($request_body:tt)*], [$($body:tt)*], [$($reason:tt)*], [$($responses:tt)*]
     ) => {
         $($doc)*
@@ -390,18 +378,16 @@ macro_rules! lifecycle_step {
                 (status = 409, description = "The advisory's state does not allow this; `current_state` says which it is"),
                 $($responses)*
             ),
-            security(("bearer" = []))
         )]
         pub async fn $step(
             state: web::Data<AppState>,
-            principal: Principal,
+            caller: Authorized<$role>,
             id: web::Path<Uuid>,
             $($body)*
         ) -> Result<HttpResponse, ApiError> {
-            let actor = principal.acting_as($role)?;
-            let id = id.into_inner();
+            let (actor, id) = (caller.actor(), id.into_inner());
             let done = workflow::advisories::$step(&state.workflow, actor, id, $($reason)*).await?;
-            render(done, &principal)
+            render(done, &caller)
         }
     };
 }
@@ -410,21 +396,21 @@ lifecycle_step! {
     /// Submit a draft for approval
     ///
     /// draft → submitted.
-    submit by Role::Analyst, at "/api/v1/advisories/{id}/submit"
+    submit by Analyst, at "/api/v1/advisories/{id}/submit"
 }
 
 lifecycle_step! {
     /// Send a submitted advisory back to draft
     ///
     /// submitted → draft, with the reason.
-    reject with_reason by Role::Approver, at "/api/v1/advisories/{id}/reject"
+    reject with_reason by Approver, at "/api/v1/advisories/{id}/reject"
 }
 
 lifecycle_step! {
     /// Approve a submitted advisory
     ///
     /// submitted → approved. The two-person rule: the advisory's author and anyone who wrote the revision cannot approve it (403).
-    approve by Role::Approver, at "/api/v1/advisories/{id}/approve",
+    approve by Approver, at "/api/v1/advisories/{id}/approve",
     responses((status = 403, description = "Not an approver, or the two-person rule"))
 }
 
@@ -432,7 +418,7 @@ lifecycle_step! {
     /// Publish an approved advisory
     ///
     /// approved → published, in one transaction: the reference (on first publication), the advisories it supersedes, and every concerned model's clearance.
-    publish by Role::Approver, at "/api/v1/advisories/{id}/publish",
+    publish by Approver, at "/api/v1/advisories/{id}/publish",
     responses((status = 422, description = "No decision or no cited evidence"))
 }
 
@@ -440,14 +426,14 @@ lifecycle_step! {
     /// Open an amendment of a published advisory
     ///
     /// A new draft revision, a copy of the one in force, which stays in force (and readable) until the amendment is published.
-    amend by Role::Analyst, at "/api/v1/advisories/{id}/amend"
+    amend by Analyst, at "/api/v1/advisories/{id}/amend"
 }
 
 lifecycle_step! {
     /// Withdraw a published advisory
     ///
     /// published → withdrawn, with the reason: its decisions stop applying.
-    withdraw with_reason by Role::Approver, at "/api/v1/advisories/{id}/withdraw"
+    withdraw with_reason by Approver, at "/api/v1/advisories/{id}/withdraw"
 }
 
 #[utoipa::path(
@@ -457,14 +443,12 @@ lifecycle_step! {
     responses(
         (status = 200, body = Page<RevisionView>),
     ),
-    security(("bearer" = []))
 )]
 pub async fn revisions(
     state: web::Data<AppState>,
-    principal: Principal,
+    reader: Authorized<Reader>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Reader)?;
     let id = id.into_inner();
     let (record, revisions) = state
         .db
@@ -475,7 +459,7 @@ pub async fn revisions(
             ))
         })
         .await?;
-    AdvisoryView::for_caller(&record, principal.has(Role::Analyst)).ok_or_else(not_found)?;
+    AdvisoryView::for_caller(&record, reader.has(Role::Analyst)).ok_or_else(not_found)?;
     Ok(HttpResponse::Ok().json(Page {
         items: revisions.iter().map(revision_view).collect(),
         next_cursor: None,

@@ -8,9 +8,9 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::extract::{Page, PageRequest};
+use super::extract::{Page, PageParams, PageRequest};
 use crate::app::AppState;
-use crate::auth::{Principal, Role};
+use crate::auth::{Admin, Authorized};
 use crate::db::audit::{self, AuditFilter};
 use crate::domain::audit::AuditRow;
 use crate::error::ApiError;
@@ -87,29 +87,22 @@ pub struct ListParams {
     entity: Option<String>,
     /// Only changes to the entity with this id.
     entity_id: Option<String>,
-    /// Page size, 1 to 500 (default 50).
-    #[param(value_type = Option<u32>)]
-    limit: Option<String>,
-    /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
 }
 
 #[utoipa::path(
     get, path = "/api/v1/audit", tag = "audit",
     summary = "The audit log, oldest first",
-    params(ListParams),
+    params(ListParams, PageParams),
     responses(
         (status = 200, body = Page<AuditEntry>),
     ),
-    security(("bearer" = []))
 )]
 pub async fn list(
     state: web::Data<AppState>,
-    principal: Principal,
+    _: Authorized<Admin>,
     params: web::Query<ListParams>,
+    page: PageRequest<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Admin)?;
-    let page = PageRequest::<i64>::parse(params.limit.as_deref(), params.cursor.as_deref())?;
     let given = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
     let filter = AuditFilter {
         entity: given(&params.entity),
@@ -129,13 +122,11 @@ pub async fn list(
     responses(
         (status = 200, body = ChainReport),
     ),
-    security(("bearer" = []))
 )]
 pub async fn verify(
     state: web::Data<AppState>,
-    principal: Principal,
+    _: Authorized<Admin>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Admin)?;
     let key = state.workflow.audit_key().clone();
     let walk = state.db.read(move |conn| audit::verify(conn, &key)).await?;
     let broken = walk.first_broken;

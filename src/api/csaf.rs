@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256, Sha512};
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::auth::{Principal, Role};
+use crate::auth::{Authorized, Reader};
 use crate::error::ApiError;
 use crate::export::csaf::{Document, Source};
 use crate::export::provider::{self, Listing, ProviderMetadata};
@@ -45,14 +45,12 @@ fn render(state: &AppState, source: &Source) -> Result<Vec<u8>, ApiError> {
     responses(
         (status = 200, description = "A CSAF 2.0 document", content_type = "application/json", body = Object),
     ),
-    security(("bearer" = []))
 )]
 pub async fn document(
     state: web::Data<AppState>,
-    principal: Principal,
+    _: Authorized<Reader>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Reader)?;
     let id = id.into_inner();
     let source = state
         .db

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::extract::{PageRequest, query_param};
+use super::extract::{PageParams, PageRequest, query_param};
 use crate::app::AppState;
-use crate::auth::{Principal, Role};
+use crate::auth::{Admin, Authorized};
 use crate::db::outbox::{self, Delivery};
 use crate::db::{acknowledgements, advisories};
 use crate::domain::mail::DeliveryState;
@@ -19,10 +19,6 @@ use crate::workflow::deliveries::{self, acknowledged_revision};
 pub struct DeliveryParams {
     #[param(value_type = Option<DeliveryState>)]
     state: Option<String>,
-    /// Page size, 1 to 500 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
-    limit: Option<String>,
-    cursor: Option<String>,
 }
 
 /// How many mails of the advisory are in each state, and whether any are
@@ -93,21 +89,19 @@ fn summary(counts: &[(DeliveryState, i64)]) -> DeliverySummary {
 #[utoipa::path(
     get, path = "/api/v1/advisories/{id}/deliveries", tag = "advisories",
     summary = "Per recipient, where the advisory's mail stands",
-    params(("id" = Uuid, Path), DeliveryParams),
+    params(("id" = Uuid, Path), DeliveryParams, PageParams),
     responses(
         (status = 200, body = DeliveryPage),
     ),
-    security(("bearer" = []))
 )]
 pub async fn list(
     state: web::Data<AppState>,
-    principal: Principal,
+    _: Authorized<Admin>,
     id: web::Path<Uuid>,
     params: web::Query<DeliveryParams>,
+    page: PageRequest<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Admin)?;
     let id = id.into_inner();
-    let page = PageRequest::<i64>::parse(params.limit.as_deref(), params.cursor.as_deref())?;
     let filter = query_param("state", params.state.as_deref(), str::parse)?;
     let (rows, counts) = state
         .db
@@ -134,15 +128,13 @@ pub async fn list(
     responses(
         (status = 200, body = Requeued),
     ),
-    security(("bearer" = []))
 )]
 pub async fn retry(
     state: web::Data<AppState>,
-    principal: Principal,
+    admin: Authorized<Admin>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = principal.acting_as(Role::Admin)?;
-    let done = deliveries::retry_failed(&state.workflow, actor, id.into_inner()).await?;
+    let done = deliveries::retry_failed(&state.workflow, admin.actor(), id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(Requeued {
         requeued: done.value,
     }))
@@ -156,14 +148,12 @@ pub async fn retry(
         (status = 200, body = Acknowledgements),
         (status = 409, description = "Not published"),
     ),
-    security(("bearer" = []))
 )]
 pub async fn acknowledgements(
     state: web::Data<AppState>,
-    principal: Principal,
+    _: Authorized<Admin>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Admin)?;
     let id = id.into_inner();
     let record = state.db.read(move |conn| advisories::get(conn, id)).await?;
     let (revision, required) = acknowledged_revision(&record)?;
@@ -194,14 +184,12 @@ pub async fn acknowledgements(
         (status = 200, body = Reminded),
         (status = 409, description = "Not published, or no acknowledgement asked for"),
     ),
-    security(("bearer" = []))
 )]
 pub async fn remind(
     state: web::Data<AppState>,
-    principal: Principal,
+    admin: Authorized<Admin>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = principal.acting_as(Role::Admin)?;
-    let done = deliveries::remind(&state.workflow, actor, id.into_inner()).await?;
+    let done = deliveries::remind(&state.workflow, admin.actor(), id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(Reminded { queued: done.value }))
 }

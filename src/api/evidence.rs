@@ -16,12 +16,12 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{
-    JsonBody, Page, PageRequest, created, id_of, query_param, unchanged, with_etag,
+    JsonBody, Page, PageParams, PageRequest, created, id_of, query_param, unchanged, with_etag,
 };
 use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
 use crate::artifacts::PutError;
-use crate::auth::{Principal, Role};
+use crate::auth::{Analyst, Authorized, Reader};
 use crate::db::evidence::{self, EvidenceFilter, Filed, NewArtifact};
 use crate::domain::evidence::{
     Artifact, Evidence, EvidenceResponse, FileName, NewEvidence, NewResponse, Sha256Digest,
@@ -52,11 +52,6 @@ pub struct ListParams {
     /// Only evidence about this model.
     #[param(value_type = Option<Uuid>)]
     model_id: Option<String>,
-    /// Page size, 1 to 500 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
-    limit: Option<String>,
-    /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -87,15 +82,13 @@ impl UploadParams {
          headers(("Location" = String), ("ETag" = String))),
         (status = 422, description = "Invalid field, e.g. `model_ids[0]` naming no model"),
     ),
-    security(("bearer" = []))
 )]
 pub async fn create(
     state: web::Data<AppState>,
-    principal: Principal,
+    analyst: Authorized<Analyst>,
     body: JsonBody<NewEvidence>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = principal.acting_as(Role::Analyst)?;
-    let evidence = workflow::evidence::file(&state.workflow, actor, body.0)
+    let evidence = workflow::evidence::file(&state.workflow, analyst.actor(), body.0)
         .await?
         .value;
     Ok(created(
@@ -108,19 +101,17 @@ pub async fn create(
 #[utoipa::path(
     get, path = "/api/v1/evidence", tag = "evidence",
     summary = "List evidence, oldest filed first",
-    params(ListParams),
+    params(ListParams, PageParams),
     responses(
         (status = 200, body = Page<Evidence>),
     ),
-    security(("bearer" = []))
 )]
 pub async fn list(
     state: web::Data<AppState>,
-    principal: Principal,
+    _: Authorized<Reader>,
     params: web::Query<ListParams>,
+    page: PageRequest,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Reader)?;
-    let page = PageRequest::parse(params.limit.as_deref(), params.cursor.as_deref())?;
     let filter = EvidenceFilter {
         model_id: query_param("model_id", params.model_id.as_deref(), id_of("a model"))?,
     };
@@ -138,14 +129,12 @@ pub async fn list(
     responses(
         (status = 200, body = Evidence, headers(("ETag" = String))),
     ),
-    security(("bearer" = []))
 )]
 pub async fn get(
     state: web::Data<AppState>,
-    principal: Principal,
+    _: Authorized<Reader>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Reader)?;
     let id = id.into_inner();
     let evidence = state.db.read(move |conn| evidence::get(conn, id)).await?;
     Ok(with_etag(evidence.version(), &evidence))
@@ -161,17 +150,15 @@ pub async fn get(
          headers(("Location" = String, description = "URL of the evidence"))),
         (status = 422, description = "Invalid field, e.g. `supersedes` on a response that is not a correction"),
     ),
-    security(("bearer" = []))
 )]
 pub async fn respond(
     state: web::Data<AppState>,
-    principal: Principal,
+    analyst: Authorized<Analyst>,
     id: web::Path<Uuid>,
     body: JsonBody<NewResponse>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = principal.acting_as(Role::Analyst)?;
     let id = id.into_inner();
-    let done = workflow::evidence::respond(&state.workflow, actor, id, body.0).await?;
+    let done = workflow::evidence::respond(&state.workflow, analyst.actor(), id, body.0).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/evidence/{id}")))
         .json(done.value))
@@ -192,17 +179,15 @@ pub async fn respond(
         (status = 415, description = "A Content-Type that is not a media type"),
         (status = 422, description = "A missing or invalid `filename`"),
     ),
-    security(("bearer" = []))
 )]
 pub async fn upload(
     state: web::Data<AppState>,
-    principal: Principal,
+    analyst: Authorized<Analyst>,
     id: web::Path<Uuid>,
     params: web::Query<UploadParams>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = principal.acting_as(Role::Analyst)?;
     let id = id.into_inner();
     let filename = params.filename()?;
     let content_type = content_type_of(&req)?;
@@ -220,7 +205,7 @@ pub async fn upload(
         filename,
         content_type,
     };
-    let filed = workflow::evidence::attach(&state.workflow, actor, id, artifact).await?;
+    let filed = workflow::evidence::attach(&state.workflow, analyst.actor(), id, artifact).await?;
     Ok(match filed.value {
         Filed::Created(artifact) => HttpResponse::Created()
             .insert_header((
@@ -276,15 +261,13 @@ async fn store_body(
          )),
         (status = 304, description = "The copy held is current"),
     ),
-    security(("bearer" = []))
 )]
 pub async fn download(
     state: web::Data<AppState>,
-    principal: Principal,
+    _: Authorized<Reader>,
     path: web::Path<(Uuid, String)>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Reader)?;
     let (id, raw) = path.into_inner();
     let sha256 =
         Sha256Digest::parse(&raw).ok_or_else(|| ApiError::NotFound("no such artifact".into()))?;

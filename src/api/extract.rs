@@ -12,9 +12,10 @@ use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use serde::Serialize;
+use futures_util::future::{Ready, ready};
 use serde::de::DeserializeOwned;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::error::{ApiError, FieldError};
@@ -195,8 +196,22 @@ const CURSOR: GeneralPurpose = GeneralPurpose::new(
         .with_decode_allow_trailing_bits(true),
 );
 
+/// `limit` and `cursor` as every list documents them; [`PageRequest`] is
+/// what they parse into.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size, 1 to 500 (default 50).
+    #[param(value_type = Option<u32>, nullable)]
+    limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(nullable)]
+    cursor: Option<String>,
+}
+
 /// `limit` and `cursor` as parsed from the query string; the cursor names
-/// the last key of the previous page.
+/// the last key of the previous page. As an extractor it reads them from
+/// the query, beside the list's own filters ([`PageParams`]).
 #[derive(Debug, Clone, Copy)]
 pub struct PageRequest<K = Uuid> {
     pub after: Option<K>,
@@ -266,6 +281,23 @@ impl<K: CursorKey> PageRequest<K> {
     }
 }
 
+impl<K: CursorKey + 'static> FromRequest for PageRequest<K> {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let page = web::Query::<PageParams>::from_request(req, payload)
+            .into_inner()
+            .and_then(|params| {
+                Ok(Self::parse(
+                    params.limit.as_deref(),
+                    params.cursor.as_deref(),
+                )?)
+            });
+        ready(page)
+    }
+}
+
 fn encode_cursor<K: CursorKey>(key: K) -> String {
     CURSOR.encode(key.to_bytes())
 }
@@ -318,6 +350,31 @@ pub fn if_match_version(req: &HttpRequest) -> Option<i64> {
             .and_then(|v| v.parse::<i64>().ok())
             .unwrap_or(-1),
     )
+}
+
+/// A change to the resource at `{id}`: its id, the version `If-Match` asks
+/// for ([`if_match_version`]) and the body, taken in that order (an unknown
+/// id is a 404 before the body is read).
+pub struct Change<T> {
+    pub id: Uuid,
+    pub expected: Option<i64>,
+    pub body: T,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for Change<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let id = web::Path::<Uuid>::from_request(req, payload).into_inner();
+        let expected = if_match_version(req);
+        let body = JsonBody::<T>::from_request(req, payload);
+        Box::pin(async move {
+            let id = id?.into_inner();
+            let JsonBody(body) = body.await?;
+            Ok(Self { id, expected, body })
+        })
+    }
 }
 
 /// 201 with `Location` and `ETag`.

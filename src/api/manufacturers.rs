@@ -1,27 +1,16 @@
 //! `/api/v1/manufacturers`
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::extract::{JsonBody, Page, PageRequest, created, with_etag};
+use super::extract::{JsonBody, Page, PageParams, PageRequest, created, with_etag};
 use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
-use crate::auth::{Principal, Role};
+use crate::auth::{Analyst, Authorized, Reader};
 use crate::db::manufacturers;
 use crate::domain::registry::{Manufacturer, NewManufacturer};
 use crate::error::ApiError;
 use crate::workflow::registry;
-
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct ListParams {
-    /// Page size, 1 to 500 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
-    limit: Option<String>,
-    /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
 
 #[utoipa::path(
     post, path = "/api/v1/manufacturers", tag = "registry",
@@ -33,15 +22,13 @@ pub struct ListParams {
          headers(("Location" = String, description = "URL of the new manufacturer"), ("ETag" = String))),
         (status = 409, description = "A manufacturer with this name (ignoring case) exists"),
     ),
-    security(("bearer" = []))
 )]
 pub async fn create(
     state: web::Data<AppState>,
-    principal: Principal,
+    analyst: Authorized<Analyst>,
     body: JsonBody<NewManufacturer>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = principal.acting_as(Role::Analyst)?;
-    let made = registry::register_manufacturer(&state.workflow, actor, body.0).await?;
+    let made = registry::register_manufacturer(&state.workflow, analyst.actor(), body.0).await?;
     let location = format!("/api/v1/manufacturers/{}", made.value.id);
     Ok(created(location, made.value.version, &made.value))
 }
@@ -49,19 +36,16 @@ pub async fn create(
 #[utoipa::path(
     get, path = "/api/v1/manufacturers", tag = "registry",
     summary = "List manufacturers",
-    params(ListParams),
+    params(PageParams),
     responses(
         (status = 200, body = Page<Manufacturer>),
     ),
-    security(("bearer" = []))
 )]
 pub async fn list(
     state: web::Data<AppState>,
-    principal: Principal,
-    params: web::Query<ListParams>,
+    _: Authorized<Reader>,
+    page: PageRequest,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Reader)?;
-    let page = PageRequest::parse(params.limit.as_deref(), params.cursor.as_deref())?;
     let rows = state
         .db
         .read(move |conn| manufacturers::list(conn, page.after, page.fetch()))
@@ -76,14 +60,12 @@ pub async fn list(
     responses(
         (status = 200, body = Manufacturer, headers(("ETag" = String))),
     ),
-    security(("bearer" = []))
 )]
 pub async fn get(
     state: web::Data<AppState>,
-    principal: Principal,
+    _: Authorized<Reader>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Reader)?;
     let id = id.into_inner();
     let manufacturer = state
         .db

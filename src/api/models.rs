@@ -1,18 +1,18 @@
 //! `/api/v1/models`
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{
-    IfMatchHeader, JsonBody, Page, PageRequest, created, id_of, if_match_version, query_param,
+    Change, IfMatchHeader, JsonBody, Page, PageParams, PageRequest, created, id_of, query_param,
     with_etag,
 };
 use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
-use crate::auth::{Principal, Role};
+use crate::auth::{Analyst, Authorized, Reader};
 use crate::db::clearance::{self as db_clearance, StatusChange};
 use crate::db::models::{self, ModelFilter};
 use crate::domain::clearance::{self, Clearance, ClearanceStatus};
@@ -59,11 +59,6 @@ pub struct ListParams {
     status: Option<String>,
     #[param(value_type = Option<Category>)]
     category: Option<String>,
-    /// Page size, 1 to 500 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
-    limit: Option<String>,
-    /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
 }
 
 #[utoipa::path(
@@ -77,15 +72,13 @@ pub struct ListParams {
         (status = 409, description = "Name taken for this manufacturer, or a TAC claimed by another model"),
         (status = 422, description = "Invalid field, e.g. a TAC that is not 8 digits"),
     ),
-    security(("bearer" = []))
 )]
 pub async fn create(
     state: web::Data<AppState>,
-    principal: Principal,
+    analyst: Authorized<Analyst>,
     body: JsonBody<NewModel>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = principal.acting_as(Role::Analyst)?;
-    let model = registry::register_model(&state.workflow, actor, body.0)
+    let model = registry::register_model(&state.workflow, analyst.actor(), body.0)
         .await?
         .value;
     let location = format!("/api/v1/models/{}", model.id);
@@ -96,19 +89,17 @@ pub async fn create(
 #[utoipa::path(
     get, path = "/api/v1/models", tag = "registry",
     summary = "List and search models",
-    params(ListParams),
+    params(ListParams, PageParams),
     responses(
         (status = 200, body = Page<ModelView>),
     ),
-    security(("bearer" = []))
 )]
 pub async fn list(
     state: web::Data<AppState>,
-    principal: Principal,
+    _: Authorized<Reader>,
     params: web::Query<ListParams>,
+    page: PageRequest,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Reader)?;
-    let page = PageRequest::parse(params.limit.as_deref(), params.cursor.as_deref())?;
     let filter = ModelFilter {
         q: params
             .q
@@ -140,14 +131,12 @@ pub async fn list(
     responses(
         (status = 200, body = ModelView, headers(("ETag" = String))),
     ),
-    security(("bearer" = []))
 )]
 pub async fn get(
     state: web::Data<AppState>,
-    principal: Principal,
+    _: Authorized<Reader>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Reader)?;
     let id = id.into_inner();
     let model = state.db.read(move |conn| models::get(conn, id)).await?;
     Ok(with_etag(model.version, &ModelView::of(model, &state)))
@@ -163,50 +152,34 @@ pub async fn get(
         (status = 200, body = ModelView, headers(("ETag" = String))),
         (status = 409, description = "Name taken for this manufacturer, or a TAC claimed by another model"),
     ),
-    security(("bearer" = []))
 )]
 pub async fn update(
     state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-    req: HttpRequest,
-    body: JsonBody<ModelPatch>,
+    analyst: Authorized<Analyst>,
+    change: Change<ModelPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = principal.acting_as(Role::Analyst)?;
-    let expected = if_match_version(&req);
-    let done =
-        registry::change_model(&state.workflow, actor, id.into_inner(), body.0, expected).await?;
+    let Change { id, expected, body } = change;
+    let done = registry::change_model(&state.workflow, analyst.actor(), id, body, expected).await?;
     Ok(with_etag(
         done.value.version,
         &ModelView::of(done.value, &state),
     ))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct HistoryParams {
-    /// Page size, 1 to 500 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
-    limit: Option<String>,
-    cursor: Option<String>,
-}
-
 #[utoipa::path(
     get, path = "/api/v1/models/{id}/clearance/history", tag = "registry",
     summary = "Every change of a model's clearance, oldest first",
-    params(("id" = Uuid, Path), HistoryParams),
+    params(("id" = Uuid, Path), PageParams),
     responses(
         (status = 200, body = Page<StatusChange>),
     ),
-    security(("bearer" = []))
 )]
 pub async fn clearance_history(
     state: web::Data<AppState>,
-    principal: Principal,
+    _: Authorized<Reader>,
     id: web::Path<Uuid>,
-    params: web::Query<HistoryParams>,
+    page: PageRequest,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Reader)?;
-    let page = PageRequest::parse(params.limit.as_deref(), params.cursor.as_deref())?;
     let id = id.into_inner();
     let rows = state
         .db

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::extract::{query_param, read_csv};
 use super::models::ModelView;
 use crate::app::AppState;
-use crate::auth::{Principal, Role};
+use crate::auth::{Analyst, Authorized, Reader};
 use crate::db::model_import::ModelImportSummary;
 use crate::db::models::{self, ModelFilter};
 use crate::domain::clearance::ClearanceStatus;
@@ -47,14 +47,12 @@ pub struct ExportParams {
     responses(
         (status = 200, description = "The models", content_type = "text/csv", body = String),
     ),
-    security(("bearer" = []))
 )]
 pub async fn export(
     state: web::Data<AppState>,
-    principal: Principal,
+    _: Authorized<Reader>,
     params: web::Query<ExportParams>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Reader)?;
     let status = query_param("status", params.status.as_deref(), ClearanceStatus::parse)?;
     // The first page is read before answering, so that a database failure
     // is still a problem response rather than a cut-off file.
@@ -141,17 +139,15 @@ async fn page(
         (status = 415, description = "Not sent as `text/csv`"),
         (status = 422, description = "Bad lines; nothing was imported"),
     ),
-    security(("bearer" = []))
 )]
 pub async fn import(
     state: web::Data<AppState>,
-    principal: Principal,
+    analyst: Authorized<Analyst>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = principal.acting_as(Role::Analyst)?;
     let body = read_csv(&req, payload, "the models", MAX_IMPORT_BYTES).await?;
     let rows = models_csv::parse(&body).map_err(ApiError::bad_lines)?;
-    let done = registry::import_models(&state.workflow, actor, rows).await?;
+    let done = registry::import_models(&state.workflow, analyst.actor(), rows).await?;
     Ok(HttpResponse::Ok().json(done.value))
 }

@@ -7,12 +7,12 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::extract::{
-    IfMatchHeader, JsonBody, Page, PageRequest, boolean, created, if_match_version, query_param,
+    Change, IfMatchHeader, JsonBody, Page, PageParams, PageRequest, boolean, created, query_param,
     read_csv, with_etag,
 };
 use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
-use crate::auth::{Principal, Role};
+use crate::auth::{Admin, Authorized};
 use crate::db::personnel::{self, ImportSummary, PersonFilter};
 use crate::domain::personnel::{NewPerson, Person, PersonPatch, parse_roster};
 use crate::error::ApiError;
@@ -30,11 +30,6 @@ pub struct ListParams {
     active: Option<String>,
     /// Text in the name or the address (any case).
     q: Option<String>,
-    /// Page size, 1 to 500 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
-    limit: Option<String>,
-    /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
 }
 
 fn location(person: &Person) -> String {
@@ -52,15 +47,13 @@ fn location(person: &Person) -> String {
         (status = 409, description = "The address (ignoring case) is already in the directory"),
         (status = 422, description = "Invalid field, e.g. not an email address"),
     ),
-    security(("bearer" = []))
 )]
 pub async fn create(
     state: web::Data<AppState>,
-    principal: Principal,
+    admin: Authorized<Admin>,
     body: JsonBody<NewPerson>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = principal.acting_as(Role::Admin)?;
-    let person = workflow::personnel::add(&state.workflow, actor, body.0)
+    let person = workflow::personnel::add(&state.workflow, admin.actor(), body.0)
         .await?
         .value;
     Ok(created(location(&person), person.version, &person))
@@ -69,19 +62,17 @@ pub async fn create(
 #[utoipa::path(
     get, path = "/api/v1/personnel", tag = "personnel",
     summary = "List and search the directory",
-    params(ListParams),
+    params(ListParams, PageParams),
     responses(
         (status = 200, body = Page<Person>),
     ),
-    security(("bearer" = []))
 )]
 pub async fn list(
     state: web::Data<AppState>,
-    principal: Principal,
+    _: Authorized<Admin>,
     params: web::Query<ListParams>,
+    page: PageRequest,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Admin)?;
-    let page = PageRequest::parse(params.limit.as_deref(), params.cursor.as_deref())?;
     let filter = PersonFilter {
         unit: params
             .unit
@@ -111,14 +102,12 @@ pub async fn list(
     responses(
         (status = 200, body = Person, headers(("ETag" = String))),
     ),
-    security(("bearer" = []))
 )]
 pub async fn get(
     state: web::Data<AppState>,
-    principal: Principal,
+    _: Authorized<Admin>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Admin)?;
     let id = id.into_inner();
     let person = state.db.read(move |conn| personnel::get(conn, id)).await?;
     Ok(with_etag(person.version, &person))
@@ -134,19 +123,14 @@ pub async fn get(
         (status = 200, body = Person, headers(("ETag" = String))),
         (status = 409, description = "The new address is another person's"),
     ),
-    security(("bearer" = []))
 )]
 pub async fn update(
     state: web::Data<AppState>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-    req: HttpRequest,
-    body: JsonBody<PersonPatch>,
+    admin: Authorized<Admin>,
+    change: Change<PersonPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = principal.acting_as(Role::Admin)?;
-    let expected = if_match_version(&req);
-    let id = id.into_inner();
-    let person = workflow::personnel::change(&state.workflow, actor, id, body.0, expected)
+    let Change { id, expected, body } = change;
+    let person = workflow::personnel::change(&state.workflow, admin.actor(), id, body, expected)
         .await?
         .value;
     Ok(with_etag(person.version, &person))
@@ -169,17 +153,15 @@ pub async fn update(
         (status = 415, description = "Not sent as `text/csv`"),
         (status = 422, description = "Bad lines; nothing was imported"),
     ),
-    security(("bearer" = []))
 )]
 pub async fn import(
     state: web::Data<AppState>,
-    principal: Principal,
+    admin: Authorized<Admin>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = principal.acting_as(Role::Admin)?;
     let body = read_csv(&req, payload, "the roster", MAX_ROSTER_BYTES).await?;
     let roster = parse_roster(&body).map_err(ApiError::bad_lines)?;
-    let done = workflow::personnel::import(&state.workflow, actor, roster).await?;
+    let done = workflow::personnel::import(&state.workflow, admin.actor(), roster).await?;
     Ok(HttpResponse::Ok().json(done.value))
 }

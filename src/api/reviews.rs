@@ -5,10 +5,12 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::extract::{JsonBody, Page, PageRequest, boolean, created, id_of, query_param};
+use super::extract::{
+    JsonBody, Page, PageParams, PageRequest, boolean, created, id_of, query_param,
+};
 use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
-use crate::auth::{Principal, Role};
+use crate::auth::{Analyst, Approver, Authorized, Reader};
 use crate::db::reviews::{self, Review, ReviewFilter};
 use crate::domain::review::{NewReview, ReviewOutcome};
 use crate::error::ApiError;
@@ -24,9 +26,6 @@ pub struct ListParams {
     open: Option<String>,
     #[param(value_type = Option<Uuid>)]
     model_id: Option<String>,
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
-    limit: Option<String>,
-    cursor: Option<String>,
 }
 
 #[utoipa::path(
@@ -39,15 +38,13 @@ pub struct ListParams {
         (status = 201, body = Review, headers(("Location" = String), ("ETag" = String))),
         (status = 409, description = "The model already has an open review"),
     ),
-    security(("bearer" = []))
 )]
 pub async fn open(
     state: web::Data<AppState>,
-    principal: Principal,
+    analyst: Authorized<Analyst>,
     body: JsonBody<NewReview>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = principal.acting_as(Role::Analyst)?;
-    let review = workflow::reviews::open(&state.workflow, actor, body.0)
+    let review = workflow::reviews::open(&state.workflow, analyst.actor(), body.0)
         .await?
         .value;
     Ok(created(
@@ -60,19 +57,17 @@ pub async fn open(
 #[utoipa::path(
     get, path = "/api/v1/reviews", tag = "reviews",
     summary = "List reviews",
-    params(ListParams),
+    params(ListParams, PageParams),
     responses(
         (status = 200, body = Page<Review>),
     ),
-    security(("bearer" = []))
 )]
 pub async fn list(
     state: web::Data<AppState>,
-    principal: Principal,
+    _: Authorized<Reader>,
     params: web::Query<ListParams>,
+    page: PageRequest,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Reader)?;
-    let page = PageRequest::parse(params.limit.as_deref(), params.cursor.as_deref())?;
     let filter = ReviewFilter {
         overdue: query_param("overdue", params.overdue.as_deref(), boolean)?.unwrap_or(false),
         open: query_param("open", params.open.as_deref(), boolean)?,
@@ -93,14 +88,12 @@ pub async fn list(
     responses(
         (status = 200, body = Review),
     ),
-    security(("bearer" = []))
 )]
 pub async fn get(
     state: web::Data<AppState>,
-    principal: Principal,
+    _: Authorized<Reader>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Role::Reader)?;
     let id = id.into_inner();
     let now = state.workflow.clock().now();
     let review = state
@@ -119,15 +112,14 @@ pub async fn get(
         (status = 200, body = Review),
         (status = 409, description = "Already closed"),
     ),
-    security(("bearer" = []))
 )]
 pub async fn close(
     state: web::Data<AppState>,
-    principal: Principal,
+    approver: Authorized<Approver>,
     id: web::Path<Uuid>,
     body: JsonBody<ReviewOutcome>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = principal.acting_as(Role::Approver)?;
-    let done = workflow::reviews::close(&state.workflow, actor, id.into_inner(), body.0).await?;
+    let done = workflow::reviews::close(&state.workflow, approver.actor(), id.into_inner(), body.0)
+        .await?;
     Ok(HttpResponse::Ok().json(done.value))
 }

@@ -111,33 +111,20 @@ pub async fn confirm(
     let outcome = match subscription_of(&state, &params, LinkPurpose::Confirm) {
         Ok((id, key)) => workflow::subscriptions::confirm(&state.workflow, id, key)
             .await
-            .map(|_| ())
+            .map(|_| SubscriptionStatus {
+                state: SubscriptionState::Confirmed,
+            })
             .map_err(link_target_error),
         Err(error) => Err(error),
     };
-    pages::respond(
-        &req,
-        outcome,
-        || {
-            pages::html(
-                &req,
-                StatusCode::OK,
-                &MessagePage {
-                    title: "Subscription confirmed",
-                    paragraphs: vec![
-                        "Thank you: this address now receives the advisories it subscribed to."
-                            .into(),
-                        "Every advisory mail has a link to unsubscribe.".into(),
-                    ],
-                },
-            )
-        },
-        || {
-            HttpResponse::Ok().json(SubscriptionStatus {
-                state: SubscriptionState::Confirmed,
-            })
-        },
-    )
+    let page = MessagePage {
+        title: "Subscription confirmed",
+        paragraphs: vec![
+            "Thank you: this address now receives the advisories it subscribed to.".into(),
+            "Every advisory mail has a link to unsubscribe.".into(),
+        ],
+    };
+    pages::respond(&req, outcome, page)
 }
 
 #[utoipa::path(
@@ -211,32 +198,19 @@ pub async fn unsubscribe(
     let outcome = match subscription_of(&state, &params, LinkPurpose::Unsubscribe) {
         Ok((id, key)) => workflow::subscriptions::unsubscribe(&state.workflow, id, key)
             .await
-            .map(|_| ())
+            .map(|_| SubscriptionStatus {
+                state: SubscriptionState::Unsubscribed,
+            })
             .map_err(link_target_error),
         Err(error) => Err(error),
     };
-    pages::respond(
-        &req,
-        outcome,
-        || {
-            pages::html(
-                &req,
-                StatusCode::OK,
-                &MessagePage {
-                    title: "Unsubscribed",
-                    paragraphs: vec![
-                        "This address receives no more advisory mail from this subscription."
-                            .into(),
-                    ],
-                },
-            )
-        },
-        || {
-            HttpResponse::Ok().json(SubscriptionStatus {
-                state: SubscriptionState::Unsubscribed,
-            })
-        },
-    )
+    let page = MessagePage {
+        title: "Unsubscribed",
+        paragraphs: vec![
+            "This address receives no more advisory mail from this subscription.".into(),
+        ],
+    };
+    pages::respond(&req, outcome, page)
 }
 
 #[utoipa::path(

@@ -6,9 +6,9 @@
 //! from a JWK Set file or fetched from its URL ([`jwks_url`]). Either way the
 //! key decides the algorithm, never the token.
 //!
-//! Handlers take a [`Principal`] (authentication required) or a
-//! [`MaybePrincipal`] (public endpoints), then call [`Principal::require`]
-//! with the least [`Role`] the action needs.
+//! Handlers take an [`Authorized`] caller, which names the least [`Role`]
+//! the action needs (`Authorized<Analyst>`), or a [`MaybePrincipal`]
+//! (public endpoints).
 
 pub mod jwks_url;
 pub mod keys;
@@ -16,5 +16,5 @@ pub mod principal;
 pub mod role;
 
 pub use keys::{AuthKeys, Claims, TokenError};
-pub use principal::{MaybePrincipal, Principal};
+pub use principal::{Admin, Analyst, Approver, Authorized, MaybePrincipal, Principal, Reader};
 pub use role::Role;

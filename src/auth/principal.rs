@@ -1,5 +1,8 @@
 //! The authenticated caller, taken from the `Authorization: Bearer` header.
 
+use std::marker::PhantomData;
+use std::ops::Deref;
+
 use actix_web::dev::Payload;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, web};
@@ -63,12 +66,6 @@ impl Principal {
             )))
         }
     }
-
-    /// The actor of a change that needs `role`: 403 without it.
-    pub fn acting_as(&self, role: Role) -> Result<Actor, ApiError> {
-        self.require(role)?;
-        Ok(self.actor())
-    }
 }
 
 impl FromRequest for Principal {
@@ -81,6 +78,60 @@ impl FromRequest for Principal {
             authenticate(&req)
                 .await?
                 .ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))
+        })
+    }
+}
+
+/// The least role an endpoint needs, named as a type so that a handler
+/// states it in its signature: `Authorized<Analyst>`.
+pub trait Needs {
+    const ROLE: Role;
+}
+
+/// One type per [`Role`], for [`Authorized`]; never built.
+macro_rules! role_types {
+    ($($role:ident),*) => {$(
+        #[doc = concat!("The ", stringify!($role), " role, or a higher one.")]
+        pub enum $role {}
+
+        impl Needs for $role {
+            const ROLE: Role = Role::$role;
+        }
+    )*};
+}
+
+role_types!(Reader, Analyst, Approver, Admin);
+
+/// A caller who holds `R`'s role or a higher one: 401 without a valid
+/// token, 403 with too low a role. Taken before a handler's other
+/// extractors, so a caller who may not act is refused before its query or
+/// body is judged.
+pub struct Authorized<R> {
+    principal: Principal,
+    role: PhantomData<R>,
+}
+
+impl<R> Deref for Authorized<R> {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        &self.principal
+    }
+}
+
+impl<R: Needs + 'static> FromRequest for Authorized<R> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let principal = Principal::from_request(req, payload);
+        Box::pin(async move {
+            let principal = principal.await?;
+            principal.require(R::ROLE)?;
+            Ok(Self {
+                principal,
+                role: PhantomData,
+            })
         })
     }
 }

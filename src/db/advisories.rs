@@ -25,6 +25,16 @@ use crate::domain::severity::Severity;
 use crate::domain::text::{Line, Prose};
 use crate::domain::wording;
 
+/// The rows of `$table`, one of a revision's child tables, that belong to
+/// revision `$number` of advisory `$id`.
+macro_rules! revision_rows {
+    ($table:ident, $id:expr, $number:expr) => {
+        $table::table
+            .filter($table::advisory_id.eq(DbId($id)))
+            .filter($table::revision.eq($number))
+    };
+}
+
 /// An advisory as stored, with its published and its working revision.
 #[derive(Debug, Clone)]
 pub struct AdvisoryRecord {
@@ -146,6 +156,40 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, DbError> {
     serde_json::to_string(value).map_err(|e| DbError::Other(e.into()))
 }
 
+/// The columns of a revision that its content decides: written when the
+/// revision is opened and whenever its draft changes.
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = advisory_revisions, treat_none_as_null = true)]
+struct ContentColumns<'a> {
+    title: &'a str,
+    summary: &'a str,
+    body: &'a str,
+    severity: &'a str,
+    tlp: &'a str,
+    audience_all: bool,
+    audience_units: String,
+    acknowledgement_required: bool,
+    effective_at: Option<DbTime>,
+    review_due: Option<DbTime>,
+}
+
+impl<'a> ContentColumns<'a> {
+    fn of(content: &'a AdvisoryContent) -> Result<Self, DbError> {
+        Ok(Self {
+            title: content.title.as_str(),
+            summary: content.summary.as_str(),
+            body: &content.body,
+            severity: content.severity.as_str(),
+            tlp: content.tlp.as_str(),
+            audience_all: content.audience.all_personnel,
+            audience_units: to_json(&content.audience.units)?,
+            acknowledgement_required: content.acknowledgement_required,
+            effective_at: content.effective_at.map(DbTime),
+            review_due: content.review_due.map(DbTime),
+        })
+    }
+}
+
 /// Inserts a draft advisory (revision 1) written by `author`.
 pub fn insert(
     conn: &mut DbConnection,
@@ -202,9 +246,7 @@ pub fn sign_off(
     step: SignOff<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    let target = advisory_revisions::table
-        .filter(advisory_revisions::advisory_id.eq(DbId(id)))
-        .filter(advisory_revisions::revision.eq(number));
+    let target = revision_rows!(advisory_revisions, id, number);
     let base = (
         advisory_revisions::stage.eq(stage.as_str()),
         advisory_revisions::updated_at.eq(DbTime(now)),
@@ -236,6 +278,28 @@ pub fn sign_off(
     Ok(())
 }
 
+/// Updates the advisory as read (`record`) with `changes`, a new version
+/// and `now`, provided no one changed it meanwhile (else a conflict, see
+/// [`guarded`]). A macro, because diesel's changeset types cannot be named
+/// short of spelling out each step's columns.
+macro_rules! update_as_read {
+    ($conn:expr, $record:expr, $now:expr, ($($change:expr),* $(,)?)) => {
+        guarded(
+            diesel::update(
+                advisories::table
+                    .filter(advisories::id.eq(DbId($record.id)))
+                    .filter(advisories::version.eq($record.version)),
+            )
+            .set((
+                $($change,)*
+                advisories::version.eq($record.version + 1),
+                advisories::updated_at.eq(DbTime($now)),
+            ))
+            .execute($conn)?,
+        )
+    };
+}
+
 /// Withdraws the advisory as read (`record`): its open amendment is
 /// discarded and its decisions stop applying.
 pub fn withdraw(
@@ -246,22 +310,17 @@ pub fn withdraw(
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
     discard_working(conn, record)?;
-    guarded(
-        diesel::update(
-            advisories::table
-                .filter(advisories::id.eq(DbId(record.id)))
-                .filter(advisories::version.eq(record.version)),
-        )
-        .set((
+    update_as_read!(
+        conn,
+        record,
+        now,
+        (
             advisories::state.eq(AdvisoryState::Withdrawn.as_str()),
             advisories::working_revision.eq(None::<i32>),
             advisories::withdrawn_reason.eq(Some(reason.as_str())),
             advisories::withdrawn_by.eq(Some(by)),
             advisories::withdrawn_at.eq(Some(DbTime(now))),
-            advisories::version.eq(record.version + 1),
-            advisories::updated_at.eq(DbTime(now)),
-        ))
-        .execute(conn)?,
+        )
     )
 }
 
@@ -274,21 +333,16 @@ pub fn supersede(
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
     discard_working(conn, record)?;
-    guarded(
-        diesel::update(
-            advisories::table
-                .filter(advisories::id.eq(DbId(record.id)))
-                .filter(advisories::version.eq(record.version)),
-        )
-        .set((
+    update_as_read!(
+        conn,
+        record,
+        now,
+        (
             advisories::state.eq(state.as_str()),
             advisories::working_revision.eq(None::<i32>),
             advisories::superseded_by.eq(Some(DbId(by))),
             advisories::superseded_at.eq(Some(DbTime(now))),
-            advisories::version.eq(record.version + 1),
-            advisories::updated_at.eq(DbTime(now)),
-        ))
-        .execute(conn)?,
+        )
     )
 }
 
@@ -305,34 +359,25 @@ pub fn publish(
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
     let id = record.id;
-    diesel::update(
-        advisory_revisions::table
-            .filter(advisory_revisions::advisory_id.eq(DbId(id)))
-            .filter(advisory_revisions::revision.eq(number)),
-    )
-    .set((
-        advisory_revisions::stage.eq(Stage::Published.as_str()),
-        advisory_revisions::published_by.eq(Some(by)),
-        advisory_revisions::published_at.eq(Some(DbTime(now))),
-        advisory_revisions::effective_at.eq(Some(DbTime(effective_at))),
-        advisory_revisions::updated_at.eq(DbTime(now)),
-    ))
-    .execute(conn)?;
-    guarded(
-        diesel::update(
-            advisories::table
-                .filter(advisories::id.eq(DbId(id)))
-                .filter(advisories::version.eq(record.version)),
-        )
+    diesel::update(revision_rows!(advisory_revisions, id, number))
         .set((
+            advisory_revisions::stage.eq(Stage::Published.as_str()),
+            advisory_revisions::published_by.eq(Some(by)),
+            advisory_revisions::published_at.eq(Some(DbTime(now))),
+            advisory_revisions::effective_at.eq(Some(DbTime(effective_at))),
+            advisory_revisions::updated_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?;
+    update_as_read!(
+        conn,
+        record,
+        now,
+        (
             advisories::state.eq(AdvisoryState::Published.as_str()),
             advisories::reference.eq(Some(reference)),
             advisories::current_revision.eq(number),
             advisories::working_revision.eq(None::<i32>),
-            advisories::version.eq(record.version + 1),
-            advisories::updated_at.eq(DbTime(now)),
-        ))
-        .execute(conn)?,
+        )
     )
 }
 
@@ -356,19 +401,14 @@ pub fn advance(
     working: Option<i32>,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    guarded(
-        diesel::update(
-            advisories::table
-                .filter(advisories::id.eq(DbId(record.id)))
-                .filter(advisories::version.eq(record.version)),
-        )
-        .set((
+    update_as_read!(
+        conn,
+        record,
+        now,
+        (
             advisories::state.eq(state.as_str()),
             advisories::working_revision.eq(working),
-            advisories::version.eq(record.version + 1),
-            advisories::updated_at.eq(DbTime(now)),
-        ))
-        .execute(conn)?,
+        )
     )
 }
 
@@ -377,11 +417,11 @@ pub fn advance(
 fn discard_working(conn: &mut DbConnection, record: &AdvisoryRecord) -> Result<(), DbError> {
     if let (Some(working), Some(_)) = (&record.working, &record.current) {
         delete_children(conn, record.id, working.number)?;
-        diesel::delete(
-            advisory_revisions::table
-                .filter(advisory_revisions::advisory_id.eq(DbId(record.id)))
-                .filter(advisory_revisions::revision.eq(working.number)),
-        )
+        diesel::delete(revision_rows!(
+            advisory_revisions,
+            record.id,
+            working.number
+        ))
         .execute(conn)?;
     }
     Ok(())
@@ -428,16 +468,7 @@ pub fn insert_revision(
             advisory_revisions::advisory_id.eq(DbId(id)),
             advisory_revisions::revision.eq(number),
             advisory_revisions::stage.eq(Stage::Draft.as_str()),
-            advisory_revisions::title.eq(content.title.as_str()),
-            advisory_revisions::summary.eq(content.summary.as_str()),
-            advisory_revisions::body.eq(&content.body),
-            advisory_revisions::severity.eq(content.severity.as_str()),
-            advisory_revisions::tlp.eq(content.tlp.as_str()),
-            advisory_revisions::audience_all.eq(content.audience.all_personnel),
-            advisory_revisions::audience_units.eq(to_json(&content.audience.units)?),
-            advisory_revisions::acknowledgement_required.eq(content.acknowledgement_required),
-            advisory_revisions::effective_at.eq(content.effective_at.map(DbTime)),
-            advisory_revisions::review_due.eq(content.review_due.map(DbTime)),
+            ContentColumns::of(content)?,
             advisory_revisions::author.eq(author),
             advisory_revisions::contributors.eq(to_json(&[author])?),
             advisory_revisions::created_at.eq(DbTime(now)),
@@ -455,49 +486,50 @@ fn update_revision_content(
     contributors: &[String],
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    diesel::update(
-        advisory_revisions::table
-            .filter(advisory_revisions::advisory_id.eq(DbId(id)))
-            .filter(advisory_revisions::revision.eq(number)),
-    )
-    .set((
-        advisory_revisions::title.eq(content.title.as_str()),
-        advisory_revisions::summary.eq(content.summary.as_str()),
-        advisory_revisions::body.eq(&content.body),
-        advisory_revisions::severity.eq(content.severity.as_str()),
-        advisory_revisions::tlp.eq(content.tlp.as_str()),
-        advisory_revisions::audience_all.eq(content.audience.all_personnel),
-        advisory_revisions::audience_units.eq(to_json(&content.audience.units)?),
-        advisory_revisions::acknowledgement_required.eq(content.acknowledgement_required),
-        advisory_revisions::effective_at.eq(content.effective_at.map(DbTime)),
-        advisory_revisions::review_due.eq(content.review_due.map(DbTime)),
-        advisory_revisions::contributors.eq(to_json(&contributors)?),
-        advisory_revisions::updated_at.eq(DbTime(now)),
-    ))
-    .execute(conn)?;
+    diesel::update(revision_rows!(advisory_revisions, id, number))
+        .set((
+            ContentColumns::of(content)?,
+            advisory_revisions::contributors.eq(to_json(&contributors)?),
+            advisory_revisions::updated_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 
 /// Deletes a revision's decisions, citations and supersessions.
+/// Inserts `$ids`, in order, as the rows of the child table `$table` (its
+/// id column `$column`) of revision `$number` of advisory `$id`.
+macro_rules! insert_id_list {
+    ($conn:expr, $table:ident . $column:ident, $id:expr, $number:expr, $ids:expr) => {
+        for (position, listed) in $ids.iter().enumerate() {
+            diesel::insert_into($table::table)
+                .values((
+                    $table::advisory_id.eq(DbId($id)),
+                    $table::revision.eq($number),
+                    $table::position.eq(position as i32),
+                    $table::$column.eq(DbId(*listed)),
+                ))
+                .execute($conn)?;
+        }
+    };
+}
+
+/// The id lists of the child table `$table` (its id column `$column`) of
+/// the advisories `$ids`, as `(advisory, revision, listed id)` in list order.
+macro_rules! load_id_lists {
+    ($conn:expr, $table:ident . $column:ident, $ids:expr) => {
+        $table::table
+            .filter($table::advisory_id.eq_any($ids))
+            .select(($table::advisory_id, $table::revision, $table::$column))
+            .order(($table::advisory_id, $table::revision, $table::position))
+            .load::<(DbId, i32, DbId)>($conn)?
+    };
+}
+
 fn delete_children(conn: &mut DbConnection, id: Uuid, number: i32) -> Result<(), DbError> {
-    diesel::delete(
-        advisory_decisions::table
-            .filter(advisory_decisions::advisory_id.eq(DbId(id)))
-            .filter(advisory_decisions::revision.eq(number)),
-    )
-    .execute(conn)?;
-    diesel::delete(
-        advisory_evidence::table
-            .filter(advisory_evidence::advisory_id.eq(DbId(id)))
-            .filter(advisory_evidence::revision.eq(number)),
-    )
-    .execute(conn)?;
-    diesel::delete(
-        advisory_supersedes::table
-            .filter(advisory_supersedes::advisory_id.eq(DbId(id)))
-            .filter(advisory_supersedes::revision.eq(number)),
-    )
-    .execute(conn)?;
+    diesel::delete(revision_rows!(advisory_decisions, id, number)).execute(conn)?;
+    diesel::delete(revision_rows!(advisory_evidence, id, number)).execute(conn)?;
+    diesel::delete(revision_rows!(advisory_supersedes, id, number)).execute(conn)?;
     Ok(())
 }
 
@@ -523,26 +555,20 @@ fn insert_children(
             ))
             .execute(conn)?;
     }
-    for (position, evidence_id) in content.evidence_ids.iter().enumerate() {
-        diesel::insert_into(advisory_evidence::table)
-            .values((
-                advisory_evidence::advisory_id.eq(DbId(id)),
-                advisory_evidence::revision.eq(number),
-                advisory_evidence::position.eq(position as i32),
-                advisory_evidence::evidence_id.eq(DbId(*evidence_id)),
-            ))
-            .execute(conn)?;
-    }
-    for (position, superseded) in content.supersedes.iter().enumerate() {
-        diesel::insert_into(advisory_supersedes::table)
-            .values((
-                advisory_supersedes::advisory_id.eq(DbId(id)),
-                advisory_supersedes::revision.eq(number),
-                advisory_supersedes::position.eq(position as i32),
-                advisory_supersedes::superseded_id.eq(DbId(*superseded)),
-            ))
-            .execute(conn)?;
-    }
+    insert_id_list!(
+        conn,
+        advisory_evidence.evidence_id,
+        id,
+        number,
+        content.evidence_ids
+    );
+    insert_id_list!(
+        conn,
+        advisory_supersedes.superseded_id,
+        id,
+        number,
+        content.supersedes
+    );
     Ok(())
 }
 
@@ -770,32 +796,8 @@ fn load_revisions(
             advisory_decisions::position,
         ))
         .load(conn)?;
-    let cited: Vec<(DbId, i32, DbId)> = advisory_evidence::table
-        .filter(advisory_evidence::advisory_id.eq_any(ids))
-        .select((
-            advisory_evidence::advisory_id,
-            advisory_evidence::revision,
-            advisory_evidence::evidence_id,
-        ))
-        .order((
-            advisory_evidence::advisory_id,
-            advisory_evidence::revision,
-            advisory_evidence::position,
-        ))
-        .load(conn)?;
-    let supersedes: Vec<(DbId, i32, DbId)> = advisory_supersedes::table
-        .filter(advisory_supersedes::advisory_id.eq_any(ids))
-        .select((
-            advisory_supersedes::advisory_id,
-            advisory_supersedes::revision,
-            advisory_supersedes::superseded_id,
-        ))
-        .order((
-            advisory_supersedes::advisory_id,
-            advisory_supersedes::revision,
-            advisory_supersedes::position,
-        ))
-        .load(conn)?;
+    let cited = load_id_lists!(conn, advisory_evidence.evidence_id, ids);
+    let supersedes = load_id_lists!(conn, advisory_supersedes.superseded_id, ids);
     let named_models: Vec<DbId> = decisions.iter().filter_map(|d| (d.2).0).collect();
     let makers: HashMap<Uuid, String> = models::table
         .inner_join(manufacturers::table)

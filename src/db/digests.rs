@@ -7,15 +7,16 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::outbox::NewMail;
 use super::schema::{
-    advisories, advisory_decisions, advisory_revisions, models, outbox, subscription_categories,
+    advisories, advisory_decisions, advisory_revisions, models, subscription_categories,
     subscription_manufacturers, subscription_models, subscriptions,
 };
 use super::types::{DbId, DbTime};
 use super::{DbConnection, DbError};
 use crate::domain::advisory::Tlp;
 use crate::domain::clearance::Scope;
-use crate::domain::mail::{DeliveryState, MailKind, Recipient};
+use crate::domain::mail::{MailKind, Recipient};
 use crate::domain::registry::Category;
 use crate::domain::severity::Severity;
 use crate::domain::subscription::{DecidedModel, Delivery, SubscriptionFilter, SubscriptionState};
@@ -28,7 +29,7 @@ pub struct Listed {
 }
 
 /// A daily subscription: id, address, address key, last digest, confirmed.
-type Waiting = (DbId, String, String, Option<DbTime>, Option<DbTime>);
+type Waiting = (DbId, String, Option<DbTime>, Option<DbTime>);
 
 /// When today's digests are due: today at `hour` (UTC).
 pub fn due_time(now: DateTime<Utc>, hour: u32) -> DateTime<Utc> {
@@ -80,13 +81,12 @@ pub fn enqueue_due(
         .select((
             subscriptions::id,
             subscriptions::email,
-            subscriptions::email_key,
             subscriptions::last_digest_at,
             subscriptions::confirmed_at,
         ))
         .load(conn)?;
     let mut queued = 0;
-    for (id, email, email_key, last, confirmed) in waiting {
+    for (id, email, last, confirmed) in waiting {
         let claimed = diesel::update(
             subscriptions::table
                 .filter(subscriptions::id.eq(id))
@@ -107,22 +107,15 @@ pub fn enqueue_due(
         if listed.is_empty() {
             continue;
         }
-        diesel::insert_into(outbox::table)
-            .values((
-                outbox::kind.eq(MailKind::Digest.as_str()),
-                outbox::email.eq(&email),
-                outbox::email_key.eq(&email_key),
-                outbox::audience.eq(Recipient::Subscriber.as_str()),
-                outbox::subscription_id.eq(Some(id)),
-                outbox::payload.eq(Some(
-                    serde_json::to_string(&listed).map_err(|e| DbError::Other(e.into()))?,
-                )),
-                outbox::state.eq(DeliveryState::Queued.as_str()),
-                outbox::attempts.eq(0),
-                outbox::next_attempt_at.eq(DbTime(now)),
-                outbox::created_at.eq(DbTime(now)),
-            ))
-            .execute(conn)?;
+        let mail = NewMail {
+            kind: MailKind::Digest,
+            email,
+            name: None,
+            recipient: Recipient::Subscriber,
+            subscription_id: Some(id.0),
+            payload: Some(serde_json::to_string(&listed).map_err(|e| DbError::Other(e.into()))?),
+        };
+        super::outbox::enqueue(conn, mail, now)?;
         queued += 1;
     }
     Ok(queued)

@@ -10,14 +10,16 @@ use super::types::{DbId, DbTime};
 use super::{DbConnection, DbError, on_backend};
 use crate::domain::mail::{DeliveryState, MailKind, Recipient, email_key};
 
-/// A single mail not about an advisory (a confirmation, a link to manage a
-/// subscription).
+/// A single mail not about one advisory (a confirmation, a link to manage
+/// a subscription, a digest).
 pub struct NewMail {
     pub kind: MailKind,
     pub email: String,
     pub name: Option<String>,
     pub recipient: Recipient,
     pub subscription_id: Option<Uuid>,
+    /// What the mail lists, as JSON: a digest's advisories.
+    pub payload: Option<String>,
 }
 
 /// Queues one mail for the worker; returns its row id.
@@ -30,6 +32,7 @@ pub fn enqueue(conn: &mut DbConnection, mail: NewMail, now: DateTime<Utc>) -> Re
             outbox::name.eq(mail.name),
             outbox::audience.eq(mail.recipient.as_str()),
             outbox::subscription_id.eq(mail.subscription_id.map(DbId)),
+            outbox::payload.eq(mail.payload),
             outbox::state.eq(DeliveryState::Queued.as_str()),
             outbox::attempts.eq(0),
             outbox::next_attempt_at.eq(DbTime(now)),
@@ -570,6 +573,7 @@ mod tests {
                     name: None,
                     recipient: Recipient::Subscriber,
                     subscription_id: None,
+                    payload: None,
                 };
                 enqueue(conn, mail, now).unwrap()
             })

@@ -46,48 +46,29 @@ pub struct ImportSummary {
     pub total: usize,
 }
 
-type Row = (
-    DbId,
-    String,
-    String,
-    Option<String>,
-    bool,
-    i64,
-    DbTime,
-    DbTime,
-);
-
-const COLUMNS: (
-    personnel::id,
-    personnel::email,
-    personnel::name,
-    personnel::unit,
-    personnel::active,
-    personnel::version,
-    personnel::created_at,
-    personnel::updated_at,
-) = (
-    personnel::id,
-    personnel::email,
-    personnel::name,
-    personnel::unit,
-    personnel::active,
-    personnel::version,
-    personnel::created_at,
-    personnel::updated_at,
-);
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = personnel)]
+struct Row {
+    id: DbId,
+    email: String,
+    name: String,
+    unit: Option<String>,
+    active: bool,
+    version: i64,
+    created_at: DbTime,
+    updated_at: DbTime,
+}
 
 fn to_person(row: Row) -> Person {
-    let (id, email, name, unit, active, version, created_at, updated_at) = row;
     Person {
-        id: id.0,
-        email,
-        name,
-        unit,
-        active,
-        created_at: created_at.0,
-        updated_at: updated_at.0,
-        version,
+        id: row.id.0,
+        email: row.email,
+        name: row.name,
+        unit: row.unit,
+        active: row.active,
+        created_at: row.created_at.0,
+        updated_at: row.updated_at.0,
+        version: row.version,
     }
 }
 
@@ -137,7 +118,7 @@ fn insert_row(
 pub fn get(conn: &mut DbConnection, id: Uuid) -> Result<Person, DbError> {
     let row: Row = personnel::table
         .find(DbId(id))
-        .select(COLUMNS)
+        .select(Row::as_select())
         .first(conn)?;
     Ok(to_person(row))
 }
@@ -150,7 +131,7 @@ pub fn list(
     limit: i64,
 ) -> Result<Vec<Person>, DbError> {
     let mut query = personnel::table
-        .select(COLUMNS)
+        .select(Row::as_select())
         .order(personnel::id)
         .limit(limit)
         .into_boxed();

@@ -9,6 +9,16 @@ pub struct LineError {
     pub message: String,
 }
 
+/// Every problem of one line in one message, from what each of its fields
+/// came to.
+pub fn line_message<const N: usize>(problems: [Option<String>; N]) -> String {
+    problems
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// An upload read up to the end of its header.
 pub struct Upload<'a, const N: usize> {
     /// The file without its byte order mark.

@@ -134,11 +134,11 @@ fn entry(record: &csv::ByteRecord, order: &[usize; 3]) -> Result<RosterEntry, St
     });
     match (email, name, unit) {
         (Ok(email), Ok(name), Ok(unit)) => Ok(RosterEntry { email, name, unit }),
-        (email, name, unit) => Err([email.err(), name.err(), unit.err()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("; ")),
+        (email, name, unit) => Err(csv_upload::line_message([
+            email.err(),
+            name.err(),
+            unit.err(),
+        ])),
     }
 }
 

@@ -264,7 +264,7 @@ fn row(record: &csv::ByteRecord, order: &[usize; 9], line: u64) -> Result<Import
             tacs,
             category,
         }),
-        (a, b, c, d, e, f, g) => Err([
+        (a, b, c, d, e, f, g) => Err(csv_upload::line_message([
             a.err(),
             b.err(),
             c.err(),
@@ -272,11 +272,7 @@ fn row(record: &csv::ByteRecord, order: &[usize; 9], line: u64) -> Result<Import
             e.err(),
             f.err(),
             g.err(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join("; ")),
+        ])),
     }
 }
 

@@ -188,18 +188,17 @@ pub fn error_page(req: &HttpRequest, error: &ApiError) -> HttpResponse {
     )
 }
 
-/// The answer for a browser or a program, from one outcome: `page` renders
-/// success for a browser, `json` for a program; an error is an HTML page or
-/// a problem document.
-pub fn respond(
+/// The answer for a browser or a program, from one outcome: success is
+/// `page` for a browser and the outcome's value as JSON for a program; an
+/// error is an HTML page or a problem document.
+pub fn respond<T: serde::Serialize>(
     req: &HttpRequest,
-    outcome: Result<(), ApiError>,
-    page: impl FnOnce() -> HttpResponse,
-    json: impl FnOnce() -> HttpResponse,
+    outcome: Result<T, ApiError>,
+    page: MessagePage<'_>,
 ) -> HttpResponse {
     match (outcome, wants_html(req)) {
-        (Ok(()), true) => page(),
-        (Ok(()), false) => json(),
+        (Ok(_), true) => html(req, StatusCode::OK, &page),
+        (Ok(value), false) => HttpResponse::Ok().json(value),
         (Err(error), true) => error_page(req, &error),
         (Err(error), false) => error.error_response(),
     }

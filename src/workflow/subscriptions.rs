@@ -105,6 +105,7 @@ pub async fn subscribe(
                     name: None,
                     recipient: Recipient::Subscriber,
                     subscription_id: Some(id),
+                    payload: None,
                 },
                 tx.now,
             )?;
