@@ -106,8 +106,10 @@ fn tone(status: ClearanceStatus) -> Tone {
 /// shown.
 fn conditions_sentence(status: ClearanceStatus, conditions: Option<&str>) -> Option<String> {
     match (status, conditions) {
+        // The headline already says "with conditions": the conditions
+        // follow as a sentence of their own.
         (ClearanceStatus::ApprovedWithConditions | ClearanceStatus::Restricted, Some(c)) => {
-            Some(format!("Conditions: {c}."))
+            Some(as_sentence(c))
         }
         (ClearanceStatus::ApprovedWithConditions, None) => {
             Some("Ask your security office which conditions apply.".into())
@@ -116,6 +118,17 @@ fn conditions_sentence(status: ClearanceStatus, conditions: Option<&str>) -> Opt
             Some("Use it only as your security office allows.".into())
         }
         _ => None,
+    }
+}
+
+/// `text` as a sentence: a capital first letter and one full stop at the
+/// end ("work profile only" → "Work profile only.").
+fn as_sentence(text: &str) -> String {
+    let text = text.trim().trim_end_matches('.');
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
     }
 }
 
@@ -497,12 +510,12 @@ mod tests {
             (
                 Restricted,
                 Some("office use only"),
-                "Restricted — Conditions: office use only.",
+                "Restricted — Office use only.",
             ),
             (
                 ApprovedWithConditions,
                 Some("work profile only"),
-                "Allowed with conditions — Conditions: work profile only.",
+                "Allowed with conditions — Work profile only.",
             ),
             (Approved, None, "Allowed."),
             (UnderReview, None, "Under review."),
@@ -558,7 +571,7 @@ mod tests {
         );
         assert_eq!(
             words(&c).sentence(),
-            "Allowed with conditions — Conditions: work profile only."
+            "Allowed with conditions — Work profile only."
         );
         let mut hidden = c.clone();
         hidden.conditions = None;
