@@ -7,7 +7,7 @@ use utoipa::Number;
 use utoipa::OpenApi;
 use utoipa::openapi::header::Header;
 use utoipa::openapi::link::LinkBuilder;
-use utoipa::openapi::path::{HttpMethod, Operation, ParameterIn, PathItem};
+use utoipa::openapi::path::{HttpMethod, Operation, Parameter, ParameterIn, PathItem};
 use utoipa::openapi::schema::{Object, Schema, SchemaType, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Required, ResponseBuilder};
@@ -105,6 +105,22 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// The header parameter `name` (in any case) that `operation` documents.
+pub fn header_parameter<'a>(operation: &'a Operation, name: &str) -> Option<&'a Parameter> {
+    operation
+        .parameters
+        .iter()
+        .flatten()
+        .find_map(|parameter| match parameter {
+            RefOr::T(p)
+                if p.parameter_in == ParameterIn::Header && p.name.eq_ignore_ascii_case(name) =>
+            {
+                Some(p)
+            }
+            _ => None,
+        })
+}
+
 fn operation_id(operation: &Operation) -> String {
     operation.operation_id.clone().unwrap_or_default()
 }
@@ -136,13 +152,10 @@ fn link_records(doc: &mut utoipa::openapi::OpenApi) {
     let mut targets = Vec::new();
     for (path, item) in doc.paths.paths.iter_mut() {
         for operation in operations(item) {
-            let takes_if_match = operation.parameters.iter().flatten().any(|p| {
-                matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Header && p.name == "If-Match")
-            });
             targets.push(RecordOperation {
                 path: path.clone(),
                 operation_id: operation_id(operation),
-                takes_if_match,
+                takes_if_match: header_parameter(operation, "If-Match").is_some(),
             });
         }
     }
@@ -294,17 +307,14 @@ fn declare_problems(operation: &mut Operation) {
     });
     let parameters = operation.parameters.iter().flatten();
     let (mut in_path, mut in_query) = (false, false);
-    let mut if_match = None;
     for parameter in parameters {
         let RefOr::T(parameter) = parameter else {
             continue;
         };
         in_path |= parameter.parameter_in == ParameterIn::Path;
         in_query |= parameter.parameter_in == ParameterIn::Query;
-        if parameter.parameter_in == ParameterIn::Header && parameter.name == "If-Match" {
-            if_match = Some(parameter.required == Required::True);
-        }
     }
+    let if_match = header_parameter(operation, "If-Match").map(|p| p.required == Required::True);
     let has_body = operation.request_body.is_some();
     // Any request: refused before routing when its headers are too large.
     let mut standard: Vec<(u16, &str)> = vec![(431, "A request header is too large")];

@@ -9,7 +9,7 @@ use actix_web::dev::Handler;
 use actix_web::http::Method;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{FromRequest, Responder, Route, web};
-use utoipa::openapi::path::{HttpMethod, Operation, ParameterIn};
+use utoipa::openapi::path::{HttpMethod, Operation};
 use utoipa::openapi::{RefOr, schema::Schema};
 
 use crate::limits::rate::RateClass;
@@ -76,13 +76,7 @@ impl Endpoint {
     /// Whether the operation documents `Idempotency-Key`: then the resource
     /// honours it.
     fn honours_idempotency_key(&self) -> bool {
-        self.operation.parameters.iter().flatten().any(|p| match p {
-            RefOr::T(p) => {
-                p.parameter_in == ParameterIn::Header
-                    && p.name.eq_ignore_ascii_case("idempotency-key")
-            }
-            RefOr::Ref(_) => false,
-        })
+        crate::openapi::header_parameter(&self.operation, "Idempotency-Key").is_some()
     }
 }
 
