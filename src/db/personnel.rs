@@ -336,11 +336,14 @@ fn write_rows(
         return Ok(0);
     }
     let now = super::types::timestamp_text(now);
-    let query = statement.replace("{now}", &super::param(conn, 1, "timestamptz"));
-    let from_json = super::numbered(
-        conn,
-        &query.replace("{rows}", &super::json_rows(conn, 2, &IMPORT_COLUMNS)),
-    );
+    let rows_from = match conn {
+        DbConnection::Postgres(_) => "import_rows AS v".to_owned(),
+        DbConnection::Sqlite(_) => super::json_rows(conn, 2, &IMPORT_COLUMNS),
+    };
+    let query = statement
+        .replace("{now}", &super::param(conn, 1, "timestamptz"))
+        .replace("{rows}", &rows_from);
+    let query = super::numbered(conn, &query);
     Ok(match conn {
         DbConnection::Postgres(c) => {
             diesel::sql_query("DROP TABLE IF EXISTS import_rows").execute(c)?;
@@ -353,11 +356,9 @@ fn write_rows(
             diesel::copy_from(import_rows::table)
                 .from_insertable(rows)
                 .execute(c)?;
-            diesel::sql_query(query.replace("{rows}", "import_rows AS v"))
-                .bind::<Text, _>(&now)
-                .execute(c)?
+            diesel::sql_query(query).bind::<Text, _>(&now).execute(c)?
         }
-        DbConnection::Sqlite(c) => diesel::sql_query(from_json)
+        DbConnection::Sqlite(c) => diesel::sql_query(query)
             .bind::<Text, _>(&now)
             .bind::<Text, _>(super::json_param(&rows)?)
             .execute(c)?,
