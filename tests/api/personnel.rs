@@ -22,6 +22,7 @@ crate::backend_tests!(
     a_roster_with_bad_lines_imports_nothing,
     a_roster_needs_its_header_the_csv_type_and_utf8,
     ten_thousand_people_import_in_one_request,
+    the_same_roster_imported_twice_at_once_adds_everyone_once,
 );
 
 const PERSONNEL: &str = "/api/v1/personnel";
@@ -542,4 +543,32 @@ async fn ten_thousand_people_import_in_one_request(app: TestApp) {
     assert_eq!(people_in_directory(&app), 10_000);
     let unit_7 = app.query_count("SELECT COUNT(*) FROM personnel WHERE unit = 'Unit 7'");
     assert_eq!(unit_7, 200);
+}
+
+/// Two admins send the same new roster at the same moment: each person is
+/// added once, and an import that lost the race is refused naming an
+/// address (never a 500), or finds everyone already there.
+async fn the_same_roster_imported_twice_at_once_adds_everyone_once(app: TestApp) {
+    let mut csv = String::from("email,name,unit\n");
+    for n in 0..5_000 {
+        csv.push_str(&format!("twice-{n:05}@example.org,Person {n},Unit 1\n"));
+    }
+    let (first, second) = tokio::join!(import(&app, csv.clone()), import(&app, csv));
+    let mut created = 0;
+    for response in [first, second] {
+        match response.status().as_u16() {
+            200 => created += body(response).await["created"].as_u64().unwrap(),
+            409 => {
+                let refused = problem(response, 409).await;
+                let detail = refused["detail"].as_str().unwrap();
+                assert!(detail.contains("@example.org"), "{detail}");
+            }
+            status => panic!(
+                "an import answered {status}: {}",
+                response.text().await.unwrap()
+            ),
+        }
+    }
+    assert_eq!(created, 5_000);
+    assert_eq!(people_in_directory(&app), 5_000);
 }
