@@ -43,14 +43,20 @@ export CLEARANCE_BIND="127.0.0.1:$PORT" CLEARANCE_DATA_DIR="$work" RUST_LOG=warn
        CLEARANCE_MAX_JSON_BYTES=$((64 * 1024 * 1024)) CLEARANCE_RATE_EXEMPT=127.0.0.0/8 \
        CLEARANCE_SMTP_URL="smtp://127.0.0.1:$SINK_PORT" CLEARANCE_WORKER_CONCURRENCY="$LANES"
 
-# Rows of the outbox in state(s) $1 (an SQL list).
-rows_in() {
-    local query="SELECT count(*) FROM outbox WHERE state IN ($1)"
+# What the SQL query $1 answers, on the run's database.
+ask() {
     case "$DATABASE_URL" in
         sqlite://*) python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' \
-                        "${DATABASE_URL#sqlite://}" "$query" ;;
-        *) psql -Atq "$DATABASE_URL" -c "$query" ;;
+                        "${DATABASE_URL#sqlite://}" "$1" ;;
+        *) psql -Atq "$DATABASE_URL" -c "$1" ;;
     esac
+}
+# Rows of the outbox in state(s) $1 (an SQL list).
+rows_in() { ask "SELECT count(*) FROM outbox WHERE state IN ($1)"; }
+# Whether any mail is still to send: one look into the due index, not a
+# count of the queue, so that watching costs the run little.
+pending() {
+    [ "$(ask "SELECT CASE WHEN EXISTS (SELECT 1 FROM outbox WHERE state IN ('queued', 'retrying', 'sending')) THEN 1 ELSE 0 END")" = 1 ]
 }
 seconds_since() { awk -v b="$1" -v e="$(date +%s%N)" 'BEGIN { printf "%.3f", (e - b) / 1e9 }'; }
 start_sink() {
@@ -65,6 +71,13 @@ cpu_seconds() {
     local ticks=0 pid
     for pid in "$@"; do ticks=$((ticks + $(awk '{ print $14 + $15 }' "/proc/$pid/stat"))); done
     awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t / hz }'
+}
+# "pid ticks" of each PostgreSQL process now.
+postgres_ticks() {
+    local pid
+    for pid in $(pgrep -u postgres); do
+        awk -v p="$pid" '{ print p, $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || true
+    done
 }
 
 failed=0
@@ -88,16 +101,21 @@ for run in $RUNS; do
     stop "$server"
 
     start_sink
+    postgres_ticks > "$work/pg-before"
     began=$(date +%s%N)
     running=()
     for _ in $(seq "$workers"); do
         "$BIN" worker & running+=($!)
         pids+=("${running[-1]}")
     done
-    while [ "$(rows_in "'queued', 'retrying', 'sending'")" != 0 ]; do sleep 0.05; done
+    while pending; do sleep 0.05; done
     took=$(seconds_since "$began")
     cpu=$(cpu_seconds "${running[@]}")
     sink_cpu=$(cpu_seconds "$sink")
+    # PostgreSQL's processes since the start, the workers' backends among
+    # them (still open).
+    pg_cpu=$(postgres_ticks | awk -v hz="$(getconf CLK_TCK)" 'NR == FNR { before[$1] = $2; next }
+        { used += $2 - before[$1] } END { printf "%.1f", used / hz }' "$work/pg-before" -)
     stop "${running[@]}"
     stop "$sink"
     total=$(grep -ci '^Message-ID:' "$work/sink/dump" || true)
@@ -105,7 +123,7 @@ for run in $RUNS; do
     sent=$(rows_in "'sent'")
     size=$(( $(stat -c %s "$work/sink/dump") / (total > 0 ? total : 1) ))
     worker_rate=$(awk -v n="$N" -v s="$took" 'BEGIN { printf "%.0f", n / s }')
-    echo "worker: $N mails in $took s = $worker_rate msg/s (CPU: workers $cpu s, sink $sink_cpu s); sink got $total ($unique distinct), $sent rows sent"
+    echo "worker: $N mails in $took s = $worker_rate msg/s (CPU: workers $cpu s, sink $sink_cpu s, PostgreSQL $pg_cpu s); sink got $total ($unique distinct), $sent rows sent"
 
     start_sink
     began=$(date +%s%N)
