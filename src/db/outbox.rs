@@ -449,8 +449,8 @@ pub fn record(
 /// [`RECORD`] on PostgreSQL, kept prepared by each connection. Planning it
 /// costs more than running it (`EXPLAIN ANALYZE`, two outcomes: planning
 /// 0.57 ms, execution 0.21 ms), and `sql_query` has every statement planned
-/// again: with a few outcomes a recording, that was a third of what
-/// PostgreSQL spent per mail. Its query id is static, so diesel's statement
+/// again: with a few outcomes a recording, that was a quarter to a third of
+/// what PostgreSQL spent per mail. Its query id is static, so diesel's statement
 /// cache keeps one prepared statement per connection: `sql` must therefore
 /// always be the same text, with its one parameter written `$1`.
 struct PreparedRecord<'a> {
