@@ -179,7 +179,7 @@ impl SmtpSender {
         mut connection: Box<AsyncSmtpConnection>,
         envelope: &Envelope,
         message: &[u8],
-        commit: std::pin::Pin<&mut Option<C>>,
+        mut commit: std::pin::Pin<&mut Option<C>>,
     ) -> Attempt {
         let options = match mail_parameters(&connection, envelope, message) {
             Ok(options) => options,
@@ -207,8 +207,11 @@ impl SmtpSender {
         if let Err(failure) = within(timeout, "DATA", connection.command(Data)).await {
             return Attempt::Done(self.reset(connection, failure).await);
         }
-        if let Some(commit) = commit.as_pin_mut() {
-            commit.await;
+        // Awaited at most once per send, by construction rather than by
+        // which paths retry: a finished future must not be polled again.
+        if let Some(pending) = commit.as_mut().as_pin_mut() {
+            pending.await;
+            commit.set(None);
         }
         // After the data the transaction is over whatever the reply, so
         // there is nothing to reset.
