@@ -403,7 +403,8 @@ fn write_rows(
     let query = super::numbered(conn, &query);
     Ok(match conn {
         DbConnection::Postgres(c) => {
-            diesel::sql_query("DROP TABLE IF EXISTS import_rows").execute(c)?;
+            // Made once per import (only the people it updates come this
+            // way), and dropped at commit.
             let columns = IMPORT_COLUMNS.map(|(name, sql_type)| format!("{name} {sql_type}"));
             diesel::sql_query(format!(
                 "CREATE TEMPORARY TABLE import_rows ({}) ON COMMIT DROP",
