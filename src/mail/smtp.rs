@@ -8,6 +8,11 @@
 //! N sender tasks, each with its own `SmtpSender`: that is all the pooling
 //! it needs.
 //!
+//! Where the relay offers PIPELINING (RFC 2920), a message's MAIL FROM, RCPT
+//! TO and DATA go out in one write and its data with the final dot in
+//! another: two round trips a message instead of four, and half the
+//! system calls on both ends.
+//!
 //! The connection is opened on the first send, kept across messages, reset
 //! (RSET) after a refused transaction, and dropped after anything that
 //! leaves its state unknown (a broken socket, a timeout, a 421, or a send
@@ -23,7 +28,7 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
 };
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
 use secrecy::ExposeSecret;
@@ -38,7 +43,15 @@ pub struct SmtpSender {
     url: SmtpUrl,
     hello: ClientId,
     /// Boxed: lettre's connection is over a kilobyte, moved on every send.
-    connection: Option<Box<AsyncSmtpConnection>>,
+    connection: Option<Box<Connection>>,
+}
+
+/// An open connection and what its server offers beyond what lettre
+/// records.
+struct Connection {
+    smtp: AsyncSmtpConnection,
+    /// The server announced PIPELINING in its last EHLO reply.
+    pipelining: bool,
 }
 
 impl std::fmt::Debug for SmtpSender {
@@ -118,6 +131,38 @@ impl Failure {
     }
 }
 
+/// Where a transaction stands once its envelope has been answered.
+enum EnvelopeState {
+    /// Every command accepted: the relay waits for the data.
+    Ready,
+    /// A command refused; the connection is in step and can be reset.
+    Refused(Failure),
+    /// The connection broke, or is out of step, after part of the
+    /// envelope: it is dropped.
+    Lost(Failure),
+    /// MAIL FROM found the connection dead.
+    Stale(Failure),
+}
+
+impl EnvelopeState {
+    /// After a failure that leaves the connection unusable, at the command
+    /// numbered `index` (0 is MAIL FROM).
+    fn broken(index: usize, failure: Failure) -> Self {
+        if index == 0 {
+            Self::Stale(failure)
+        } else {
+            Self::Lost(failure)
+        }
+    }
+}
+
+/// One envelope command: its text on the wire (CRLF included) and how
+/// errors name it.
+struct Command {
+    stage: String,
+    text: String,
+}
+
 /// How a transaction on one connection ended.
 enum Attempt {
     Done(Outcome),
@@ -176,36 +221,30 @@ impl SmtpSender {
     /// when its state is known, so a send cancelled halfway drops it.
     async fn transaction<C: Future<Output = ()>>(
         &mut self,
-        mut connection: Box<AsyncSmtpConnection>,
+        mut connection: Box<Connection>,
         envelope: &Envelope,
         message: &[u8],
         mut commit: std::pin::Pin<&mut Option<C>>,
     ) -> Attempt {
-        let options = match mail_parameters(&connection, envelope, message) {
-            Ok(options) => options,
+        let commands = match envelope_commands(&connection.smtp, envelope, message) {
+            Ok(commands) => commands,
             Err(error) => {
                 self.connection = Some(connection);
                 return Attempt::Done(Outcome::Permanent { error, reply: None });
             }
         };
-        let timeout = self.url.command_timeout;
-
-        let mail = Mail::new(envelope.from().cloned(), options);
-        if let Err(failure) = within(timeout, "MAIL FROM", connection.command(mail)).await {
-            if failure.connection_survives() {
+        let sent = if connection.pipelining {
+            self.pipelined(&mut connection, &commands).await
+        } else {
+            self.one_by_one(&mut connection, &commands).await
+        };
+        match sent {
+            EnvelopeState::Ready => {}
+            EnvelopeState::Refused(failure) => {
                 return Attempt::Done(self.reset(connection, failure).await);
             }
-            return Attempt::Stale(failure.transient());
-        }
-        for recipient in envelope.to() {
-            let stage = format!("RCPT TO <{recipient}>");
-            let rcpt = Rcpt::new(recipient.clone(), vec![]);
-            if let Err(failure) = within(timeout, &stage, connection.command(rcpt)).await {
-                return Attempt::Done(self.reset(connection, failure).await);
-            }
-        }
-        if let Err(failure) = within(timeout, "DATA", connection.command(Data)).await {
-            return Attempt::Done(self.reset(connection, failure).await);
+            EnvelopeState::Lost(failure) => return Attempt::Done(failure.about_message()),
+            EnvelopeState::Stale(failure) => return Attempt::Stale(failure.transient()),
         }
         // Awaited at most once per send, by construction rather than by
         // which paths retry: a finished future must not be polled again.
@@ -215,7 +254,14 @@ impl SmtpSender {
         }
         // After the data the transaction is over whatever the reply, so
         // there is nothing to reset.
-        match within(timeout, "end of data", connection.message(message)).await {
+        let timeout = self.url.command_timeout;
+        match within(
+            timeout,
+            "end of data",
+            send_data(&mut connection.smtp, message),
+        )
+        .await
+        {
             Ok(response) => {
                 self.connection = Some(connection);
                 Attempt::Done(Outcome::Sent {
@@ -231,17 +277,67 @@ impl SmtpSender {
         }
     }
 
+    /// The envelope command by command, each waiting for its reply.
+    async fn one_by_one(&self, connection: &mut Connection, commands: &[Command]) -> EnvelopeState {
+        let timeout = self.url.command_timeout;
+        for (index, command) in commands.iter().enumerate() {
+            let exchange = connection.smtp.command(&command.text);
+            match within(timeout, &command.stage, exchange).await {
+                Ok(_) => {}
+                Err(failure) if failure.connection_survives() => {
+                    return EnvelopeState::Refused(failure);
+                }
+                Err(failure) => return EnvelopeState::broken(index, failure),
+            }
+        }
+        EnvelopeState::Ready
+    }
+
+    /// The envelope in one write, then each command's reply in turn. Every
+    /// reply is read even after a refusal, so the connection stays in step;
+    /// the first refusal is the one that counts.
+    async fn pipelined(&self, connection: &mut Connection, commands: &[Command]) -> EnvelopeState {
+        let timeout = self.url.command_timeout;
+        let all: String = commands.iter().map(|c| c.text.as_str()).collect();
+        let mut refused = None;
+        for (index, command) in commands.iter().enumerate() {
+            let exchange = async {
+                if index == 0 {
+                    connection.smtp.command(&all).await
+                } else {
+                    connection.smtp.read_response().await
+                }
+            };
+            match within(timeout, &command.stage, exchange).await {
+                Ok(_) if index + 1 == commands.len() => {
+                    // DATA accepted although the envelope was refused (RFC
+                    // 2920 says it must not be): the server now waits for
+                    // data we will not send, so the connection is dropped.
+                    if let Some(failure) = refused.take() {
+                        return EnvelopeState::Lost(failure);
+                    }
+                }
+                Ok(_) => {}
+                Err(failure) if failure.connection_survives() => {
+                    refused.get_or_insert(failure);
+                }
+                Err(failure) => return EnvelopeState::broken(index, refused.unwrap_or(failure)),
+            }
+        }
+        refused.map_or(EnvelopeState::Ready, EnvelopeState::Refused)
+    }
+
     /// After a refused command: RSET, and keep the connection if that
     /// worked.
-    async fn reset(
-        &mut self,
-        mut connection: Box<AsyncSmtpConnection>,
-        failure: Failure,
-    ) -> Outcome {
+    async fn reset(&mut self, mut connection: Box<Connection>, failure: Failure) -> Outcome {
         if failure.connection_survives()
-            && within(self.url.command_timeout, "RSET", connection.command(Rset))
-                .await
-                .is_ok()
+            && within(
+                self.url.command_timeout,
+                "RSET",
+                connection.smtp.command(Rset),
+            )
+            .await
+            .is_ok()
         {
             self.connection = Some(connection);
         }
@@ -250,7 +346,7 @@ impl SmtpSender {
 
     /// Opens, secures and logs in a new connection, within the connect
     /// timeout.
-    async fn open(&self) -> Result<Box<AsyncSmtpConnection>, Failure> {
+    async fn open(&self) -> Result<Box<Connection>, Failure> {
         let limit = self.url.connect_timeout;
         match tokio::time::timeout(limit, self.handshake()).await {
             Ok(result) => result,
@@ -262,7 +358,7 @@ impl SmtpSender {
         }
     }
 
-    async fn handshake(&self) -> Result<Box<AsyncSmtpConnection>, Failure> {
+    async fn handshake(&self) -> Result<Box<Connection>, Failure> {
         let url = &self.url;
         let broken = |what: &str, e: &dyn Display| {
             Failure::Broken(format!("{what} {}: {e}", self.address()))
@@ -303,6 +399,17 @@ impl SmtpSender {
                 .await
                 .map_err(|e| Failure::from_smtp("STARTTLS", e))?;
         }
+        // lettre keeps only the extensions it uses itself, so EHLO is asked
+        // once more to see whether PIPELINING is among them.
+        let extensions = connection
+            .command(Ehlo::new(self.hello.clone()))
+            .await
+            .map_err(|e| Failure::from_smtp("EHLO", e))?;
+        let pipelining = extensions.message().skip(1).any(|line| {
+            line.split_whitespace()
+                .next()
+                .is_some_and(|keyword| keyword.eq_ignore_ascii_case("PIPELINING"))
+        });
         if let Some(login) = &url.login {
             let credentials = Credentials::new(
                 login.user.clone(),
@@ -313,7 +420,10 @@ impl SmtpSender {
                 .await
                 .map_err(|e| Failure::from_smtp("AUTH", e))?;
         }
-        Ok(Box::new(connection))
+        Ok(Box::new(Connection {
+            smtp: connection,
+            pipelining,
+        }))
     }
 
     fn address(&self) -> String {
@@ -333,6 +443,64 @@ fn starttls_parameters(url: &SmtpUrl) -> Result<TlsParameters, SmtpError> {
         builder = builder.add_root_certificate(Certificate::from_der(root.to_vec())?);
     }
     builder.build_rustls()
+}
+
+/// The envelope's commands: MAIL FROM, one RCPT TO a recipient, DATA; or
+/// why this server cannot take the message.
+fn envelope_commands(
+    connection: &AsyncSmtpConnection,
+    envelope: &Envelope,
+    message: &[u8],
+) -> Result<Vec<Command>, String> {
+    let options = mail_parameters(connection, envelope, message)?;
+    let mail = Command {
+        stage: "MAIL FROM".to_owned(),
+        text: Mail::new(envelope.from().cloned(), options).to_string(),
+    };
+    let recipients = envelope.to().iter().map(|recipient| Command {
+        stage: format!("RCPT TO <{recipient}>"),
+        text: Rcpt::new(recipient.clone(), vec![]).to_string(),
+    });
+    let data = Command {
+        stage: "DATA".to_owned(),
+        text: Data.to_string(),
+    };
+    Ok(std::iter::once(mail)
+        .chain(recipients)
+        .chain(std::iter::once(data))
+        .collect())
+}
+
+/// Sends the message and its final dot in one write (lettre's `message`
+/// writes them apart: two packets and two reads at the relay). A message
+/// that is not UTF-8, which ours never are, goes lettre's way.
+async fn send_data(
+    connection: &mut AsyncSmtpConnection,
+    message: &[u8],
+) -> Result<Response, SmtpError> {
+    match String::from_utf8(data_section(message)) {
+        Ok(data) => connection.command(data).await,
+        Err(_) => connection.message(message).await,
+    }
+}
+
+/// The message as DATA carries it (RFC 5321, 4.5.2): a dot that starts a
+/// line doubled, then CRLF, a dot and CRLF. Lines start where lettre's
+/// encoder says they do, after CRLF, so both ways send the same bytes.
+fn data_section(message: &[u8]) -> Vec<u8> {
+    let mut data = Vec::with_capacity(message.len() + message.len() / 64 + 5);
+    let mut line_start = true;
+    let mut after_cr = false;
+    for &byte in message {
+        if byte == b'.' && line_start {
+            data.push(b'.');
+        }
+        data.push(byte);
+        line_start = after_cr && byte == b'\n';
+        after_cr = byte == b'\r';
+    }
+    data.extend_from_slice(b"\r\n.\r\n");
+    data
 }
 
 /// The MAIL FROM parameters the message needs, or why this server cannot
@@ -389,4 +557,22 @@ fn reply_text(response: &Response) -> String {
     format!("{} {}", response.code(), lines.join(" "))
         .trim_end()
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::data_section;
+
+    #[test]
+    fn a_dot_that_starts_a_line_is_doubled_and_the_data_ends_with_a_lone_dot() {
+        let data = |message: &str| String::from_utf8(data_section(message.as_bytes())).unwrap();
+        assert_eq!(data("Hi\r\n"), "Hi\r\n\r\n.\r\n");
+        assert_eq!(
+            data(".hidden\r\n.\r\n..x"),
+            "..hidden\r\n..\r\n...x\r\n.\r\n"
+        );
+        // Only CRLF starts a line, as for lettre's own encoder.
+        assert_eq!(data("a\n.b\r.c"), "a\n.b\r.c\r\n.\r\n");
+        assert_eq!(data(""), "\r\n.\r\n");
+    }
 }

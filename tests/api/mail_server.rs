@@ -38,6 +38,8 @@ pub struct ReceivedMail {
     pub tls: bool,
     /// The user that logged in, if any.
     pub user: Option<String>,
+    /// Whether the client wrote its envelope in one go (PIPELINING).
+    pub pipelined: bool,
 }
 
 impl MailServer {
@@ -48,7 +50,7 @@ impl MailServer {
 
     /// Starts one with options of `tests/smtp/server.py`: `--tls starttls`
     /// or `--tls implicit` (with the certificate in tests/fixtures/smtp,
-    /// signed by its `ca.pem`), `--login USER:PASSWORD`.
+    /// signed by its `ca.pem`), `--login USER:PASSWORD`, `--no-pipelining`.
     pub fn start_with(options: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
         let options: Vec<String> = options.iter().map(|o| o.to_string()).collect();

@@ -121,6 +121,68 @@ async fn a_550_is_permanent_with_the_reply_and_the_connection_is_kept() {
 }
 
 #[tokio::test]
+async fn a_relay_offering_pipelining_gets_each_envelope_in_one_write() {
+    let server = MailServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut transport = smtp_transport(dir.path(), &server.url());
+
+    assert_sent(&send(&mut transport, "a", &advisory(OFFICER, "first")).await);
+    assert_sent(&send(&mut transport, "b", &advisory(OFFICER, "second")).await);
+
+    let received = server.messages();
+    assert_eq!(received.len(), 2);
+    assert!(received.iter().all(|mail| mail.pipelined), "{received:?}");
+}
+
+#[tokio::test]
+async fn a_relay_without_pipelining_gets_one_command_at_a_time_and_refusals_still_count() {
+    let server = MailServer::start_with(&["--no-pipelining"]);
+    server.respond("gone@example.org", 550);
+    let dir = tempfile::tempdir().unwrap();
+    let mut transport = smtp_transport(dir.path(), &server.url());
+
+    assert_sent(&send(&mut transport, "a", &advisory(OFFICER, "first")).await);
+    let outcome = send(&mut transport, "b", &advisory("gone@example.org", "x")).await;
+    assert!(
+        matches!(&outcome, Outcome::Permanent { error, .. } if error.starts_with("RCPT TO <gone@example.org>: 550")),
+        "{outcome:?}"
+    );
+    assert_sent(&send(&mut transport, "c", &advisory(OFFICER, "third")).await);
+
+    let received = server.messages();
+    assert_eq!(received.len(), 2);
+    assert!(received.iter().all(|mail| !mail.pipelined), "{received:?}");
+    assert_eq!(received[0].peer_port, received[1].peer_port);
+}
+
+#[tokio::test]
+async fn a_refused_mail_from_in_a_pipelined_envelope_keeps_the_connection_in_step() {
+    let server = MailServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut transport = smtp_transport(dir.path(), &server.url());
+    assert_sent(&send(&mut transport, "a", &advisory(OFFICER, "first")).await);
+
+    // The RCPT and DATA written with the refused MAIL are refused too; the
+    // sender reads those replies and the next message goes through.
+    server.respond("*", 554);
+    let outcome = send(&mut transport, "b", &advisory(OFFICER, "refused")).await;
+    assert_eq!(
+        outcome,
+        Outcome::Permanent {
+            error: "MAIL FROM: 554 5.7.1 Rejected".into(),
+            reply: Some("554 5.7.1 Rejected".into()),
+        }
+    );
+    server.respond("*", 250);
+    assert_sent(&send(&mut transport, "c", &advisory(OFFICER, "third")).await);
+
+    let received = server.messages();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[0].peer_port, received[1].peer_port);
+    assert!(received[1].pipelined);
+}
+
+#[tokio::test]
 async fn a_451_is_transient_and_throttled_until_the_server_accepts() {
     let server = MailServer::start();
     server.respond("busy@example.org", 451);

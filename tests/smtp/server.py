@@ -4,19 +4,22 @@
     /usr/bin/python3 tests/smtp/server.py PORT DIR [--tls starttls|implicit]
                                                    [--login USER:PASSWORD]
                                                    [--delay SECONDS]
+                                                   [--no-pipelining]
 
 PORT 0 picks a free port. The port listened on is the first line printed.
 Every accepted message is stored whole as DIR/msg-NNNNNN.json:
 {"from": ..., "to": [...], "data": "<the raw message>", "peer_port": N,
-"tls": bool, "user": login or null} (the client's port tells connections
-apart), written to a temporary name and renamed, so a reader never sees
+"tls": bool, "user": login or null, "pipelined": bool} (the client's port
+tells connections apart; pipelined: the client's RCPT was already there
+when its MAIL was read, as when it wrote the envelope in one go), written to a temporary name and renamed, so a reader never sees
 half a message.
 
 --tls offers STARTTLS, or speaks TLS from the first byte, with the
 certificate for 127.0.0.1 in tests/fixtures/smtp (signed by ca.pem there).
 --login requires AUTH with that user and password before MAIL.
 --delay waits that long before answering each message's data, as a slow
-relay does.
+relay does. The server offers PIPELINING (RFC 2920), as Postfix does;
+--no-pipelining leaves it out of the EHLO reply.
 
 DIR/control.json, re-read at every MAIL and RCPT, changes the answers while
 the server runs: {"rcpt@x": 550, "other@x": 451} answers that code to RCPT
@@ -50,9 +53,10 @@ TEXTS = {
 
 
 class Store:
-    def __init__(self, directory, delay=0.0):
+    def __init__(self, directory, delay=0.0, pipelining=True):
         self.directory = directory
         self.delay = delay
+        self.pipelining = pipelining
         existing = [n for n in os.listdir(directory) if n.startswith("msg-")]
         self.numbers = itertools.count(len(existing) + 1)
 
@@ -67,7 +71,17 @@ class Store:
     def reply(code):
         return f"{code} {TEXTS.get(code, 'As told by the test')}"
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            # Before the last line, which is the one without a dash.
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        # What the client wrote after its MAIL and the server has not yet
+        # read (asyncio's StreamReader keeps it in _buffer).
+        envelope.pipelined = bool(server._reader._buffer)
         code = self.control().get("*", 250)
         if code != 250:
             if code == 421:
@@ -96,6 +110,7 @@ class Store:
             "peer_port": session.peer[1],
             "tls": server.transport.get_extra_info("sslcontext") is not None,
             "user": session.auth_data,
+            "pipelined": getattr(envelope, "pipelined", False),
         }
         temp = os.path.join(self.directory, f".{name}.tmp")
         with open(temp, "w") as f:
@@ -119,7 +134,7 @@ def authenticator(login):
 
 
 async def serve(args):
-    store = Store(args.dir, args.delay)
+    store = Store(args.dir, args.delay, pipelining=not args.no_pipelining)
     context = None
     if args.tls:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -156,6 +171,7 @@ def main():
     parser.add_argument("--tls", choices=["starttls", "implicit"])
     parser.add_argument("--login")
     parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--no-pipelining", action="store_true")
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     try:
