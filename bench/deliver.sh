@@ -43,13 +43,26 @@ export CLEARANCE_BIND="127.0.0.1:$PORT" CLEARANCE_DATA_DIR="$work" RUST_LOG=warn
        CLEARANCE_MAX_JSON_BYTES=$((64 * 1024 * 1024)) CLEARANCE_RATE_EXEMPT=127.0.0.0/8 \
        CLEARANCE_SMTP_URL="smtp://127.0.0.1:$SINK_PORT" CLEARANCE_WORKER_CONCURRENCY="$LANES"
 
+# One client, kept for the run, answers the SQL queries `ask` writes: a
+# client started per look (python3 or psql, and a PostgreSQL backend with
+# its TLS handshake) took 40-110 ms of CPU each, up to half a core of the
+# machine's two while the worker was being timed.
+open_ask() {
+    case "$DATABASE_URL" in
+        sqlite://*) coproc ASK { exec python3 -u -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+for query in sys.stdin:
+    print(db.execute(query).fetchone()[0])' "${DATABASE_URL#sqlite://}"; } ;;
+        *) coproc ASK { exec psql -Atq "$DATABASE_URL"; } ;;
+    esac
+}
+close_ask() { eval "exec ${ASK[1]}>&-"; wait "$ASK_PID" 2>/dev/null || true; }
 # What the SQL query $1 answers, on the run's database.
 ask() {
-    case "$DATABASE_URL" in
-        sqlite://*) python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' \
-                        "${DATABASE_URL#sqlite://}" "$1" ;;
-        *) psql -Atq "$DATABASE_URL" -c "$1" ;;
-    esac
+    echo "$1;" >&"${ASK[1]}"
+    local answer
+    read -r answer <&"${ASK[0]}"
+    echo "$answer"
 }
 # Rows of the outbox in state(s) $1 (an SQL list).
 rows_in() { ask "SELECT count(*) FROM outbox WHERE state IN ($1)"; }
@@ -99,6 +112,7 @@ for run in $RUNS; do
     approver=$("$BIN" token --role approver --sub bench-approver --email approver@example.org)
     python3 bench/fanout.py "http://127.0.0.1:$PORT" "$admin" "$approver" "$N"
     stop "$server"
+    open_ask
 
     start_sink
     postgres_ticks > "$work/pg-before"
@@ -121,6 +135,7 @@ for run in $RUNS; do
     total=$(grep -ci '^Message-ID:' "$work/sink/dump" || true)
     unique=$(grep -i '^Message-ID:' "$work/sink/dump" | sort -u | wc -l)
     sent=$(rows_in "'sent'")
+    close_ask
     size=$(( $(stat -c %s "$work/sink/dump") / (total > 0 ? total : 1) ))
     worker_rate=$(awk -v n="$N" -v s="$took" 'BEGIN { printf "%.0f", n / s }')
     echo "worker: $N mails in $took s = $worker_rate msg/s (CPU: workers $cpu s, sink $sink_cpu s, PostgreSQL $pg_cpu s); sink got $total ($unique distinct), $sent rows sent"

@@ -150,6 +150,8 @@ impl ManageConnection for ConnectionManager {
 #[derive(Clone)]
 pub struct Db {
     pool: Pool<ConnectionManager>,
+    /// How the pool opens connections, for [`Db::open_connection`].
+    manager: ConnectionManager,
     read_pool: Option<Pool<ConnectionManager>>,
     write_lock: Option<Arc<Mutex<()>>>,
     /// How long a statement may run or wait for a lock.
@@ -168,7 +170,11 @@ impl Db {
     /// A pool of `pool_size` connections to `url`, whose statements fail
     /// after `timeout` rather than wait longer (for a lock, say).
     pub fn connect(url: &DatabaseUrl, pool_size: u32, timeout: Duration) -> Result<Self, DbError> {
-        let pool = pool(url, pool_size, timeout, "the database")?;
+        let manager = ConnectionManager {
+            url: url.clone(),
+            timeout,
+        };
+        let pool = pool(&manager, pool_size, "the database")?;
         let write_lock = matches!(url, DatabaseUrl::Sqlite(_)).then(|| Arc::new(Mutex::new(())));
         let writes = prometheus::IntCounter::new(
             "clearance_db_write_transactions_total",
@@ -177,6 +183,7 @@ impl Db {
         .map_err(|e| DbError::Other(e.into()))?;
         Ok(Self {
             pool,
+            manager,
             read_pool: None,
             write_lock,
             timeout,
@@ -195,9 +202,11 @@ impl Db {
     pub fn with_read_replica(self, url: &DatabaseUrl, pool_size: u32) -> Result<Self, DbError> {
         Ok(Self {
             read_pool: Some(pool(
-                url,
+                &ConnectionManager {
+                    url: url.clone(),
+                    timeout: self.timeout,
+                },
                 pool_size,
-                self.timeout,
                 "the read replica (DATABASE_READ_URL)",
             )?),
             ..self
@@ -255,11 +264,38 @@ impl Db {
         let mut pooled = self.conn()?;
         let conn: &mut DbConnection = &mut pooled;
         self.writes.inc();
-        let _turn = self
-            .write_lock
-            .as_ref()
-            .map(|lock| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        let _turn = self.write_turn();
         conn.transaction(work)
+    }
+
+    /// Runs `statement`, a single statement (which the database applies
+    /// whole or not at all, so it needs no transaction around it), on a
+    /// connection the caller keeps: one round trip where [`Db::write`]
+    /// takes four (the pool's check, BEGIN, the statement, COMMIT).
+    pub fn write_statement<T>(
+        &self,
+        conn: &mut DbConnection,
+        statement: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        self.writes.inc();
+        let _turn = self.write_turn();
+        statement(conn)
+    }
+
+    /// A connection of its own, outside the pool, set up as the pool's
+    /// are: for a task that writes often, alone, with
+    /// [`Db::write_statement`].
+    pub fn open_connection(&self) -> Result<DbConnection, DbError> {
+        self.manager
+            .connect()
+            .map_err(|e| DbError::Unavailable(e.into()))
+    }
+
+    /// This process's turn to write, on SQLite (one writer at a time).
+    fn write_turn(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
+        self.write_lock
+            .as_ref()
+            .map(|lock| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
     pub fn migrate(&self) -> Result<(), DbError> {
@@ -337,18 +373,14 @@ fn first_line(text: &str) -> &str {
 }
 
 fn pool(
-    url: &DatabaseUrl,
+    manager: &ConnectionManager,
     size: u32,
-    timeout: Duration,
     what: &str,
 ) -> Result<Pool<ConnectionManager>, DbError> {
     Pool::builder()
         .max_size(size)
         .connection_timeout(Duration::from_secs(5))
-        .build(ConnectionManager {
-            url: url.clone(),
-            timeout,
-        })
+        .build(manager.clone())
         .map_err(|e| DbError::Unavailable(anyhow::anyhow!("cannot connect to {what}: {e}")))
 }
 

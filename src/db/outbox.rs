@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::schema::outbox;
 use super::types::{DbId, DbTime};
-use super::{DbConnection, DbError, on_backend};
+use super::{Db, DbConnection, DbError, on_backend};
 use crate::domain::mail::{DeliveryState, MailKind, Recipient, email_key};
 
 /// A single mail not about one advisory (a confirmation, a link to manage
@@ -225,7 +225,7 @@ pub fn claim(
         super::types::timestamp_text(now),
     );
     let query = super::numbered(conn, &query);
-    set_local(conn, &BY_KEY)?;
+    set_config(conn, &BY_KEY, true)?;
     Ok(on_backend!(conn, c => diesel::sql_query(query)
         .bind::<Text, _>(&lease)
         .bind::<Text, _>(&at)
@@ -400,17 +400,76 @@ const BY_KEY: [(&str, &str); 5] = [
     ("enable_mergejoin", "off"),
 ];
 
-/// Sets `settings` (name, value) for the rest of the transaction on
-/// PostgreSQL, in one statement; SQLite has none of them.
-fn set_local(conn: &mut DbConnection, settings: &[(&str, &str)]) -> Result<(), DbError> {
+/// Sets `settings` (name, value) on PostgreSQL, in one statement: for the
+/// rest of the transaction, or (`local` false) of the session. SQLite has
+/// none of them.
+fn set_config(
+    conn: &mut DbConnection,
+    settings: &[(&str, &str)],
+    local: bool,
+) -> Result<(), DbError> {
     if let DbConnection::Postgres(pg) = conn {
         let calls: Vec<String> = settings
             .iter()
-            .map(|(name, value)| format!("set_config('{name}', '{value}', true)"))
+            .map(|(name, value)| format!("set_config('{name}', '{value}', {local})"))
             .collect();
         diesel::sql_query(format!("SELECT {}", calls.join(", "))).execute(pg)?;
     }
     Ok(())
+}
+
+/// Records outcomes on a connection of its own, one statement (one round
+/// trip) a recording: the mail worker's recorder, which the lanes wait for.
+pub struct Recorder {
+    db: Db,
+    /// Dropped after a failure; the next recording opens another.
+    conn: Option<DbConnection>,
+}
+
+impl Recorder {
+    pub fn new(db: Db) -> Self {
+        Self { db, conn: None }
+    }
+
+    /// [`record`]s the outcomes, off the async executor.
+    pub async fn record(
+        &mut self,
+        outcomes: &[(i64, &str, &Outcome)],
+        now: DateTime<Utc>,
+    ) -> Result<usize, DbError> {
+        let rows = outcome_rows(outcomes, now)?;
+        let db = self.db.clone();
+        let conn = self.conn.take();
+        let (conn, written) = tokio::task::spawn_blocking(move || {
+            let mut conn = match conn {
+                Some(conn) => conn,
+                None => match open_recording_connection(&db) {
+                    Ok(conn) => conn,
+                    Err(error) => return (None, Err(error)),
+                },
+            };
+            let written = db.write_statement(&mut conn, |c| write_rows(c, &rows));
+            (written.is_ok().then_some(conn), written)
+        })
+        .await
+        .map_err(|e| DbError::Other(e.into()))?;
+        self.conn = conn;
+        written
+    }
+}
+
+/// A connection that runs only recordings, so their settings are made once
+/// for its session. An outcome lost to a crash of PostgreSQL itself (not of
+/// a worker) only resends those few mails, with their Message-IDs; not
+/// waiting for the disk keeps the lanes sending.
+fn open_recording_connection(db: &Db) -> Result<DbConnection, DbError> {
+    let mut conn = db.open_connection()?;
+    set_config(
+        &mut conn,
+        &[BY_KEY.as_slice(), &[("synchronous_commit", "off")]].concat(),
+        false,
+    )?;
+    Ok(conn)
 }
 
 /// Writes the outcomes of claimed rows, `(id, claim token, outcome)`, in one
@@ -421,28 +480,26 @@ pub fn record(
     outcomes: &[(i64, &str, &Outcome)],
     now: DateTime<Utc>,
 ) -> Result<usize, DbError> {
-    use diesel::sql_types::Text;
+    write_rows(conn, &outcome_rows(outcomes, now)?)
+}
+
+/// The outcomes as the recording statement's one parameter.
+fn outcome_rows(outcomes: &[(i64, &str, &Outcome)], now: DateTime<Utc>) -> Result<String, DbError> {
     let rows: Vec<OutcomeRow> = outcomes
         .iter()
         .map(|(id, token, outcome)| OutcomeRow::of(*id, token, outcome, now))
         .collect();
-    let rows = super::json_param(&rows)?;
-    // An outcome lost to a crash of PostgreSQL itself (not of a worker)
-    // only resends those few mails, with their Message-IDs; not waiting for
-    // the disk keeps the lanes sending.
-    set_local(
-        conn,
-        &[BY_KEY.as_slice(), &[("synchronous_commit", "off")]].concat(),
-    )?;
+    super::json_param(&rows)
+}
+
+/// [`RECORD`] with `rows`, the outcomes as [`outcome_rows`] writes them.
+fn write_rows(conn: &mut DbConnection, rows: &str) -> Result<usize, DbError> {
+    use diesel::sql_types::Text;
     let query = RECORD.replace("{rows}", &super::json_rows(conn, 1, &OUTCOME_COLUMNS));
     let query = super::numbered(conn, &query);
     Ok(match conn {
-        DbConnection::Postgres(c) => PreparedRecord {
-            sql: &query,
-            rows: &rows,
-        }
-        .execute(c)?,
-        DbConnection::Sqlite(c) => diesel::sql_query(query).bind::<Text, _>(&rows).execute(c)?,
+        DbConnection::Postgres(c) => PreparedRecord { sql: &query, rows }.execute(c)?,
+        DbConnection::Sqlite(c) => diesel::sql_query(query).bind::<Text, _>(rows).execute(c)?,
     })
 }
 

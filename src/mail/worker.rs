@@ -410,6 +410,7 @@ impl Lane {
 /// the lanes are gone, and then the claims' leases run out and the rows
 /// are sent again.
 async fn record(db: Db, mut to_record: mpsc::UnboundedReceiver<Recording>) {
+    let mut recorder = outbox::Recorder::new(db);
     let mut batch = Vec::new();
     while to_record.recv_many(&mut batch, RECORD_AT_MOST).await > 0 {
         // The leases stay held (and kept) until their outcomes are written.
@@ -417,20 +418,13 @@ async fn record(db: Db, mut to_record: mpsc::UnboundedReceiver<Recording>) {
             .drain(..)
             .map(|r| ((r.id, r.lease, r.outcome), r.recorded))
             .unzip();
-        let outcomes: Arc<Vec<(i64, Arc<Lease>, Outcome)>> = Arc::new(outcomes);
+        let rows: Vec<(i64, &str, &Outcome)> = outcomes
+            .iter()
+            .map(|(id, lease, outcome)| (*id, lease.token.as_str(), outcome))
+            .collect();
         let mut delay = Duration::from_millis(50);
         loop {
-            let rows = outcomes.clone();
-            let written = db
-                .write(move |conn| {
-                    let rows: Vec<(i64, &str, &Outcome)> = rows
-                        .iter()
-                        .map(|(id, lease, outcome)| (*id, lease.token.as_str(), outcome))
-                        .collect();
-                    outbox::record(conn, &rows, Utc::now())
-                })
-                .await;
-            match written {
+            match recorder.record(&rows, Utc::now()).await {
                 Ok(_) => break,
                 Err(error) if to_record.is_closed() && delay > Duration::from_secs(1) => {
                     tracing::error!(?error, "recording mail outcomes failed: giving up");
@@ -443,6 +437,7 @@ async fn record(db: Db, mut to_record: mpsc::UnboundedReceiver<Recording>) {
                 }
             }
         }
+        drop(rows);
         drop(outcomes);
         for ack in acks {
             let _ = ack.send(());

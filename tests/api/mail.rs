@@ -849,6 +849,36 @@ async fn two_workers_share_a_fan_out_without_sending_twice() {
     assert_eq!(duplicates, 0, "an address was sent the mail twice");
 }
 
+/// PostgreSQL ends every connection to the database mid fan-out, as a
+/// restart or a failover does: the worker opens new ones (its recorder's
+/// own included) and everyone still gets the mail exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_database_connections_are_cut_still_mails_each_once() {
+    let server = MailServer::start_with(&["--delay", "0.02"]);
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let (id, reference) = publish_to_personnel(&app, 300).await;
+    let mut worker = worker_process(&app, &server);
+    wait_for("the first mails", Duration::from_secs(60), async || {
+        server.messages().len() >= 40
+    })
+    .await;
+    app.execute_sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .unwrap();
+    assert!(
+        server.messages().len() < 300,
+        "the worker finished before its connections were cut"
+    );
+    let page = wait_delivered(&app, &id, Duration::from_secs(120)).await;
+    kill_all(std::slice::from_mut(&mut worker));
+    assert_eq!(page["summary"]["sent"], 300);
+    let duplicates =
+        assert_everyone_once_or_recognisably_twice(&server.messages(), &reference, 300);
+    assert_eq!(duplicates, 0, "an address was sent the mail twice");
+}
+
 // These tests start their own app, with a worker and a relay.
 crate::backend_tests!(each backend =>
     the_right_people_get_exactly_one_mail_each,
