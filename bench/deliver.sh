@@ -145,9 +145,10 @@ for run in $RUNS; do
     smtp-source -d -s "$LANES" -m "$N" -l "$size" -f bench@example.org -t p@example.org \
         "127.0.0.1:$SINK_PORT"
     took=$(seconds_since "$began")
+    sink_cpu=$(cpu_seconds "$sink")
     stop "$sink"
     source_rate=$(awk -v n="$N" -v s="$took" 'BEGIN { printf "%.0f", n / s }')
-    echo "smtp-source: $N messages of $size bytes in $took s = $source_rate msg/s"
+    echo "smtp-source: $N messages of $size bytes in $took s = $source_rate msg/s (CPU: sink $sink_cpu s)"
     echo "worker / smtp-source: $(awk -v w="$worker_rate" -v s="$source_rate" 'BEGIN { printf "%.0f %%", 100 * w / s }')"
     if [ "$total" != "$N" ] || [ "$unique" != "$N" ] || [ "$sent" != "$N" ]; then
         echo "FAILED: expected each of $N mails exactly once" >&2

@@ -229,7 +229,14 @@ fn work(mut settings: Settings) -> anyhow::Result<()> {
     // The worker reads what it has just claimed: never from a lagging replica.
     settings.database_read = None;
     clearance::mail::check_destination(&settings)?;
-    let runtime = tokio::runtime::Runtime::new()?;
+    // One thread: a lane composes a message in tens of microseconds and then
+    // waits (on the relay, or on the recorder), so waking tasks across
+    // threads cost more than a second thread gave (bench/README.md: 11-25 %
+    // more mail a second, a fifth less CPU). More cores: more worker
+    // processes. Database calls still run on tokio's blocking threads.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let settings = std::sync::Arc::new(settings);
         let db = {

@@ -488,16 +488,14 @@ async fn send_data(
 /// line doubled, then CRLF, a dot and CRLF. Lines start where lettre's
 /// encoder says they do, after CRLF, so both ways send the same bytes.
 fn data_section(message: &[u8]) -> Vec<u8> {
-    let mut data = Vec::with_capacity(message.len() + message.len() / 64 + 5);
+    let mut data = Vec::with_capacity(message.len() + 64);
     let mut line_start = true;
-    let mut after_cr = false;
-    for &byte in message {
-        if byte == b'.' && line_start {
+    for line in message.split_inclusive(|&byte| byte == b'\n') {
+        if line_start && line.first() == Some(&b'.') {
             data.push(b'.');
         }
-        data.push(byte);
-        line_start = after_cr && byte == b'\n';
-        after_cr = byte == b'\r';
+        data.extend_from_slice(line);
+        line_start = line.ends_with(b"\r\n");
     }
     data.extend_from_slice(b"\r\n.\r\n");
     data
@@ -573,6 +571,7 @@ mod tests {
         );
         // Only CRLF starts a line, as for lettre's own encoder.
         assert_eq!(data("a\n.b\r.c"), "a\n.b\r.c\r\n.\r\n");
+        assert_eq!(data("a\r\r\n.b"), "a\r\r\n..b\r\n.\r\n");
         assert_eq!(data(""), "\r\n.\r\n");
     }
 }
