@@ -162,16 +162,18 @@ pub struct Claimed {
 }
 
 /// Which rows a worker may take: queued or retrying mail whose time has
-/// come, and mail whose claim ran out. Written as one range over
-/// `outbox_due` (next_attempt_at, id): a claim leaves `next_attempt_at` as
-/// it was, at or before the claim, so a mail being sent is in the range
-/// too and only its lease tells.
-const DUE: &str = "state IN ('queued', 'retrying', 'sending') AND next_attempt_at <= {now}
-       AND (state <> 'sending' OR lease_until < {now})";
+/// come and that nobody holds, or whose claim ran out. Written as one range
+/// over `outbox_due` (next_attempt_at, id): a claim leaves the row's state
+/// and `next_attempt_at` as they were, so a mail being sent is in the range
+/// too and only its token and lease tell.
+const DUE: &str = "state IN ('queued', 'retrying') AND next_attempt_at <= {now}
+       AND (claim_token IS NULL OR lease_until < {now})";
 
+/// The claim changes no indexed column (not even `state`, which
+/// `outbox_due`'s condition reads), so PostgreSQL can update each row in
+/// its page without index entries (the migration `outbox_claim_in_place`).
 const CLAIM: &str = "
-UPDATE outbox SET state = 'sending', lease_until = {lease}, claim_token = $4,
-                  attempts = attempts + 1
+UPDATE outbox SET lease_until = {lease}, claim_token = $4, attempts = attempts + 1
 WHERE id IN (
     SELECT id FROM outbox WHERE {due}
     ORDER BY next_attempt_at, id
@@ -244,7 +246,7 @@ pub fn extend(
     use diesel::sql_types::Text;
     let tokens = super::json_param(&tokens)?;
     let query = format!(
-        "UPDATE outbox SET lease_until = {} WHERE state = 'sending' AND claim_token IN ({})",
+        "UPDATE outbox SET lease_until = {} WHERE claim_token IN ({})",
         super::param(conn, 1, "timestamptz"),
         super::json_values(conn, 2)
     );
@@ -288,7 +290,8 @@ pub enum Outcome {
 struct OutcomeRow<'a> {
     id: i64,
     token: &'a str,
-    state: &'static str,
+    /// `None` leaves the row's state as it was (queued or retrying).
+    state: Option<&'static str>,
     error: Option<&'a str>,
     reply: Option<&'a str>,
     keep_error: bool,
@@ -303,7 +306,7 @@ impl<'a> OutcomeRow<'a> {
         let row = |state: DeliveryState| OutcomeRow {
             id,
             token,
-            state: state.as_str(),
+            state: Some(state.as_str()),
             error: None,
             reply: None,
             keep_error: false,
@@ -341,11 +344,12 @@ impl<'a> OutcomeRow<'a> {
                 ..row(DeliveryState::Suppressed)
             },
             Outcome::Released => OutcomeRow {
+                state: None,
                 keep_error: true,
                 keep_reply: true,
                 next_at: time(now),
                 refund: 1,
-                ..row(DeliveryState::Retrying)
+                ..row(DeliveryState::Queued)
             },
         }
     }
@@ -372,7 +376,7 @@ const OUTCOME_COLUMNS: [(&str, &str); 10] = [
 /// whole due index instead of each row by its id.
 const RECORD: &str = "
 UPDATE outbox AS o SET
-    state = v.state,
+    state = COALESCE(v.state, o.state),
     last_error = CASE WHEN v.keep_error THEN o.last_error ELSE v.error END,
     last_reply = CASE WHEN v.keep_reply THEN o.last_reply ELSE v.reply END,
     next_attempt_at = COALESCE(v.next_at, o.next_attempt_at),
@@ -567,6 +571,7 @@ type DeliveryRow = (
     Option<String>,
     DbTime,
     Option<DbTime>,
+    bool,
 );
 
 /// One page of an advisory's deliveries in queue order, after row `after`.
@@ -591,13 +596,22 @@ pub fn deliveries(
             outbox::last_reply,
             outbox::next_attempt_at,
             outbox::sent_at,
+            outbox::claim_token.is_not_null(),
         ))
         .order(outbox::id)
         .limit(limit)
         .into_boxed();
-    if let Some(state) = state {
-        query = query.filter(outbox::state.eq(state.as_str()));
-    }
+    let waiting = [DeliveryState::Queued, DeliveryState::Retrying].map(DeliveryState::as_str);
+    query = match state {
+        None => query,
+        Some(DeliveryState::Sending) => query
+            .filter(outbox::state.eq_any(waiting))
+            .filter(outbox::claim_token.is_not_null()),
+        Some(state @ (DeliveryState::Queued | DeliveryState::Retrying)) => query
+            .filter(outbox::state.eq(state.as_str()))
+            .filter(outbox::claim_token.is_null()),
+        Some(state) => query.filter(outbox::state.eq(state.as_str())),
+    };
     if let Some(after) = after {
         query = query.filter(outbox::id.gt(after));
     }
@@ -606,8 +620,21 @@ pub fn deliveries(
         .load::<DeliveryRow>(conn)?
         .into_iter()
         .map(
-            |(id, email, kind, revision, audience, state, attempts, error, reply, next, sent)| {
-                let state: DeliveryState = state.parse().map_err(stored)?;
+            |(
+                id,
+                email,
+                kind,
+                revision,
+                audience,
+                state,
+                attempts,
+                error,
+                reply,
+                next,
+                sent,
+                held,
+            )| {
+                let state = shown_state(&state, held).map_err(stored)?;
                 let pending = matches!(
                     state,
                     DeliveryState::Queued | DeliveryState::Retrying | DeliveryState::Sending
@@ -635,23 +662,39 @@ pub fn counts(
     conn: &mut DbConnection,
     advisory_id: Option<Uuid>,
 ) -> Result<Vec<(DeliveryState, i64)>, DbError> {
+    // By token too: a held row reads as sending. There are as many tokens
+    // as claims in hand, a few per worker.
     let mut query = outbox::table
-        .group_by(outbox::state)
-        .select((outbox::state, diesel::dsl::count_star()))
+        .group_by((outbox::state, outbox::claim_token))
+        .select((
+            outbox::state,
+            outbox::claim_token,
+            diesel::dsl::count_star(),
+        ))
         .into_boxed();
     if let Some(id) = advisory_id {
         query = query.filter(outbox::advisory_id.eq(DbId(id)));
     }
-    query
-        .load::<(String, i64)>(conn)?
-        .into_iter()
-        .map(|(state, n)| {
-            state
-                .parse()
-                .map(|s| (s, n))
-                .map_err(|e: String| DbError::Other(anyhow::anyhow!(e)))
-        })
-        .collect()
+    let mut counts: Vec<(DeliveryState, i64)> = Vec::new();
+    for (state, token, n) in query.load::<(String, Option<String>, i64)>(conn)? {
+        let state =
+            shown_state(&state, token.is_some()).map_err(|e| DbError::Other(anyhow::anyhow!(e)))?;
+        match counts.iter_mut().find(|(counted, _)| *counted == state) {
+            Some((_, total)) => *total += n,
+            None => counts.push((state, n)),
+        }
+    }
+    Ok(counts)
+}
+
+/// The state a row reads as: a queued or retrying row held under a claim
+/// token is being sent (the claim leaves the stored state alone).
+fn shown_state(stored: &str, held: bool) -> Result<DeliveryState, String> {
+    let state: DeliveryState = stored.parse()?;
+    Ok(match state {
+        DeliveryState::Queued | DeliveryState::Retrying if held => DeliveryState::Sending,
+        state => state,
+    })
 }
 
 /// Queues an advisory's failed mails again, due now, with fresh attempts.
@@ -735,7 +778,8 @@ mod tests {
                 "the first holder writes nothing"
             );
             assert_eq!(extend(conn, &["first".into()], later + lease)?, 0);
-            assert_eq!(row(conn, ids[0]).0, "sending");
+            assert_eq!(row(conn, ids[0]).0, "queued", "a claim leaves the state");
+            assert_eq!(counts(conn, None)?, [(DeliveryState::Sending, 2)]);
             assert_eq!(extend(conn, &["second".into()], later + lease)?, 2);
             let failed = Outcome::Failed {
                 error: "550 no".into(),
@@ -801,8 +845,8 @@ mod tests {
             assert_eq!(row(conn, ids[3]), expect("suppressed", 1, None, None));
             assert_eq!(
                 row(conn, ids[4]),
-                expect("retrying", 0, None, None),
-                "a released row is due again at once, its claim not counted"
+                expect("queued", 0, None, None),
+                "a released row is as before its claim (never tried: queued), due again at once"
             );
             assert!(any_due(conn, now)?);
             let again = claim(conn, 10, now + chrono::Duration::seconds(60), now, "u")?;

@@ -197,7 +197,7 @@ async fn fan_out_survives_a_killed_worker(cluster: &Cluster, b: &TestApp) -> Str
     // What was claimed at the kill: the killed worker's claims among them.
     let in_flight: HashSet<String> = b
         .query_texts(&format!(
-            "SELECT email AS v FROM outbox WHERE advisory_id = '{id}' AND state = 'sending'"
+            "SELECT email AS v FROM outbox WHERE advisory_id = '{id}' AND claim_token IS NOT NULL"
         ))
         .into_iter()
         .collect();

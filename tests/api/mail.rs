@@ -635,7 +635,7 @@ async fn a_throttling_relay_slows_the_worker_without_burning_attempts(app_backen
     )
     .await;
     let counted =
-        app.query_count("SELECT COUNT(*) FROM outbox WHERE attempts > 0 AND state <> 'sending'");
+        app.query_count("SELECT COUNT(*) FROM outbox WHERE attempts > 0 AND claim_token IS NULL");
     assert_eq!(
         counted, 0,
         "throttling must not count against a mail's attempts"
@@ -771,6 +771,41 @@ async fn a_worker_killed_mid_fan_out_loses_nothing(app_backend: Backend) {
     );
 }
 
+/// While a worker holds a claim, its mails read as sending: in the summary,
+/// each item, and the `state` filter; once sent, they read as sent.
+async fn mail_in_hand_reads_as_sending(app_backend: Backend) {
+    let server = MailServer::start_with(&["--delay", "1"]);
+    let app = TestApp::spawn(app_backend).await;
+    let (id, _) = publish_to_personnel(&app, 3).await;
+    let mut worker = worker_process_with(&app, &server, &[("CLEARANCE_WORKER_CONCURRENCY", "1")]);
+    let filtered = async |state: &str| -> usize {
+        let path = format!("/api/v1/advisories/{id}/deliveries?state={state}");
+        body(app.get(&path, Some(Role::Admin)).await).await["items"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    wait_for("the claim", Duration::from_secs(30), async || {
+        deliveries(&app, &id).await["summary"]["sending"] == 3
+    })
+    .await;
+    let page = deliveries(&app, &id).await;
+    assert!(
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|item| item["state"] == "sending"),
+        "{page}"
+    );
+    assert_eq!(filtered("sending").await, 3);
+    assert_eq!(filtered("queued").await, 0);
+    let page = wait_delivered(&app, &id, Duration::from_secs(60)).await;
+    kill_all(std::slice::from_mut(&mut worker));
+    assert_eq!(page["summary"]["sent"], 3);
+    assert_eq!(page["summary"]["sending"], 0);
+    assert_eq!(filtered("sending").await, 0);
+}
+
 /// The relay answers each message slowly, so sending a claim takes longer
 /// than its lease: three workers still mail everyone exactly once, since a
 /// worker keeps extending the claims it holds.
@@ -892,6 +927,7 @@ crate::backend_tests!(each backend =>
     the_digest_is_mailed_with_its_advisories,
     a_throttling_relay_slows_the_worker_without_burning_attempts,
     a_worker_killed_mid_fan_out_loses_nothing,
+    mail_in_hand_reads_as_sending,
     a_slow_relay_outlasting_the_lease_still_mails_each_once,
     an_idle_server_writes_nothing,
 );

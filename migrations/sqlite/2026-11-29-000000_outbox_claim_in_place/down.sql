@@ -1,0 +1,1 @@
+UPDATE outbox SET state = 'sending' WHERE claim_token IS NOT NULL AND state IN ('queued', 'retrying');
