@@ -435,7 +435,10 @@ impl Recorder {
         Self { db, conn: None }
     }
 
-    /// [`record`]s the outcomes, off the async executor.
+    /// Writes the outcomes of claimed rows, `(id, claim token, outcome)`, in
+    /// one statement, off the async executor. Only rows still held under
+    /// their token change: a row whose lease ran out and was claimed again
+    /// is the new holder's to record.
     pub async fn record(
         &mut self,
         outcomes: &[(i64, &str, &Outcome)],
@@ -474,17 +477,6 @@ fn open_recording_connection(db: &Db) -> Result<DbConnection, DbError> {
         false,
     )?;
     Ok(conn)
-}
-
-/// Writes the outcomes of claimed rows, `(id, claim token, outcome)`, in one
-/// statement. Only rows still held under their token change: a row whose
-/// lease ran out and was claimed again is the new holder's to record.
-pub fn record(
-    conn: &mut DbConnection,
-    outcomes: &[(i64, &str, &Outcome)],
-    now: DateTime<Utc>,
-) -> Result<usize, DbError> {
-    write_rows(conn, &outcome_rows(outcomes, now)?)
 }
 
 /// The outcomes as the recording statement's one parameter.
@@ -720,6 +712,15 @@ pub fn retry_failed(
 mod tests {
     use super::*;
     use crate::db::tests::database;
+
+    /// What [`Recorder::record`] runs, on the test's connection.
+    fn record(
+        conn: &mut DbConnection,
+        outcomes: &[(i64, &str, &Outcome)],
+        now: DateTime<Utc>,
+    ) -> Result<usize, DbError> {
+        write_rows(conn, &outcome_rows(outcomes, now)?)
+    }
 
     fn queue(conn: &mut DbConnection, count: usize, now: DateTime<Utc>) -> Vec<i64> {
         (0..count)

@@ -437,7 +437,6 @@ async fn record(db: Db, mut to_record: mpsc::UnboundedReceiver<Recording>) {
                 }
             }
         }
-        drop(rows);
         drop(outcomes);
         for ack in acks {
             let _ = ack.send(());
