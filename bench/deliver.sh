@@ -3,9 +3,10 @@
 # one advisory to N personnel (bench/fanout.py, which also times the
 # import), start WORKERS `clearance worker` processes with LANES lanes each
 # against Postfix's smtp-sink, and time them until no outbox row is left
-# queued, retrying or sending. Then, in the same run and against the same
-# sink, Postfix's smtp-source sends N messages of the same size over LANES
-# reused connections (`-d -s LANES`). Prints both rates and their ratio, and
+# queued, retrying or sending. In the same run and against the same sink,
+# just before and just after the worker, Postfix's smtp-source sends N
+# messages of the same size over LANES reused connections (`-d -s LANES`).
+# Prints the rates and the worker's over smtp-source's mean, and
 # fails unless the sink got each of the N mails exactly once (counted by
 # Message-ID in its dump) and every row is `sent`.
 #
@@ -98,7 +99,22 @@ postgres_ticks() {
     done
 }
 
+# smtp-source's rate, in msg/s, sending N messages of $1 bytes over LANES
+# reused connections to a fresh sink; it also prints the sink's CPU.
+source_rate() {
+    start_sink
+    local began took
+    began=$(date +%s%N)
+    smtp-source -d -s "$LANES" -m "$N" -l "$1" -f bench@example.org -t p@example.org \
+        "127.0.0.1:$SINK_PORT" >&2
+    took=$(seconds_since "$began")
+    echo "smtp-source: $N messages of $1 bytes in $took s (CPU: sink $(cpu_seconds "$sink") s)" >&2
+    stop "$sink"
+    awk -v n="$N" -v s="$took" 'BEGIN { printf "%.0f", n / s }'
+}
+
 failed=0
+size=2225
 declare -A shares=()
 for run in $(for run in $RUNS; do for _ in $(seq "$REPEAT"); do echo "$run"; done; done); do
     backend=${run%:*} workers=${run#*:}
@@ -120,6 +136,11 @@ for run in $(for run in $RUNS; do for _ in $(seq "$REPEAT"); do echo "$run"; don
     stop "$server"
     open_ask
 
+    # The relay's speed drifts while the worker is timed: smtp-source runs
+    # before and after it, and the worker is compared with their mean. The
+    # run before uses the size of the last run's mails (the bench's
+    # advisory mails are 2,225 bytes, within a few bytes of any run's).
+    before=$(source_rate "$size")
     start_sink
     postgres_ticks > "$work/pg-before"
     began=$(date +%s%N)
@@ -146,15 +167,9 @@ for run in $(for run in $RUNS; do for _ in $(seq "$REPEAT"); do echo "$run"; don
     worker_rate=$(awk -v n="$N" -v s="$took" 'BEGIN { printf "%.0f", n / s }')
     echo "worker: $N mails in $took s = $worker_rate msg/s (CPU: workers $cpu s, sink $sink_cpu s, PostgreSQL $pg_cpu s); sink got $total ($unique distinct), $sent rows sent"
 
-    start_sink
-    began=$(date +%s%N)
-    smtp-source -d -s "$LANES" -m "$N" -l "$size" -f bench@example.org -t p@example.org \
-        "127.0.0.1:$SINK_PORT"
-    took=$(seconds_since "$began")
-    sink_cpu=$(cpu_seconds "$sink")
-    stop "$sink"
-    source_rate=$(awk -v n="$N" -v s="$took" 'BEGIN { printf "%.0f", n / s }')
-    echo "smtp-source: $N messages of $size bytes in $took s = $source_rate msg/s (CPU: sink $sink_cpu s)"
+    after=$(source_rate "$size")
+    source_rate=$(awk -v a="$before" -v b="$after" 'BEGIN { printf "%.0f", (a + b) / 2 }')
+    echo "smtp-source: $before msg/s before the worker, $after after; mean $source_rate msg/s"
     share=$(awk -v w="$worker_rate" -v s="$source_rate" 'BEGIN { printf "%.0f", 100 * w / s }')
     echo "worker / smtp-source: $share %"
     shares[$run]+="$share "
