@@ -11,7 +11,7 @@ use crate::auth::MaybePrincipal;
 use crate::domain::imei::{Imei, LookupKey, Tac};
 use crate::error::ApiError;
 use crate::lookup::answer::{
-    self, DEFAULT_MATCHES, LookupAnswer, MAX_MATCHES, Question, parse_firmware,
+    self, DEFAULT_MATCHES, LookupAnswer, MAX_MATCHES, Question, Reader, parse_firmware,
 };
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -103,11 +103,15 @@ pub async fn lookup(
     let viewer = principal.may_use_public(state.settings.public_lookup)?;
     let question = params.parse()?;
     let now = state.workflow.clock().now();
+    let reader = Reader {
+        viewer,
+        public_url: &state.settings.public_url,
+        contact: state.settings.contact.as_deref(),
+    };
     Ok(HttpResponse::Ok().json(answer::answer(
         &state.lookup.snapshot(),
         question,
-        viewer,
+        &reader,
         now,
-        &state.settings.public_url,
     )))
 }

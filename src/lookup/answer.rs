@@ -12,6 +12,7 @@ use crate::domain::clearance::Clearance;
 use crate::domain::firmware::FirmwareVersion;
 use crate::domain::imei::LookupKey;
 use crate::domain::registry::ManufacturerRef;
+use crate::domain::wording;
 
 /// Most matches a text question returns unless it asks for fewer.
 pub const DEFAULT_MATCHES: usize = 20;
@@ -73,17 +74,31 @@ pub struct LookupAnswer {
     pub query: LookupQuery,
     /// Best match first; empty when nothing matches (an unknown TAC too).
     pub matches: Vec<LookupMatch>,
+    /// When nothing matches, what to tell the person asking, as the lookup
+    /// page says it: a number no model claims has not been assessed, and
+    /// whom to ask.
+    #[schema(
+        example = "This phone is not in the register — it has not been assessed. Ask your security office before you use it."
+    )]
+    pub message: Option<String>,
 }
 
-/// Answers `question` from the index at `now`, as `viewer` may see it,
-/// linking each deciding advisory's page under `public_url`.
+/// Where an answer is read: its deciding advisories' pages are linked under
+/// `public_url`, and `contact` is whom to ask about a phone nobody assessed.
+pub struct Reader<'a> {
+    pub viewer: Viewer,
+    pub public_url: &'a url::Url,
+    pub contact: Option<&'a str>,
+}
+
+/// Answers `question` from the index at `now`, as `reader` may see it.
 pub fn answer(
     index: &LookupIndex,
     question: Question,
-    viewer: Viewer,
+    reader: &Reader<'_>,
     now: DateTime<Utc>,
-    public_url: &url::Url,
 ) -> LookupAnswer {
+    let by_name = matches!(question.key, LookupKey::Text(_));
     let (kind, value, tac, found): (_, _, _, Vec<IndexedModel>) = match question.key {
         LookupKey::Text(text) => {
             let found = index.search(&text, question.limit);
@@ -110,7 +125,11 @@ pub fn answer(
         }
     };
     let firmware = question.firmware;
+    let message = found
+        .is_empty()
+        .then(|| nothing_found(by_name, &value, reader.contact));
     LookupAnswer {
+        message,
         matches: found
             .into_iter()
             .map(|m| LookupMatch {
@@ -121,8 +140,8 @@ pub fn answer(
                 },
                 clearance: m
                     .clearance(now, firmware.as_ref())
-                    .seen_by(viewer)
-                    .with_pages(public_url),
+                    .seen_by(reader.viewer)
+                    .with_pages(reader.public_url),
             })
             .collect(),
         query: LookupQuery {
@@ -131,5 +150,35 @@ pub fn answer(
             tac,
             firmware: firmware.map(|f| f.to_string()),
         },
+    }
+}
+
+/// What to say when nothing matches `asked`, a name (`by_name`) or a
+/// number; `contact` is whom to ask.
+fn nothing_found(by_name: bool, asked: &str, contact: Option<&str>) -> String {
+    if by_name {
+        format!("No phone called “{asked}” is registered. Check the spelling, or try the IMEI.")
+    } else {
+        // A valid number no model claims: its maker's TAC was never
+        // registered, so nobody decided on it.
+        wording::not_in_the_register(contact)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_found_tells_a_number_from_a_name() {
+        let office = Some("Security office, ext. 4242");
+        assert_eq!(
+            nothing_found(false, "864521021234562", office),
+            wording::not_in_the_register(office)
+        );
+        assert_eq!(
+            nothing_found(true, "Nokia 3310", office),
+            "No phone called “Nokia 3310” is registered. Check the spelling, or try the IMEI."
+        );
     }
 }

@@ -14,7 +14,7 @@ use crate::auth::MaybePrincipal;
 use crate::domain::advisory::Viewer;
 use crate::domain::imei::{DeviceIdError, LookupKey};
 use crate::domain::wording::{self, Wording};
-use crate::lookup::answer::{self, DEFAULT_MATCHES, LookupMatch, Question, parse_firmware};
+use crate::lookup::answer::{self, DEFAULT_MATCHES, LookupMatch, Question, Reader, parse_firmware};
 
 /// What the form submits; both optional, so the bare URL shows the form.
 #[derive(Debug, Deserialize)]
@@ -75,7 +75,6 @@ pub async fn lookup_page(
 ) -> HttpResponse {
     let q = form.q.as_deref().map(str::trim).unwrap_or_default();
     let firmware = form.firmware.as_deref().map(str::trim).unwrap_or_default();
-    let contact = state.settings.contact.as_deref();
     let (status, message, verdicts) = match principal.may_use_public(state.settings.public_lookup) {
         Err(_) => (
             StatusCode::UNAUTHORIZED,
@@ -88,10 +87,7 @@ pub async fn lookup_page(
         ),
         Ok(_) if q.is_empty() => (StatusCode::OK, None, Vec::new()),
         Ok(viewer) => match ask(&state, q, firmware, viewer) {
-            Ok(verdicts) if verdicts.is_empty() => {
-                (StatusCode::OK, Some(nothing_found(q, contact)), verdicts)
-            }
-            Ok(verdicts) => (StatusCode::OK, None, verdicts),
+            Ok((message, verdicts)) => (StatusCode::OK, message, verdicts),
             Err(message) => (StatusCode::UNPROCESSABLE_ENTITY, Some(message), Vec::new()),
         },
     };
@@ -104,8 +100,14 @@ pub async fn lookup_page(
     super::html(&req, status, &page)
 }
 
-/// Answers the question, or says in plain words what is wrong with it.
-fn ask(state: &AppState, q: &str, firmware: &str, viewer: Viewer) -> Result<Vec<Verdict>, String> {
+/// Answers the question (with a sentence when nothing matches), or says in
+/// plain words what is wrong with it.
+fn ask(
+    state: &AppState,
+    q: &str,
+    firmware: &str,
+    viewer: Viewer,
+) -> Result<(Option<String>, Vec<Verdict>), String> {
     let key = LookupKey::classify(q).map_err(|e| mistyped(&e))?;
     let firmware = parse_firmware(Some(firmware)).map_err(|_| {
         "We don't understand that software version: write it as numbers with dots, \
@@ -119,8 +121,13 @@ fn ask(state: &AppState, q: &str, firmware: &str, viewer: Viewer) -> Result<Vec<
         firmware: firmware.clone(),
         limit: DEFAULT_MATCHES,
     };
-    let found = answer::answer(&index, question, viewer, now, &state.settings.public_url);
-    Ok(found
+    let reader = Reader {
+        viewer,
+        public_url: &state.settings.public_url,
+        contact: state.settings.contact.as_deref(),
+    };
+    let found = answer::answer(&index, question, &reader, now);
+    let verdicts = found
         .matches
         .iter()
         .map(|found| {
@@ -136,20 +143,8 @@ fn ask(state: &AppState, q: &str, firmware: &str, viewer: Viewer) -> Result<Vec<
             };
             verdict(found, wording)
         })
-        .collect())
-}
-
-/// What to say when nothing matches: a number no model claims, or a name;
-/// `contact` is whom to ask.
-fn nothing_found(q: &str, contact: Option<&str>) -> String {
-    match LookupKey::classify(q) {
-        Ok(LookupKey::Text(_)) => {
-            format!("No phone called “{q}” is registered. Check the spelling, or try the IMEI.")
-        }
-        // A valid number no model claims: its maker's TAC was never
-        // registered, so nobody decided on it.
-        _ => wording::not_in_the_register(contact),
-    }
+        .collect();
+    Ok((found.message, verdicts))
 }
 
 /// A malformed number, said for someone reading it off a sticker.
@@ -199,20 +194,5 @@ mod tests {
             "An IMEI has 15 digits; this has 14 — check the number."
         );
         assert!(mistyped(&DeviceIdError::Empty).starts_with("Nothing"));
-    }
-
-    #[test]
-    fn nothing_found_tells_a_number_from_a_name() {
-        let office = Some("Security office, ext. 4242");
-        for number in ["864521021234562", "86452102"] {
-            assert_eq!(
-                nothing_found(number, office),
-                wording::not_in_the_register(office)
-            );
-        }
-        assert!(
-            nothing_found("Nokia 3310", office).contains("“Nokia 3310”"),
-            "a name is not a number nobody registered"
-        );
     }
 }

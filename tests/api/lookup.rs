@@ -107,8 +107,22 @@ async fn an_unknown_tac_or_imei_answers_no_match(app: TestApp) {
     ] {
         let answer = lookup(&app, &query).await;
         assert_eq!(answer["matches"], json!([]), "{query}");
+        // The same words as the lookup page: no model, so nobody decided.
+        assert_eq!(
+            answer["message"],
+            "This phone is not in the register — it has not been assessed. \
+             Ask your security office before you use it.",
+            "{query}"
+        );
     }
-    assert_eq!(lookup(&app, "q=nokia%203310").await["matches"], json!([]));
+    let by_name = lookup(&app, "q=nokia%203310").await;
+    assert_eq!(by_name["matches"], json!([]));
+    assert_eq!(
+        by_name["message"],
+        "No phone called “nokia 3310” is registered. Check the spelling, or try the IMEI."
+    );
+    let found = lookup(&app, &format!("imei={}", imei("86452102", "123456"))).await;
+    assert_eq!(found["message"], json!(null), "a match needs no message");
 }
 
 async fn an_imei_with_a_wrong_check_digit_is_refused_not_missed(app: TestApp) {
