@@ -291,6 +291,11 @@ impl Db {
             .map_err(|e| DbError::Unavailable(e.into()))
     }
 
+    /// Whether the database is SQLite (in this process) rather than a server.
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self.manager.url, DatabaseUrl::Sqlite(_))
+    }
+
     /// This process's turn to write, on SQLite (one writer at a time).
     fn write_turn(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
         self.write_lock
