@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::auth::{Authorized, Reader};
 use crate::error::ApiError;
-use crate::export::csaf::{Document, Source};
+use crate::export::csaf::{Document, PublisherEntry, Source};
 use crate::export::provider::{self, Listing, ProviderMetadata};
 use crate::pages;
 
@@ -24,14 +24,22 @@ fn base(state: &AppState) -> String {
         .to_owned()
 }
 
+/// The publisher the documents and the metadata name, with the contact.
+fn publisher(state: &AppState) -> PublisherEntry {
+    PublisherEntry::new(
+        &state.settings.csaf_publisher,
+        state.settings.contact.as_deref(),
+    )
+}
+
 fn not_found() -> ApiError {
     ApiError::NotFound("no published advisory has this id".into())
 }
 
 /// The document's bytes, exactly as served and hashed.
 fn render(state: &AppState, source: &Source) -> Result<Vec<u8>, ApiError> {
-    let document = Document::build(source, &state.settings.csaf_publisher, &base(state))
-        .ok_or_else(not_found)?;
+    let document =
+        Document::build(source, &publisher(state), &base(state)).ok_or_else(not_found)?;
     serde_json::to_vec(&document).map_err(|e| ApiError::Internal(e.into()))
 }
 
@@ -73,7 +81,7 @@ pub async fn document(
 )]
 pub async fn provider_metadata(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let releases = state.db.read(provider::releases).await?;
-    let metadata = ProviderMetadata::new(&base(&state), &state.settings.csaf_publisher, &releases);
+    let metadata = ProviderMetadata::new(&base(&state), &publisher(&state), &releases);
     Ok(HttpResponse::Ok().json(metadata))
 }
 

@@ -50,6 +50,26 @@ pub struct Publisher {
     pub namespace: String,
 }
 
+/// The publisher as a document and the provider metadata name it: the
+/// configured publisher and, when the deployment names one
+/// (`CLEARANCE_CONTACT`), whom to ask, as every public page does.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublisherEntry {
+    #[serde(flatten)]
+    publisher: Publisher,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contact_details: Option<String>,
+}
+
+impl PublisherEntry {
+    pub fn new(publisher: &Publisher, contact: Option<&str>) -> Self {
+        Self {
+            publisher: publisher.clone(),
+            contact_details: contact.map(str::to_owned),
+        }
+    }
+}
+
 /// Everything a document is built from, loaded in one read.
 pub struct Source {
     pub advisory: AdvisoryRecord,
@@ -209,7 +229,7 @@ struct Meta {
     csaf_version: &'static str,
     title: String,
     lang: &'static str,
-    publisher: Publisher,
+    publisher: PublisherEntry,
     tracking: Tracking,
     distribution: Distribution,
     aggregate_severity: AggregateSeverity,
@@ -389,7 +409,7 @@ pub fn self_url(base: &str, advisory: Uuid, release: &Release) -> String {
 impl Document {
     /// The document for the advisory's revision in force; `None` before
     /// publication. `base` is the public URL without a trailing slash.
-    pub fn build(source: &Source, publisher: &Publisher, base: &str) -> Option<Self> {
+    pub fn build(source: &Source, publisher: &PublisherEntry, base: &str) -> Option<Self> {
         let advisory = &source.advisory;
         let current = advisory.current.as_ref()?;
         let release = Release::of(advisory, &source.revisions, source.superseded_by.as_deref())?;

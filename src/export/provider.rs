@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::csaf::{self, Publisher, Release, Source};
+use super::csaf::{self, PublisherEntry, Release, Source};
 use crate::db::advisories::{self, AdvisoryFilter};
 use crate::db::{DbConnection, DbError};
 use crate::domain::advisory::Tlp;
@@ -24,7 +24,7 @@ pub struct ProviderMetadata {
     metadata_version: &'static str,
     #[serde(rename = "mirror_on_CSAF_aggregators")]
     mirror_on_csaf_aggregators: bool,
-    publisher: Publisher,
+    publisher: PublisherEntry,
     role: &'static str,
 }
 
@@ -38,7 +38,7 @@ impl ProviderMetadata {
     /// trailing slash). Aggregators are not asked to list or mirror us: the
     /// documents concern one organisation's personnel. `last_updated` is
     /// the newest release, so the file only changes when a document does.
-    pub fn new(base: &str, publisher: &Publisher, releases: &[(Uuid, Release)]) -> Self {
+    pub fn new(base: &str, publisher: &PublisherEntry, releases: &[(Uuid, Release)]) -> Self {
         Self {
             canonical_url: format!("{base}/.well-known/csaf/provider-metadata.json"),
             distributions: vec![Distribution {

@@ -48,8 +48,8 @@ fn validator(name: &str) -> Validator {
         .expect("the schema compiles")
 }
 
-static CSAF: LazyLock<Validator> = LazyLock::new(|| validator("csaf_json_schema.json"));
-static PROVIDER: LazyLock<Validator> = LazyLock::new(|| validator("provider_json_schema.json"));
+pub static CSAF: LazyLock<Validator> = LazyLock::new(|| validator("csaf_json_schema.json"));
+pub static PROVIDER: LazyLock<Validator> = LazyLock::new(|| validator("provider_json_schema.json"));
 
 fn assert_valid(validator: &Validator, instance: &Value) {
     let errors: Vec<String> = validator

@@ -11,7 +11,10 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, PAGE_POLICY, SpawnOptions, TestApp, page, page_parts};
+use crate::csaf::{CSAF, PROVIDER};
+use clearance::auth::Role;
+
+use crate::helpers::{Backend, PAGE_POLICY, SpawnOptions, TestApp, body, page, page_parts};
 use crate::workflow::{draft, prohibition, publish, redmi_with_evidence};
 
 const CONTACT: &str = "Security office, ext. 4242, security@example.org";
@@ -41,13 +44,29 @@ async fn every_page_names_the_contact_or_the_security_office(backend: Backend) {
         assert!(html.contains(&line), "{kind}: {html}");
     }
     let (_, _, unknown) = page(&office, "/lookup", &[("q", UNKNOWN_IMEI)]).await;
+    let not_assessed = format!(
+        "This phone is not in the register — it has not been assessed. \
+         Ask before you use it: {CONTACT}."
+    );
     assert!(
-        unknown.contains(&format!(
-            "This phone is not in the register — it has not been assessed. \
-             Ask before you use it: {CONTACT}."
-        )),
+        unknown.contains(&not_assessed),
         "the unknown IMEI's answer names the contact: {unknown}"
     );
+    let answer = json_of(
+        &office,
+        &format!("/api/v1/lookup?imei={UNKNOWN_IMEI}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        answer["message"],
+        not_assessed.as_str(),
+        "the API says it too"
+    );
+    // A CSAF consumer learns whom to ask from the document's publisher.
+    for publisher in csaf_publishers(&office, &links).await {
+        assert_eq!(publisher["contact_details"], CONTACT, "{publisher}");
+    }
 
     // The same pages from a server of the same deployment without a contact.
     let unnamed = office.spawn_beside().await;
@@ -60,6 +79,9 @@ async fn every_page_names_the_contact_or_the_security_office(backend: Backend) {
         );
         assert!(html.contains(fallback), "{kind}: {html}");
         assert!(!html.contains("ext. 4242"), "{kind}: {html}");
+    }
+    for publisher in csaf_publishers(&unnamed, &links).await {
+        assert!(publisher.get("contact_details").is_none(), "{publisher}");
     }
     let (_, _, unknown) = page(&unnamed, "/lookup", &[("q", UNKNOWN_IMEI)]).await;
     assert!(
@@ -75,6 +97,8 @@ async fn every_page_names_the_contact_or_the_security_office(backend: Backend) {
 /// (to one subscription, and to acknowledge the advisory).
 struct Links {
     advisory: String,
+    /// The published advisory's id, for its CSAF document.
+    advisory_id: String,
     confirm: String,
     unsubscribe: String,
     manage: String,
@@ -109,6 +133,7 @@ impl Links {
         };
         Self {
             advisory: format!("/advisories/{}", published["reference"].as_str().unwrap()),
+            advisory_id: advisory_id.clone(),
             confirm: link(
                 "/api/v1/subscriptions/confirm",
                 LinkPurpose::Confirm,
@@ -159,4 +184,25 @@ async fn every_kind_of_page(app: &TestApp, links: &Links) -> Vec<(&'static str, 
     assert!(html.contains("is not an email address"), "{html}");
     pages.push(("the subscribe form with a mistake", html));
     pages
+}
+
+/// The publisher of the advisory's CSAF document and of the provider
+/// metadata, as `app` serves them.
+async fn csaf_publishers(app: &TestApp, links: &Links) -> [serde_json::Value; 2] {
+    let document = format!("/api/v1/advisories/{}/csaf", links.advisory_id);
+    let document = json_of(app, &document, Some(Role::Reader)).await;
+    let metadata = json_of(app, "/.well-known/csaf/provider-metadata.json", None).await;
+    // With or without a contact, both stay valid against the CSAF schemas.
+    assert!(CSAF.is_valid(&document), "{document}");
+    assert!(PROVIDER.is_valid(&metadata), "{metadata}");
+    [
+        document["document"]["publisher"].clone(),
+        metadata["publisher"].clone(),
+    ]
+}
+
+async fn json_of(app: &TestApp, path: &str, role: Option<Role>) -> serde_json::Value {
+    let response = app.get(path, role).await;
+    assert_eq!(response.status(), 200, "{path}");
+    body(response).await
 }
