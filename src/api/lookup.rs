@@ -103,11 +103,7 @@ pub async fn lookup(
     let viewer = principal.may_use_public(state.settings.public_lookup)?;
     let question = params.parse()?;
     let now = state.workflow.clock().now();
-    let reader = Reader {
-        viewer,
-        public_url: &state.settings.public_url,
-        contact: state.settings.contact.as_deref(),
-    };
+    let reader = Reader::new(viewer, &state.settings);
     Ok(HttpResponse::Ok().json(answer::answer(
         &state.lookup.snapshot(),
         question,

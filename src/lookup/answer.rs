@@ -7,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{IndexedModel, LookupIndex};
+use crate::config::Settings;
 use crate::domain::advisory::Viewer;
 use crate::domain::clearance::Clearance;
 use crate::domain::firmware::FirmwareVersion;
@@ -86,9 +87,20 @@ pub struct LookupAnswer {
 /// Where an answer is read: its deciding advisories' pages are linked under
 /// `public_url`, and `contact` is whom to ask about a phone nobody assessed.
 pub struct Reader<'a> {
-    pub viewer: Viewer,
-    pub public_url: &'a url::Url,
-    pub contact: Option<&'a str>,
+    viewer: Viewer,
+    public_url: &'a url::Url,
+    contact: Option<&'a str>,
+}
+
+impl<'a> Reader<'a> {
+    /// `viewer`, reading on the deployment `settings` describe.
+    pub fn new(viewer: Viewer, settings: &'a Settings) -> Self {
+        Self {
+            viewer,
+            public_url: &settings.public_url,
+            contact: settings.contact.as_deref(),
+        }
+    }
 }
 
 /// Answers `question` from the index at `now`, as `reader` may see it.

@@ -121,11 +121,7 @@ fn ask(
         firmware: firmware.clone(),
         limit: DEFAULT_MATCHES,
     };
-    let reader = Reader {
-        viewer,
-        public_url: &state.settings.public_url,
-        contact: state.settings.contact.as_deref(),
-    };
+    let reader = Reader::new(viewer, &state.settings);
     let found = answer::answer(&index, question, &reader, now);
     let verdicts = found
         .matches
