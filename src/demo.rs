@@ -366,6 +366,67 @@ impl Team {
         publish(workflow, self.approver.clone(), id).await?;
         Ok(())
     }
+
+    /// Files the office lab's test of the model `decision` is about, then
+    /// publishes an advisory that takes that decision on its evidence.
+    async fn decide_on(
+        &self,
+        workflow: &Workflow,
+        now: DateTime<Utc>,
+        test: LabTest,
+        decision: DecisionSpec,
+        advisory: Notice,
+    ) -> anyhow::Result<()> {
+        let Scope::Model(model) = decision.scope else {
+            anyhow::bail!("the demo's lab tests are of one model");
+        };
+        let evidence = NewEvidence {
+            model_ids: parse(ModelIds::try_from(vec![model]))?,
+            title: parse(Line::parse(test.title))?,
+            source: parse(Line::parse("Office test lab"))?,
+            kind: EvidenceKind::LabTest,
+            observed_at: now - chrono::Duration::days(test.days_ago),
+            firmware: Some(parse(Line::parse(test.firmware))?),
+            summary: parse(Prose::parse(test.found))?,
+            severity: test.severity,
+            findings: Vec::new(),
+            references: Vec::new(),
+        };
+        let evidence = workflow::evidence::file(workflow, self.analyst.clone(), evidence)
+            .await?
+            .value;
+        let content = AdvisoryContent {
+            title: parse(Line::parse(advisory.title))?,
+            summary: parse(Prose::parse(advisory.summary))?,
+            body: String::new(),
+            severity: Severity::Low,
+            tlp: Tlp::Clear,
+            audience: Audience::default(),
+            acknowledgement_required: false,
+            decisions: vec![decision],
+            evidence_ids: vec![evidence.id],
+            supersedes: Vec::new(),
+            effective_at: None,
+            review_due: None,
+        };
+        self.publish(workflow, content).await
+    }
+}
+
+/// A test the office's own lab ran on one model.
+struct LabTest {
+    title: &'static str,
+    days_ago: i64,
+    /// The firmware tested.
+    firmware: &'static str,
+    found: &'static str,
+    severity: Severity,
+}
+
+/// The title and summary of an advisory.
+struct Notice {
+    title: &'static str,
+    summary: &'static str,
 }
 
 /// One Xiaomi phone the office cleared itself (a model's decision outranks
@@ -377,91 +438,49 @@ async fn other_decisions(
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     if let Some(mi3) = find(workflow, "Mi 3").await? {
-        let retest = NewEvidence {
-            model_ids: parse(ModelIds::try_from(vec![mi3]))?,
-            title: parse(Line::parse(
-                "Mi 3 retested with cloud messaging switched off",
-            ))?,
-            source: parse(Line::parse("Office test lab"))?,
-            kind: EvidenceKind::LabTest,
-            observed_at: now - chrono::Duration::days(20),
-            firmware: Some(parse(Line::parse("MIUI 6.1"))?),
-            summary: parse(Prose::parse(
-                "With cloud messaging switched off and a work profile, no personal data left \
-                 the phone in a week of traffic analysis.",
-            ))?,
+        let retest = LabTest {
+            title: "Mi 3 retested with cloud messaging switched off",
+            days_ago: 20,
+            firmware: "MIUI 6.1",
+            found: "With cloud messaging switched off and a work profile, no personal data left \
+                    the phone in a week of traffic analysis.",
             severity: Severity::Low,
-            findings: Vec::new(),
-            references: Vec::new(),
         };
-        let retest = workflow::evidence::file(workflow, team.analyst.clone(), retest)
-            .await?
-            .value;
-        let content = AdvisoryContent {
-            title: parse(Line::parse("Mi 3 cleared for official use with conditions"))?,
-            summary: parse(Prose::parse(
-                "Unlike other Xiaomi phones, the Mi 3 may be used, under two conditions.",
-            ))?,
-            body: String::new(),
-            severity: Severity::Low,
-            tlp: Tlp::Clear,
-            audience: Audience::default(),
-            acknowledgement_required: false,
-            decisions: vec![DecisionSpec {
-                scope: Scope::Model(mi3),
-                decision: Decision::ApprovedWithConditions,
-                conditions: Some(parse(Prose::parse(
-                    "cloud messaging switched off, official apps in a work profile only",
-                ))?),
-                firmware: None,
-            }],
-            evidence_ids: vec![retest.id],
-            supersedes: Vec::new(),
-            effective_at: None,
-            review_due: None,
+        let decision = DecisionSpec {
+            scope: Scope::Model(mi3),
+            decision: Decision::ApprovedWithConditions,
+            conditions: Some(parse(Prose::parse(
+                "cloud messaging switched off, official apps in a work profile only",
+            ))?),
+            firmware: None,
         };
-        team.publish(workflow, content).await?;
+        let advisory = Notice {
+            title: "Mi 3 cleared for official use with conditions",
+            summary: "Unlike other Xiaomi phones, the Mi 3 may be used, under two conditions.",
+        };
+        team.decide_on(workflow, now, retest, decision, advisory)
+            .await?;
     }
     if let Some(iphone) = find(workflow, "iPhone 5s").await? {
-        let assessment = NewEvidence {
-            model_ids: parse(ModelIds::try_from(vec![iphone]))?,
-            title: parse(Line::parse("iPhone 5s: no unexpected data flows"))?,
-            source: parse(Line::parse("Office test lab"))?,
-            kind: EvidenceKind::LabTest,
-            observed_at: now - chrono::Duration::days(30),
-            firmware: Some(parse(Line::parse("iOS 7.1.2"))?),
-            summary: parse(Prose::parse(
-                "A week of traffic analysis found no personal data sent without the user's consent.",
-            ))?,
+        let assessment = LabTest {
+            title: "iPhone 5s: no unexpected data flows",
+            days_ago: 30,
+            firmware: "iOS 7.1.2",
+            found: "A week of traffic analysis found no personal data sent without the user's consent.",
             severity: Severity::None,
-            findings: Vec::new(),
-            references: Vec::new(),
         };
-        let assessment = workflow::evidence::file(workflow, team.analyst.clone(), assessment)
-            .await?
-            .value;
-        let content = AdvisoryContent {
-            title: parse(Line::parse("iPhone 5s approved for official use"))?,
-            summary: parse(Prose::parse(
-                "The iPhone 5s may be used, on iOS 7.1.2 or later.",
-            ))?,
-            body: String::new(),
-            severity: Severity::Low,
-            tlp: Tlp::Clear,
-            audience: Audience::default(),
-            acknowledgement_required: false,
-            decisions: vec![DecisionSpec {
-                scope: Scope::Model(iphone),
-                decision: Decision::Approved,
-                conditions: None,
-                firmware: Some(parse(FirmwareRange::parse(">=7.1.2"))?),
-            }],
-            evidence_ids: vec![assessment.id],
-            supersedes: Vec::new(),
-            effective_at: None,
-            review_due: None,
+        let decision = DecisionSpec {
+            scope: Scope::Model(iphone),
+            decision: Decision::Approved,
+            conditions: None,
+            firmware: Some(parse(FirmwareRange::parse(">=7.1.2"))?),
         };
-        team.publish(workflow, content).await?;
+        let advisory = Notice {
+            title: "iPhone 5s approved for official use",
+            summary: "The iPhone 5s may be used, on iOS 7.1.2 or later.",
+        };
+        team.decide_on(workflow, now, assessment, decision, advisory)
+            .await?;
     }
     if let Some(note) = find(workflow, "Redmi Note").await? {
         let review = NewReview {

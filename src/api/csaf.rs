@@ -116,7 +116,7 @@ pub async fn changes(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
 #[utoipa::path(
     get, path = "/.well-known/csaf/clear/", tag = "advisories",
     summary = "The TLP:CLEAR directory's listing",
-    description = "An HTML page of links (CSAF 2.0 requirement 14, directory listings):         `changes.csv`, `index.txt` and a folder per year, newest first.",
+    description = "An HTML page of links (CSAF 2.0 requirement 14, directory listings): `changes.csv`, `index.txt` and a folder per year, newest first.",
     responses(
         (status = 200, description = "The listing", content_type = "text/html", body = String),
     ),
@@ -129,7 +129,7 @@ pub async fn clear_directory(state: web::Data<AppState>) -> Result<HttpResponse,
 #[utoipa::path(
     get, path = "/.well-known/csaf/clear/{year}/", tag = "advisories",
     summary = "A year folder's listing",
-    description = "An HTML page of links (CSAF 2.0 requirement 14): each TLP:CLEAR document first         published that year, with its `.sha256` and `.sha512`. A year without one is a 404.",
+    description = "An HTML page of links (CSAF 2.0 requirement 14): each TLP:CLEAR document first published that year, with its `.sha256` and `.sha512`. A year without one is a 404.",
     params(("year" = String, Path, description = "The year of first publication")),
     responses(
         (status = 200, description = "The listing", content_type = "text/html", body = String),

@@ -226,7 +226,13 @@ pub fn replace_content(
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
     delete_children(conn, id, number)?;
-    update_revision_content(conn, id, number, content, contributors, now)?;
+    diesel::update(revision_rows!(advisory_revisions, id, number))
+        .set((
+            ContentColumns::of(content)?,
+            advisory_revisions::contributors.eq(to_json(&contributors)?),
+            advisory_revisions::updated_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?;
     insert_children(conn, id, number, content)
 }
 
@@ -476,24 +482,6 @@ pub fn insert_revision(
         ))
         .execute(conn)?;
     insert_children(conn, id, number, content)
-}
-
-fn update_revision_content(
-    conn: &mut DbConnection,
-    id: Uuid,
-    number: i32,
-    content: &AdvisoryContent,
-    contributors: &[String],
-    now: DateTime<Utc>,
-) -> Result<(), DbError> {
-    diesel::update(revision_rows!(advisory_revisions, id, number))
-        .set((
-            ContentColumns::of(content)?,
-            advisory_revisions::contributors.eq(to_json(&contributors)?),
-            advisory_revisions::updated_at.eq(DbTime(now)),
-        ))
-        .execute(conn)?;
-    Ok(())
 }
 
 /// Deletes a revision's decisions, citations and supersessions.
