@@ -6,11 +6,12 @@
 //! Answers are exactly those of one part built from the same models: every
 //! probe walks both parts in the one order a single part would have.
 
-use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+// A search hashes thousands of hits for a common word: a fast hasher.
+use hashbrown::{HashMap, HashSet};
 use uuid::Uuid;
 
 use super::part::Part;
@@ -249,20 +250,27 @@ impl LookupIndex {
                 best.entry(hit).or_insert(Score::Words);
             }
         }
-        let mut ranked: Vec<(Hit, Score)> = best.into_iter().collect();
-        ranked.sort_by(|(a, score_a), (b, score_b)| {
-            let (a, b) = (self.model(*a), self.model(*b));
+        // Best score first, then the shortest name, by name, by id. A
+        // common word gathers thousands of hits, of which only `limit`
+        // are answered: select those, then order just them.
+        let mut ranked: Vec<(Score, IndexedModel<'_>)> = best
+            .into_iter()
+            .map(|(hit, score)| (score, self.model(hit)))
+            .collect();
+        let order = |(score_a, a): &(Score, IndexedModel<'_>),
+                     (score_b, b): &(Score, IndexedModel<'_>)| {
             score_b
                 .cmp(score_a)
                 .then(a.name().len().cmp(&b.name().len()))
                 .then_with(|| a.name().cmp(b.name()))
                 .then_with(|| a.id().cmp(&b.id()))
-        });
-        ranked
-            .into_iter()
-            .take(limit)
-            .map(|(hit, _)| self.model(hit))
-            .collect()
+        };
+        if ranked.len() > limit {
+            ranked.select_nth_unstable_by(limit, order);
+            ranked.truncate(limit);
+        }
+        ranked.sort_unstable_by(order);
+        ranked.into_iter().map(|(_, model)| model).collect()
     }
 
     /// The first [`PROBE_CAP`] entries, in (name, id) order, of the names
@@ -322,44 +330,53 @@ impl LookupIndex {
 
     /// Calls `visit` with each word that `prefix` starts, in word order, as
     /// its number in the base and in the overlay (where it has one).
+    /// `base_range` is the range of `prefix` in the base.
     fn for_each_word(
         &self,
         prefix: &str,
+        (low, high): (u32, u32),
         mut visit: impl FnMut(Option<u32>, Option<u32>) -> ControlFlow<()>,
     ) {
-        let mut pending: Vec<(Vec<u8>, u32)> = Vec::new();
+        // The base's words are numbered in word order, so those that
+        // `prefix` starts are a range of numbers, found without a stream.
+        // Each of the overlay's (few) is placed among them: before the
+        // base word at the first position at or after it, or on it.
+        let mut pending: Vec<(u32, bool, u32)> = Vec::new();
         self.overlay.part.words_starting(prefix, |word, number| {
-            pending.push((word.to_vec(), number));
+            let (at, same) = self.base.word_position(word);
+            pending.push((at, same, number));
             true
         });
         let mut pending = pending.into_iter().peekable();
-        let mut stopped = false;
-        self.base.words_starting(prefix, |word, number| {
-            while let Some((_, earlier)) = pending.next_if(|(w, _)| w.as_slice() < word) {
+        for base in low..high {
+            while let Some((_, _, earlier)) =
+                pending.next_if(|&(at, same, _)| at < base || (at == base && !same))
+            {
                 if visit(None, Some(earlier)).is_break() {
-                    stopped = true;
-                    return false;
+                    return;
                 }
             }
             let same = pending
-                .next_if(|(w, _)| w.as_slice() == word)
-                .map(|(_, n)| n);
-            stopped = visit(Some(number), same).is_break();
-            !stopped
-        });
-        if !stopped {
-            for (_, number) in pending {
-                if visit(None, Some(number)).is_break() {
-                    break;
-                }
+                .next_if(|&(at, same, _)| at == base && same)
+                .map(|(_, _, number)| number);
+            if visit(Some(base), same).is_break() {
+                return;
+            }
+        }
+        for (_, _, number) in pending {
+            if visit(None, Some(number)).is_break() {
+                return;
             }
         }
     }
 
-    /// How many index entries a word starts, counted up to `PROBE_CAP`.
-    fn word_reach(&self, word: &str) -> usize {
+    /// The words that `word` starts, as their numbers in the base and in
+    /// the overlay, in word order until they reach [`PROBE_CAP`] entries.
+    fn words_reached(&self, word: &str) -> WordsReached {
+        let base_range = self.base.word_range(word);
         let mut reach = 0;
-        self.for_each_word(word, |base, overlay| {
+        let mut reached = Vec::new();
+        self.for_each_word(word, base_range, |base, overlay| {
             if let Some(number) = base {
                 let masked = self.overlay.masked_per_word.get(&number).copied();
                 reach += self.base.postings(number).len() - masked.unwrap_or(0) as usize;
@@ -367,13 +384,18 @@ impl LookupIndex {
             if let Some(number) = overlay {
                 reach += self.overlay.part.postings(number).len();
             }
+            reached.push((base, overlay));
             if reach >= PROBE_CAP {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())
             }
         });
-        reach
+        WordsReached {
+            reach,
+            words: reached,
+            base_range,
+        }
     }
 
     /// Models in which every query word starts some word of their names.
@@ -381,31 +403,36 @@ impl LookupIndex {
     /// each candidate is then checked against its own words, so a common
     /// word ("phone") never has to be expanded.
     fn word_matches(&self, query_words: &[String]) -> HashSet<Hit> {
-        let Some(lead) = query_words.iter().min_by_key(|w| self.word_reach(w)) else {
+        let mut reached: Vec<WordsReached> =
+            query_words.iter().map(|w| self.words_reached(w)).collect();
+        let base_ranges: Vec<(u32, u32)> = reached.iter().map(|r| r.base_range).collect();
+        let overlay_ranges: Vec<(u32, u32)> = query_words
+            .iter()
+            .map(|q| self.overlay.part.word_range(q))
+            .collect();
+        let Some(lead) = (0..reached.len()).min_by_key(|&at| reached[at].reach) else {
             return HashSet::new();
         };
-        let ranges = |part: &Part| -> Vec<(u32, u32)> {
-            query_words.iter().map(|q| part.word_range(q)).collect()
-        };
-        let (base_ranges, overlay_ranges) = (ranges(&self.base), ranges(&self.overlay.part));
         let mut candidates = Vec::new();
-        self.for_each_word(lead, |base, overlay| {
+        for (base, overlay) in reached.swap_remove(lead).words {
+            // Postings are in id order, as candidates are: more than the
+            // room left could not enter, however the overlay's merge in.
+            let room = PROBE_CAP - candidates.len();
             let base: Vec<Hit> = base
                 .map(|n| self.base.postings(n))
                 .unwrap_or_default()
                 .iter()
                 .filter_map(|&s| self.base_hit(s))
+                .take(room)
                 .collect();
             let overlay = overlay
                 .map(|n| self.overlay.part.postings(n).to_vec())
                 .unwrap_or_default();
             candidates.extend(self.merge_by_id(base, overlay));
             if candidates.len() >= PROBE_CAP {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
+                break;
             }
-        });
+        }
         candidates.truncate(PROBE_CAP);
         candidates
             .into_iter()
@@ -418,6 +445,17 @@ impl LookupIndex {
             })
             .collect()
     }
+}
+
+/// The words a query word starts, as [`LookupIndex::words_reached`] walks
+/// them.
+struct WordsReached {
+    /// How many index entries they reach (counted up to [`PROBE_CAP`]).
+    reach: usize,
+    /// Their numbers in the base and in the overlay, in word order.
+    words: Vec<(Option<u32>, Option<u32>)>,
+    /// The range of the query word's numbers in the base.
+    base_range: (u32, u32),
 }
 
 #[cfg(test)]
@@ -527,7 +565,7 @@ mod tests {
         index_of(&[&xiaomi, &apple], models)
     }
 
-    fn names(hits: Vec<IndexedModel<'_>>) -> Vec<&str> {
+    fn names_of(hits: Vec<IndexedModel<'_>>) -> Vec<&str> {
         hits.into_iter().map(|m| m.name()).collect()
     }
 
@@ -543,7 +581,7 @@ mod tests {
             "xiaomi redmi 1s",
         ] {
             assert_eq!(
-                names(index.search(query, 10)).first(),
+                names_of(index.search(query, 10)).first(),
                 Some(&"Redmi 1S"),
                 "query {query:?}"
             );
@@ -554,7 +592,7 @@ mod tests {
     fn a_prefix_finds_every_model_it_starts() {
         let index = sample();
         assert_eq!(
-            names(index.search("redmi", 10)),
+            names_of(index.search("redmi", 10)),
             vec!["Redmi 1S", "Redmi Note"]
         );
     }
@@ -564,13 +602,13 @@ mod tests {
         let index = sample();
         assert_eq!(index.search("xiaomi", 10).len(), 3);
         assert_eq!(index.search("小米", 10).len(), 3);
-        assert_eq!(names(index.search("apple", 10)), vec!["iPhone 5s"]);
+        assert_eq!(names_of(index.search("apple", 10)), vec!["iPhone 5s"]);
     }
 
     #[test]
     fn words_in_any_order_match() {
         let index = sample();
-        assert_eq!(names(index.search("note redmi", 10)), vec!["Redmi Note"]);
+        assert_eq!(names_of(index.search("note redmi", 10)), vec!["Redmi Note"]);
         assert!(index.search("redmi galaxy", 10).is_empty());
     }
 
@@ -583,6 +621,40 @@ mod tests {
         assert_eq!(index.get(found.id()).unwrap().name(), "Redmi 1S");
         assert!(index.by_tac(&Tac::parse("99999999").unwrap()).is_none());
         assert_eq!(index.generation(), 7);
+    }
+
+    #[test]
+    fn the_best_matches_come_first_however_many_match() {
+        let acme = maker("Acme", &[]);
+        let names = [
+            "Phone 10",
+            "Phone 333",
+            "Phone 2",
+            "Phone",
+            "Phone 55",
+            "Phone 4",
+        ];
+        let models = names
+            .iter()
+            .map(|n| model(&acme, n, &[], &[], &[]))
+            .collect();
+        let index = index_of(&[&acme], models);
+        // The exact name, then the shortest names that it starts, by name.
+        assert_eq!(
+            names_of(index.search("phone", 3)),
+            vec!["Phone", "Phone 2", "Phone 4"]
+        );
+        assert_eq!(
+            names_of(index.search("phone", 100)),
+            vec![
+                "Phone",
+                "Phone 2",
+                "Phone 4",
+                "Phone 10",
+                "Phone 55",
+                "Phone 333"
+            ]
+        );
     }
 
     #[test]
@@ -605,7 +677,7 @@ mod tests {
             index.search("hm1sw", 10).is_empty(),
             "a dropped model number"
         );
-        assert_eq!(names(index.search("redmi 2", 10)), vec!["Redmi 2"]);
+        assert_eq!(names_of(index.search("redmi 2", 10)), vec!["Redmi 2"]);
         let tac = |t| Tac::parse(t).unwrap();
         assert_eq!(index.by_tac(&tac("86452102")).unwrap().name(), "Mi 3");
         assert!(index.by_tac(&tac("86452109")).is_none(), "a released TAC");

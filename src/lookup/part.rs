@@ -15,6 +15,7 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use fst::raw::{Fst, Node, Output};
 use fst::{IntoStreamer, Map, MapBuilder, Streamer};
 use uuid::Uuid;
 
@@ -160,8 +161,10 @@ pub struct Part {
     /// `(slot, decisions and review)` for the models that have either.
     extras: Vec<(u32, Extra)>,
     makers: Vec<Maker>,
-    /// Compact manufacturer name or alias → makers.
-    maker_keys: HashMap<String, Vec<u32>>,
+    /// Compact manufacturer name or alias → makers. A search asks it once
+    /// per split of the query ("manufacturer model"), so its hasher is a
+    /// fast one.
+    maker_keys: HashMap<String, Vec<u32>, hashbrown::DefaultHashBuilder>,
 }
 
 /// Compact names: each once, with the slots of the models it names.
@@ -324,6 +327,9 @@ impl Part {
         prefix: &str,
         mut visit: impl FnMut(&[u8], &mut dyn Iterator<Item = u32>) -> bool,
     ) {
+        if self.names.map.is_empty() {
+            return;
+        }
         let mut stream = self.names.map.range().ge(prefix).into_stream();
         while let Some((key, value)) = stream.next() {
             if !key.starts_with(prefix.as_bytes()) {
@@ -337,14 +343,10 @@ impl Part {
 
     /// The numbers of the words that `prefix` starts: a range.
     pub fn word_range(&self, prefix: &str) -> (u32, u32) {
+        // Words are numbered in order, so a bound's number is that of the
+        // first word at or after it.
         let first_at_least = |bound: &[u8]| {
-            self.words
-                .map
-                .range()
-                .ge(bound)
-                .into_stream()
-                .next()
-                .map_or(self.word_count(), |(_, n)| n as u32)
+            first_value_at_least(&self.words.map, bound).map_or(self.word_count(), |n| n as u32)
         };
         let low = first_at_least(prefix.as_bytes());
         let high = match successor(prefix.as_bytes()) {
@@ -354,6 +356,15 @@ impl Part {
         (low, high)
     }
 
+    /// Where `word` stands among this part's words: the number of the
+    /// first word at or after it, and whether that word is `word`.
+    pub fn word_position(&self, word: &[u8]) -> (u32, bool) {
+        match first_value_at_least(&self.words.map, word) {
+            None => (self.word_count(), false),
+            Some(at) => (at as u32, self.words.map.get(word) == Some(at)),
+        }
+    }
+
     fn word_count(&self) -> u32 {
         self.words.posting_starts.len() as u32 - 1
     }
@@ -361,6 +372,10 @@ impl Part {
     /// Calls `visit` with each word that `prefix` starts, in order, and its
     /// number, until it says stop.
     pub fn words_starting(&self, prefix: &str, mut visit: impl FnMut(&[u8], u32) -> bool) {
+        // Opening a stream allocates, and an overlay is often empty.
+        if self.words.map.is_empty() {
+            return;
+        }
         let mut stream = self.words.map.range().ge(prefix).into_stream();
         while let Some((word, number)) = stream.next() {
             if !word.starts_with(prefix.as_bytes()) || !visit(word, number as u32) {
@@ -403,6 +418,54 @@ impl Part {
     pub fn maker_index_of(&self, slot: u32) -> u32 {
         self.entries.maker_of[slot as usize]
     }
+}
+
+/// The value of the first key of `map` at or after `bound`, found by one
+/// walk down the transducer: a stream would do the same, but allocates its
+/// own stack first, and a free-text search asks this of four bounds a word.
+fn first_value_at_least(map: &Map<Vec<u8>>, bound: &[u8]) -> Option<u64> {
+    let fst = map.as_fst();
+    let mut node = fst.root();
+    let mut output = Output::zero();
+    // The least key past the bound, so far: below the deepest node at which
+    // a larger byte leaves the bound's path (that node, the transition's
+    // position, the output up to the node). Transitions are in byte order.
+    let mut next_larger: Option<(Node<'_>, usize, Output)> = None;
+    let least_past = |(node, at, output): (Node<'_>, usize, Output)| {
+        let step = node.transition(at);
+        least_below(fst, fst.node(step.addr), output.cat(step.out))
+    };
+    for &byte in bound {
+        let Some(at) = node.find_input(byte) else {
+            let here = (0..node.len()).find(|&at| node.transition(at).inp > byte);
+            return match here {
+                Some(at) => Some(least_past((node, at, output))),
+                None => next_larger.map(least_past),
+            };
+        };
+        if at + 1 < node.len() {
+            next_larger = Some((node, at + 1, output));
+        }
+        let step = node.transition(at);
+        output = output.cat(step.out);
+        node = fst.node(step.addr);
+    }
+    // The bound itself is on the path: it, or the least key it starts.
+    if node.is_final() || !node.is_empty() {
+        Some(least_below(fst, node, output))
+    } else {
+        next_larger.map(least_past)
+    }
+}
+
+/// The value of the least key at or below `node`, reached with `output`.
+fn least_below<'f>(fst: &'f Fst<Vec<u8>>, mut node: Node<'f>, mut output: Output) -> u64 {
+    while !node.is_final() {
+        let first = node.transition(0);
+        output = output.cat(first.out);
+        node = fst.node(first.addr);
+    }
+    output.cat(node.final_output()).value()
 }
 
 /// The smallest byte string greater than every string `prefix` starts.
@@ -645,7 +708,7 @@ impl PartBuilder {
                 (Names::build(key_text, key_refs), words())
             }
         });
-        let mut maker_keys: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut maker_keys: HashMap<String, Vec<u32>, _> = HashMap::default();
         for (index, maker) in maker_inputs.iter().enumerate() {
             for key in &maker.keys {
                 maker_keys
@@ -784,4 +847,65 @@ fn dedup_in_place(sorted: &mut [u32]) -> usize {
         }
     }
     kept
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// What [`first_value_at_least`] must find: the first key a stream
+    /// from `bound` on yields.
+    fn streamed(map: &Map<Vec<u8>>, bound: &[u8]) -> Option<u64> {
+        map.range().ge(bound).into_stream().next().map(|(_, v)| v)
+    }
+
+    /// Keys of a few bytes from a small alphabet, so that keys share
+    /// prefixes, nodes have several transitions and bounds fall between.
+    fn key() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(
+            prop::sample::select(vec![0u8, b'a', b'b', b'c', 0xff]),
+            0..5,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn the_walk_finds_what_a_stream_finds(
+            keys in prop::collection::btree_set(key(), 0..40),
+            bounds in prop::collection::vec(key(), 1..20),
+        ) {
+            let keys: BTreeSet<Vec<u8>> = keys;
+            let map = Map::from_iter(keys.iter().enumerate().map(|(n, k)| (k.clone(), n as u64)))
+                .unwrap();
+            for bound in bounds.iter().chain(&keys) {
+                prop_assert_eq!(first_value_at_least(&map, bound), streamed(&map, bound));
+            }
+        }
+    }
+
+    #[test]
+    fn a_prefix_names_the_range_of_the_words_it_starts() {
+        let words = ["note", "noted", "notepad", "phone", "pro"];
+        let map = Map::from_iter(words.iter().enumerate().map(|(n, w)| (*w, n as u64))).unwrap();
+        let part = Part {
+            words: Words {
+                map,
+                posting_starts: vec![0; words.len() + 1],
+                postings: Vec::new(),
+                word_starts: Vec::new(),
+                model_words: Vec::new(),
+            },
+            ..Part::default()
+        };
+        assert_eq!(part.word_range("note"), (0, 3));
+        assert_eq!(part.word_range("p"), (3, 5));
+        assert_eq!(part.word_range("q"), (5, 5));
+        assert_eq!(part.word_position(b"noted"), (1, true));
+        assert_eq!(part.word_position(b"notes"), (3, false));
+        assert_eq!(part.word_position(b"zz"), (5, false));
+    }
 }
