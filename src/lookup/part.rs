@@ -345,15 +345,9 @@ impl Part {
     pub fn word_range(&self, prefix: &str) -> (u32, u32) {
         // Words are numbered in order, so a bound's number is that of the
         // first word at or after it.
-        let first_at_least = |bound: &[u8]| {
-            first_value_at_least(&self.words.map, bound).map_or(self.word_count(), |n| n as u32)
-        };
-        let low = first_at_least(prefix.as_bytes());
-        let high = match successor(prefix.as_bytes()) {
-            Some(bound) => first_at_least(&bound),
-            None => self.word_count(),
-        };
-        (low, high)
+        let (low, high) = prefix_values(&self.words.map, prefix.as_bytes());
+        let number = |value: Option<u64>| value.map_or(self.word_count(), |n| n as u32);
+        (number(low), number(high))
     }
 
     /// Where `word` stands among this part's words: the number of the
@@ -422,26 +416,68 @@ impl Part {
 
 /// The value of the first key of `map` at or after `bound`, found by one
 /// walk down the transducer: a stream would do the same, but allocates its
-/// own stack first, and a free-text search asks this of four bounds a word.
+/// own stack first.
 fn first_value_at_least(map: &Map<Vec<u8>>, bound: &[u8]) -> Option<u64> {
     let fst = map.as_fst();
+    match walk(fst, bound) {
+        Err(past) => past,
+        // The bound itself is on the path: it, or the least key it starts.
+        Ok((node, output, _)) if node.is_final() || !node.is_empty() => {
+            Some(least_below(fst, node, output))
+        }
+        Ok((_, _, next_larger)) => next_larger.map(|step| least_past(fst, step)),
+    }
+}
+
+/// The values of the first key of `map` at or after `prefix` and of the
+/// first key after all that `prefix` starts, in one walk: the two bounds'
+/// paths part only at `prefix`'s last byte.
+fn prefix_values(map: &Map<Vec<u8>>, prefix: &[u8]) -> (Option<u64>, Option<u64>) {
+    let Some((&last, path)) = prefix.split_last().filter(|(last, _)| **last < u8::MAX) else {
+        let past = successor(prefix).and_then(|bound| first_value_at_least(map, &bound));
+        return (first_value_at_least(map, prefix), past);
+    };
+    let fst = map.as_fst();
+    let (node, output, next_larger) = match walk(fst, path) {
+        Ok(reached) => reached,
+        // No key starts with `path`, so none with `prefix`.
+        Err(past) => return (past, past),
+    };
+    let with_last = node.find_input(last);
+    let larger_here = match with_last {
+        Some(at) => (at + 1 < node.len()).then_some(at + 1),
+        None => (0..node.len()).find(|&at| node.transition(at).inp > last),
+    };
+    let past = match larger_here {
+        Some(at) => Some(least_past(fst, (node, at, output))),
+        None => next_larger.map(|step| least_past(fst, step)),
+    };
+    let first = with_last.map_or(past, |at| Some(least_past(fst, (node, at, output))));
+    (first, past)
+}
+
+/// A step off a path: a node, the position of one of its transitions,
+/// and the output up to the node.
+type Step<'f> = (Node<'f>, usize, Output);
+
+/// Walks `path` down `fst`: the node it reaches, the output so far, and
+/// the least step off the path to a larger key (at the deepest node where
+/// a larger byte leaves it; transitions are in byte order). When the path
+/// leaves the transducer, `Err` with the value of the first key past it.
+fn walk<'f>(
+    fst: &'f Fst<Vec<u8>>,
+    path: &[u8],
+) -> Result<(Node<'f>, Output, Option<Step<'f>>), Option<u64>> {
     let mut node = fst.root();
     let mut output = Output::zero();
-    // The least key past the bound, so far: below the deepest node at which
-    // a larger byte leaves the bound's path (that node, the transition's
-    // position, the output up to the node). Transitions are in byte order.
-    let mut next_larger: Option<(Node<'_>, usize, Output)> = None;
-    let least_past = |(node, at, output): (Node<'_>, usize, Output)| {
-        let step = node.transition(at);
-        least_below(fst, fst.node(step.addr), output.cat(step.out))
-    };
-    for &byte in bound {
+    let mut next_larger: Option<Step<'f>> = None;
+    for &byte in path {
         let Some(at) = node.find_input(byte) else {
             let here = (0..node.len()).find(|&at| node.transition(at).inp > byte);
-            return match here {
-                Some(at) => Some(least_past((node, at, output))),
-                None => next_larger.map(least_past),
-            };
+            return Err(match here {
+                Some(at) => Some(least_past(fst, (node, at, output))),
+                None => next_larger.map(|step| least_past(fst, step)),
+            });
         };
         if at + 1 < node.len() {
             next_larger = Some((node, at + 1, output));
@@ -450,12 +486,13 @@ fn first_value_at_least(map: &Map<Vec<u8>>, bound: &[u8]) -> Option<u64> {
         output = output.cat(step.out);
         node = fst.node(step.addr);
     }
-    // The bound itself is on the path: it, or the least key it starts.
-    if node.is_final() || !node.is_empty() {
-        Some(least_below(fst, node, output))
-    } else {
-        next_larger.map(least_past)
-    }
+    Ok((node, output, next_larger))
+}
+
+/// The value of the least key below the transition `step` leaves by.
+fn least_past<'f>(fst: &'f Fst<Vec<u8>>, (node, at, output): Step<'f>) -> u64 {
+    let step = node.transition(at);
+    least_below(fst, fst.node(step.addr), output.cat(step.out))
 }
 
 /// The value of the least key at or below `node`, reached with `output`.
@@ -883,6 +920,8 @@ mod tests {
                 .unwrap();
             for bound in bounds.iter().chain(&keys) {
                 prop_assert_eq!(first_value_at_least(&map, bound), streamed(&map, bound));
+                let past = successor(bound).and_then(|after| streamed(&map, &after));
+                prop_assert_eq!(prefix_values(&map, bound), (streamed(&map, bound), past));
             }
         }
     }
