@@ -437,6 +437,13 @@ pub fn query_param<T>(
     .transpose()
 }
 
+/// A free-text filter as given, trimmed; blank is the same as left out.
+pub fn text_filter(raw: Option<&str>) -> Option<String> {
+    raw.map(str::trim)
+        .filter(|text| !text.is_empty())
+        .map(str::to_owned)
+}
+
 /// The first query parameter whose name or value, once decoded, holds a
 /// control character (NUL, a line break, a tab…): no parameter of this
 /// service has a use for one, and text databases refuse some (PostgreSQL

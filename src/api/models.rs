@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::extract::{
     Change, IfMatchHeader, JsonBody, Page, PageParams, PageRequest, created, id_of, query_param,
-    with_etag,
+    text_filter, with_etag,
 };
 use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
@@ -101,12 +101,7 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<HttpResponse, ApiError> {
     let filter = ModelFilter {
-        q: params
-            .q
-            .as_deref()
-            .map(str::trim)
-            .filter(|q| !q.is_empty())
-            .map(str::to_owned),
+        q: text_filter(params.q.as_deref()),
         manufacturer_id: query_param(
             "manufacturer_id",
             params.manufacturer_id.as_deref(),

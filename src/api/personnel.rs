@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::extract::{
     Change, IfMatchHeader, JsonBody, Page, PageParams, PageRequest, boolean, created, query_param,
-    read_csv, with_etag,
+    read_csv, text_filter, with_etag,
 };
 use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
@@ -74,19 +74,9 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<HttpResponse, ApiError> {
     let filter = PersonFilter {
-        unit: params
-            .unit
-            .as_deref()
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .map(str::to_owned),
+        unit: text_filter(params.unit.as_deref()),
         active: query_param("active", params.active.as_deref(), boolean)?,
-        q: params
-            .q
-            .as_deref()
-            .map(str::trim)
-            .filter(|q| !q.is_empty())
-            .map(str::to_owned),
+        q: text_filter(params.q.as_deref()),
     };
     let rows = state
         .db

@@ -288,6 +288,15 @@ async fn the_list_filters_by_unit_active_and_text(app: TestApp) {
         names(everyone(&app, "q=100%25").await),
         Vec::<String>::new()
     );
+    // Surrounding spaces are not part of the search; a blank one is none.
+    assert_eq!(
+        names(everyone(&app, "q=%20love%20").await),
+        ["Ada Lovelace"]
+    );
+    assert_eq!(
+        names(everyone(&app, "q=%20%20&unit=%20North").await),
+        ["Ada Lovelace", "Bob Byte"]
+    );
     let refused = app
         .get(&format!("{PERSONNEL}?active=maybe"), Some(Role::Admin))
         .await;
