@@ -4,6 +4,7 @@
 //! `bench/seed.py`'s register:
 //!
 //!     cargo run --release --example search_bench -- sqlite:///tmp/bench.db 'phone 042424' px-04242
+//!     ROUNDS=2000 cargo run --release --example search_bench -- sqlite:///tmp/bench.db maker
 
 use std::time::{Duration, Instant};
 
@@ -22,11 +23,11 @@ async fn main() -> anyhow::Result<()> {
     let db = Db::connect(&url, 2, Duration::from_secs(30))?;
     let lookup = Lookup::load(db).await?;
     let index = lookup.snapshot();
+    let rounds: u32 = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(200_000);
     for query in &queries {
-        let rounds: u32 = std::env::var("ROUNDS")
-            .ok()
-            .and_then(|r| r.parse().ok())
-            .unwrap_or(200_000);
         let mut found = 0;
         let began = Instant::now();
         for _ in 0..rounds {

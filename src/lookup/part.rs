@@ -444,16 +444,21 @@ fn prefix_values(map: &Map<Vec<u8>>, prefix: &[u8]) -> (Option<u64>, Option<u64>
         Err(past) => return (past, past),
     };
     let with_last = node.find_input(last);
-    let larger_here = match with_last {
-        Some(at) => (at + 1 < node.len()).then_some(at + 1),
-        None => (0..node.len()).find(|&at| node.transition(at).inp > last),
-    };
-    let past = match larger_here {
-        Some(at) => Some(least_past(fst, (node, at, output))),
-        None => next_larger.map(|step| least_past(fst, step)),
-    };
+    let past = first_larger(&node, last, with_last)
+        .map(|at| (node, at, output))
+        .or(next_larger)
+        .map(|step| least_past(fst, step));
     let first = with_last.map_or(past, |at| Some(least_past(fst, (node, at, output))));
     (first, past)
+}
+
+/// The position of `node`'s first transition on a byte larger than `byte`,
+/// given the position of `byte`'s own (transitions are in byte order).
+fn first_larger(node: &Node<'_>, byte: u8, own: Option<usize>) -> Option<usize> {
+    match own {
+        Some(at) => (at + 1 < node.len()).then_some(at + 1),
+        None => (0..node.len()).find(|&at| node.transition(at).inp > byte),
+    }
 }
 
 /// A step off a path: a node, the position of one of its transitions,
@@ -472,16 +477,13 @@ fn walk<'f>(
     let mut output = Output::zero();
     let mut next_larger: Option<Step<'f>> = None;
     for &byte in path {
-        let Some(at) = node.find_input(byte) else {
-            let here = (0..node.len()).find(|&at| node.transition(at).inp > byte);
-            return Err(match here {
-                Some(at) => Some(least_past(fst, (node, at, output))),
-                None => next_larger.map(|step| least_past(fst, step)),
-            });
-        };
-        if at + 1 < node.len() {
-            next_larger = Some((node, at + 1, output));
+        let own = node.find_input(byte);
+        if let Some(larger) = first_larger(&node, byte, own) {
+            next_larger = Some((node, larger, output));
         }
+        let Some(at) = own else {
+            return Err(next_larger.map(|step| least_past(fst, step)));
+        };
         let step = node.transition(at);
         output = output.cat(step.out);
         node = fst.node(step.addr);
