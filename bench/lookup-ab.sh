@@ -14,20 +14,11 @@ cd "$(dirname "$0")/.."
 MODELS="${MODELS:-1000000}" ROUNDS="${ROUNDS:-2}" CYCLES="${CYCLES:-6}" D="${D:-2s}"
 PORT="${PORT:-18182}"
 [ $# -ge 1 ] || { echo "usage: $0 BIN [BIN...]" >&2; exit 2; }
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 work=$(mktemp -d)
 server=""
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
-export DATABASE_URL="sqlite://$work/bench.db" CLEARANCE_DATA_DIR="$work" CLEARANCE_WORKER=false \
-       CLEARANCE_JWT_SECRET="bench-secret-of-at-least-thirty-two-characters" RUST_LOG=warn \
-       CLEARANCE_RATE_EXEMPT=127.0.0.0/8 CLEARANCE_BIND="127.0.0.1:$PORT"
-"$1" migrate >/dev/null
-python3 bench/seed.py "$work/bench.db" "$MODELS"
-# An IMEI of model 4242 (as bench/lookup.sh).
-imei=$(python3 -c '
-d = str(10000000 + 4242) + "123456"
-s = sum((2 * int(c) - 9 if 2 * int(c) > 9 else 2 * int(c)) if i % 2 == 0 else int(c) for i, c in enumerate(reversed(d)))
-print(d + str((10 - s % 10) % 10))')
+. bench/lookup-register.sh "$1"
+export CLEARANCE_BIND="127.0.0.1:$PORT"
 rps() { wrk -t2 -c64 -d"$D" "http://127.0.0.1:$PORT$1" | awk '/Requests\/sec/ { print $2 }'; }
 for _ in $(seq "$ROUNDS"); do
     for bin in "$@"; do

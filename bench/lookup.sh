@@ -15,7 +15,6 @@ PORT="${PORT:-18181}"
 DURATION="${DURATION:-10s}"
 WRITES="${WRITES:-1000}"
 BIN="${BIN:-}"
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 if [ -z "$BIN" ]; then
     cargo build --release --quiet
     BIN=./target/release/clearance
@@ -23,11 +22,7 @@ fi
 work=$(mktemp -d)
 server="" peer=""
 trap 'kill $server $peer 2>/dev/null || true; rm -rf "$work"' EXIT
-export DATABASE_URL="sqlite://$work/bench.db" CLEARANCE_DATA_DIR="$work" CLEARANCE_WORKER=false \
-       CLEARANCE_JWT_SECRET="bench-secret-of-at-least-thirty-two-characters" RUST_LOG=warn \
-       CLEARANCE_RATE_EXEMPT="${CLEARANCE_RATE_EXEMPT-127.0.0.0/8}"   # wrk is one client: measure the lookup, not the rate limit
-"$BIN" migrate
-python3 bench/seed.py "$work/bench.db" "$MODELS"
+. bench/lookup-register.sh "$BIN"
 rss() { awk '/VmRSS/ { printf "%.0f MB", $2 / 1024 }' "/proc/$1/status"; }
 # The CPU time (user + system) a process has spent: on a loaded machine the
 # wall time also counts waiting for a core.
@@ -44,11 +39,6 @@ start_serve() {
 echo "== $MODELS models"
 start_serve "$PORT"; server=$started
 echo "serve ready after ${ready} s (CPU $(cpu "$server"), load average $(cut -d' ' -f1 /proc/loadavg)), RSS $(rss "$server")"
-# An IMEI of model 4242: its TAC, a serial, the Luhn check digit.
-imei=$(python3 -c '
-d = str(10000000 + 4242) + "123456"
-s = sum((2 * int(c) - 9 if 2 * int(c) > 9 else 2 * int(c)) if i % 2 == 0 else int(c) for i, c in enumerate(reversed(d)))
-print(d + str((10 - s % 10) % 10))')
 for path in /healthz "/api/v1/lookup?imei=$imei" "/api/v1/lookup?q=phone%20042424" "/api/v1/lookup?q=px-04242"; do
     echo "== $path"
     wrk -t2 -c64 -d"$DURATION" --latency "http://127.0.0.1:$PORT$path" | grep -E "Requests/sec|99%|50%|Non-2xx"
