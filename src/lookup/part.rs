@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use fst::raw::{Fst, Node, Output};
-use fst::{IntoStreamer, Map, MapBuilder, Streamer};
+use fst::{Map, MapBuilder};
 use uuid::Uuid;
 
 use crate::domain::clearance::{self, Clearance, DecisionInForce, OpenReview};
@@ -327,18 +327,9 @@ impl Part {
         prefix: &str,
         mut visit: impl FnMut(&[u8], &mut dyn Iterator<Item = u32>) -> bool,
     ) {
-        if self.names.map.is_empty() {
-            return;
-        }
-        let mut stream = self.names.map.range().ge(prefix).into_stream();
-        while let Some((key, value)) = stream.next() {
-            if !key.starts_with(prefix.as_bytes()) {
-                break;
-            }
-            if !visit(key, &mut self.key_value_slots(Some(value))) {
-                break;
-            }
-        }
+        keys_below(&self.names.map, prefix.as_bytes(), |key, value| {
+            visit(key, &mut self.key_value_slots(Some(value)))
+        });
     }
 
     /// The numbers of the words that `prefix` starts: a range.
@@ -366,16 +357,9 @@ impl Part {
     /// Calls `visit` with each word that `prefix` starts, in order, and its
     /// number, until it says stop.
     pub fn words_starting(&self, prefix: &str, mut visit: impl FnMut(&[u8], u32) -> bool) {
-        // Opening a stream allocates, and an overlay is often empty.
-        if self.words.map.is_empty() {
-            return;
-        }
-        let mut stream = self.words.map.range().ge(prefix).into_stream();
-        while let Some((word, number)) = stream.next() {
-            if !word.starts_with(prefix.as_bytes()) || !visit(word, number as u32) {
-                break;
-            }
-        }
+        keys_below(&self.words.map, prefix.as_bytes(), |word, number| {
+            visit(word, number as u32)
+        });
     }
 
     /// The slots having word `number`, in slot order.
@@ -450,6 +434,39 @@ fn prefix_values(map: &Map<Vec<u8>>, prefix: &[u8]) -> (Option<u64>, Option<u64>
         .map(|step| least_past(fst, step));
     let first = with_last.map_or(past, |at| Some(least_past(fst, (node, at, output))));
     (first, past)
+}
+
+/// Calls `visit` with each key of `map` that `prefix` starts, in order, and
+/// its value, until it says stop: a depth-first walk below the prefix's
+/// node (a range stream seeks the same node, but sets up far more first).
+fn keys_below(map: &Map<Vec<u8>>, prefix: &[u8], mut visit: impl FnMut(&[u8], u64) -> bool) {
+    let fst = map.as_fst();
+    let Ok((node, output, _)) = walk(fst, prefix) else {
+        return;
+    };
+    let mut key = prefix.to_vec();
+    if node.is_final() && !visit(&key, output.cat(node.final_output()).value()) {
+        return;
+    }
+    // Each node on the way down, the position of the next transition to
+    // take from it, and the output up to it.
+    let mut path: Vec<(Node<'_>, usize, Output)> = Vec::with_capacity(16);
+    path.push((node, 0, output));
+    while let Some((node, next, output)) = path.last_mut() {
+        if *next == node.len() {
+            path.pop();
+            key.pop();
+            continue;
+        }
+        let step = node.transition(*next);
+        *next += 1;
+        let (child, output) = (fst.node(step.addr), output.cat(step.out));
+        key.push(step.inp);
+        if child.is_final() && !visit(&key, output.cat(child.final_output()).value()) {
+            return;
+        }
+        path.push((child, 0, output));
+    }
 }
 
 /// The position of `node`'s first transition on a byte larger than `byte`,
@@ -892,6 +909,7 @@ fn dedup_in_place(sorted: &mut [u32]) -> usize {
 mod tests {
     use std::collections::BTreeSet;
 
+    use fst::{IntoStreamer, Streamer};
     use proptest::prelude::*;
 
     use super::*;
@@ -900,6 +918,29 @@ mod tests {
     /// from `bound` on yields.
     fn streamed(map: &Map<Vec<u8>>, bound: &[u8]) -> Option<u64> {
         map.range().ge(bound).into_stream().next().map(|(_, v)| v)
+    }
+
+    /// What [`keys_below`] must yield: the keys a stream from `prefix` on
+    /// yields while `prefix` starts them.
+    fn streamed_below(map: &Map<Vec<u8>>, prefix: &[u8]) -> Vec<(Vec<u8>, u64)> {
+        let mut stream = map.range().ge(prefix).into_stream();
+        let mut keys = Vec::new();
+        while let Some((key, value)) = stream.next() {
+            if !key.starts_with(prefix) {
+                break;
+            }
+            keys.push((key.to_vec(), value));
+        }
+        keys
+    }
+
+    fn walked_below(map: &Map<Vec<u8>>, prefix: &[u8], most: usize) -> Vec<(Vec<u8>, u64)> {
+        let mut keys = Vec::new();
+        keys_below(map, prefix, |key, value| {
+            keys.push((key.to_vec(), value));
+            keys.len() < most
+        });
+        keys
     }
 
     /// Keys of a few bytes from a small alphabet, so that keys share
@@ -924,6 +965,10 @@ mod tests {
                 prop_assert_eq!(first_value_at_least(&map, bound), streamed(&map, bound));
                 let past = successor(bound).and_then(|after| streamed(&map, &after));
                 prop_assert_eq!(prefix_values(&map, bound), (streamed(&map, bound), past));
+                let below = streamed_below(&map, bound);
+                prop_assert_eq!(&walked_below(&map, bound, usize::MAX), &below);
+                // Told to stop after the first key, it yields no other.
+                prop_assert_eq!(walked_below(&map, bound, 1), below.into_iter().take(1).collect::<Vec<_>>());
             }
         }
     }
