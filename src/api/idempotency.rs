@@ -61,26 +61,10 @@ pub async fn replay(
     let Ok(Some(principal)) = authenticate(req.request()).await else {
         return pass(req, next).await;
     };
-    let key = match key_of(&req) {
-        Ok(key) => key,
+    let (state, key, fingerprint) = match keyed_request(&mut req).await {
+        Ok(keyed) => keyed,
         Err(error) => return Ok(refuse(req, error)),
     };
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        let error = ApiError::internal(anyhow::anyhow!("AppState is not registered as app data"));
-        return Ok(refuse(req, error));
-    };
-    let limit = JsonLimit::of(req.request());
-    let declared = declared_length(req.headers());
-    let body = match read_limited(req.take_payload(), declared, limit).await {
-        Ok(body) => body,
-        Err(error) => return Ok(refuse(req, error)),
-    };
-    let target = req
-        .uri()
-        .path_and_query()
-        .map_or_else(|| req.path(), |p| p.as_str());
-    let fingerprint = fingerprint(req.method().as_str(), target, &body);
-    req.set_payload(Payload::from(body));
     let key = IdempotencyKey {
         principal: principal.sub,
         key,
@@ -111,6 +95,31 @@ pub async fn replay(
         )),
         Err(error) => Ok(refuse(req, error.into())),
     }
+}
+
+/// The service's state, the request's key and its fingerprint. The body is
+/// read (within the JSON limit) to be fingerprinted, then put back for the
+/// handler.
+async fn keyed_request(
+    req: &mut ServiceRequest,
+) -> Result<(web::Data<AppState>, String, String), ApiError> {
+    let key = key_of(req)?;
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!("AppState is not registered as app data"))
+        })?;
+    let limit = JsonLimit::of(req.request());
+    let declared = declared_length(req.headers());
+    let body = read_limited(req.take_payload(), declared, limit).await?;
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.path(), |p| p.as_str());
+    let fingerprint = fingerprint(req.method().as_str(), target, &body);
+    req.set_payload(Payload::from(body));
+    Ok((state, key, fingerprint))
 }
 
 async fn pass(
