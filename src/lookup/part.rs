@@ -344,9 +344,9 @@ impl Part {
     /// Where `word` stands among this part's words: the number of the
     /// first word at or after it, and whether that word is `word`.
     pub fn word_position(&self, word: &[u8]) -> (u32, bool) {
-        match first_value_at_least(&self.words.map, word) {
+        match first_at_least(&self.words.map, word) {
             None => (self.word_count(), false),
-            Some(at) => (at as u32, self.words.map.get(word) == Some(at)),
+            Some((at, same)) => (at as u32, same),
         }
     }
 
@@ -402,14 +402,20 @@ impl Part {
 /// walk down the transducer: a stream would do the same, but allocates its
 /// own stack first.
 fn first_value_at_least(map: &Map<Vec<u8>>, bound: &[u8]) -> Option<u64> {
+    first_at_least(map, bound).map(|(value, _)| value)
+}
+
+/// [`first_value_at_least`], and whether that first key is `bound` itself
+/// (the same walk tells).
+fn first_at_least(map: &Map<Vec<u8>>, bound: &[u8]) -> Option<(u64, bool)> {
     let fst = map.as_fst();
     match walk(fst, bound) {
-        Err(past) => past,
+        Err(past) => past.map(|value| (value, false)),
         // The bound itself is on the path: it, or the least key it starts.
         Ok((node, output, _)) if node.is_final() || !node.is_empty() => {
-            Some(least_below(fst, node, output))
+            Some((least_below(fst, node, output), node.is_final()))
         }
-        Ok((_, _, next_larger)) => next_larger.map(|step| least_past(fst, step)),
+        Ok((_, _, next_larger)) => next_larger.map(|step| (least_past(fst, step), false)),
     }
 }
 
@@ -963,6 +969,8 @@ mod tests {
                 .unwrap();
             for bound in bounds.iter().chain(&keys) {
                 prop_assert_eq!(first_value_at_least(&map, bound), streamed(&map, bound));
+                let found = first_at_least(&map, bound).map(|(_, same)| same);
+                prop_assert_eq!(found, streamed(&map, bound).map(|_| map.contains_key(bound)));
                 let past = successor(bound).and_then(|after| streamed(&map, &after));
                 prop_assert_eq!(prefix_values(&map, bound), (streamed(&map, bound), past));
                 let below = streamed_below(&map, bound);

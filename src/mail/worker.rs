@@ -412,7 +412,7 @@ impl Lane {
 async fn record(db: Db, mut to_record: mpsc::UnboundedReceiver<Recording>, lanes: usize) {
     let gathering = gathering(&db);
     // A quarter of the lanes' outcomes make a statement worth its cost.
-    let enough = (lanes / 4).max(1);
+    let enough = (lanes / 4).clamp(1, RECORD_AT_MOST);
     let mut recorder = outbox::Recorder::new(db);
     let mut batch = Vec::new();
     while to_record.recv_many(&mut batch, RECORD_AT_MOST).await > 0 {
