@@ -9,7 +9,7 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, wait_for};
 
 /// The phone's screen width in CSS pixels.
 pub const PHONE_WIDTH: u64 = 360;
@@ -44,19 +44,19 @@ impl Browser {
             unreachable!()
         };
         let url = format!("http://127.0.0.1:{port}");
-        let mut last_error = None;
-        for _ in 0..100 {
-            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        let connect = async || {
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
                 .capabilities(capabilities.clone())
                 .connect(&url)
                 .await
-            {
-                Ok(client) => return Self { client, driver },
-                Err(error) => last_error = Some(error),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("chromedriver did not start a session: {last_error:?}");
+        };
+        let client = wait_for(
+            "chromedriver to start a session",
+            Duration::from_secs(10),
+            connect,
+        )
+        .await;
+        Self { client, driver }
     }
 
     /// Opens `path` of the service.
@@ -97,7 +97,7 @@ impl Browser {
 
     /// Waits until the page shows an element `css` selects (after a
     /// form's submission, the next page).
-    pub async fn wait_for(&self, css: &str) {
+    pub async fn wait_for_element(&self, css: &str) {
         self.client
             .wait()
             .for_element(Locator::Css(css))

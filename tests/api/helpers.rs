@@ -75,16 +75,53 @@ macro_rules! backend_tests {
     };
 }
 
-/// Asks `done` until it says yes, at first often and then less so; fails
-/// the test after `limit`, naming `what` it waited for. The one way tests
-/// wait for something the service does in the background.
-pub async fn wait_for(what: &str, limit: std::time::Duration, mut done: impl AsyncFnMut() -> bool) {
+/// What a check that [`wait_for`] repeats answers: done, with what it
+/// found, or not yet, with what it saw (for the failure message).
+pub trait Checked {
+    type Found;
+    fn found(self) -> Result<Self::Found, String>;
+}
+
+impl Checked for bool {
+    type Found = ();
+    fn found(self) -> Result<(), String> {
+        if self { Ok(()) } else { Err("not yet".into()) }
+    }
+}
+
+impl<T> Checked for Option<T> {
+    type Found = T;
+    fn found(self) -> Result<T, String> {
+        self.ok_or_else(|| "not yet".into())
+    }
+}
+
+impl<T, E: std::fmt::Display> Checked for Result<T, E> {
+    type Found = T;
+    fn found(self) -> Result<T, String> {
+        self.map_err(|seen| seen.to_string())
+    }
+}
+
+/// Asks `check` until it is done, at first often and then less so, and
+/// returns what it found; fails the test after `limit`, naming `what` it
+/// waited for and what the last check saw. The one way tests wait for
+/// something the service does in the background.
+pub async fn wait_for<C: Checked>(
+    what: &str,
+    limit: std::time::Duration,
+    mut check: impl AsyncFnMut() -> C,
+) -> C::Found {
     let deadline = std::time::Instant::now() + limit;
     let mut pause = std::time::Duration::from_millis(20);
-    while !done().await {
+    loop {
+        let seen = match check().await.found() {
+            Ok(found) => return found,
+            Err(seen) => seen,
+        };
         assert!(
             std::time::Instant::now() < deadline,
-            "waited {limit:?} for {what}"
+            "waited {limit:?} for {what}; last saw: {seen}"
         );
         tokio::time::sleep(pause).await;
         pause = (pause * 3 / 2).min(std::time::Duration::from_millis(500));

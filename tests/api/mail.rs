@@ -4,7 +4,7 @@
 //! are killed or run side by side.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clearance::auth::Role;
 use clearance::links::{LinkClaims, LinkPurpose, LinkSubject};
@@ -96,19 +96,15 @@ async fn deliveries(app: &TestApp, id: &str) -> Value {
 }
 
 async fn wait_delivered(app: &TestApp, id: &str, limit: Duration) -> Value {
-    let deadline = Instant::now() + limit;
-    loop {
+    wait_for("every mail delivered", limit, async || {
         let page = deliveries(app, id).await;
         if page["summary"]["delivered"] == true {
-            return page;
+            Ok(page)
+        } else {
+            Err(page["summary"].clone())
         }
-        assert!(
-            Instant::now() < deadline,
-            "not delivered in time: {}",
-            page["summary"]
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }
 
 /// The mails about an advisory reference, by recipient.
@@ -294,22 +290,22 @@ async fn a_red_advisory_mails_no_content_and_no_subscriber(app_backend: Backend)
         assert!(!part.contains("F-Secure"), "{part}");
     }
     // The queue in /metrics: outcomes, latency, and depth by state.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let metrics = app.get("/metrics", None).await.text().await.unwrap();
-        let sent = metrics
-            .lines()
-            .find(|l| l.starts_with("clearance_mail_outcomes_total{outcome=\"sent\"}"))
-            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok());
-        if sent >= Some(3)
-            && metrics.contains("clearance_mail_send_duration_seconds_count")
-            && metrics.contains("clearance_outbox_rows{state=\"sent\"}")
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{metrics}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for(
+        "the queue in /metrics",
+        Duration::from_secs(10),
+        async || {
+            let metrics = app.get("/metrics", None).await.text().await.unwrap();
+            let sent = metrics
+                .lines()
+                .find(|l| l.starts_with("clearance_mail_outcomes_total{outcome=\"sent\"}"))
+                .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok());
+            let shown = sent >= Some(3)
+                && metrics.contains("clearance_mail_send_duration_seconds_count")
+                && metrics.contains("clearance_outbox_rows{state=\"sent\"}");
+            if shown { Ok(()) } else { Err(metrics) }
+        },
+    )
+    .await;
 }
 
 async fn transient_refusals_retry_and_permanent_ones_fail_until_retried(app_backend: Backend) {
@@ -321,8 +317,8 @@ async fn transient_refusals_retry_and_permanent_ones_fail_until_retried(app_back
     let story = redmi_with_evidence(&app).await;
     let id = draft(&app, &prohibition(&story)).await;
     publish(&app, &id).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let states = loop {
+    let wanted = "p002 failed and p001 retrying";
+    let states = wait_for(wanted, Duration::from_secs(30), async || {
         let page = deliveries(&app, &id).await;
         let states: HashMap<String, Value> = page["items"]
             .as_array()
@@ -333,11 +329,12 @@ async fn transient_refusals_retry_and_permanent_ones_fail_until_retried(app_back
         if states["p002@example.org"]["state"] == "failed"
             && states["p001@example.org"]["state"] == "retrying"
         {
-            break states;
+            Ok(states)
+        } else {
+            Err(format!("{states:?}"))
         }
-        assert!(Instant::now() < deadline, "{states:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    })
+    .await;
     assert_eq!(states["p000@example.org"]["state"], "sent");
     assert!(
         states["p002@example.org"]["last_reply"]
@@ -350,11 +347,10 @@ async fn transient_refusals_retry_and_permanent_ones_fail_until_retried(app_back
     assert_eq!(deliveries(&app, &id).await["summary"]["delivered"], false);
     server.respond("p001@example.org", 250);
     server.respond("p002@example.org", 250);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while deliveries(&app, &id).await["summary"]["retrying"] != 0 {
-        assert!(Instant::now() < deadline, "the 451 was never retried");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for("the 451 retried", Duration::from_secs(30), async || {
+        deliveries(&app, &id).await["summary"]["retrying"] == 0
+    })
+    .await;
     let retried = body(
         app.post(
             &format!("/api/v1/advisories/{id}/deliveries/retry"),
@@ -377,11 +373,10 @@ async fn mail_waits_while_the_relay_is_down(app_backend: Backend) {
     let story = redmi_with_evidence(&app).await;
     let id = draft(&app, &prohibition(&story)).await;
     publish(&app, &id).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while deliveries(&app, &id).await["summary"]["retrying"] == 0 {
-        assert!(Instant::now() < deadline, "no attempt was made");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for("a first attempt", Duration::from_secs(30), async || {
+        deliveries(&app, &id).await["summary"]["retrying"] != 0
+    })
+    .await;
     assert_eq!(deliveries(&app, &id).await["summary"]["sent"], 0);
     server.restart();
     let page = wait_delivered(&app, &id, Duration::from_secs(60)).await;
@@ -858,14 +853,10 @@ async fn a_worker_stops_cleanly_on_sigterm() {
         .status()
         .unwrap();
     assert!(signalled.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = worker.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the worker did not stop");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = wait_for("the worker to stop", Duration::from_secs(10), async || {
+        worker.try_wait().unwrap()
+    })
+    .await;
     assert!(status.success(), "{status}");
 }
 

@@ -835,7 +835,7 @@ async fn a_phone_keeps_the_form_when_the_address_is_mistyped(app: TestApp) {
         .press(&format!("input[name=maker][value='{xiaomi}']"))
         .await;
     browser.press("button[type=submit]").await;
-    browser.wait_for("[role=alert]").await;
+    browser.wait_for_element("[role=alert]").await;
 
     let alert = browser.text("[role=alert]").await;
     assert_eq!(
