@@ -14,7 +14,7 @@ use super::schema::{
     manufacturers, models,
 };
 use super::types::{DbId, DbTime};
-use super::{DbConnection, DbError};
+use super::{DbConnection, DbError, one_row_changed, update_versioned};
 use crate::domain::advisory::{
     AdvisoryContent, AdvisoryState, Audience, DecisionSpec, Lifecycle, Stage, Tlp, reference,
 };
@@ -285,23 +285,15 @@ pub fn sign_off(
 }
 
 /// Updates the advisory as read (`record`) with `changes`, a new version
-/// and `now`, provided no one changed it meanwhile (else a conflict, see
-/// [`guarded`]). A macro, because diesel's changeset types cannot be named
-/// short of spelling out each step's columns.
+/// and `now`, provided no one changed it meanwhile (else a conflict). A
+/// macro, because diesel's changeset types cannot be named short of
+/// spelling out each step's columns.
 macro_rules! update_as_read {
     ($conn:expr, $record:expr, $now:expr, ($($change:expr),* $(,)?)) => {
-        guarded(
-            diesel::update(
-                advisories::table
-                    .filter(advisories::id.eq(DbId($record.id)))
-                    .filter(advisories::version.eq($record.version)),
-            )
-            .set((
-                $($change,)*
-                advisories::version.eq($record.version + 1),
-                advisories::updated_at.eq(DbTime($now)),
-            ))
-            .execute($conn)?,
+        one_row_changed(
+            update_versioned!($conn, advisories, $record.id, $record.version, $now, ($($change),*))?,
+            "advisory",
+            None,
         )
     };
 }
@@ -385,17 +377,6 @@ pub fn publish(
             advisories::working_revision.eq(None::<i32>),
         )
     )
-}
-
-/// The outcome of an update guarded by the version the advisory was read
-/// at: no row means someone changed the advisory meanwhile.
-fn guarded(rows: usize) -> Result<(), DbError> {
-    match rows {
-        0 => Err(DbError::Conflict(
-            "the advisory changed while this request ran; read it again and retry".into(),
-        )),
-        _ => Ok(()),
-    }
 }
 
 /// Moves the advisory as read (`record`) to `state`, with `working` as its

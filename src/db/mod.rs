@@ -486,6 +486,57 @@ macro_rules! existing_ids {
 }
 pub(crate) use existing_ids;
 
+/// Updates row `$id` of `$table` only while it is still at `$version`,
+/// setting `$change…` and moving its version and `updated_at` on: the one
+/// way a versioned row changes, so that a concurrent edit makes this match
+/// no row (see [`one_row_changed`]) instead of being overwritten.
+macro_rules! update_versioned {
+    ($conn:expr, $table:ident, $id:expr, $version:expr, $now:expr, ($($change:expr),* $(,)?)) => {
+        diesel::update(
+            $table::table
+                .filter($table::id.eq($crate::db::types::DbId($id)))
+                .filter($table::version.eq($version)),
+        )
+        .set((
+            $($change,)*
+            $table::version.eq($version + 1),
+            $table::updated_at.eq($crate::db::types::DbTime($now)),
+        ))
+        .execute($conn)
+    };
+}
+pub(crate) use update_versioned;
+
+/// The version of row `$id` of `$table` that an update may replace: the
+/// stored one, which must be `$expected` when the request names one (an
+/// `If-Match`), else [`DbError::Stale`].
+macro_rules! version_to_replace {
+    ($conn:expr, $table:ident, $id:expr, $expected:expr) => {{
+        let stored: i64 = $table::table
+            .find($crate::db::types::DbId($id))
+            .select($table::version)
+            .first($conn)?;
+        match $expected {
+            Some(expected) if expected != stored => Err($crate::db::DbError::Stale),
+            _ => Ok(stored),
+        }
+    }};
+}
+pub(crate) use version_to_replace;
+
+/// What an [`update_versioned!`] of `what` matched: no row means it changed
+/// since it was read. That breaks the request's `If-Match` when it sent one
+/// (`expected`); otherwise it is a conflict the caller may retry.
+pub fn one_row_changed(rows: usize, what: &str, expected: Option<i64>) -> Result<(), DbError> {
+    match (rows, expected) {
+        (0, Some(_)) => Err(DbError::Stale),
+        (0, None) => Err(DbError::Conflict(format!(
+            "the {what} changed while this request ran; read it again and retry"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// One page of `$table` in `id` order (or of any source in `$key` order):
 /// at most `$limit` rows of `$select` after the key `$after` (an `Option`),
 /// boxed so that the caller can filter it further.
@@ -623,5 +674,56 @@ pub(crate) mod tests {
         .unwrap();
         db.migrate().unwrap();
         (dir, db)
+    }
+
+    /// An update made against a version someone else has moved on from
+    /// changes nothing, and says so as the request asked: a broken
+    /// `If-Match` when it sent one, else a conflict to retry.
+    #[test]
+    fn an_update_of_a_version_moved_on_changes_nothing() {
+        use super::schema::personnel;
+        use super::{DbError, one_row_changed, personnel as people};
+        use diesel::prelude::*;
+
+        let (_dir, db) = database();
+        let now = chrono::Utc::now();
+        let new = serde_json::from_value(serde_json::json!({
+            "email": "ada@example.org", "name": "Ada"
+        }))
+        .unwrap();
+        let outcome = db.write_blocking(|conn| {
+            let person = people::insert(conn, &new, now)?;
+            let read_at = person.version;
+            let first = update_versioned!(
+                conn,
+                personnel,
+                person.id,
+                read_at,
+                now,
+                (personnel::name.eq("Ada Lovelace"),)
+            )?;
+            let second = update_versioned!(
+                conn,
+                personnel,
+                person.id,
+                read_at,
+                now,
+                (personnel::name.eq("Ada King"),)
+            )?;
+            let stored = people::get(conn, person.id)?;
+            Ok::<_, DbError>((first, second, stored))
+        });
+        let (first, second, stored) = outcome.unwrap();
+        assert_eq!((first, second), (1, 0));
+        assert_eq!((stored.name.as_str(), stored.version), ("Ada Lovelace", 2));
+        assert!(one_row_changed(first, "person", None).is_ok());
+        assert!(matches!(
+            one_row_changed(second, "person", Some(1)),
+            Err(DbError::Stale)
+        ));
+        let Err(DbError::Conflict(message)) = one_row_changed(second, "person", None) else {
+            panic!("no If-Match: a conflict");
+        };
+        assert!(message.contains("person changed"), "{message}");
     }
 }

@@ -8,7 +8,10 @@ use uuid::Uuid;
 
 use super::schema::{manufacturer_aliases, manufacturers, model_names, model_tacs, models};
 use super::types::{DbId, DbTime};
-use super::{DbConnection, DbError, is_unique_violation, like_contains};
+use super::{
+    DbConnection, DbError, is_unique_violation, like_contains, one_row_changed, update_versioned,
+    version_to_replace,
+};
 use crate::domain::clearance::{ClearanceStatus, Scope};
 use crate::domain::imei::Tac;
 use crate::domain::registry::{
@@ -124,38 +127,26 @@ pub fn update(
     expected_version: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<Model, DbError> {
-    let current_version: i64 = models::table
-        .find(DbId(id))
-        .select(models::version)
-        .first(conn)?;
-    if expected_version.is_some_and(|v| v != current_version) {
-        return Err(DbError::Stale);
-    }
-    // The version check in the WHERE clause makes a concurrent edit lose
-    // cleanly (0 rows) instead of being overwritten.
-    let updated = diesel::update(
-        models::table.filter(
-            models::id
-                .eq(DbId(id))
-                .and(models::version.eq(current_version)),
-        ),
-    )
-    .set((
-        models::version.eq(current_version + 1),
-        models::updated_at.eq(DbTime(now)),
-        patch.name.as_ref().map(|name| {
-            (
-                models::name.eq(name.as_str()),
-                models::name_key.eq(name.key()),
-            )
-        }),
-        patch.category.map(|c| models::category.eq(c.as_str())),
-    ))
-    .execute(conn);
+    let version = version_to_replace!(conn, models, id, expected_version)?;
+    let updated = update_versioned!(
+        conn,
+        models,
+        id,
+        version,
+        now,
+        (
+            patch.name.as_ref().map(|name| {
+                (
+                    models::name.eq(name.as_str()),
+                    models::name_key.eq(name.key()),
+                )
+            }),
+            patch.category.map(|c| models::category.eq(c.as_str())),
+        )
+    );
     match (updated, &patch.name) {
         (Err(e), Some(name)) if is_unique_violation(&e) => return Err(name_taken(name)),
-        (Ok(0), _) => return Err(DbError::Stale),
-        (other, _) => other?,
+        (rows, _) => one_row_changed(rows?, "model", expected_version)?,
     };
     if let Some(aliases) = &patch.aliases {
         replace_names(conn, id, ALIAS, aliases)?;

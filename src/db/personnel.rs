@@ -11,7 +11,10 @@ use uuid::Uuid;
 
 use super::schema::personnel;
 use super::types::{DbId, DbTime};
-use super::{DbConnection, DbError, is_unique_violation, like_contains};
+use super::{
+    DbConnection, DbError, is_unique_violation, like_contains, one_row_changed, update_versioned,
+    version_to_replace,
+};
 use crate::domain::email::EmailAddress;
 use crate::domain::personnel::{NewPerson, Person, PersonPatch, RosterEntry};
 use crate::domain::text::Line;
@@ -169,44 +172,34 @@ pub fn update(
     expected_version: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<Person, DbError> {
-    let current_version: i64 = personnel::table
-        .find(DbId(id))
-        .select(personnel::version)
-        .first(conn)?;
-    if expected_version.is_some_and(|v| v != current_version) {
-        return Err(DbError::Stale);
-    }
-    let updated = diesel::update(
-        personnel::table.filter(
-            personnel::id
-                .eq(DbId(id))
-                .and(personnel::version.eq(current_version)),
-        ),
-    )
-    .set((
-        personnel::version.eq(current_version + 1),
-        personnel::updated_at.eq(DbTime(now)),
-        patch.email.as_ref().map(|email| {
-            (
-                personnel::email.eq(email.as_str()),
-                personnel::email_key.eq(email.key()),
-            )
-        }),
-        patch
-            .name
-            .as_ref()
-            .map(|name| personnel::name.eq(name.as_str())),
-        patch
-            .unit
-            .as_ref()
-            .map(|unit| personnel::unit.eq(unit.as_ref().map(Line::as_str))),
-        patch.active.map(|active| personnel::active.eq(active)),
-    ))
-    .execute(conn);
+    let version = version_to_replace!(conn, personnel, id, expected_version)?;
+    let updated = update_versioned!(
+        conn,
+        personnel,
+        id,
+        version,
+        now,
+        (
+            patch.email.as_ref().map(|email| {
+                (
+                    personnel::email.eq(email.as_str()),
+                    personnel::email_key.eq(email.key()),
+                )
+            }),
+            patch
+                .name
+                .as_ref()
+                .map(|name| personnel::name.eq(name.as_str())),
+            patch
+                .unit
+                .as_ref()
+                .map(|unit| personnel::unit.eq(unit.as_ref().map(Line::as_str))),
+            patch.active.map(|active| personnel::active.eq(active)),
+        )
+    );
     match (updated, &patch.email) {
         (Err(e), Some(email)) if is_unique_violation(&e) => return Err(address_taken(email)),
-        (Ok(0), _) => return Err(DbError::Stale),
-        (other, _) => other?,
+        (rows, _) => one_row_changed(rows?, "person", expected_version)?,
     };
     get(conn, id)
 }
