@@ -74,7 +74,10 @@ fn summary(counts: &[(DeliveryState, i64)]) -> DeliverySummary {
             .find(|(s, _)| *s == state)
             .map_or(0, |(_, n)| *n)
     };
-    let pending = n(DeliveryState::Queued) + n(DeliveryState::Sending) + n(DeliveryState::Retrying);
+    let pending: i64 = (counts.iter())
+        .filter(|(state, _)| state.is_pending())
+        .map(|(_, n)| n)
+        .sum();
     DeliverySummary {
         queued: n(DeliveryState::Queued),
         sending: n(DeliveryState::Sending),

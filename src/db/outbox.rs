@@ -600,21 +600,18 @@ pub fn deliveries(
         .order(outbox::id)
         .limit(limit)
         .into_boxed();
-    let waiting = [DeliveryState::Queued, DeliveryState::Retrying].map(DeliveryState::as_str);
-    query = match state {
-        None => query,
-        Some(DeliveryState::Sending) => query
-            .filter(outbox::state.eq_any(waiting))
-            .filter(outbox::claim_token.is_not_null()),
-        Some(state @ (DeliveryState::Queued | DeliveryState::Retrying)) => query
-            .filter(outbox::state.eq(state.as_str()))
-            .filter(outbox::claim_token.is_null()),
-        Some(state) => query.filter(outbox::state.eq(state.as_str())),
-    };
+    if let Some(state) = state {
+        let (states, held) = state.stored_as();
+        query = query.filter(outbox::state.eq_any(states.iter().map(|s| s.as_str())));
+        query = match held {
+            Some(true) => query.filter(outbox::claim_token.is_not_null()),
+            Some(false) => query.filter(outbox::claim_token.is_null()),
+            None => query,
+        };
+    }
     if let Some(after) = after {
         query = query.filter(outbox::id.gt(after));
     }
-    let stored = |e: String| DbError::Other(anyhow::anyhow!("stored outbox row: {e}"));
     query
         .load::<DeliveryRow>(conn)?
         .into_iter()
@@ -633,11 +630,7 @@ pub fn deliveries(
                 sent,
                 held,
             )| {
-                let state = shown_state(&state, held).map_err(stored)?;
-                let pending = matches!(
-                    state,
-                    DeliveryState::Queued | DeliveryState::Retrying | DeliveryState::Sending
-                );
+                let state = DeliveryState::shown(state.parse().map_err(stored)?, held);
                 Ok(Delivery {
                     id,
                     email,
@@ -648,7 +641,7 @@ pub fn deliveries(
                     attempts,
                     last_error: error,
                     last_reply: reply,
-                    next_attempt_at: pending.then_some(next.0),
+                    next_attempt_at: state.is_pending().then_some(next.0),
                     sent_at: sent.map(|s| s.0),
                 })
             },
@@ -676,8 +669,7 @@ pub fn counts(
     }
     let mut counts: Vec<(DeliveryState, i64)> = Vec::new();
     for (state, token, n) in query.load::<(String, Option<String>, i64)>(conn)? {
-        let state =
-            shown_state(&state, token.is_some()).map_err(|e| DbError::Other(anyhow::anyhow!(e)))?;
+        let state = DeliveryState::shown(state.parse().map_err(stored)?, token.is_some());
         match counts.iter_mut().find(|(counted, _)| *counted == state) {
             Some((_, total)) => *total += n,
             None => counts.push((state, n)),
@@ -686,14 +678,9 @@ pub fn counts(
     Ok(counts)
 }
 
-/// The state a row reads as: a queued or retrying row held under a claim
-/// token is being sent (the claim leaves the stored state alone).
-fn shown_state(stored: &str, held: bool) -> Result<DeliveryState, String> {
-    let state: DeliveryState = stored.parse()?;
-    Ok(match state {
-        DeliveryState::Queued | DeliveryState::Retrying if held => DeliveryState::Sending,
-        state => state,
-    })
+/// A stored outbox row that does not read as one (`what` is wrong).
+fn stored(what: String) -> DbError {
+    DbError::Other(anyhow::anyhow!("stored outbox row: {what}"))
 }
 
 /// Queues an advisory's failed mails again, due now, with fresh attempts.

@@ -33,6 +33,37 @@ crate::text_enum! {
     }
 }
 
+impl DeliveryState {
+    /// How a stored row reads. A claim leaves the stored state alone, so a
+    /// queued or retrying row held under a claim token is being sent; no
+    /// row is stored as sending.
+    pub fn shown(stored: Self, held: bool) -> Self {
+        match stored {
+            Self::Queued | Self::Retrying if held => Self::Sending,
+            stored => stored,
+        }
+    }
+
+    /// The rows that read as `self`: the stored states they may have, and
+    /// whether they must be held under a claim (`None`: either way).
+    /// [`DeliveryState::shown`] turned round, for finding them with a query.
+    pub fn stored_as(self) -> (&'static [Self], Option<bool>) {
+        match self {
+            Self::Sending => (&[Self::Queued, Self::Retrying], Some(true)),
+            Self::Queued => (&[Self::Queued], Some(false)),
+            Self::Retrying => (&[Self::Retrying], Some(false)),
+            Self::Sent => (&[Self::Sent], None),
+            Self::Failed => (&[Self::Failed], None),
+            Self::Suppressed => (&[Self::Suppressed], None),
+        }
+    }
+
+    /// Whether the mail is still to go out (or going).
+    pub fn is_pending(self) -> bool {
+        matches!(self, Self::Queued | Self::Retrying | Self::Sending)
+    }
+}
+
 crate::text_enum! {
     /// Why an address receives a mail.
     pub enum Recipient {
@@ -61,6 +92,27 @@ pub fn retry_delay(base: std::time::Duration, attempts: u32, jitter: f64) -> std
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_state_finds_exactly_the_rows_that_read_as_it() {
+        let stored = DeliveryState::ALL
+            .iter()
+            .filter(|s| **s != DeliveryState::Sending);
+        for &state in stored {
+            for held in [false, true] {
+                let shown = DeliveryState::shown(state, held);
+                for &wanted in DeliveryState::ALL {
+                    let (states, must_be_held) = wanted.stored_as();
+                    let found = states.contains(&state) && must_be_held.is_none_or(|h| h == held);
+                    assert_eq!(
+                        found,
+                        shown == wanted,
+                        "a row stored {state}, held {held}, reads {shown}; asked for {wanted}"
+                    );
+                }
+            }
+        }
+    }
     use std::time::Duration;
 
     #[test]
