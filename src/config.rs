@@ -302,7 +302,8 @@ pub struct Settings {
     /// `mail_dir` instead.
     pub smtp_url: Option<SmtpUrl>,
     pub mail_dir: PathBuf,
-    pub mail_from: String,
+    /// Who the mails are from (`CLEARANCE_MAIL_FROM`), named "Clearance".
+    pub mail_from: lettre::message::Mailbox,
     pub worker: bool,
     pub public_lookup: bool,
     pub max_artifact_bytes: u64,
@@ -466,6 +467,12 @@ impl Settings {
             }
         };
         let csaf_publisher = csaf_publisher(&raw, &public_url).map_err(fail)?;
+        let mail_from: lettre::Address = raw.mail_from.parse().map_err(|e| {
+            fail(format!(
+                "CLEARANCE_MAIL_FROM `{}` is not an email address: {e}",
+                raw.mail_from
+            ))
+        })?;
         let trusted_proxies =
             networks("CLEARANCE_TRUSTED_PROXIES", &raw.trusted_proxies).map_err(fail)?;
         let rate_limits = rate_limits(&raw).map_err(fail)?;
@@ -497,7 +504,7 @@ impl Settings {
             jwt_audience: raw.jwt_audience,
             smtp_url,
             mail_dir: PathBuf::from(raw.mail_dir),
-            mail_from: raw.mail_from,
+            mail_from: lettre::message::Mailbox::new(Some("Clearance".into()), mail_from),
             worker: raw.worker,
             public_lookup: raw.public_lookup,
             max_artifact_bytes: raw.max_artifact_bytes,
@@ -718,6 +725,27 @@ mod tests {
         };
         let err = Settings::from_raw(raw).unwrap_err().to_string();
         assert!(err.contains("CLEARANCE_BIND"), "{err}");
+    }
+
+    /// A sender no relay would take is refused at start, not found out
+    /// one failed mail at a time.
+    #[test]
+    fn the_sender_address_is_parsed_at_start() {
+        let from = |address: &str| {
+            Settings::from_raw(RawSettings {
+                mail_from: address.into(),
+                ..RawSettings::default()
+            })
+        };
+        let settings = from("security-office@example.org").unwrap();
+        assert_eq!(
+            settings.mail_from.to_string(),
+            "Clearance <security-office@example.org>"
+        );
+        for bad in ["", "security office", "office@", "a@b@example.org"] {
+            let error = from(bad).unwrap_err().to_string();
+            assert!(error.contains("CLEARANCE_MAIL_FROM"), "{bad:?}: {error}");
+        }
     }
 
     #[test]

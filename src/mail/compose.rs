@@ -295,7 +295,7 @@ fn try_compose(
         _ => stable_message_id(&[kind.as_str(), &row.id.to_string(), &row.email_key], host),
     };
     let addressing = Addressing {
-        from: mailbox(&settings.mail_from, Some("Clearance")).map_err(|e| e.to_string())?,
+        from: settings.mail_from.clone(),
         to: mailbox(&row.email, row.name.as_deref()).map_err(|e| e.to_string())?,
         message_id: message_id.clone(),
         list: unsubscribe.map(|url| ListHeaders {
