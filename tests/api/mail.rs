@@ -834,8 +834,17 @@ async fn an_idle_server_writes_nothing(app_backend: Backend) {
             .await
             .expect("the write transactions are counted")
     };
-    // Start-up writes (the audit head, the worker's first look) settle first.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Start-up writes (the audit head, the worker's first claim) come
+    // first; the worker shows the queue's depth once it has found nothing.
+    wait_for(
+        "the worker's first look",
+        Duration::from_secs(10),
+        async || {
+            let metrics = app.get("/metrics", None).await.text().await.unwrap();
+            metrics.contains("clearance_outbox_rows{state=\"queued\"} 0")
+        },
+    )
+    .await;
     let before = writes().await;
     // Twenty of the worker's polls and two of the timer's ticks.
     tokio::time::sleep(Duration::from_millis(2100)).await;
