@@ -6,7 +6,7 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::extract::{
-    JsonBody, Page, PageParams, PageRequest, boolean, created, id_of, query_param,
+    JsonBody, Page, PageParams, PageRequest, boolean, created, id_of, query_param, with_etag,
 };
 use super::idempotency::IdempotencyKeyHeader;
 use crate::app::AppState;
@@ -47,11 +47,8 @@ pub async fn open(
     let review = workflow::reviews::open(&state.workflow, analyst.actor(), body.0)
         .await?
         .value;
-    Ok(created(
-        format!("/api/v1/reviews/{}", review.id),
-        1,
-        &review,
-    ))
+    let location = format!("/api/v1/reviews/{}", review.id);
+    Ok(created(location, review.version(), &review))
 }
 
 #[utoipa::path(
@@ -86,7 +83,7 @@ pub async fn list(
     summary = "Get a review",
     params(("id" = Uuid, Path)),
     responses(
-        (status = 200, body = Review),
+        (status = 200, body = Review, headers(("ETag" = String))),
     ),
 )]
 pub async fn get(
@@ -100,7 +97,7 @@ pub async fn get(
         .db
         .read(move |conn| reviews::get(conn, id, now))
         .await?;
-    Ok(HttpResponse::Ok().json(review))
+    Ok(with_etag(review.version(), &review))
 }
 
 #[utoipa::path(
@@ -109,7 +106,7 @@ pub async fn get(
     params(("id" = Uuid, Path)),
     request_body = ReviewOutcome,
     responses(
-        (status = 200, body = Review),
+        (status = 200, body = Review, headers(("ETag" = String))),
         (status = 409, description = "Already closed"),
     ),
 )]
@@ -121,5 +118,5 @@ pub async fn close(
 ) -> Result<HttpResponse, ApiError> {
     let done = workflow::reviews::close(&state.workflow, approver.actor(), id.into_inner(), body.0)
         .await?;
-    Ok(HttpResponse::Ok().json(done.value))
+    Ok(with_etag(done.value.version(), &done.value))
 }

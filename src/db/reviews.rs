@@ -31,6 +31,19 @@ pub struct Review {
     pub closed_at: Option<DateTime<Utc>>,
 }
 
+impl Review {
+    /// What the review's `ETag` counts. It moves whenever what a read shows
+    /// does: when the review falls overdue (which a read decides from the
+    /// clock) and when it closes.
+    pub fn version(&self) -> i64 {
+        match (self.closed_at, self.overdue) {
+            (Some(_), _) => 3,
+            (None, true) => 2,
+            (None, false) => 1,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct ReviewFilter {
     /// Only open reviews past their due date.

@@ -866,7 +866,54 @@ mod effective_dates {
     crate::backend_tests!(with SpawnOptions {
         clock: Clock::stopped_at(chrono::Utc::now().trunc_subsecs(0)),
         ..SpawnOptions::default()
-    } => a_decision_applies_when_its_effective_date_comes);
+    } => a_decision_applies_when_its_effective_date_comes, a_review_s_etag_moves_when_it_falls_overdue_and_when_it_closes);
+}
+
+/// `ETag` on single resources: a review's moves whenever what a read of
+/// it shows does, the day it falls overdue included.
+async fn a_review_s_etag_moves_when_it_falls_overdue_and_when_it_closes(app: TestApp) {
+    let story = redmi_with_evidence(&app).await;
+    let due = app.clock.now() + chrono::Duration::days(1);
+    let etag = |response: &reqwest::Response| {
+        (response.headers().get("etag"))
+            .expect("an ETag")
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let opened = app
+        .post(
+            "/api/v1/reviews",
+            Some(Role::Analyst),
+            &json!({"model_id": story.model_id, "reason": "Independent tests", "due_at": due}),
+        )
+        .await;
+    assert_eq!(opened.status(), 201);
+    let on_opening = etag(&opened);
+    let path = format!(
+        "/api/v1/reviews/{}",
+        body(opened).await["id"].as_str().unwrap()
+    );
+    let read = app.get(&path, Some(Role::Reader)).await;
+    assert_eq!(etag(&read), on_opening, "nothing changed");
+
+    app.clock.advance(chrono::Duration::days(2));
+    let read = app.get(&path, Some(Role::Reader)).await;
+    let when_overdue = etag(&read);
+    assert_eq!(body(read).await["overdue"], true);
+    assert_ne!(when_overdue, on_opening, "it reads differently now");
+
+    let closed = app
+        .post(
+            &format!("{path}/close"),
+            Some(Role::Approver),
+            &json!({"outcome": "no finding"}),
+        )
+        .await;
+    assert_eq!(closed.status(), 200);
+    let on_closing = etag(&closed);
+    assert!(![&on_opening, &when_overdue].contains(&&on_closing));
+    assert_eq!(etag(&app.get(&path, Some(Role::Reader)).await), on_closing);
 }
 
 /// Registers a model of `maker` in `category`; returns its id.
