@@ -374,7 +374,7 @@ macro_rules! lifecycle_step {
             params(("id" = Uuid, Path)),
             $($request_body)*
             responses(
-                (status = 200, body = AdvisoryView),
+                (status = 200, body = AdvisoryView, headers(("ETag" = String))),
                 (status = 409, description = "The advisory's state does not allow this; `current_state` says which it is"),
                 $($responses)*
             ),
