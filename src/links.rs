@@ -33,13 +33,13 @@ crate::text_enum! {
     /// What a link does; a token is good for its purpose only.
     pub enum LinkPurpose {
         /// Confirms a pending subscription (double opt-in).
-        Confirm = "confirm",
+        Confirm,
         /// Ends a subscription (RFC 8058 one-click, or the page's button).
-        Unsubscribe = "unsubscribe",
+        Unsubscribe,
         /// Acknowledges one revision of an advisory.
-        Acknowledge = "acknowledge",
+        Acknowledge,
         /// Shows a subscription and how to end it.
-        Manage = "manage",
+        Manage,
     }
 }
 

@@ -15,11 +15,11 @@ use super::text::{Line, Prose};
 crate::text_enum! {
     /// Traffic Light Protocol 2.0: how far an advisory may be shared.
     pub enum Tlp {
-        Clear = "clear",
-        Green = "green",
-        Amber = "amber",
-        AmberStrict = "amber_strict",
-        Red = "red",
+        Clear,
+        Green,
+        Amber,
+        AmberStrict,
+        Red,
     }
 }
 
@@ -27,36 +27,36 @@ crate::text_enum! {
     /// Where an advisory stands. Before its first publication it is the
     /// stage of its first revision; afterwards, whether it is in force.
     pub enum AdvisoryState {
-        Draft = "draft",
-        Submitted = "submitted",
-        Approved = "approved",
-        Published = "published",
-        Withdrawn = "withdrawn",
-        Superseded = "superseded",
+        Draft,
+        Submitted,
+        Approved,
+        Published,
+        Withdrawn,
+        Superseded,
     }
 }
 
 crate::text_enum! {
     /// Where a revision being written stands.
     pub enum Stage {
-        Draft = "draft",
-        Submitted = "submitted",
-        Approved = "approved",
-        Published = "published",
+        Draft,
+        Submitted,
+        Approved,
+        Published,
     }
 }
 
 crate::text_enum! {
     /// What may be done to an advisory.
     pub enum Action {
-        Edit = "edit",
-        Submit = "submit",
-        Reject = "reject",
-        Approve = "approve",
-        Publish = "publish",
-        Amend = "amend",
-        Withdraw = "withdraw",
-        Supersede = "supersede",
+        Edit,
+        Submit,
+        Reject,
+        Approve,
+        Publish,
+        Amend,
+        Withdraw,
+        Supersede,
     }
 }
 

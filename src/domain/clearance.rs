@@ -20,24 +20,24 @@ crate::text_enum! {
     /// (the order `Ord` follows).
     #[derive(PartialOrd, Ord)]
     pub enum Decision {
-        Prohibited = "prohibited",
-        Restricted = "restricted",
-        ApprovedWithConditions = "approved_with_conditions",
-        Approved = "approved",
+        Prohibited,
+        Restricted,
+        ApprovedWithConditions,
+        Approved,
     }
 }
 
 crate::text_enum! {
     /// Where a model stands.
     pub enum ClearanceStatus {
-        Prohibited = "prohibited",
-        Restricted = "restricted",
-        ApprovedWithConditions = "approved_with_conditions",
-        Approved = "approved",
-        UnderReview = "under_review",
-        Unassessed = "unassessed",
+        Prohibited,
+        Restricted,
+        ApprovedWithConditions,
+        Approved,
+        UnderReview,
+        Unassessed,
         /// The decisions differ between firmware versions: see `by_firmware`.
-        DependsOnFirmware = "depends_on_firmware",
+        DependsOnFirmware,
     }
 }
 
@@ -81,10 +81,10 @@ crate::text_enum! {
     /// How widely a decision applies.
     pub enum ScopeKind {
         /// One model.
-        Model = "model",
+        Model,
         /// Every model of a manufacturer, registered now or later (of one
         /// category when `category` is set).
-        Manufacturer = "manufacturer",
+        Manufacturer,
     }
 }
 

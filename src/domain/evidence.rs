@@ -17,48 +17,48 @@ use super::text::{Line, Prose};
 crate::text_enum! {
     /// How the evidence was obtained.
     pub enum EvidenceKind {
-        LabTest = "lab_test",
-        FieldReport = "field_report",
-        VendorStatement = "vendor_statement",
-        ThirdPartyReport = "third_party_report",
-        Intelligence = "intelligence",
+        LabTest,
+        FieldReport,
+        VendorStatement,
+        ThirdPartyReport,
+        Intelligence,
     }
 }
 
 crate::text_enum! {
     /// Which data a device was seen sending.
     pub enum DataKind {
-        Imei = "imei",
-        Imsi = "imsi",
-        PhoneNumber = "phone_number",
-        Carrier = "carrier",
-        Contacts = "contacts",
-        Sms = "sms",
-        CallLog = "call_log",
-        Location = "location",
-        Photos = "photos",
-        Other = "other",
+        Imei,
+        Imsi,
+        PhoneNumber,
+        Carrier,
+        Contacts,
+        Sms,
+        CallLog,
+        Location,
+        Photos,
+        Other,
     }
 }
 
 crate::text_enum! {
     /// Whether the user agreed to the data being sent.
     pub enum Consent {
-        Yes = "yes",
-        No = "no",
-        Unknown = "unknown",
+        Yes,
+        No,
+        Unknown,
     }
 }
 
 crate::text_enum! {
     /// What a response appended to evidence is.
     pub enum ResponseKind {
-        VendorResponse = "vendor_response",
-        Retest = "retest",
-        Acknowledgement = "acknowledgement",
+        VendorResponse,
+        Retest,
+        Acknowledgement,
         /// The evidence it is attached to corrects (and may supersede)
         /// another record.
-        Correction = "correction",
+        Correction,
     }
 }
 

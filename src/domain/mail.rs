@@ -4,32 +4,32 @@ crate::text_enum! {
     /// Why a mail is sent.
     pub enum MailKind {
         /// An advisory was published (its first revision).
-        Published = "published",
+        Published,
         /// A later revision of an advisory was published.
-        Amended = "amended",
+        Amended,
         /// An advisory was withdrawn.
-        Withdrawn = "withdrawn",
+        Withdrawn,
         /// A reminder to acknowledge an advisory.
-        Reminder = "reminder",
+        Reminder,
         /// Please confirm your subscription (double opt-in).
-        Confirm = "confirm",
+        Confirm,
         /// Someone subscribed an address that already is: a link to manage it.
-        Manage = "manage",
+        Manage,
         /// The daily digest of a subscriber.
-        Digest = "digest",
+        Digest,
     }
 }
 
 crate::text_enum! {
     /// Where one mail stands.
     pub enum DeliveryState {
-        Queued = "queued",
-        Sending = "sending",
-        Sent = "sent",
-        Retrying = "retrying",
-        Failed = "failed",
+        Queued,
+        Sending,
+        Sent,
+        Retrying,
+        Failed,
         /// Not sent: the address unsubscribed after the mail was queued.
-        Suppressed = "suppressed",
+        Suppressed,
     }
 }
 
@@ -68,9 +68,9 @@ crate::text_enum! {
     /// Why an address receives a mail.
     pub enum Recipient {
         /// In the personnel directory: mandatory mail.
-        Personnel = "personnel",
+        Personnel,
         /// An opt-in subscriber.
-        Subscriber = "subscriber",
+        Subscriber,
     }
 }
 

@@ -75,30 +75,36 @@ macro_rules! parsed_text {
     };
 }
 
-/// Declares an enumeration that travels as lower snake case text (in JSON,
-/// in the database, in query strings): `as_str`, `ALL`, and a `FromStr` whose
-/// error lists the accepted values.
+/// Declares an enumeration that travels as text (in JSON, in the database,
+/// in query strings): each variant as its name in snake case, so that
+/// `ApprovedWithConditions` is `approved_with_conditions` everywhere. Gives
+/// `as_str`, `ALL`, and a `FromStr` whose error lists the accepted values.
 #[macro_export]
 macro_rules! text_enum {
     (
         $(#[$meta:meta])*
         $vis:vis enum $name:ident {
-            $($(#[$variant_meta:meta])* $variant:ident = $text:literal),+ $(,)?
+            $($(#[$variant_meta:meta])* $variant:ident),+ $(,)?
         }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash,
+            serde::Serialize, serde::Deserialize, strum::IntoStaticStr,
+        )]
+        #[serde(rename_all = "snake_case")]
+        #[strum(serialize_all = "snake_case")]
         $vis enum $name {
-            $($(#[$variant_meta])* #[serde(rename = $text)] $variant),+
+            $($(#[$variant_meta])* $variant),+
         }
 
-        // Written out rather than derived: the derive does not see the
-        // renames through this macro and would document the Rust names.
+        // Written out rather than derived: the derive would document the
+        // Rust names.
         impl utoipa::PartialSchema for $name {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
                 utoipa::openapi::schema::ObjectBuilder::new()
                     .schema_type(utoipa::openapi::schema::Type::String)
-                    .enum_values(Some([$($text),+]))
+                    .enum_values(Some(Self::ALL.iter().map(|value| value.as_str())))
                     .into()
             }
         }
@@ -109,9 +115,7 @@ macro_rules! text_enum {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
             pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text),+
-                }
+                self.into()
             }
         }
 
@@ -122,7 +126,10 @@ macro_rules! text_enum {
                     .iter()
                     .copied()
                     .find(|value| value.as_str() == raw)
-                    .ok_or_else(|| format!("must be one of: {}", [$($text),+].join(", ")))
+                    .ok_or_else(|| {
+                        let accepted: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                        format!("must be one of: {}", accepted.join(", "))
+                    })
             }
         }
 

@@ -4,11 +4,11 @@ crate::text_enum! {
     /// From `none` to `critical`; ordered, so `>=` compares severities.
     #[derive(PartialOrd, Ord)]
     pub enum Severity {
-        None = "none",
-        Low = "low",
-        Medium = "medium",
-        High = "high",
-        Critical = "critical",
+        None,
+        Low,
+        Medium,
+        High,
+        Critical,
     }
 }
 

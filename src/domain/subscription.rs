@@ -16,11 +16,11 @@ crate::text_enum! {
     /// Where a subscription stands.
     pub enum SubscriptionState {
         /// Asked for, waiting for the address to confirm; receives nothing else.
-        Pending = "pending",
+        Pending,
         /// Confirmed by its address: receives matching advisories.
-        Confirmed = "confirmed",
+        Confirmed,
         /// Ended by its address: receives no subscription mail.
-        Unsubscribed = "unsubscribed",
+        Unsubscribed,
     }
 }
 
@@ -30,9 +30,9 @@ crate::text_enum! {
     pub enum Delivery {
         /// One mail per advisory, as it is published.
         #[default]
-        Immediate = "immediate",
+        Immediate,
         /// One mail a day listing what was published since the last one.
-        Daily = "daily",
+        Daily,
     }
 }
 

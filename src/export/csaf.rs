@@ -32,12 +32,12 @@ use crate::domain::wording;
 crate::text_enum! {
     /// What kind of organisation publishes the documents (CSAF 2.0 §3.2.1.8.1).
     pub enum PublisherCategory {
-        Coordinator = "coordinator",
-        Discoverer = "discoverer",
-        Other = "other",
-        Translator = "translator",
-        User = "user",
-        Vendor = "vendor",
+        Coordinator,
+        Discoverer,
+        Other,
+        Translator,
+        User,
+        Vendor,
     }
 }
 
