@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::schema::{evidence, evidence_artifacts, evidence_models, evidence_responses};
 use super::types::{DbId, DbTime};
-use super::{DbConnection, DbError, group, is_unique_violation};
+use super::{DbConnection, DbError, group, or_taken};
 use crate::domain::evidence::{
     Artifact, Evidence, EvidenceResponse, FileName, NewEvidence, NewResponse, Sha256Digest,
 };
@@ -227,15 +227,12 @@ pub fn add_artifact(
             evidence_artifacts::uploaded_at.eq(DbTime(now)),
         ))
         .execute(conn);
-    match inserted {
-        // The same bytes were filed by a concurrent request a moment ago.
-        Err(e) if is_unique_violation(&e) => {
-            return Err(DbError::Conflict(
-                "these bytes are being filed with this evidence by another request; retry to get its record".into(),
-            ));
-        }
-        other => other?,
-    };
+    // The same bytes may have been filed by a concurrent request a moment ago.
+    or_taken(inserted, || {
+        DbError::Conflict(
+            "these bytes are being filed with this evidence by another request; retry to get its record".into(),
+        )
+    })?;
     artifact(conn, evidence_id, &new.sha256).map(Filed::Created)
 }
 

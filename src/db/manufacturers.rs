@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::schema::{manufacturer_aliases, manufacturers};
 use super::types::{DbId, DbTime};
-use super::{DbConnection, DbError, group, is_unique_violation};
+use super::{DbConnection, DbError, group, or_taken};
 use crate::domain::registry::{Manufacturer, Name, NewManufacturer};
 
 #[derive(Queryable, Selectable)]
@@ -41,15 +41,12 @@ pub fn insert(
             manufacturers::updated_at.eq(DbTime(now)),
         ))
         .execute(conn);
-    match inserted {
-        Err(e) if is_unique_violation(&e) => {
-            return Err(DbError::Conflict(format!(
-                "a manufacturer named `{}` already exists",
-                new.name
-            )));
-        }
-        other => other?,
-    };
+    or_taken(inserted, || {
+        DbError::Conflict(format!(
+            "a manufacturer named `{}` already exists",
+            new.name
+        ))
+    })?;
     let aliases = crate::domain::registry::dedup_names(new.aliases.clone());
     let rows: Vec<_> = aliases
         .iter()

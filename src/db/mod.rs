@@ -94,6 +94,18 @@ pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
     )
 }
 
+/// The outcome of a write, with a unique-constraint violation read as the
+/// conflict `taken` names (a name, an address, a TAC already in use).
+pub fn or_taken<T>(
+    outcome: diesel::QueryResult<T>,
+    taken: impl FnOnce() -> DbError,
+) -> Result<T, DbError> {
+    match outcome {
+        Err(e) if is_unique_violation(&e) => Err(taken()),
+        other => Ok(other?),
+    }
+}
+
 /// Opens connections of the kind the URL names (never guessing by trying
 /// backends in turn) and applies the per-connection settings: how long a
 /// statement may run or wait for a lock (`timeout`), and SQLite's modes.

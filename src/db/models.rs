@@ -9,8 +9,8 @@ use uuid::Uuid;
 use super::schema::{manufacturer_aliases, manufacturers, model_names, model_tacs, models};
 use super::types::{DbId, DbTime};
 use super::{
-    DbConnection, DbError, is_unique_violation, like_contains, one_row_changed, update_versioned,
-    version_to_replace,
+    DbConnection, DbError, is_unique_violation, like_contains, one_row_changed, or_taken,
+    update_versioned, version_to_replace,
 };
 use crate::domain::clearance::{ClearanceStatus, Scope};
 use crate::domain::imei::Tac;
@@ -72,10 +72,7 @@ pub fn insert(
             models::updated_at.eq(DbTime(now)),
         ))
         .execute(conn);
-    match inserted {
-        Err(e) if is_unique_violation(&e) => return Err(name_taken(&new.name)),
-        other => other?,
-    };
+    or_taken(inserted, || name_taken(&new.name))?;
     replace_names(conn, id, ALIAS, &new.aliases)?;
     replace_names(conn, id, MODEL_NUMBER, &new.model_numbers)?;
     replace_tacs(conn, id, &new.tacs)?;
@@ -290,15 +287,10 @@ fn replace_tacs(conn: &mut DbConnection, id: Uuid, tacs: &[Tac]) -> Result<(), D
         let inserted = diesel::insert_into(model_tacs::table)
             .values(row)
             .execute(conn);
-        match inserted {
-            // Another transaction claimed it between our check and insert.
-            Err(e) if is_unique_violation(&e) => {
-                return Err(DbError::Conflict(
-                    "one of these TACs was just claimed by another model".into(),
-                ));
-            }
-            other => other?,
-        };
+        // Another transaction may have claimed it between our check and insert.
+        or_taken(inserted, || {
+            DbError::Conflict("one of these TACs was just claimed by another model".into())
+        })?;
     }
     Ok(())
 }

@@ -12,8 +12,8 @@ use uuid::Uuid;
 use super::schema::personnel;
 use super::types::{DbId, DbTime};
 use super::{
-    DbConnection, DbError, is_unique_violation, like_contains, one_row_changed, update_versioned,
-    version_to_replace,
+    DbConnection, DbError, is_unique_violation, like_contains, one_row_changed, or_taken,
+    update_versioned, version_to_replace,
 };
 use crate::domain::email::EmailAddress;
 use crate::domain::personnel::{NewPerson, Person, PersonPatch, RosterEntry};
@@ -90,10 +90,7 @@ pub fn insert(
 ) -> Result<Person, DbError> {
     let id = Uuid::now_v7();
     let inserted = insert_row(conn, id, new, now);
-    match inserted {
-        Err(e) if is_unique_violation(&e) => return Err(address_taken(&new.email)),
-        other => other?,
-    };
+    or_taken(inserted, || address_taken(&new.email))?;
     get(conn, id)
 }
 

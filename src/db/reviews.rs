@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::schema::reviews;
 use super::types::{DbId, DbTime};
-use super::{DbConnection, DbError, is_unique_violation};
+use super::{DbConnection, DbError, or_taken};
 use crate::domain::review::{NewReview, ReviewOutcome};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -112,14 +112,9 @@ pub fn open(
             reviews::opened_at.eq(DbTime(now)),
         ))
         .execute(conn);
-    match inserted {
-        Err(e) if is_unique_violation(&e) => {
-            return Err(DbError::Conflict(
-                "this model already has an open review: close it first".into(),
-            ));
-        }
-        other => other?,
-    };
+    or_taken(inserted, || {
+        DbError::Conflict("this model already has an open review: close it first".into())
+    })?;
     get(conn, id, now)
 }
 
