@@ -1,5 +1,5 @@
 //! Requests in `/metrics`: a count and a latency histogram per route,
-//! method and status. Every label comes from a fixed set — the route's
+//! method and status, and how many are being handled now. Every label comes from a fixed set — the route's
 //! pattern (`/api/v1/models/{id}`) or `other` for a path no route serves,
 //! the standard methods or `other` — so no request, however odd, adds a
 //! series: the scrape stays the same size whatever clients send.
@@ -12,7 +12,7 @@ use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError, web};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
 /// The request series, registered in the registry `/metrics` serves.
@@ -20,6 +20,8 @@ use prometheus::{
 pub struct RequestMetrics {
     total: IntCounterVec,
     duration: HistogramVec,
+    /// Requests arrived and not yet answered: what a graceful stop waits for.
+    in_flight: IntGauge,
 }
 
 impl RequestMetrics {
@@ -36,9 +38,18 @@ impl RequestMetrics {
             ),
             &labels,
         )?;
+        let in_flight = IntGauge::new(
+            "clearance_http_requests_in_flight",
+            "HTTP requests arrived and not yet answered",
+        )?;
         registry.register(Box::new(total.clone()))?;
         registry.register(Box::new(duration.clone()))?;
-        Ok(Self { total, duration })
+        registry.register(Box::new(in_flight.clone()))?;
+        Ok(Self {
+            total,
+            duration,
+            in_flight,
+        })
     }
 }
 
@@ -64,6 +75,8 @@ pub async fn record(
     let started = Instant::now();
     let metrics = req.app_data::<web::Data<RequestMetrics>>().cloned();
     let method = method_label(req.method());
+    // Counted down on drop: also when the client goes away mid-request.
+    let _in_flight = metrics.as_ref().map(|m| InFlight::begin(&m.in_flight));
     let response = next.call(req).await?;
     if let Some(metrics) = metrics {
         let endpoint = response.request().match_pattern();
@@ -80,6 +93,22 @@ pub async fn record(
             .observe(started.elapsed().as_secs_f64());
     }
     Ok(response)
+}
+
+/// One request being handled, for as long as this lives.
+struct InFlight(IntGauge);
+
+impl InFlight {
+    fn begin(gauge: &IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// `GET /metrics`: the registry in the Prometheus text format.

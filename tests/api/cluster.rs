@@ -276,7 +276,13 @@ async fn sigterm_finishes_in_flight_requests(
         .body(reqwest::Body::wrap_stream(slowly))
         .send();
     let upload = tokio::spawn(upload);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // SIGTERM once A is handling the upload (the scrape is in flight too).
+    wait_for(
+        "A receiving the upload",
+        Duration::from_secs(10),
+        async || a.metric("clearance_http_requests_in_flight").await >= Some(2.0),
+    )
+    .await;
     let pid_a = cluster.get("PID_A");
     signal("TERM", pid_a);
     let response = upload
