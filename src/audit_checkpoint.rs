@@ -34,12 +34,11 @@ impl Checkpoints {
             "clearance_audit_head_seq",
             "Rows in the audit chain, as its signed head says at the last checkpoint",
         )?;
-        registry.register(Box::new(head_seq.clone()))?;
         Ok(Self {
             db,
             every,
             file,
-            head_seq,
+            head_seq: crate::metrics::registered(registry, head_seq)?,
         })
     }
 

@@ -42,15 +42,21 @@ impl RequestMetrics {
             "clearance_http_requests_in_flight",
             "HTTP requests arrived and not yet answered",
         )?;
-        registry.register(Box::new(total.clone()))?;
-        registry.register(Box::new(duration.clone()))?;
-        registry.register(Box::new(in_flight.clone()))?;
         Ok(Self {
-            total,
-            duration,
-            in_flight,
+            total: registered(registry, total)?,
+            duration: registered(registry, duration)?,
+            in_flight: registered(registry, in_flight)?,
         })
     }
+}
+
+/// `metric`, once added to `registry` (the one `/metrics` serves).
+pub fn registered<M>(registry: &Registry, metric: M) -> prometheus::Result<M>
+where
+    M: prometheus::core::Collector + Clone + 'static,
+{
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
 }
 
 /// The label of a method: one of the standard ones, else `other`.

@@ -91,7 +91,6 @@ impl RateLimiter {
             ),
             &["class"],
         )?;
-        registry.register(Box::new(refused.clone()))?;
         Ok(Self {
             lookup: keyed(limits.lookup),
             subscribe: keyed(limits.subscribe),
@@ -99,7 +98,7 @@ impl RateLimiter {
             exempt: limits.exempt.clone(),
             trusted_proxies: settings.trusted_proxies.clone(),
             clock: DefaultClock::default(),
-            refused,
+            refused: crate::metrics::registered(registry, refused)?,
         })
     }
 

@@ -4,6 +4,7 @@ use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Reg
 
 use crate::db::outbox::Outcome;
 use crate::domain::mail::DeliveryState;
+use crate::metrics::registered;
 
 #[derive(Clone)]
 pub struct MailMetrics {
@@ -30,13 +31,10 @@ impl MailMetrics {
             "clearance_mail_send_duration_seconds",
             "Time to hand one message to the transport",
         ))?;
-        registry.register(Box::new(depth.clone()))?;
-        registry.register(Box::new(outcomes.clone()))?;
-        registry.register(Box::new(send_seconds.clone()))?;
         Ok(Self {
-            depth,
-            outcomes,
-            send_seconds,
+            depth: registered(registry, depth)?,
+            outcomes: registered(registry, outcomes)?,
+            send_seconds: registered(registry, send_seconds)?,
         })
     }
 
