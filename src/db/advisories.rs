@@ -838,7 +838,7 @@ fn load_revisions(
                 let full = match d.scope {
                     Scope::Model(id) => makers
                         .get(&id)
-                        .map_or_else(|| name.clone(), |maker| format!("{maker} {name}")),
+                        .map_or_else(|| name.clone(), |maker| wording::model_name(maker, name)),
                     Scope::Manufacturer { .. } => name.clone(),
                 };
                 (d.scope, wording::target_name(d.scope, &full))

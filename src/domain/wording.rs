@@ -252,8 +252,23 @@ fn instruction(status: ClearanceStatus) -> Option<&'static str> {
     }
 }
 
+/// What people call a model: its maker's name, then its own ("Xiaomi
+/// Redmi 1S"), unless its own already begins with the maker's ("Fairphone
+/// 2", not "Fairphone Fairphone 2").
+pub fn model_name(maker: &str, model: &str) -> String {
+    let named_after_maker = model
+        .get(..maker.len())
+        .is_some_and(|front| front.eq_ignore_ascii_case(maker))
+        && !model[maker.len()..].starts_with(char::is_alphanumeric);
+    if named_after_maker || maker.is_empty() {
+        model.to_owned()
+    } else {
+        format!("{maker} {model}")
+    }
+}
+
 /// What a decision's scope is called, given the name of the model
-/// ("Xiaomi Redmi 1S") or of the manufacturer ("Xiaomi") it names.
+/// ([`model_name`]) or of the manufacturer ("Xiaomi") it names.
 pub fn target_name(scope: Scope, name: &str) -> String {
     match scope {
         Scope::Model(_) => name.to_owned(),
@@ -360,6 +375,29 @@ pub fn advisory_says(decisions: &[DecisionSpec], name: impl Fn(Scope) -> String)
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_model_is_called_by_its_maker_once() {
+        use super::model_name;
+        assert_eq!(model_name("Xiaomi", "Redmi 1S"), "Xiaomi Redmi 1S");
+        assert_eq!(model_name("Apple", "iPhone 5s"), "Apple iPhone 5s");
+        assert_eq!(model_name("Fairphone", "Fairphone 2"), "Fairphone 2");
+        assert_eq!(
+            model_name("Samsung", "SAMSUNG Galaxy S5"),
+            "SAMSUNG Galaxy S5"
+        );
+        assert_eq!(model_name("Nokia", "Nokia"), "Nokia");
+        // Only the whole word: "Mi" does not name the "Mix 2".
+        assert_eq!(model_name("Mi", "Mix 2"), "Mi Mix 2");
+        assert_eq!(
+            model_name("Fairphone", "Fairphone2"),
+            "Fairphone Fairphone2"
+        );
+        // A name shorter than the maker's, or cut inside a character.
+        assert_eq!(model_name("Xiaomi", "Mi"), "Xiaomi Mi");
+        assert_eq!(model_name("小米", "小"), "小米 小");
+        assert_eq!(model_name("Huawei", "Huaw€i P8"), "Huawei Huaw€i P8");
+    }
+
     use proptest::prelude::*;
 
     use super::*;

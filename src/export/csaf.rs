@@ -553,7 +553,7 @@ fn product_tree<'a>(
                 let skus = (!model.model_numbers.is_empty()).then(|| Helper {
                     skus: model.model_numbers.clone(),
                 });
-                let full = format!("{} {}", model.manufacturer.name, model.name);
+                let full = wording::model_name(&model.manufacturer.name, &model.name);
                 (
                     model.manufacturer.name.clone(),
                     "product_name",

@@ -168,7 +168,7 @@ fn verdict(found: &LookupMatch, wording: Wording) -> Verdict {
         headline: wording.headline,
         details: wording.details,
         tone: wording.tone.class(),
-        model: format!("{} {}", found.model.manufacturer.name, found.model.name),
+        model: wording::model_name(&found.model.manufacturer.name, &found.model.name),
         reference: deciding.map(|a| a.reference.clone()),
         page: deciding.and_then(|a| a.page.clone()),
         title: deciding.map(|a| a.title.clone()),

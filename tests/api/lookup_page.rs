@@ -9,7 +9,9 @@ use serde_json::json;
 use crate::backend_tests;
 use crate::browser::Browser;
 use crate::helpers::{Backend, PAGE_POLICY, SpawnOptions, TestApp, body, page};
-use crate::workflow::{draft, every_phone_of, evidence, prohibition, publish, redmi_with_evidence};
+use crate::workflow::{
+    Story, draft, every_phone_of, evidence, prohibition, publish, redmi_with_evidence,
+};
 
 const IMEI: &str = "864521021234562";
 const MISTYPED_IMEI: &str = "864521021234563";
@@ -123,7 +125,45 @@ async fn escapes_a_model_name(app: TestApp) {
     );
 }
 
+/// A model named after its maker reads as people say it ("Fairphone 2",
+/// never "Fairphone Fairphone 2"): on the lookup page, on the advisory
+/// page and in the CSAF document.
+async fn a_model_named_after_its_maker_is_not_named_twice(app: TestApp) {
+    let maker = app.manufacturer("Fairphone").await;
+    let model = app.model(&maker, "Fairphone 2", &["35123406"]).await;
+    let model_id = model["id"].as_str().unwrap().to_owned();
+    let evidence_id = evidence(&app, &[&model_id]).await;
+    let mut advisory = prohibition(&Story {
+        model_id,
+        evidence_id,
+    });
+    advisory["title"] = json!("Do not use this phone");
+    advisory["summary"] = json!("It sends personal data abroad.");
+    let id = draft(&app, &advisory).await;
+    let reference = publish(&app, &id).await["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let csaf = app
+        .get(&format!("/api/v1/advisories/{id}/csaf"), Some(Role::Reader))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let (_, _, lookup) = page(&app, "/lookup", &[("q", "fairphone 2")]).await;
+    let (_, _, advisory_page) = page(&app, &format!("/advisories/{reference}"), &[]).await;
+    for (what, text) in [
+        ("lookup", lookup),
+        ("advisory", advisory_page),
+        ("csaf", csaf),
+    ] {
+        assert!(text.contains("Fairphone 2"), "{what}: {text}");
+        assert!(!text.contains("Fairphone Fairphone"), "{what}: {text}");
+    }
+}
+
 backend_tests!(
+    a_model_named_after_its_maker_is_not_named_twice,
     a_phone_reads_firmware_maker_wide_and_unknown_answers,
     answers_in_plain_words_without_javascript,
     lists_every_model_an_ambiguous_name_matches,
