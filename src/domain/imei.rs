@@ -87,6 +87,13 @@ fn strip_separators(s: &str) -> String {
     s.trim().chars().filter(|&c| !is_separator(c)).collect()
 }
 
+/// The digits of `input` when it is a number as people type one: only
+/// digits, spaces and hyphens, and at least one digit.
+fn typed_number(input: &str) -> Option<String> {
+    let digits = strip_separators(input);
+    (!digits.is_empty() && first_non_digit(&digits).is_none()).then_some(digits)
+}
+
 /// The Luhn check digit for a string of ASCII digits (for an IMEI: its first
 /// 14 digits).
 ///
@@ -236,6 +243,12 @@ pub enum LookupKey {
 }
 
 impl LookupKey {
+    /// How many digits a text key has when it is a number, not a name: a
+    /// name search that finds nothing can then say what the number is not.
+    pub fn digits_in(text: &str) -> Option<usize> {
+        typed_number(text).map(|digits| digits.len())
+    }
+
     /// Classifies search-box input. Ignoring spaces and hyphens:
     ///
     /// * 15 or 16 digits must be a valid IMEI/IMEISV (a wrong check digit is
@@ -251,10 +264,9 @@ impl LookupKey {
         if trimmed.is_empty() {
             return Err(DeviceIdError::Empty);
         }
-        let digits = strip_separators(trimmed);
-        if digits.is_empty() || first_non_digit(&digits).is_some() {
+        let Some(digits) = typed_number(trimmed) else {
             return Ok(LookupKey::Text(trimmed.to_owned()));
-        }
+        };
         match digits.len() {
             TAC_LEN => Ok(LookupKey::Tac(Tac(digits))),
             IMEI_PAYLOAD_LEN | IMEI_LEN | IMEISV_LEN => Imei::parse(&digits).map(LookupKey::Imei),

@@ -168,12 +168,22 @@ pub fn answer(
 /// What to say when nothing matches `asked`, a name (`by_name`) or a
 /// number; `contact` is whom to ask.
 fn nothing_found(by_name: bool, asked: &str, contact: Option<&str>) -> String {
-    if by_name {
-        format!("No phone called “{asked}” is registered. Check the spelling, or try the IMEI.")
-    } else {
+    if !by_name {
         // A valid number no model claims: its maker's TAC was never
         // registered, so nobody decided on it.
-        wording::not_in_the_register(contact)
+        return wording::not_in_the_register(contact);
+    }
+    let not_a_name = format!("No phone has the name or model number “{asked}”.");
+    match LookupKey::digits_in(asked) {
+        // Only a caller of the API asks for these by name: the page takes
+        // them as the numbers they are.
+        Some(8 | 14..=16) => format!("{not_a_name} If it is a TAC or an IMEI, ask for it as one."),
+        Some(digits @ 10..=17) => format!(
+            "{not_a_name} If it is an IMEI: an IMEI has 15 digits; this has {digits} — check the number."
+        ),
+        _ => {
+            format!("No phone called “{asked}” is registered. Check the spelling, or try the IMEI.")
+        }
     }
 }
 
@@ -192,5 +202,24 @@ mod tests {
             nothing_found(true, "Nokia 3310", office),
             "No phone called “Nokia 3310” is registered. Check the spelling, or try the IMEI."
         );
+        // A model number of a few digits is still a name.
+        assert_eq!(
+            nothing_found(true, "2014011", office),
+            "No phone called “2014011” is registered. Check the spelling, or try the IMEI."
+        );
+        // An IMEI missing two digits, as the page passes it on.
+        assert_eq!(
+            nothing_found(true, "86452102 12345", office),
+            "No phone has the name or model number “86452102 12345”. If it is an IMEI: an IMEI has 15 digits; this has 13 — check the number."
+        );
+        // A TAC or an IMEI given to the API as a name.
+        for number in ["35123406", "864521021234562"] {
+            assert_eq!(
+                nothing_found(true, number, office),
+                format!(
+                    "No phone has the name or model number “{number}”. If it is a TAC or an IMEI, ask for it as one."
+                )
+            );
+        }
     }
 }

@@ -121,6 +121,17 @@ async fn an_unknown_tac_or_imei_answers_no_match(app: TestApp) {
         by_name["message"],
         "No phone called “nokia 3310” is registered. Check the spelling, or try the IMEI."
     );
+    // A registered model's IMEI asked for as a name: not a silent miss.
+    let imei_as_name = imei("86452102", "123456");
+    let as_name = lookup(&app, &format!("q={imei_as_name}")).await;
+    assert_eq!(as_name["matches"], json!([]));
+    assert_eq!(
+        as_name["message"],
+        format!(
+            "No phone has the name or model number “{imei_as_name}”. \
+             If it is a TAC or an IMEI, ask for it as one."
+        )
+    );
     let found = lookup(&app, &format!("imei={}", imei("86452102", "123456"))).await;
     assert_eq!(found["message"], json!(null), "a match needs no message");
 }

@@ -57,6 +57,14 @@ async fn answers_in_plain_words_without_javascript(app: TestApp) {
     );
     assert_eq!(html.matches("<h1").count(), 1, "{html}");
 
+    // Thirteen digits are no name: the page says what an IMEI has.
+    let (status, _, html) = page(&app, "/lookup", &[("q", &IMEI[..13])]).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("an IMEI has 15 digits; this has 13"),
+        "{html}"
+    );
+
     let (status, _, html) = page(&app, "/lookup", &[("q", MISTYPED_IMEI)]).await;
     assert_eq!(status, 422);
     assert!(
