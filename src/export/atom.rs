@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::db::advisories::FeedItem;
 use crate::domain::advisory::AdvisoryState;
 use crate::domain::wording;
+use crate::export::csaf;
 
 /// How many entries the feed carries: feed readers poll and remember, so
 /// the most recent changes are enough.
@@ -67,7 +68,12 @@ fn entry(item: &FeedItem, base: &str) -> Entry {
         links: vec![
             link(&page, "alternate", "text/html"),
             link(&advisory, "related", "application/json"),
-            link(&format!("{advisory}/csaf"), "alternate", "application/json"),
+            // The feed is public, and so is every document it lists.
+            link(
+                &csaf::clear_url(base, &item.reference, item.published),
+                "alternate",
+                "application/json",
+            ),
         ],
         categories: item
             .decisions

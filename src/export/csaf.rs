@@ -195,8 +195,23 @@ impl Release {
     /// year of its initial release, and its lower-cased reference with any
     /// character outside `[+-a-z0-9]` replaced by `_` (CSAF 2.0 §5.1).
     pub fn path(&self) -> String {
-        format!("{}/{}", self.initial.year(), file_name(&self.reference))
+        clear_path(&self.reference, self.initial)
     }
+}
+
+/// The path of advisory `reference`, first released at `initial`, in the
+/// provider's distribution directory.
+fn clear_path(reference: &str, initial: DateTime<Utc>) -> String {
+    format!("{}/{}", initial.year(), file_name(reference))
+}
+
+/// Where anyone fetches the TLP:CLEAR document of advisory `reference`,
+/// first released at `initial`, on the site at `base`.
+pub fn clear_url(base: &str, reference: &str, initial: DateTime<Utc>) -> String {
+    format!(
+        "{base}/.well-known/csaf/clear/{}",
+        clear_path(reference, initial)
+    )
 }
 
 /// `CLR-2026-0001` → `clr-2026-0001.json`.
@@ -400,7 +415,7 @@ fn tlp_label(tlp: Tlp) -> &'static str {
 /// TLP:CLEAR, the API otherwise.
 pub fn self_url(base: &str, advisory: Uuid, release: &Release) -> String {
     if release.tlp == Tlp::Clear {
-        format!("{base}/.well-known/csaf/clear/{}", release.path())
+        clear_url(base, &release.reference, release.initial)
     } else {
         format!("{base}/api/v1/advisories/{advisory}/csaf")
     }

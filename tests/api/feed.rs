@@ -88,11 +88,12 @@ async fn the_feed_carries_published_clear_advisories_newest_first(app: TestApp) 
             .href()
             .ends_with(&format!("/advisories/{reference}"))
     );
-    assert!(
-        alternate("application/json")
-            .href()
-            .ends_with(&format!("/api/v1/advisories/{id}/csaf"))
-    );
+    // The CSAF document, for anyone who reads the feed: no token needed.
+    let csaf = reqwest::get(alternate("application/json").href())
+        .await
+        .unwrap();
+    assert_eq!(csaf.status(), 200);
+    assert_eq!(body(csaf).await["document"]["tracking"]["id"], reference);
     assert_eq!(entry.published(), Some(entry.updated()));
     let categories: Vec<(&str, Option<&str>)> = entry
         .categories()
