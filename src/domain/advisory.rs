@@ -455,6 +455,12 @@ pub fn advisory_page_url(public_url: &url::Url, reference: &str) -> String {
     format!("{base}/advisories/{reference}")
 }
 
+/// The lookup page of the deployment at `public_url`.
+pub fn lookup_page_url(public_url: &url::Url) -> String {
+    let base = public_url.as_str().trim_end_matches('/');
+    format!("{base}/lookup")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@ use crate::db::advisories::{self, AdvisoryRecord, RevisionRecord};
 use crate::db::digests::Listed;
 use crate::db::outbox::Claimed;
 use crate::db::{DbConnection, DbError, evidence, subscriptions};
-use crate::domain::advisory::{Viewer, advisory_page_url};
+use crate::domain::advisory::{Viewer, advisory_page_url, lookup_page_url};
 use crate::domain::clearance::{Decision, Scope};
 use crate::domain::mail::{MailKind, Recipient};
 use crate::domain::{markdown, wording};
@@ -409,6 +409,7 @@ fn advisory_mail(
         kind: kind.as_str(),
         headline,
         advisory_url: advisory_page_url(&settings.public_url, &reference),
+        lookup_url: lookup_page_url(&settings.public_url),
         reference,
         revision: revision.number,
         restricted,

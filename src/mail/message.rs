@@ -92,6 +92,8 @@ pub struct AdvisoryMail {
     pub withdrawn_reason: Option<String>,
     /// The advisory's page.
     pub advisory_url: String,
+    /// The lookup page: after a withdrawal, where to see what applies now.
+    pub lookup_url: String,
     pub acknowledge_url: Option<String>,
     pub unsubscribe_url: Option<String>,
     /// Who to ask (`CLEARANCE_CONTACT`).
@@ -296,6 +298,7 @@ mod tests {
             evidence: vec![],
             withdrawn_reason: None,
             advisory_url: "https://clearance.example.org/a/1".into(),
+            lookup_url: "https://clearance.example.org/lookup".into(),
             acknowledge_url: Some("https://clearance.example.org/acknowledge?token=t".into()),
             unsubscribe_url: None,
             contact: Some("Security office, ext. 4242".into()),
