@@ -89,9 +89,13 @@ async fn the_feed_carries_published_clear_advisories_newest_first(app: TestApp) 
             .ends_with(&format!("/advisories/{reference}"))
     );
     // The CSAF document, for anyone who reads the feed: no token needed.
-    let csaf = reqwest::get(alternate("application/json").href())
-        .await
-        .unwrap();
+    // (Links name the public URL; the test's server listens elsewhere.)
+    let csaf_link = reqwest::Url::parse(alternate("application/json").href()).unwrap();
+    assert!(
+        csaf_link.path().starts_with("/.well-known/csaf/clear/"),
+        "{csaf_link}"
+    );
+    let csaf = app.get(csaf_link.path(), None).await;
     assert_eq!(csaf.status(), 200);
     assert_eq!(body(csaf).await["document"]["tracking"]["id"], reference);
     assert_eq!(entry.published(), Some(entry.updated()));
