@@ -265,14 +265,20 @@ pub fn last_changes(
         .collect())
 }
 
-/// Derives the clearance of `model_ids` afresh at `now`; where it differs
-/// from the stored status, stores the new one and a history row. Returns the
-/// changes, for the audit log.
+/// Derives the clearance of `model_ids` afresh; where it differs from the
+/// stored status, stores the new one and a history row dated `changed_at`.
+/// Returns the changes, for the audit log.
+///
+/// The models stay locked until the transaction ends, and the time they are
+/// derived at is read (`derive_at`) once they are: a derivation that had to
+/// wait for another transaction's therefore sees its decisions as in force,
+/// instead of writing back what the models were before it.
 pub fn rederive(
     conn: &mut DbConnection,
     model_ids: &[Uuid],
     cause: Cause,
-    now: DateTime<Utc>,
+    changed_at: DateTime<Utc>,
+    derive_at: impl FnOnce() -> DateTime<Utc>,
 ) -> Result<Vec<StatusChange>, DbError> {
     let mut ids: Vec<DbId> = model_ids.iter().copied().map(DbId).collect();
     ids.sort();
@@ -280,6 +286,8 @@ pub fn rederive(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
+    super::lock_rows!(conn, models, ids.iter().map(|id| id.0).collect::<Vec<_>>());
+    let now = derive_at();
     let stored: Vec<(DbId, String, DbTime)> = models::table
         .filter(models::id.eq_any(&ids))
         .select((models::id, models::clearance_status, models::created_at))
@@ -317,7 +325,7 @@ pub fn rederive(
             previous_status: previous,
             advisory_id,
             review_id: cause.review_id,
-            changed_at: now,
+            changed_at,
         };
         diesel::insert_into(clearance_history::table)
             .values((
@@ -327,7 +335,7 @@ pub fn rederive(
                 clearance_history::previous_status.eq(previous.as_str()),
                 clearance_history::advisory_id.eq(advisory_id.map(DbId)),
                 clearance_history::review_id.eq(cause.review_id.map(DbId)),
-                clearance_history::changed_at.eq(DbTime(now)),
+                clearance_history::changed_at.eq(DbTime(changed_at)),
             ))
             .execute(conn)?;
         changes.push(change);
@@ -335,28 +343,39 @@ pub fn rederive(
     Ok(changes)
 }
 
-/// Applies decisions whose effective date has come since the last call:
-/// their models' stored status catches up with the rule. Returns the changes.
+/// Applies decisions whose effective date has come by `now` since the last
+/// call: their models' stored status catches up with the rule, derived at
+/// `derive_at` ([`rederive`]). Returns the changes.
 pub fn settle_due(
     conn: &mut DbConnection,
     now: DateTime<Utc>,
+    derive_at: impl Fn() -> DateTime<Utc>,
 ) -> Result<Vec<StatusChange>, DbError> {
     let due = came_due(conn, now, i64::MAX)?;
     if due.is_empty() {
         return Ok(Vec::new());
     }
-    let mut changes = Vec::new();
+    let mut concerned = Vec::new();
     for (advisory_id, scopes) in super::group(due) {
         let scopes = scopes
             .into_iter()
             .map(scope_of)
             .collect::<Result<Vec<_>, _>>()?;
-        let models = super::models::in_scopes(conn, &scopes)?;
+        concerned.push((advisory_id, super::models::in_scopes(conn, &scopes)?));
+    }
+    // Every model at once, in order, before any is derived: locking them
+    // advisory by advisory could wait on a publisher waiting on us.
+    let mut all: Vec<Uuid> = concerned.iter().flat_map(|(_, m)| m).copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    super::lock_rows!(conn, models, all);
+    let mut changes = Vec::new();
+    for (advisory_id, models) in concerned {
         let cause = Cause {
             advisory_id: Some(advisory_id.0),
             review_id: None,
         };
-        changes.extend(rederive(conn, &models, cause, now)?);
+        changes.extend(rederive(conn, &models, cause, now, &derive_at)?);
     }
     diesel::update(clearance_settled::table.find(1))
         .set(clearance_settled::through.eq(DbTime(now)))

@@ -94,6 +94,25 @@ pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
     )
 }
 
+/// Locks the rows `ids` of `$table` until the transaction ends, in id
+/// order (so that two lockers never wait on each other), on PostgreSQL.
+/// SQLite runs one write transaction at a time and needs no row locks.
+macro_rules! lock_rows {
+    ($conn:expr, $table:ident, $ids:expr) => {{
+        if let $crate::db::DbConnection::Postgres(pg) = $conn {
+            let ids: Vec<$crate::db::types::DbId> =
+                $ids.iter().copied().map($crate::db::types::DbId).collect();
+            $table::table
+                .filter($table::id.eq_any(&ids))
+                .select($table::id)
+                .order($table::id)
+                .for_update()
+                .load::<$crate::db::types::DbId>(pg)?;
+        }
+    }};
+}
+pub(crate) use lock_rows;
+
 /// The outcome of a write, with a unique-constraint violation read as the
 /// conflict `taken` names (a name, an address, a TAC already in use).
 pub fn or_taken<T>(

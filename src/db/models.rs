@@ -81,7 +81,21 @@ pub fn insert(
 
 /// The models the scopes take in: each named model, and every model of each
 /// named manufacturer (of its category, when narrowed).
+///
+/// The named manufacturers stay locked until the transaction ends: a model
+/// being registered under one meanwhile is either found here or, its
+/// registration waiting for the lock, sees the decision that is deciding.
 pub fn in_scopes(conn: &mut DbConnection, scopes: &[Scope]) -> Result<Vec<Uuid>, DbError> {
+    let mut makers: Vec<Uuid> = scopes
+        .iter()
+        .filter_map(|scope| match scope {
+            Scope::Manufacturer { id, .. } => Some(*id),
+            Scope::Model(_) => None,
+        })
+        .collect();
+    makers.sort_unstable();
+    makers.dedup();
+    super::lock_rows!(conn, manufacturers, makers);
     let mut ids: Vec<Uuid> = scopes.iter().filter_map(|s| s.model()).collect();
     for scope in scopes {
         if let Scope::Manufacturer { id, category } = scope {

@@ -16,7 +16,8 @@ pub(super) fn rederive(
     models: &[Uuid],
     cause: Cause,
 ) -> Result<Vec<StatusChange>> {
-    let changes = clearance::rederive(tx.conn, models, cause, tx.now)?;
+    let at = tx.derive_at();
+    let changes = clearance::rederive(tx.conn, models, cause, tx.now, at)?;
     audit(tx, &changes)?;
     tx.models_changed(models.iter().copied());
     Ok(changes)
@@ -47,7 +48,8 @@ pub async fn settle_due(workflow: &Workflow) -> Result<Done<usize>> {
     }
     workflow
         .run(Actor::system(), |tx| {
-            let changes = clearance::settle_due(tx.conn, tx.now)?;
+            let at = tx.derive_at();
+            let changes = clearance::settle_due(tx.conn, tx.now, at)?;
             audit(tx, &changes)?;
             tx.models_changed(changes.iter().map(|c| c.model_id));
             Ok(changes.len())

@@ -65,13 +65,22 @@ pub struct Done<T> {
 pub struct Tx<'c> {
     pub conn: &'c mut DbConnection,
     audit_key: &'c AuditKey,
+    /// When the transaction began: what it records as the time of its change.
     pub now: DateTime<Utc>,
+    clock: &'c Clock,
     pub actor: Actor,
     audit: Vec<Change>,
     changed: Changed,
 }
 
-impl Tx<'_> {
+impl<'c> Tx<'c> {
+    /// The clock to derive clearances by, read once the models are locked
+    /// (see `db::clearance::rederive`): never before the transaction began.
+    pub fn derive_at(&self) -> impl Fn() -> DateTime<Utc> + 'c {
+        let (clock, began) = (self.clock, self.now);
+        move || clock.now().max(began)
+    }
+
     /// Records a change in the audit log when the transaction ends.
     pub fn audit(&mut self, change: Change) {
         self.audit.push(change);
@@ -154,15 +163,20 @@ impl Workflow {
         F: FnOnce(&mut Tx<'_>) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let now = self.clock.now();
         let audit_key = self.audit_key.clone();
+        let clock = self.clock.clone();
         let (value, changed) = self
             .db
             .write::<_, Error, _>(move |conn| {
+                // Read once the transaction has its turn (SQLite runs one
+                // at a time): a time read before could precede a change
+                // committed while this one waited.
+                let now = clock.now();
                 let mut tx = Tx {
                     conn,
                     audit_key: &audit_key,
                     now,
+                    clock: &clock,
                     actor,
                     audit: Vec::new(),
                     changed: Changed::default(),

@@ -222,3 +222,54 @@ async fn run_sequence(app: &TestApp, seed: u64) {
 }
 
 backend_tests!(random_sequences_never_drift_from_the_rule);
+
+/// Publishes raced on PostgreSQL (which, unlike SQLite, runs them side by
+/// side): each round, one advisory prohibits three models and seven approve
+/// them, all published at once. Whatever order they commit in, the stored
+/// status must end as the rule says, prohibited: a derivation that ran at
+/// a time before a decision committed by another must not write it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn raced_publishes_leave_the_stored_status_as_the_rule_says() {
+    let app = TestApp::spawn(crate::helpers::Backend::Postgres).await;
+    for round in 0..6 {
+        let maker = app.manufacturer(&format!("Raced {round}")).await;
+        let mut model_ids = Vec::new();
+        for name in ["Alpha", "Beta", "Gamma"] {
+            let model = app.model(&maker, name, &[]).await;
+            model_ids.push(model["id"].as_str().unwrap().to_owned());
+        }
+        let ids: Vec<&str> = model_ids.iter().map(String::as_str).collect();
+        let evidence_id = evidence(&app, &ids).await;
+        let mut drafts = Vec::new();
+        for i in 0..8 {
+            let decision = if i == round % 8 { 0 } else { 3 };
+            let decisions: Decisions = (0..3).map(|m| (m, decision)).collect();
+            let id = draft(
+                &app,
+                &json!({"title": format!("Round {round}, advisory {i}"), "summary": "s",
+                        "severity": "medium", "tlp": "clear",
+                        "decisions": decisions_json(&decisions, &model_ids),
+                        "evidence_ids": [evidence_id]}),
+            )
+            .await;
+            act(&app, &id, "submit", Role::Analyst, &json!({})).await;
+            act(&app, &id, "approve", Role::Approver, &json!({})).await;
+            drafts.push(id);
+        }
+        let nothing = json!({});
+        let publishes = drafts
+            .iter()
+            .map(|id| act(&app, id, "publish", Role::Approver, &nothing));
+        for response in futures_util::future::join_all(publishes).await {
+            assert_eq!(response.status(), 200);
+        }
+        let mut oracle = Oracle::default();
+        for (i, id) in drafts.iter().enumerate() {
+            let decision = if i == round % 8 { 0 } else { 3 };
+            oracle
+                .advisories
+                .push((id.clone(), true, (0..3).map(|m| (m, decision)).collect()));
+        }
+        check(&app, &oracle, &model_ids, &format!("round {round}")).await;
+    }
+}
