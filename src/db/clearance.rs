@@ -355,16 +355,23 @@ pub fn settle_due(
     if due.is_empty() {
         return Ok(Vec::new());
     }
-    let mut concerned = Vec::new();
+    let mut due_scopes = Vec::new();
     for (advisory_id, scopes) in super::group(due) {
         let scopes = scopes
             .into_iter()
             .map(scope_of)
             .collect::<Result<Vec<_>, _>>()?;
+        due_scopes.push((advisory_id, scopes));
+    }
+    // Every maker, then every model, at once and in order, before any is
+    // derived: locking them advisory by advisory could wait on a publisher
+    // waiting on us.
+    let every_scope: Vec<Scope> = due_scopes.iter().flat_map(|(_, s)| s).copied().collect();
+    super::models::lock_makers(conn, &every_scope)?;
+    let mut concerned = Vec::new();
+    for (advisory_id, scopes) in due_scopes {
         concerned.push((advisory_id, super::models::in_scopes(conn, &scopes)?));
     }
-    // Every model at once, in order, before any is derived: locking them
-    // advisory by advisory could wait on a publisher waiting on us.
     let mut all: Vec<Uuid> = concerned.iter().flat_map(|(_, m)| m).copied().collect();
     all.sort_unstable();
     all.dedup();

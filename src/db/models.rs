@@ -79,13 +79,9 @@ pub fn insert(
     get(conn, id)
 }
 
-/// The models the scopes take in: each named model, and every model of each
-/// named manufacturer (of its category, when narrowed).
-///
-/// The named manufacturers stay locked until the transaction ends: a model
-/// being registered under one meanwhile is either found here or, its
-/// registration waiting for the lock, sees the decision that is deciding.
-pub fn in_scopes(conn: &mut DbConnection, scopes: &[Scope]) -> Result<Vec<Uuid>, DbError> {
+/// Locks the manufacturers that maker-wide `scopes` name until the
+/// transaction ends (see [`in_scopes`]).
+pub fn lock_makers(conn: &mut DbConnection, scopes: &[Scope]) -> Result<(), DbError> {
     let mut makers: Vec<Uuid> = scopes
         .iter()
         .filter_map(|scope| match scope {
@@ -96,6 +92,17 @@ pub fn in_scopes(conn: &mut DbConnection, scopes: &[Scope]) -> Result<Vec<Uuid>,
     makers.sort_unstable();
     makers.dedup();
     super::lock_rows!(conn, manufacturers, makers);
+    Ok(())
+}
+
+/// The models the scopes take in: each named model, and every model of each
+/// named manufacturer (of its category, when narrowed).
+///
+/// The named manufacturers stay locked until the transaction ends: a model
+/// being registered under one meanwhile is either found here or, its
+/// registration waiting for the lock, sees the decision that is deciding.
+pub fn in_scopes(conn: &mut DbConnection, scopes: &[Scope]) -> Result<Vec<Uuid>, DbError> {
+    lock_makers(conn, scopes)?;
     let mut ids: Vec<Uuid> = scopes.iter().filter_map(|s| s.model()).collect();
     for scope in scopes {
         if let Scope::Manufacturer { id, category } = scope {
