@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::helpers::{TestApp, body};
-use crate::workflow::{act, draft, evidence, publish};
+use crate::workflow::{act, approved, draft, evidence, publish, publish_at_once};
 
 const DECISIONS: [&str; 4] = [
     "prohibited",
@@ -244,25 +244,13 @@ async fn raced_publishes_leave_the_stored_status_as_the_rule_says() {
         for i in 0..8 {
             let decision = if i == round % 8 { 0 } else { 3 };
             let decisions: Decisions = (0..3).map(|m| (m, decision)).collect();
-            let id = draft(
-                &app,
-                &json!({"title": format!("Round {round}, advisory {i}"), "summary": "s",
-                        "severity": "medium", "tlp": "clear",
-                        "decisions": decisions_json(&decisions, &model_ids),
-                        "evidence_ids": [evidence_id]}),
-            )
-            .await;
-            act(&app, &id, "submit", Role::Analyst, &json!({})).await;
-            act(&app, &id, "approve", Role::Approver, &json!({})).await;
-            drafts.push(id);
+            let advisory = json!({"title": format!("Round {round}, advisory {i}"),
+                "summary": "s", "severity": "medium", "tlp": "clear",
+                "decisions": decisions_json(&decisions, &model_ids),
+                "evidence_ids": [evidence_id]});
+            drafts.push(approved(&app, &advisory).await);
         }
-        let nothing = json!({});
-        let publishes = drafts
-            .iter()
-            .map(|id| act(&app, id, "publish", Role::Approver, &nothing));
-        for response in futures_util::future::join_all(publishes).await {
-            assert_eq!(response.status(), 200);
-        }
+        publish_at_once(&app, &drafts).await;
         let mut oracle = Oracle::default();
         for (i, id) in drafts.iter().enumerate() {
             let decision = if i == round % 8 { 0 } else { 3 };

@@ -72,6 +72,29 @@ pub fn prohibition(story: &Story) -> Value {
     })
 }
 
+/// Drafts `advisory` and has it submitted and approved; returns its id.
+pub async fn approved(app: &TestApp, advisory: &Value) -> String {
+    let id = draft(app, advisory).await;
+    act(app, &id, "submit", Role::Analyst, &json!({})).await;
+    act(app, &id, "approve", Role::Approver, &json!({})).await;
+    id
+}
+
+/// Publishes the approved advisories `ids` all at once; returns each as
+/// published, in the order of `ids`.
+pub async fn publish_at_once(app: &TestApp, ids: &[String]) -> Vec<Value> {
+    let nothing = json!({});
+    let publishes = ids
+        .iter()
+        .map(|id| act(app, id, "publish", Role::Approver, &nothing));
+    let mut published = Vec::new();
+    for response in futures_util::future::join_all(publishes).await {
+        assert_eq!(response.status(), 200);
+        published.push(body(response).await);
+    }
+    published
+}
+
 /// Drafts an advisory as `analyst-1`; returns its id.
 pub async fn draft(app: &TestApp, advisory: &Value) -> String {
     let response = app
@@ -1085,25 +1108,13 @@ async fn concurrent_publishes_get_distinct_gap_free_references() {
     let story = redmi_with_evidence(&app).await;
     let mut ids = Vec::new();
     for _ in 0..8 {
-        let id = draft(&app, &prohibition(&story)).await;
-        act(&app, &id, "submit", Role::Analyst, &json!({})).await;
-        act(&app, &id, "approve", Role::Approver, &json!({})).await;
-        ids.push(id);
+        ids.push(approved(&app, &prohibition(&story)).await);
     }
-    let nothing = json!({});
-    let publishes = ids
+    let mut references: Vec<String> = publish_at_once(&app, &ids)
+        .await
         .iter()
-        .map(|id| act(&app, id, "publish", Role::Approver, &nothing));
-    let mut references = Vec::new();
-    for response in futures_util::future::join_all(publishes).await {
-        assert_eq!(response.status(), 200);
-        references.push(
-            body(response).await["reference"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
-    }
+        .map(|published| published["reference"].as_str().unwrap().to_owned())
+        .collect();
     references.sort();
     let year = app.clock.now().format("%Y");
     let expected: Vec<String> = (1..=8).map(|n| format!("CLR-{year}-{n:04}")).collect();
