@@ -2,6 +2,7 @@
 //! routes and middleware. `main` and every integration test start the
 //! service through [`Application::build`], so tests exercise what ships.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -92,6 +93,17 @@ pub fn auth_keys(settings: &Settings) -> anyhow::Result<AuthKeys> {
     }
 }
 
+/// A socket listening on `address` as actix opens one: the address reusable
+/// at once after a restart, and a backlog of 1,024 connections.
+fn listen(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
 /// The key of the audit chain (generated into the data directory when the
 /// settings name none).
 fn audit_key(settings: &Settings) -> anyhow::Result<AuditKey> {
@@ -128,6 +140,14 @@ impl Application {
         if settings.worker {
             crate::mail::check_destination(&settings)?;
         }
+        // Listen first: a port in use ends the start before anything runs
+        // (a worker that claims mail and is stopped holding it, say).
+        let listener = listen(settings.bind).map_err(|e| {
+            StartupError(format!(
+                "cannot listen on {} ({e}): stop what holds it, or set CLEARANCE_BIND",
+                settings.bind
+            ))
+        })?;
         let settings = Arc::new(settings);
         let db = {
             let settings = settings.clone();
@@ -236,9 +256,7 @@ impl Application {
                 &settings.http_limits,
                 workers,
             ));
-        let server = server
-            .bind(settings.bind)
-            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let server = server.listen(listener)?;
         let port = server
             .addrs()
             .first()

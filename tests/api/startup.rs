@@ -17,8 +17,8 @@ fn clearance(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, S
         .args(args)
         .current_dir(dir)
         .env_clear()
-        .envs(env.iter().copied())
         .env("CLEARANCE_BIND", "127.0.0.1:0")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -130,6 +130,26 @@ fn a_mail_folder_that_cannot_be_written_is_seen_at_start() {
             &["CLEARANCE_MAIL_DIR", &mail_dir.display().to_string()],
         );
     }
+}
+
+/// A port already in use ends the start at once, before the database is
+/// opened or a worker claims any mail.
+#[test]
+fn a_port_in_use_is_one_line_and_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let db = dir.path().join("c.db");
+    let url = format!("sqlite://{}", db.display());
+    refused(
+        clearance(
+            dir.path(),
+            &["serve"],
+            &[("DATABASE_URL", &url), ("CLEARANCE_BIND", &address)],
+        ),
+        &["cannot listen on", &address, "CLEARANCE_BIND"],
+    );
+    assert!(!db.exists(), "the database was not even opened");
 }
 
 #[test]
