@@ -7,7 +7,8 @@
 #
 #   scripts/cluster.sh [DIR]      # DIR: logs, pids, the shared data dir (default: a temp dir)
 #
-# Prints `ready` once both replicas answer /readyz, and writes DIR/cluster.env
+# Prints `ready` once both replicas answer /readyz (each started again on
+# another port if its port was taken meanwhile), and writes DIR/cluster.env
 # (API_A, API_B, SINK_LOG, the pids of every process, DATABASE_URL and the
 # secrets, to mint tokens with `clearance token`). Runs until SIGINT/SIGTERM,
 # or until the process that started it is gone, then stops everything (and
@@ -97,32 +98,50 @@ export CLEARANCE_SMTP_URL="smtp://127.0.0.1:$sink_port"
 
 "$bin" migrate 2>"$dir/migrate.log"
 
-port_a=$(free_port)
-port_b=$(free_port)
+# Starts replica NAME with the settings given, on a free port, and waits
+# until it answers /readyz; sets replica_port and replica_pid. A port that
+# something else on the machine takes between choosing it and binding it is
+# chosen again.
+start_replica() {
+    local name=$1
+    shift
+    for _ in 1 2 3 4 5; do
+        replica_port=$(free_port)
+        env CLEARANCE_BIND="127.0.0.1:$replica_port" CLEARANCE_WORKER=false \
+            CLEARANCE_PUBLIC_URL="${CLEARANCE_PUBLIC_URL:-http://127.0.0.1:$replica_port}" \
+            "$@" "$bin" serve >"$dir/api-$name.log" 2>&1 &
+        replica_pid=$!
+        pids+=("$replica_pid")
+        for _ in $(seq 600); do
+            curl -sf --max-time 2 "http://127.0.0.1:$replica_port/readyz" >/dev/null && return 0
+            if ! kill -0 "$replica_pid" 2>/dev/null; then
+                grep -q "cannot listen on" "$dir/api-$name.log" && continue 2
+                echo "cluster: replica $name stopped: $(tail -n 3 "$dir/api-$name.log")" >&2
+                exit 1
+            fi
+            sleep 0.1
+        done
+        echo "cluster: replica $name is not ready after 60 s; see $dir/api-$name.log" >&2
+        exit 1
+    done
+    echo "cluster: replica $name found no port to listen on; see $dir/api-$name.log" >&2
+    exit 1
+}
+
+# A first: the links in mail, from every process, point at it.
+unset CLEARANCE_PUBLIC_URL
+start_replica a
+port_a=$replica_port
+pid_a=$replica_pid
 export CLEARANCE_PUBLIC_URL="http://127.0.0.1:$port_a"
-CLEARANCE_BIND="127.0.0.1:$port_a" CLEARANCE_WORKER=false "$bin" serve >"$dir/api-a.log" 2>&1 &
-pid_a=$!
-pids+=("$pid_a")
-CLEARANCE_BIND="127.0.0.1:$port_b" CLEARANCE_WORKER=false DATABASE_READ_URL="${CLUSTER_READ_URL_B:-}" \
-    "$bin" serve >"$dir/api-b.log" 2>&1 &
-pid_b=$!
-pids+=("$pid_b")
+start_replica b DATABASE_READ_URL="${CLUSTER_READ_URL_B:-}"
+port_b=$replica_port
+pid_b=$replica_pid
 worker_pids=()
 for n in 1 2 3; do
     "$bin" worker >"$dir/worker-$n.log" 2>&1 &
     worker_pids+=("$!")
     pids+=("$!")
-done
-
-for port in "$port_a" "$port_b"; do
-    for attempt in $(seq 600); do
-        curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
-        if [ "$attempt" = 600 ]; then
-            echo "cluster: the replica on port $port is not ready after 60 s; see $dir/api-*.log" >&2
-            exit 1
-        fi
-        sleep 0.1
-    done
 done
 
 cat >"$dir/cluster.env" <<EOF

@@ -71,11 +71,21 @@ impl Cluster {
         .await
         .unwrap()
         .unwrap();
-        assert!(
-            first_line.starts_with("ready"),
-            "scripts/cluster.sh did not start: `{first_line}`; logs in {}",
-            dir.path().display()
-        );
+        if !first_line.starts_with("ready") {
+            // The folder goes with the test: show what the replicas said.
+            let logs: String = ["api-a.log", "api-b.log", "migrate.log"]
+                .iter()
+                .map(|log| {
+                    let text = std::fs::read_to_string(dir.path().join(log)).unwrap_or_default();
+                    let tail: Vec<&str> = text.lines().rev().take(20).collect();
+                    format!(
+                        "--- {log}\n{}\n",
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    )
+                })
+                .collect();
+            panic!("scripts/cluster.sh did not start: `{first_line}`\n{logs}");
+        }
         let env = std::fs::read_to_string(dir.path().join("cluster.env"))
             .unwrap()
             .lines()
