@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::auth::{Authorized, Reader};
 use crate::error::ApiError;
-use crate::export::csaf::{Document, PublisherEntry, Source};
+use crate::export::csaf::{Document, PublisherEntry, Release, Source};
 use crate::export::provider::{self, Listing, ProviderMetadata};
 use crate::pages;
 
@@ -93,10 +93,7 @@ pub async fn provider_metadata(state: web::Data<AppState>) -> Result<HttpRespons
     ),
 )]
 pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let releases = state.db.read(provider::releases).await?;
-    Ok(HttpResponse::Ok()
-        .content_type(ContentType::plaintext())
-        .body(provider::index(&releases)))
+    releases_as(&state, ContentType::plaintext(), provider::index).await
 }
 
 #[utoipa::path(
@@ -107,10 +104,20 @@ pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     ),
 )]
 pub async fn changes(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let csv = ContentType(actix_web::mime::TEXT_CSV_UTF_8);
+    releases_as(&state, csv, provider::changes).await
+}
+
+/// The TLP:CLEAR releases as `render` lists them, sent as `content_type`.
+async fn releases_as(
+    state: &AppState,
+    content_type: ContentType,
+    render: fn(&[(Uuid, Release)]) -> String,
+) -> Result<HttpResponse, ApiError> {
     let releases = state.db.read(provider::releases).await?;
     Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .body(provider::changes(&releases)))
+        .content_type(content_type)
+        .body(render(&releases)))
 }
 
 #[utoipa::path(

@@ -298,38 +298,27 @@ macro_rules! update_as_read {
     };
 }
 
-/// Withdraws the advisory as read (`record`): its open amendment is
-/// discarded and its decisions stop applying.
-pub fn withdraw(
-    conn: &mut DbConnection,
-    record: &AdvisoryRecord,
-    reason: &Prose,
-    by: &str,
-    now: DateTime<Utc>,
-) -> Result<(), DbError> {
-    discard_working(conn, record)?;
-    update_as_read!(
-        conn,
-        record,
-        now,
-        (
-            advisories::state.eq(AdvisoryState::Withdrawn.as_str()),
-            advisories::working_revision.eq(None::<i32>),
-            advisories::withdrawn_reason.eq(Some(reason.as_str())),
-            advisories::withdrawn_by.eq(Some(by)),
-            advisories::withdrawn_at.eq(Some(DbTime(now))),
-        )
-    )
+/// How an advisory leaves force.
+#[derive(Debug, Clone, Copy)]
+pub enum Ending<'a> {
+    /// Withdrawn by `by`, for `reason`.
+    Withdrawn { reason: &'a Prose, by: &'a str },
+    /// Superseded by the advisory `by`, which leaves it in `state`.
+    Superseded { by: Uuid, state: AdvisoryState },
 }
 
-/// Marks the advisory as read (`record`) superseded by `by`, in `state`.
-pub fn supersede(
+/// Takes the advisory as read (`record`) out of force as `ending` says: its
+/// open amendment is discarded and its decisions stop applying.
+pub fn end(
     conn: &mut DbConnection,
     record: &AdvisoryRecord,
-    state: AdvisoryState,
-    by: Uuid,
+    ending: Ending<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
+    let (state, withdrawal, superseded_by) = match ending {
+        Ending::Withdrawn { reason, by } => (AdvisoryState::Withdrawn, Some((reason, by)), None),
+        Ending::Superseded { by, state } => (state, None, Some(DbId(by))),
+    };
     discard_working(conn, record)?;
     update_as_read!(
         conn,
@@ -338,8 +327,11 @@ pub fn supersede(
         (
             advisories::state.eq(state.as_str()),
             advisories::working_revision.eq(None::<i32>),
-            advisories::superseded_by.eq(Some(DbId(by))),
-            advisories::superseded_at.eq(Some(DbTime(now))),
+            advisories::withdrawn_reason.eq(withdrawal.map(|(reason, _)| reason.as_str())),
+            advisories::withdrawn_by.eq(withdrawal.map(|(_, by)| by)),
+            advisories::withdrawn_at.eq(withdrawal.map(|_| DbTime(now))),
+            advisories::superseded_by.eq(superseded_by),
+            advisories::superseded_at.eq(superseded_by.map(|_| DbTime(now))),
         )
     )
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::clearance::rederive;
 use super::{Done, Result, Tx, Workflow, unknown_ids};
-use crate::db::advisories::{self, AdvisoryRecord, RevisionRecord, SignOff};
+use crate::db::advisories::{self, AdvisoryRecord, Ending, RevisionRecord, SignOff};
 use crate::db::audit::Change;
 use crate::db::clearance::Cause;
 use crate::db::outbox::{self, FanOut};
@@ -187,7 +187,11 @@ pub async fn withdraw(
             let record = advisories::get(tx.conn, id)?;
             allowed(&record, Action::Withdraw)?;
             let current = in_force(&record)?;
-            advisories::withdraw(tx.conn, &record, &reason, &tx.actor.sub, tx.now)?;
+            let ending = Ending::Withdrawn {
+                reason: &reason,
+                by: &tx.actor.sub,
+            };
+            advisories::end(tx.conn, &record, ending, tx.now)?;
             let entry = stepped_change(tx, Action::Withdraw, id, Some(&reason))?;
             tx.audit(entry);
             let concerned = models::in_scopes(tx.conn, &decided(current))?;
@@ -231,7 +235,11 @@ pub async fn publish(workflow: &Workflow, actor: Actor, id: Uuid) -> Result<Done
                         current_state: e.current.to_owned(),
                     }
                 })?;
-                advisories::supersede(tx.conn, &other, next.state, id, tx.now)?;
+                let ending = Ending::Superseded {
+                    by: id,
+                    state: next.state,
+                };
+                advisories::end(tx.conn, &other, ending, tx.now)?;
                 superseded.push(other);
             }
             let reference = match &record.reference {
