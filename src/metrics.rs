@@ -1,8 +1,9 @@
 //! Requests in `/metrics`: a count and a latency histogram per route,
-//! method and status, and how many are being handled now. Every label comes from a fixed set — the route's
-//! pattern (`/api/v1/models/{id}`) or `other` for a path no route serves,
-//! the standard methods or `other` — so no request, however odd, adds a
-//! series: the scrape stays the same size whatever clients send.
+//! method and status, and how many are being handled now. Every label
+//! comes from a fixed set — the route's pattern (`/api/v1/models/{id}`) or
+//! `other` for a path no route serves, the standard methods or `other` — so
+//! no request, however odd, adds a series: the scrape stays the same size
+//! whatever clients send.
 
 use std::time::Instant;
 

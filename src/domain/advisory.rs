@@ -451,14 +451,19 @@ pub fn parse_reference(raw: &str) -> Option<String> {
 /// The public page of the advisory `reference`, under the service's public
 /// URL: what mail, feed entries and lookup answers link to.
 pub fn advisory_page_url(public_url: &url::Url, reference: &str) -> String {
-    let base = public_url.as_str().trim_end_matches('/');
-    format!("{base}/advisories/{reference}")
+    public_page(public_url, &format!("advisories/{reference}"))
 }
 
 /// The lookup page of the deployment at `public_url`.
 pub fn lookup_page_url(public_url: &url::Url) -> String {
+    public_page(public_url, "lookup")
+}
+
+/// The page at `path` under the service's public URL, whether or not that
+/// URL ends in a slash.
+fn public_page(public_url: &url::Url, path: &str) -> String {
     let base = public_url.as_str().trim_end_matches('/');
-    format!("{base}/lookup")
+    format!("{base}/{path}")
 }
 
 #[cfg(test)]

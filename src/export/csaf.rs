@@ -28,6 +28,7 @@ use crate::domain::clearance::{Decision, Scope};
 use crate::domain::evidence::{Consent, Evidence, Finding};
 use crate::domain::registry::{Category, Model};
 use crate::domain::wording;
+use crate::export::provider;
 
 crate::text_enum! {
     /// What kind of organisation publishes the documents (CSAF 2.0 §3.2.1.8.1).
@@ -209,7 +210,8 @@ fn clear_path(reference: &str, initial: DateTime<Utc>) -> String {
 /// first released at `initial`, on the site at `base`.
 pub fn clear_url(base: &str, reference: &str, initial: DateTime<Utc>) -> String {
     format!(
-        "{base}/.well-known/csaf/clear/{}",
+        "{base}{}{}",
+        provider::CLEAR_DIRECTORY,
         clear_path(reference, initial)
     )
 }

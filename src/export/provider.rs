@@ -42,7 +42,7 @@ impl ProviderMetadata {
         Self {
             canonical_url: format!("{base}/.well-known/csaf/provider-metadata.json"),
             distributions: vec![Distribution {
-                directory_url: format!("{base}/.well-known/csaf/clear/"),
+                directory_url: format!("{base}{CLEAR_DIRECTORY}"),
             }],
             last_updated: releases
                 .iter()
