@@ -286,7 +286,7 @@ pub fn rederive(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    super::lock_rows!(conn, models, ids.iter().map(|id| id.0).collect::<Vec<_>>());
+    super::lock_rows!(conn, models, model_ids.iter().copied());
     let now = derive_at();
     let stored: Vec<(DbId, String, DbTime)> = models::table
         .filter(models::id.eq_any(&ids))
@@ -372,10 +372,10 @@ pub fn settle_due(
     for (advisory_id, scopes) in due_scopes {
         concerned.push((advisory_id, super::models::in_scopes(conn, &scopes)?));
     }
-    let mut all: Vec<Uuid> = concerned.iter().flat_map(|(_, m)| m).copied().collect();
-    all.sort_unstable();
-    all.dedup();
-    super::lock_rows!(conn, models, all);
+    let every_model = concerned
+        .iter()
+        .flat_map(|(_, models)| models.iter().copied());
+    super::lock_rows!(conn, models, every_model);
     let mut changes = Vec::new();
     for (advisory_id, models) in concerned {
         let cause = Cause {

@@ -94,14 +94,15 @@ pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
     )
 }
 
-/// Locks the rows `ids` of `$table` until the transaction ends, in id
-/// order (so that two lockers never wait on each other), on PostgreSQL.
-/// SQLite runs one write transaction at a time and needs no row locks.
+/// Locks the rows of `$table` whose ids `$ids` yields (in any order,
+/// repeats allowed) until the transaction ends, in id order (so that two
+/// lockers never wait on each other), on PostgreSQL. SQLite runs one write
+/// transaction at a time and needs no row locks: there `$ids` is not read.
 macro_rules! lock_rows {
     ($conn:expr, $table:ident, $ids:expr) => {{
         if let $crate::db::DbConnection::Postgres(pg) = $conn {
             let ids: Vec<$crate::db::types::DbId> =
-                $ids.iter().copied().map($crate::db::types::DbId).collect();
+                $ids.into_iter().map($crate::db::types::DbId).collect();
             $table::table
                 .filter($table::id.eq_any(&ids))
                 .select($table::id)

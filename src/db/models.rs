@@ -82,15 +82,10 @@ pub fn insert(
 /// Locks the manufacturers that maker-wide `scopes` name until the
 /// transaction ends (see [`in_scopes`]).
 pub fn lock_makers(conn: &mut DbConnection, scopes: &[Scope]) -> Result<(), DbError> {
-    let mut makers: Vec<Uuid> = scopes
-        .iter()
-        .filter_map(|scope| match scope {
-            Scope::Manufacturer { id, .. } => Some(*id),
-            Scope::Model(_) => None,
-        })
-        .collect();
-    makers.sort_unstable();
-    makers.dedup();
+    let makers = scopes.iter().filter_map(|scope| match scope {
+        Scope::Manufacturer { id, .. } => Some(*id),
+        Scope::Model(_) => None,
+    });
     super::lock_rows!(conn, manufacturers, makers);
     Ok(())
 }
