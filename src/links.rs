@@ -56,7 +56,7 @@ impl LinkPurpose {
     /// The path of the page or endpoint a link of this purpose opens.
     pub fn path(self) -> &'static str {
         match self {
-            Self::Confirm => "/api/v1/subscriptions/confirm",
+            Self::Confirm => "/confirm",
             Self::Unsubscribe => "/unsubscribe",
             Self::Acknowledge => "/acknowledge",
             Self::Manage => "/manage",
@@ -389,7 +389,7 @@ mod tests {
         let root = Url::parse("http://127.0.0.1:8080").unwrap();
         assert_eq!(
             url(&root, LinkPurpose::Confirm, "t").as_str(),
-            "http://127.0.0.1:8080/api/v1/subscriptions/confirm?token=t"
+            "http://127.0.0.1:8080/confirm?token=t"
         );
     }
 }

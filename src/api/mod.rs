@@ -92,6 +92,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         personnel::import,
         subscriptions::subscribe,
         subscriptions::confirm,
+        subscriptions::confirm_page,
         subscriptions::unsubscribe_page,
         subscriptions::unsubscribe,
         subscriptions::manage_page,

@@ -1,8 +1,9 @@
 //! Public subscriptions, for anyone with an address (officers' families
 //! too): `POST /api/v1/subscriptions`, and the endpoints the links in mail
-//! open — `/api/v1/subscriptions/confirm`, `/unsubscribe`, `/manage`. The
-//! links carry signed tokens ([`crate::links`]); a bad, expired or foreign
-//! one is a 400 (a page for browsers, a problem for programs), never a 500.
+//! open — `/confirm`, `/unsubscribe`, `/manage` — with
+//! `/api/v1/subscriptions/confirm` for programs. The links carry signed
+//! tokens ([`crate::links`]); a bad, expired or foreign one is a 400 (a
+//! page for browsers, a problem for programs), never a 500.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -13,11 +14,11 @@ use super::extract::JsonBody;
 use crate::app::AppState;
 use crate::auth::principal::MaybePrincipal;
 use crate::db::{DbError, manufacturers, subscriptions};
-use crate::domain::subscription::{SubscribeRequest, SubscriptionState};
+use crate::domain::subscription::{SubscribeRequest, SubscriptionState, SubscriptionView};
 use crate::error::{ApiError, Problem};
 use crate::links::{self, LinkClaims, LinkError, LinkPurpose, LinkSubject};
 use crate::pages::subscription::{self, FilterForm, Managed, Outcome};
-use crate::pages::{self, MessagePage, UnsubscribePage};
+use crate::pages::{self, ConfirmPage, MessagePage, UnsubscribePage};
 use crate::workflow;
 
 /// The one answer to every subscription request, whatever the address's
@@ -83,10 +84,11 @@ pub async fn subscribe(
 
 #[utoipa::path(
     get, path = "/api/v1/subscriptions/confirm", tag = "subscriptions",
-    summary = "Confirm a subscription (the link in the confirmation mail)",
+    summary = "Confirm a subscription",
     description = "Public; the token is the authority. Idempotent: confirming a confirmed \
         subscription answers the same. A browser (`Accept` preferring `text/html`) gets a small \
-        page, anything else JSON. A bad, expired or foreign token is a 400.",
+        page, anything else JSON. A bad, expired or foreign token is a 400. The mailed link opens \
+        `GET /confirm` instead, which confirms only from its button: mail scanners follow links.",
     params(TokenParams),
     responses(
         (status = 200, description = "Confirmed", content(
@@ -108,15 +110,16 @@ pub async fn confirm(
     req: HttpRequest,
     params: web::Query<TokenParams>,
 ) -> HttpResponse {
-    let outcome = match subscription_of(&state, &params, LinkPurpose::Confirm) {
-        Ok((id, key)) => workflow::subscriptions::confirm(&state.workflow, id, key)
+    let outcome = async {
+        let (id, key) = subscription_of(&state, &params, LinkPurpose::Confirm)?;
+        workflow::subscriptions::confirm(&state.workflow, id, key)
             .await
-            .map(|_| SubscriptionStatus {
-                state: SubscriptionState::Confirmed,
-            })
-            .map_err(link_target_error),
-        Err(error) => Err(error),
-    };
+            .map_err(link_target_error)?;
+        Ok(SubscriptionStatus {
+            state: SubscriptionState::Confirmed,
+        })
+    }
+    .await;
     let page = MessagePage {
         title: "Subscription confirmed",
         paragraphs: vec![
@@ -125,6 +128,38 @@ pub async fn confirm(
         ],
     };
     pages::respond(&req, outcome, page)
+}
+
+#[utoipa::path(
+    get, path = "/confirm", tag = "subscriptions",
+    summary = "The page that asks to confirm a subscription (the link in the confirmation mail)",
+    description = "Shows the address and a button; opening it confirms nothing (a mail scanner \
+        following the link must not subscribe anyone), only the button does, through \
+        `GET /api/v1/subscriptions/confirm`. A confirmed or ended subscription's page says so.",
+    params(TokenParams),
+    responses(
+        (status = 200, description = "The page", content_type = "text/html", body = String),
+        (status = 400, description = "The link is damaged, expired or not a confirmation link",
+         content_type = "text/html", body = String),
+    ),
+)]
+pub async fn confirm_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    params: web::Query<TokenParams>,
+) -> HttpResponse {
+    match subscription_view(&state, &params, LinkPurpose::Confirm).await {
+        Ok(view) => pages::html(
+            &req,
+            StatusCode::OK,
+            &ConfirmPage {
+                email: &view.email,
+                token: params.token.as_deref().unwrap_or_default(),
+                state: view.state,
+            },
+        ),
+        Err(error) => pages::error_page(&req, &error),
+    }
 }
 
 #[utoipa::path(
@@ -144,23 +179,14 @@ pub async fn unsubscribe_page(
     state: web::Data<AppState>,
     params: web::Query<TokenParams>,
 ) -> HttpResponse {
-    let token = params.token.clone().unwrap_or_default();
-    let view = match subscription_of(&state, &params, LinkPurpose::Unsubscribe) {
-        Ok((id, key)) => state
-            .db
-            .read(move |conn| subscriptions::view(conn, id, &key))
-            .await
-            .map_err(link_target_error),
-        Err(error) => Err(error),
-    };
-    match view {
+    match subscription_view(&state, &params, LinkPurpose::Unsubscribe).await {
         Ok(view) => pages::html(
             &req,
             StatusCode::OK,
             &UnsubscribePage {
                 title: "Unsubscribe",
                 email: &view.email,
-                token: &token,
+                token: params.token.as_deref().unwrap_or_default(),
                 already: view.state == SubscriptionState::Unsubscribed,
             },
         ),
@@ -195,15 +221,16 @@ pub async fn unsubscribe(
     req: HttpRequest,
     params: web::Query<TokenParams>,
 ) -> HttpResponse {
-    let outcome = match subscription_of(&state, &params, LinkPurpose::Unsubscribe) {
-        Ok((id, key)) => workflow::subscriptions::unsubscribe(&state.workflow, id, key)
+    let outcome = async {
+        let (id, key) = subscription_of(&state, &params, LinkPurpose::Unsubscribe)?;
+        workflow::subscriptions::unsubscribe(&state.workflow, id, key)
             .await
-            .map(|_| SubscriptionStatus {
-                state: SubscriptionState::Unsubscribed,
-            })
-            .map_err(link_target_error),
-        Err(error) => Err(error),
-    };
+            .map_err(link_target_error)?;
+        Ok(SubscriptionStatus {
+            state: SubscriptionState::Unsubscribed,
+        })
+    }
+    .await;
     let page = MessagePage {
         title: "Unsubscribed",
         paragraphs: vec![
@@ -333,6 +360,20 @@ fn subscription_of(
         .subscription_id()
         .ok_or_else(|| ApiError::BadRequest(format!("this link is not a valid {purpose} link")))?;
     Ok((id, claims.email_key))
+}
+
+/// The subscription a link of `purpose` names, as its pages show it.
+async fn subscription_view(
+    state: &AppState,
+    params: &TokenParams,
+    purpose: LinkPurpose,
+) -> Result<SubscriptionView, ApiError> {
+    let (id, key) = subscription_of(state, params, purpose)?;
+    state
+        .db
+        .read(move |conn| subscriptions::view(conn, id, &key))
+        .await
+        .map_err(link_target_error)
 }
 
 /// What the token of a mailed link says, if it is a good one of `purpose`;

@@ -42,9 +42,11 @@ impl RateClass {
             "/api/v1/subscriptions" => Some(Self::Subscribe),
             // GET is the empty form; only posting it subscribes.
             "/subscribe" if method == Method::POST => Some(Self::Subscribe),
-            "/api/v1/subscriptions/confirm" | "/unsubscribe" | "/manage" | "/acknowledge" => {
-                Some(Self::LinkPages)
-            }
+            "/api/v1/subscriptions/confirm"
+            | "/confirm"
+            | "/unsubscribe"
+            | "/manage"
+            | "/acknowledge" => Some(Self::LinkPages),
             _ => None,
         }
     }

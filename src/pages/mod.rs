@@ -17,6 +17,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 
 use crate::app::AppState;
+use crate::domain::subscription::SubscriptionState;
 use crate::domain::wording;
 use crate::error::ApiError;
 
@@ -79,6 +80,17 @@ const QUESTIONS: &str = "questions";
 pub struct MessagePage<'a> {
     pub title: &'a str,
     pub paragraphs: Vec<String>,
+}
+
+/// Asks before confirming a subscription: a link scanner that follows the
+/// mailed link must not subscribe anyone, so only the button does.
+#[derive(Template)]
+#[template(path = "pages/confirm.html")]
+pub struct ConfirmPage<'a> {
+    pub email: &'a str,
+    /// The token, sent on by the form.
+    pub token: &'a str,
+    pub state: SubscriptionState,
 }
 
 /// Asks before unsubscribing: a link scanner that follows the mailed link

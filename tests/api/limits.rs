@@ -113,6 +113,13 @@ async fn subscribing_and_the_pages_of_mailed_links_are_limited() {
         .await;
     retry_after(&confirm);
     problem(confirm, 429).await;
+    let confirm_page = app
+        .request(Method::GET, "/confirm?token=x.y", None)
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    limited_page(confirm_page).await;
 }
 
 fn subscribe_from(app: &TestApp, client: &str) -> reqwest::RequestBuilder {

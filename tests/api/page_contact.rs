@@ -134,11 +134,7 @@ impl Links {
         Self {
             advisory: format!("/advisories/{}", published["reference"].as_str().unwrap()),
             advisory_id: advisory_id.clone(),
-            confirm: link(
-                "/api/v1/subscriptions/confirm",
-                LinkPurpose::Confirm,
-                subscription,
-            ),
+            confirm: link("/confirm", LinkPurpose::Confirm, subscription),
             unsubscribe: link("/unsubscribe", LinkPurpose::Unsubscribe, subscription),
             manage: link("/manage", LinkPurpose::Manage, subscription),
             acknowledge: link("/acknowledge", LinkPurpose::Acknowledge, revision),

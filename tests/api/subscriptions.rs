@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::browser::Browser;
-use crate::helpers::{PAGE_POLICY as CSP, SpawnOptions, TestApp, body, problem};
+use crate::helpers::{PAGE_POLICY as CSP, SpawnOptions, TestApp, body, problem, wait_for};
 
 crate::backend_tests!(
     a_family_member_subscribes_from_the_form,
@@ -18,6 +18,7 @@ crate::backend_tests!(
     every_request_gets_the_same_202_and_a_confirmed_address_is_never_changed,
     the_filter_is_stored_and_unknown_ids_are_refused,
     a_good_token_confirms_and_confirming_again_is_harmless,
+    the_mailed_link_asks_first_and_only_its_button_confirms,
     bad_expired_foreign_and_tampered_tokens_are_400_never_500,
     browsers_get_pages_and_programs_get_json,
     the_unsubscribe_link_shows_a_form_and_changes_nothing,
@@ -314,6 +315,55 @@ async fn a_good_token_confirms_and_confirming_again_is_harmless(app: TestApp) {
         "SELECT CAST(confirmed_at AS TEXT) AS v FROM subscriptions WHERE confirmed_at IS NOT NULL",
     );
     assert_eq!(confirmed_at.len(), 1);
+}
+
+/// The confirmation mail links to a page: opening it (as a mail scanner
+/// does) subscribes nobody; its button does, on a phone too.
+async fn the_mailed_link_asks_first_and_only_its_button_confirms(app: TestApp) {
+    accepted(&app, "ada@example.org", json!({})).await;
+    let (id, _) = subscription(&app, "ada@example.org");
+    let good = token(&app, LinkPurpose::Confirm, "ada@example.org", id);
+    let link = format!("/confirm?token={good}");
+    for accept in [Some(BROWSER), None, Some("application/json")] {
+        let page = html_of(open(&app, Method::GET, &link, accept).await, 200).await;
+        assert!(page.contains("<strong>ada@example.org</strong>"), "{page}");
+        let button = format!(
+            "<form method=\"get\" action=\"{SUBSCRIPTIONS}/confirm\">\n  \
+             <input type=\"hidden\" name=\"token\" value=\"{good}\">"
+        );
+        assert!(page.contains(&button), "{page}");
+    }
+    assert_eq!(subscription(&app, "ada@example.org").1, "pending");
+
+    let browser = Browser::start().await;
+    browser.open(&app, &link).await;
+    browser.fits_the_phone().await;
+    browser.press("button[type=submit]").await;
+    wait_for(
+        "the page that says it is confirmed",
+        std::time::Duration::from_secs(10),
+        async || {
+            let heading = "return document.querySelector('h1')?.textContent";
+            browser.script(heading).await == "Subscription confirmed"
+        },
+    )
+    .await;
+    assert_eq!(subscription(&app, "ada@example.org").1, "confirmed");
+
+    let again = html_of(open(&app, Method::GET, &link, Some(BROWSER)).await, 200).await;
+    assert!(again.contains("ada@example.org is subscribed"), "{again}");
+    assert!(!again.contains("<form"), "{again}");
+
+    let unsubscribe = token(&app, LinkPurpose::Unsubscribe, "ada@example.org", id);
+    assert_eq!(one_click(&app, &unsubscribe).await.status(), 200);
+    let ended = html_of(open(&app, Method::GET, &link, Some(BROWSER)).await, 200).await;
+    assert!(ended.contains("was ended"), "{ended}");
+    assert!(ended.contains("href=\"/subscribe\""), "{ended}");
+    problem(confirm(&app, &good, None).await, 409).await;
+    assert_eq!(subscription(&app, "ada@example.org").1, "unsubscribed");
+
+    let refused = open(&app, Method::GET, "/confirm?token=x.y", Some(BROWSER)).await;
+    assert!(html_of(refused, 400).await.contains("link"));
 }
 
 async fn bad_expired_foreign_and_tampered_tokens_are_400_never_500(app: TestApp) {
