@@ -8,7 +8,9 @@ use utoipa::OpenApi;
 use utoipa::openapi::header::Header;
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation, Parameter, ParameterIn, PathItem};
-use utoipa::openapi::schema::{Object, Schema, SchemaType, Type};
+use utoipa::openapi::schema::{
+    KnownFormat, Object, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type,
+};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Required, ResponseBuilder};
 use uuid::Uuid;
@@ -95,14 +97,46 @@ pub fn document() -> utoipa::openapi::OpenApi {
         doc.paths
             .add_path_operation(&endpoint.path, vec![endpoint.method], endpoint.operation);
     }
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
         for operation in operations(item) {
+            describe_record_id(path, operation);
             declare_problems(operation);
             describe_query(operation);
         }
     }
     link_records(&mut doc);
     doc
+}
+
+/// Documents a path's `{id}`, the UUID of a record, once here rather than
+/// on each operation (utoipa names it only where a handler takes
+/// `web::Path<Uuid>` itself), and lists the path's parameters first, in
+/// the path's order.
+fn describe_record_id(path: &str, operation: &mut Operation) {
+    let names = path_parameters(path);
+    // Where a parameter goes: a path's in the path's order, then the rest.
+    let place = |p: &RefOr<Parameter>| match p {
+        RefOr::T(p) if p.parameter_in == ParameterIn::Path => {
+            names.iter().position(|name| *name == p.name)
+        }
+        _ => Some(names.len()),
+    };
+    let parameters = operation.parameters.get_or_insert_with(Vec::new);
+    let id_place = names.iter().position(|name| *name == "id");
+    if id_place.is_some() && !parameters.iter().any(|p| place(p) == id_place) {
+        let mut id = Parameter::new("id");
+        id.parameter_in = ParameterIn::Path;
+        id.required = Required::True;
+        let uuid = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)));
+        id.schema = Some(RefOr::T(Schema::Object(uuid.build())));
+        parameters.push(RefOr::T(id));
+    }
+    parameters.sort_by_key(place);
+    if parameters.is_empty() {
+        operation.parameters = None;
+    }
 }
 
 /// The header parameter `name` (in any case) that `operation` documents.

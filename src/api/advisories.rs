@@ -302,7 +302,6 @@ pub async fn list(
 #[utoipa::path(
     get, path = "/api/v1/advisories/{id}", tag = "advisories",
     summary = "Get an advisory",
-    params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = AdvisoryView, headers(("ETag" = String))),
         (status = 404, description = "Unknown, or a draft the caller may not see"),
@@ -324,7 +323,7 @@ pub async fn get(
     patch, path = "/api/v1/advisories/{id}", tag = "advisories",
     summary = "Change a draft",
     description = "Only a draft (or a draft amendment) can change, and only with `If-Match` carrying its current ETag.",
-    params(("id" = Uuid, Path), RequiredIfMatchHeader),
+    params(RequiredIfMatchHeader),
     request_body = ContentPatch,
     responses(
         (status = 200, body = AdvisoryView, headers(("ETag" = String))),
@@ -371,7 +370,6 @@ macro_rules! lifecycle_step {
         $($doc)*
         #[utoipa::path(
             post, path = $path, tag = "advisories",
-            params(("id" = Uuid, Path)),
             $($request_body)*
             responses(
                 (status = 200, body = AdvisoryView, headers(("ETag" = String))),
@@ -439,7 +437,6 @@ lifecycle_step! {
 #[utoipa::path(
     get, path = "/api/v1/advisories/{id}/revisions", tag = "advisories",
     summary = "Every published revision, oldest first",
-    params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = Page<RevisionView>),
     ),

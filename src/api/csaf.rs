@@ -49,7 +49,6 @@ fn render(state: &AppState, source: &Source) -> Result<Vec<u8>, ApiError> {
     description = "The revision in force as a CSAF 2.0 `csaf_security_advisory`, valid against the \
         official schema. Readers may fetch every advisory they may read, whatever its TLP; an \
         advisory never published is a 404.",
-    params(("id" = Uuid, Path)),
     responses(
         (status = 200, description = "A CSAF 2.0 document", content_type = "application/json", body = Object),
     ),

@@ -92,7 +92,7 @@ fn summary(counts: &[(DeliveryState, i64)]) -> DeliverySummary {
 #[utoipa::path(
     get, path = "/api/v1/advisories/{id}/deliveries", tag = "advisories",
     summary = "Per recipient, where the advisory's mail stands",
-    params(("id" = Uuid, Path), DeliveryParams, PageParams),
+    params(DeliveryParams, PageParams),
     responses(
         (status = 200, body = DeliveryPage),
     ),
@@ -127,7 +127,6 @@ pub async fn list(
 #[utoipa::path(
     post, path = "/api/v1/advisories/{id}/deliveries/retry", tag = "advisories",
     summary = "Queue the advisory's failed mails again",
-    params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = Requeued),
     ),
@@ -146,7 +145,6 @@ pub async fn retry(
 #[utoipa::path(
     get, path = "/api/v1/advisories/{id}/acknowledgements", tag = "advisories",
     summary = "Who acknowledged the advisory in force, and who has not",
-    params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = Acknowledgements),
         (status = 409, description = "Not published"),
@@ -182,7 +180,6 @@ pub async fn acknowledgements(
     post, path = "/api/v1/advisories/{id}/remind", tag = "advisories",
     summary = "Remind those who have not acknowledged the advisory",
     description = "Queues one reminder per person and revision; people reminded before are not reminded again.",
-    params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = Reminded),
         (status = 409, description = "Not published, or no acknowledgement asked for"),

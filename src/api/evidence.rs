@@ -125,7 +125,6 @@ pub async fn list(
 #[utoipa::path(
     get, path = "/api/v1/evidence/{id}", tag = "evidence",
     summary = "Get evidence with its responses, artifacts and what supersedes it",
-    params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = Evidence, headers(("ETag" = String))),
     ),
@@ -143,7 +142,7 @@ pub async fn get(
 #[utoipa::path(
     post, path = "/api/v1/evidence/{id}/responses", tag = "evidence",
     summary = "Append a response: a vendor's answer, a retest, an acknowledgement or a correction",
-    params(("id" = Uuid, Path), IdempotencyKeyHeader),
+    params(IdempotencyKeyHeader),
     request_body = NewResponse,
     responses(
         (status = 201, description = "Appended", body = EvidenceResponse,
@@ -168,7 +167,7 @@ pub async fn respond(
     post, path = "/api/v1/evidence/{id}/artifacts", tag = "evidence",
     summary = "Attach a file to evidence",
     description = "The body is the file itself, of any content type (kept, and served back; `application/octet-stream` when none is given). It is stored once by its SHA-256: the same bytes attached again answer 200 with the first record.",
-    params(("id" = Uuid, Path), UploadParams),
+    params(UploadParams),
     request_body(content = RawBytes, content_type = "application/octet-stream", description = "The file's bytes, in any content type"),
     responses(
         (status = 201, description = "Attached", body = Artifact,
@@ -247,7 +246,6 @@ async fn store_body(
     summary = "Download an artifact's bytes",
     description = "The bytes exactly as uploaded, with the stored content type, as an attachment that the browser must not sniff or run (`Content-Security-Policy: sandbox`).",
     params(
-        ("id" = Uuid, Path),
         ("sha256" = String, Path, description = "The artifact's SHA-256, 64 hex digits"),
         ("If-None-Match" = Option<String>, Header, description = "The ETag of a copy already held"),
     ),

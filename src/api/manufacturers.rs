@@ -56,7 +56,6 @@ pub async fn list(
 #[utoipa::path(
     get, path = "/api/v1/manufacturers/{id}", tag = "registry",
     summary = "Get a manufacturer",
-    params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = Manufacturer, headers(("ETag" = String))),
     ),

@@ -122,7 +122,6 @@ pub async fn list(
 #[utoipa::path(
     get, path = "/api/v1/models/{id}", tag = "registry",
     summary = "Get a model and its clearance",
-    params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = ModelView, headers(("ETag" = String))),
     ),
@@ -141,7 +140,7 @@ pub async fn get(
     patch, path = "/api/v1/models/{id}", tag = "registry",
     summary = "Change a model's names, model numbers, TACs or category",
     description = "With `If-Match`, the change applies only if the model is unchanged since that ETag (else 412).",
-    params(("id" = Uuid, Path), IfMatchHeader),
+    params(IfMatchHeader),
     request_body = ModelPatch,
     responses(
         (status = 200, body = ModelView, headers(("ETag" = String))),
@@ -164,7 +163,7 @@ pub async fn update(
 #[utoipa::path(
     get, path = "/api/v1/models/{id}/clearance/history", tag = "registry",
     summary = "Every change of a model's clearance, oldest first",
-    params(("id" = Uuid, Path), PageParams),
+    params(PageParams),
     responses(
         (status = 200, body = Page<StatusChange>),
     ),

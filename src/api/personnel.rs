@@ -88,7 +88,6 @@ pub async fn list(
 #[utoipa::path(
     get, path = "/api/v1/personnel/{id}", tag = "personnel",
     summary = "Get a person",
-    params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = Person, headers(("ETag" = String))),
     ),
@@ -107,7 +106,7 @@ pub async fn get(
     patch, path = "/api/v1/personnel/{id}", tag = "personnel",
     summary = "Change a person's address, name, unit or active flag",
     description = "With `If-Match`, the change applies only if the person is unchanged since that ETag (else 412).",
-    params(("id" = Uuid, Path), IfMatchHeader),
+    params(IfMatchHeader),
     request_body = PersonPatch,
     responses(
         (status = 200, body = Person, headers(("ETag" = String))),

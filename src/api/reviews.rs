@@ -81,7 +81,6 @@ pub async fn list(
 #[utoipa::path(
     get, path = "/api/v1/reviews/{id}", tag = "reviews",
     summary = "Get a review",
-    params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = Review, headers(("ETag" = String))),
     ),
@@ -103,7 +102,6 @@ pub async fn get(
 #[utoipa::path(
     post, path = "/api/v1/reviews/{id}/close", tag = "reviews",
     summary = "Close a review with its outcome",
-    params(("id" = Uuid, Path)),
     request_body = ReviewOutcome,
     responses(
         (status = 200, body = Review, headers(("ETag" = String))),

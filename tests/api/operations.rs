@@ -91,6 +91,35 @@ fn every_link_leads_to_an_operation_and_fills_its_path() {
     assert!(links > 50, "{links} links");
 }
 
+/// A generated client needs every path parameter described, in the
+/// path's order; a record's `{id}` is a UUID wherever it stands.
+#[test]
+fn every_operation_describes_its_path_parameters_in_order() {
+    let document: serde_json::Value = serde_json::from_str(&clearance::openapi::to_json()).unwrap();
+    for (id, (method, path, names)) in operations_by_id(&document) {
+        let operation = &document["paths"][&path][&method];
+        let described: Vec<&serde_json::Value> = operation["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "path")
+            .collect();
+        let described_names: Vec<&str> = described
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(described_names, names, "{id}: {method} {path}");
+        for parameter in described.iter().filter(|p| p["name"] == "id") {
+            assert_eq!(parameter["schema"]["format"], "uuid", "{id}");
+            assert_eq!(parameter["required"], true, "{id}");
+        }
+        let first = &operation["parameters"][0];
+        if !names.is_empty() {
+            assert_eq!(first["in"], "path", "{id}: path parameters come first");
+        }
+    }
+}
+
 /// A client that knows only the document registers a model, then follows
 /// the 201's `models_update` link (the id from the body, If-Match from the
 /// ETag) to rename it.
