@@ -383,8 +383,11 @@ fn advisory_mail(
         .map(name)
         .collect();
     let every_version = content.decisions.iter().all(|d| d.firmware.is_none());
+    // A restricted advisory is never sent in full: its title, not what it
+    // decides about which phones.
+    let restricted = !Viewer::Public.may_read(content.tlp);
     let topic = match kinds.as_slice() {
-        [one] if every_version => format!(
+        [one] if every_version && !restricted => format!(
             "{}: {}",
             wording::status_words((*one).into()),
             names.join(", ")
@@ -397,13 +400,16 @@ fn advisory_mail(
         MailKind::Reminder => format!("Please acknowledge: {topic}"),
         _ => topic,
     };
+    // What an earlier restricted revision decided is not told by mail,
+    // not even as the "before" of a change.
+    let earlier_unmailed = kind == MailKind::Amended
+        && previous.is_some_and(|before| !Viewer::Public.may_read(before.content.tlp));
     let changes = match (kind, previous) {
-        (MailKind::Amended, Some(before)) => {
+        (MailKind::Amended, Some(before)) if !earlier_unmailed => {
             wording::decision_changes(&before.content.decisions, &content.decisions, name)
         }
         _ => Vec::new(),
     };
-    let restricted = !Viewer::Public.may_read(content.tlp);
     let reference = record.reference.clone().unwrap_or_default();
     AdvisoryMail {
         kind: kind.as_str(),
@@ -421,6 +427,7 @@ fn advisory_mail(
         what_to_do: wording::advisory_says(&content.decisions, name),
         decisions,
         changes,
+        earlier_unmailed,
         evidence: content
             .evidence_ids
             .iter()
@@ -732,10 +739,46 @@ mod tests {
     fn a_restricted_advisory_says_nothing_of_itself() {
         let mut amber = prohibited_redmi();
         amber.content.tlp = Tlp::Amber;
-        let text = mail(MailKind::Published, vec![amber], None);
-        for absent in ["Beijing", "Do not use this phone", "Redmi 1S sends"] {
+        let text = mail(MailKind::Published, vec![amber.clone()], None);
+        for absent in [
+            "Beijing",
+            "Do not use this phone",
+            "Redmi 1S sends",
+            "Not allowed",
+        ] {
             assert!(!text.contains(absent), "{absent}: {text}");
         }
         assert!(text.contains("https://clearance.example.org/advisories/CLR-2026-0001"));
+        // Its subject is its title, like its heading, in every kind of mail.
+        for kind in [MailKind::Published, MailKind::Amended, MailKind::Reminder] {
+            let text = mail(kind, vec![amber.clone()], None);
+            let subject = text.lines().next().unwrap();
+            assert!(
+                subject.ends_with("Do not use Xiaomi Redmi 1S phones"),
+                "{subject}"
+            );
+        }
+    }
+
+    /// An amendment that makes a restricted advisory public tells what it
+    /// decides now, never what the restricted revision decided.
+    #[test]
+    fn an_amendment_of_a_restricted_revision_keeps_the_earlier_decisions_out() {
+        let mut amber = prohibited_redmi();
+        amber.content.tlp = Tlp::Amber;
+        let clear = revision(
+            2,
+            "Xiaomi Redmi 1S: allowed",
+            Tlp::Clear,
+            vec![decision(Scope::Model(REDMI), Decision::Approved, None)],
+        );
+        let text = mail(MailKind::Amended, vec![amber, clear], None);
+        assert!(!text.to_lowercase().contains("not allowed"), "{text}");
+        assert!(!text.contains("→"), "{text}");
+        assert!(
+            text.contains("Its earlier revision was not sent by mail"),
+            "{text}"
+        );
+        assert!(text.contains("Xiaomi Redmi 1S: Allowed"), "{text}");
     }
 }

@@ -87,6 +87,9 @@ pub struct AdvisoryMail {
     pub decisions: Vec<DecisionLine>,
     /// For an amendment: how its decisions differ from the revision before.
     pub changes: Vec<String>,
+    /// For an amendment: the revision before was restricted, so what it
+    /// decided (and so what changed) is not told.
+    pub earlier_unmailed: bool,
     pub what_to_do: Vec<String>,
     pub evidence: Vec<EvidenceLine>,
     pub withdrawn_reason: Option<String>,
@@ -294,6 +297,7 @@ mod tests {
                 decision: "Not allowed before 6.3.1".into(),
             }],
             changes: vec![],
+            earlier_unmailed: false,
             what_to_do: vec!["Do not use a Xiaomi Redmi 1S.".into()],
             evidence: vec![],
             withdrawn_reason: None,
