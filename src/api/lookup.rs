@@ -8,7 +8,7 @@ use utoipa::IntoParams;
 
 use crate::app::AppState;
 use crate::auth::MaybePrincipal;
-use crate::domain::imei::{Imei, LookupKey, Tac};
+use crate::domain::imei::{DeviceIdError, Imei, LookupKey, Tac};
 use crate::error::ApiError;
 use crate::lookup::answer::{
     self, DEFAULT_MATCHES, LookupAnswer, MAX_MATCHES, Question, Reader, parse_firmware,
@@ -16,7 +16,7 @@ use crate::lookup::answer::{
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct LookupParams {
-    /// A name, alias, model number or manufacturer.
+    /// A name, alias, model number or manufacturer (at most 401 characters).
     q: Option<String>,
     /// A full IMEI (15 digits, Luhn-checked) or IMEISV (16 digits).
     imei: Option<String>,
@@ -65,8 +65,10 @@ impl LookupParams {
             .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
             .collect();
         Ok(match given.as_slice() {
-            [("q", text)] if !text.trim().is_empty() => LookupKey::Text(text.trim().to_owned()),
-            [("q", _)] => return Err(ApiError::invalid("q", "must not be empty")),
+            [("q", text)] => LookupKey::text(text).map_err(|e| match e {
+                DeviceIdError::Empty => ApiError::invalid("q", "must not be empty"),
+                other => invalid("q")(other.to_string()),
+            })?,
             [("imei", raw)] => {
                 LookupKey::Imei(Imei::parse(raw).map_err(|e| invalid("imei")(e.to_string()))?)
             }

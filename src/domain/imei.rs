@@ -49,7 +49,14 @@ pub enum DeviceIdError {
     /// say what the check digit should be.
     #[error("the last digit (check digit) doesn't match the other 14 — check the number")]
     CheckDigit,
+    /// A name longer than any maker's and model's together (`found`
+    /// characters): answering it would only cost time.
+    #[error("a name or model number has at most {MAX_QUERY_CHARS} characters; this has {found}")]
+    TooLong { found: usize },
 }
+
+/// The longest name asked by: a maker's name and a model's, a space between.
+pub const MAX_QUERY_CHARS: usize = 2 * crate::domain::registry::MAX_NAME_CHARS + 1;
 
 impl DeviceIdError {
     /// Whether this is the wrong-check-digit error (the number has the right
@@ -265,11 +272,22 @@ impl LookupKey {
             return Err(DeviceIdError::Empty);
         }
         let Some(digits) = typed_number(trimmed) else {
-            return Ok(LookupKey::Text(trimmed.to_owned()));
+            return Self::text(trimmed);
         };
         match digits.len() {
             TAC_LEN => Ok(LookupKey::Tac(Tac(digits))),
             IMEI_PAYLOAD_LEN | IMEI_LEN | IMEISV_LEN => Imei::parse(&digits).map(LookupKey::Imei),
+            _ => Self::text(trimmed),
+        }
+    }
+
+    /// A name or model number asked by, trimmed: not blank, and at most
+    /// [`MAX_QUERY_CHARS`] characters.
+    pub fn text(input: &str) -> Result<LookupKey, DeviceIdError> {
+        let trimmed = input.trim();
+        match trimmed.chars().count() {
+            0 => Err(DeviceIdError::Empty),
+            found if found > MAX_QUERY_CHARS => Err(DeviceIdError::TooLong { found }),
             _ => Ok(LookupKey::Text(trimmed.to_owned())),
         }
     }
@@ -627,6 +645,11 @@ mod tests {
         for (input, expected, why) in cases {
             assert_eq!(LookupKey::classify(input), expected, "{why}: {input:?}");
         }
+        let longest = format!(" {} ", "é".repeat(MAX_QUERY_CHARS));
+        assert_eq!(LookupKey::classify(&longest), Ok(text(longest.trim())));
+        let longer = "é".repeat(MAX_QUERY_CHARS + 1);
+        let found = MAX_QUERY_CHARS + 1;
+        assert_eq!(LookupKey::classify(&longer), Err(TooLong { found }));
     }
 
     #[test]

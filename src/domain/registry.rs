@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::imei::Tac;
 
-const MAX_NAME_CHARS: usize = 200;
+pub const MAX_NAME_CHARS: usize = 200;
 
 /// A display name (of a manufacturer or model, an alias, a model number):
 /// trimmed, 1 to 200 characters, no control characters.

@@ -2,6 +2,7 @@
 //! IMEI and IMEISV.
 
 use clearance::domain::imei::luhn_check_digit;
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, body, problem};
@@ -11,6 +12,7 @@ crate::backend_tests!(
     a_phone_is_found_by_tac_imei_and_imeisv,
     an_unknown_tac_or_imei_answers_no_match,
     an_imei_with_a_wrong_check_digit_is_refused_not_missed,
+    a_name_longer_than_any_is_refused_at_once,
     a_model_registered_a_moment_ago_is_found_at_once,
     the_best_match_comes_first,
     lookup_answers_the_derived_clearance,
@@ -164,6 +166,34 @@ async fn an_imei_with_a_wrong_check_digit_is_refused_not_missed(app: TestApp) {
             "digit {position} changed: {changed}"
         );
     }
+}
+
+/// A public endpoint: a name of tens of thousands of characters costs
+/// nothing but a 422, on the API and on the page.
+async fn a_name_longer_than_any_is_refused_at_once(app: TestApp) {
+    redmi(&app).await;
+    let long = "redmi-".repeat(10_000);
+    let p = problem(
+        app.get(&format!("/api/v1/lookup?q={long}"), None).await,
+        422,
+    )
+    .await;
+    assert_eq!(p["errors"][0]["field"], "q", "{p}");
+    let message = p["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("at most 401 characters"), "{p}");
+    let page = app
+        .request(Method::GET, &format!("/lookup?q={long}"), None)
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 422);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("at most 401 characters"), "{page}");
+    // The longest name that could be registered is still asked.
+    let longest = "x".repeat(401);
+    let answer = lookup(&app, &format!("q={longest}")).await;
+    assert_eq!(answer["matches"], json!([]));
 }
 
 async fn a_model_registered_a_moment_ago_is_found_at_once(app: TestApp) {
