@@ -48,6 +48,8 @@ struct Readable {
     severity: String,
     tlp: String,
     published: String,
+    /// The day its decisions take effect, while that is still to come.
+    takes_effect: Option<String>,
     /// "Revision 2, 1 December 2026" after an amendment.
     revised: Option<String>,
     summary: String,
@@ -99,6 +101,7 @@ pub async fn advisory_page(
         Ok(source) => source,
         Err(error) => return super::error_page(&req, &error),
     };
+    let now = state.workflow.clock().now();
     let page = AdvisoryPage {
         reference: source
             .as_ref()
@@ -107,7 +110,7 @@ pub async fn advisory_page(
         found: source.is_some(),
         readable: source
             .as_ref()
-            .and_then(|s| readable(s, principal.viewer(), &state.settings)),
+            .and_then(|s| readable(s, principal.viewer(), &state.settings, now)),
     };
     let status = if page.found {
         StatusCode::OK
@@ -117,8 +120,13 @@ pub async fn advisory_page(
     super::html(&req, status, &page)
 }
 
-/// The advisory as its page shows it, when `viewer` may read it.
-fn readable(source: &Source, viewer: Viewer, settings: &Settings) -> Option<Readable> {
+/// The advisory as its page shows it at `now`, when `viewer` may read it.
+fn readable(
+    source: &Source,
+    viewer: Viewer,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Option<Readable> {
     let advisory = &source.advisory;
     let current = advisory.current.as_ref()?;
     let content = &current.content;
@@ -145,6 +153,7 @@ fn readable(source: &Source, viewer: Viewer, settings: &Settings) -> Option<Read
             content.tlp.as_str().replace('_', "+").to_uppercase()
         ),
         published: day(release.initial),
+        takes_effect: content.effective_at.filter(|at| *at > now).map(day),
         revised: (current.number > 1).then(|| {
             let at = current
                 .published

@@ -171,6 +171,37 @@ async fn a_restricted_advisory_shows_only_its_reference(app: TestApp) {
     assert!(html.contains("<dd>TLP:AMBER</dd>"), "{html}");
 }
 
+/// Published today, effective in two days: the page does not call it in
+/// force before then, and says from when it must be followed.
+async fn a_decision_still_to_come_says_from_when(app: TestApp) {
+    let story = redmi_with_evidence(&app).await;
+    let mut later = prohibition(&story);
+    let effective = app.clock.now() + chrono::Duration::days(2);
+    later["effective_at"] = json!(effective.to_rfc3339());
+    let id = draft(&app, &later).await;
+    let reference = publish(&app, &id).await["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/advisories/{reference}");
+    let day = effective.format("%-d %B %Y").to_string();
+    let (_, _, html) = page(&app, &path, &[]).await;
+    assert!(
+        html.contains(&format!("<dd>Takes effect on {day}</dd>")),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("What you must do from {day}:")),
+        "{html}"
+    );
+    assert!(!html.contains("In force"), "{html}");
+
+    app.clock.advance(chrono::Duration::days(2));
+    let (_, _, html) = page(&app, &path, &[]).await;
+    assert!(html.contains("<dd>In force</dd>"), "{html}");
+    assert!(html.contains("What you must do:"), "{html}");
+}
+
 async fn withdrawn_and_superseded_advisories_say_so(app: TestApp) {
     let story = redmi_with_evidence(&app).await;
     let first = draft(&app, &prohibition(&story)).await;
@@ -257,6 +288,18 @@ backend_tests!(
     withdrawn_and_superseded_advisories_say_so,
     an_unknown_reference_is_a_page_saying_so,
 );
+
+/// Starts its own app, on a clock the test moves.
+mod effective_dates {
+    use super::*;
+    use crate::helpers::SpawnOptions;
+    use chrono::SubsecRound;
+    use clearance::clock::Clock;
+    backend_tests!(with SpawnOptions {
+        clock: Clock::stopped_at(chrono::Utc::now().trunc_subsecs(0)),
+        ..SpawnOptions::default()
+    } => a_decision_still_to_come_says_from_when);
+}
 
 /// The three pages as a phone's browser shows them: a TLP:CLEAR advisory
 /// (decisions in words, the Markdown rendered), an AMBER one seen without
