@@ -28,6 +28,9 @@ pub struct Listed {
     pub revision: i32,
 }
 
+/// When an advisory was withdrawn, or superseded.
+type Ended = (Option<DbTime>, Option<DbTime>);
+
 /// A daily subscription: id, address, address key, last digest, confirmed.
 type Waiting = (DbId, String, Option<DbTime>, Option<DbTime>);
 
@@ -103,7 +106,7 @@ pub fn enqueue_due(
         }
         let since = last.or(confirmed).map_or(DateTime::UNIX_EPOCH, |t| t.0);
         let filter = filter_of(conn, id)?;
-        let listed = published_between(conn, since, now, &filter)?;
+        let listed = listed_between(conn, since, now, &filter)?;
         if listed.is_empty() {
             continue;
         }
@@ -194,16 +197,17 @@ fn decided_models(
     Ok(decided)
 }
 
-/// TLP:CLEAR revisions published in `(since, until]` that `filter` matches,
-/// oldest first.
-fn published_between(
+/// What a digest for `(since, until]` lists of what `filter` matches, oldest
+/// first: each TLP:CLEAR revision published then, and each advisory
+/// withdrawn or superseded then (its revision in force), so that a daily
+/// subscriber learns that a decision mailed before no longer applies.
+fn listed_between(
     conn: &mut DbConnection,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
     filter: &SubscriptionFilter,
 ) -> Result<Vec<Listed>, DbError> {
-    let revisions: Vec<(DbId, i32, String)> = advisory_revisions::table
-        .inner_join(advisories::table.on(advisories::id.eq(advisory_revisions::advisory_id)))
+    let mut revisions: Vec<(DbId, i32, String, DbTime)> = advisory_revisions::table
         .filter(advisory_revisions::published_at.gt(DbTime(since)))
         .filter(advisory_revisions::published_at.le(DbTime(until)))
         .filter(advisory_revisions::tlp.eq(Tlp::Clear.as_str()))
@@ -211,11 +215,41 @@ fn published_between(
             advisory_revisions::advisory_id,
             advisory_revisions::revision,
             advisory_revisions::severity,
+            advisory_revisions::published_at.assume_not_null(),
         ))
-        .order(advisory_revisions::published_at)
         .load(conn)?;
+    let ended: Vec<(DbId, i32, String, Ended)> = advisory_revisions::table
+        .inner_join(
+            advisories::table.on(advisories::id
+                .eq(advisory_revisions::advisory_id)
+                .and(advisories::current_revision.eq(advisory_revisions::revision))),
+        )
+        .filter(
+            advisories::withdrawn_at
+                .gt(DbTime(since))
+                .and(advisories::withdrawn_at.le(DbTime(until)))
+                .or(advisories::superseded_at
+                    .gt(DbTime(since))
+                    .and(advisories::superseded_at.le(DbTime(until)))),
+        )
+        .filter(advisory_revisions::tlp.eq(Tlp::Clear.as_str()))
+        .select((
+            advisory_revisions::advisory_id,
+            advisory_revisions::revision,
+            advisory_revisions::severity,
+            (advisories::withdrawn_at, advisories::superseded_at),
+        ))
+        .load(conn)?;
+    for (advisory, revision, severity, (withdrawn, superseded)) in ended {
+        // Listed once: an advisory published and ended the same day is
+        // listed as it ended.
+        revisions.retain(|(listed, ..)| *listed != advisory);
+        let at = withdrawn.or(superseded).unwrap_or(DbTime(until));
+        revisions.push((advisory, revision, severity, at));
+    }
+    revisions.sort_by_key(|(.., at)| at.0);
     let mut listed = Vec::new();
-    for (advisory, revision, severity) in revisions {
+    for (advisory, revision, severity, _) in revisions {
         let decided = decided_models(conn, advisory, revision)?;
         let severity: Severity = severity
             .parse()

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::advisory::{DecisionSpec, Tlp};
+use super::advisory::{AdvisoryState, DecisionSpec, Tlp};
 use super::clearance::{
     Clearance, ClearanceStatus, DecisionInForce, FirmwareAnswer, Scope, derive,
 };
@@ -249,6 +249,21 @@ fn instruction(status: ClearanceStatus) -> Option<&'static str> {
         ClearanceStatus::Restricted
         | ClearanceStatus::ApprovedWithConditions
         | ClearanceStatus::DependsOnFirmware => None,
+    }
+}
+
+/// How a list of advisories (the feed, a digest) marks one that no longer
+/// applies: a note for its title and a sentence; `None` while in force.
+pub fn no_longer_applies(state: AdvisoryState) -> Option<(&'static str, &'static str)> {
+    match state {
+        AdvisoryState::Withdrawn => {
+            Some(("withdrawn", "Withdrawn: its decisions no longer apply."))
+        }
+        AdvisoryState::Superseded => Some((
+            "superseded",
+            "Superseded by a later advisory: its decisions no longer apply.",
+        )),
+        _ => None,
     }
 }
 

@@ -6,7 +6,6 @@ use atom_syndication::{Category, Entry, Feed, FixedDateTime, Link, Person, Text}
 use chrono::{DateTime, Utc};
 
 use crate::db::advisories::FeedItem;
-use crate::domain::advisory::AdvisoryState;
 use crate::domain::wording;
 use crate::export::csaf;
 
@@ -54,10 +53,9 @@ pub fn render(items: &[FeedItem], base: &str) -> String {
 fn entry(item: &FeedItem, base: &str) -> Entry {
     let advisory = format!("{base}/api/v1/advisories/{}", item.id);
     let page = format!("{base}/advisories/{}", item.reference);
-    let (title_note, summary_note) = match item.state {
-        AdvisoryState::Withdrawn => (" (withdrawn)", "Withdrawn: no longer applies. "),
-        AdvisoryState::Superseded => (" (superseded)", "Superseded by a later advisory. "),
-        _ => ("", ""),
+    let (title_note, summary_note) = match wording::no_longer_applies(item.state) {
+        Some((note, sentence)) => (format!(" ({note})"), format!("{sentence} ")),
+        None => Default::default(),
     };
     Entry {
         id: format!("urn:uuid:{}", item.id),

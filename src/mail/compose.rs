@@ -211,6 +211,8 @@ fn try_compose(
                     Some(DigestItem {
                         reference: record.reference.clone()?,
                         title: revision.content.title.to_string(),
+                        no_longer_applies: wording::no_longer_applies(record.lifecycle.state)
+                            .map(|(_, sentence)| sentence),
                         severity: revision.content.severity.to_string(),
                         summary: revision.content.summary.to_string(),
                         url: advisory_page_url(&settings.public_url, record.reference.as_deref()?),
@@ -220,9 +222,9 @@ fn try_compose(
             let count = items.len();
             render_digest(&DigestMail {
                 headline: format!(
-                    "Clearance: {count} new advisor{} for {}",
+                    "Clearance digest, {}: {count} advisor{}",
+                    now.format("%Y-%m-%d"),
                     if count == 1 { "y" } else { "ies" },
-                    now.format("%Y-%m-%d")
                 ),
                 items,
                 unsubscribe_url: unsubscribe.clone().unwrap_or_default(),

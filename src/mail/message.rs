@@ -118,6 +118,8 @@ pub struct LinkMail {
 pub struct DigestItem {
     pub reference: String,
     pub title: String,
+    /// Said of an advisory that no longer applies (withdrawn, superseded).
+    pub no_longer_applies: Option<&'static str>,
     pub severity: String,
     pub summary: String,
     pub url: String,

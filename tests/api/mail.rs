@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Backend, SpawnOptions, TestApp, body, wait_for};
 use crate::mail_server::{MailServer, ReceivedMail};
-use crate::workflow::{draft, prohibition, publish, redmi_with_evidence};
+use crate::workflow::{draft, prohibition, publish, redmi_with_evidence, withdraw};
 
 async fn mailing_app(backend: Backend, server: &MailServer) -> TestApp {
     TestApp::spawn_with(
@@ -580,19 +580,48 @@ async fn a_daily_digest_lists_what_is_new_once_a_day(app_backend: Backend) {
     assert_eq!(ids, [first.as_str(), second.as_str()]);
     assert_eq!(enqueue(tomorrow(2)).await, 0, "nothing new, no mail");
     assert_eq!(app.outbox_count("digest"), 1);
+
+    // A prohibition mailed in an earlier digest is withdrawn: the next one
+    // lists it, so the daily subscriber learns it no longer applies.
+    app.execute_sql(&format!(
+        "UPDATE subscriptions SET last_digest_at = '{}' WHERE email_key = 'daily@example.org'",
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    ))
+    .unwrap();
+    withdraw(&app, &first, "The lab retested an update.").await;
+    assert_eq!(enqueue(tomorrow(3)).await, 1, "the withdrawal's digest");
+    let listed = app.query_texts(
+        "SELECT payload AS v FROM outbox WHERE kind = 'digest' AND email_key = 'daily@example.org' \
+         ORDER BY id DESC",
+    );
+    let listed: Vec<Value> = serde_json::from_str(&listed[0]).unwrap();
+    assert_eq!(listed, [json!({"advisory_id": first, "revision": 1})]);
 }
 
 async fn the_digest_is_mailed_with_its_advisories(app_backend: Backend) {
     let server = MailServer::start();
     let app = mailing_app(app_backend, &server).await;
     subscribe_for(&app, "daily@example.org", true, "daily").await;
+    // No digest until the test says: as if today's had gone out.
+    app.execute_sql(
+        "UPDATE subscriptions SET last_digest_at = '2999-01-01T00:00:00.000000Z' \
+         WHERE email_key = 'daily@example.org'",
+    )
+    .unwrap();
     let story = redmi_with_evidence(&app).await;
     let id = draft(&app, &prohibition(&story)).await;
     let reference = publish(&app, &id).await["reference"]
         .as_str()
         .unwrap()
         .to_owned();
-    // As if today's digest had not yet gone out.
+    // Published and withdrawn the same day: listed once, as withdrawn.
+    let gone = draft(&app, &prohibition(&story)).await;
+    let gone_reference = publish(&app, &gone).await["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    withdraw(&app, &gone, "Issued in error.").await;
+    // Now as if today's digest had not yet gone out.
     app.execute_sql(
         "UPDATE subscriptions SET last_digest_at = NULL, confirmed_at = NULL \
          WHERE email_key = 'daily@example.org'",
@@ -602,16 +631,32 @@ async fn the_digest_is_mailed_with_its_advisories(app_backend: Backend) {
         server
             .messages()
             .iter()
-            .any(|m| m.subject().is_some_and(|s| s.contains("new advisory")))
+            .any(|m| m.subject().is_some_and(|s| s.contains("Clearance digest")))
     })
     .await;
     let messages = server.messages();
     let digest = messages
         .iter()
-        .find(|m| m.subject().is_some_and(|s| s.contains("new advisory")))
+        .find(|m| m.subject().is_some_and(|s| s.contains("Clearance digest")))
         .unwrap();
     assert_eq!(digest.to, ["daily@example.org"]);
-    assert!(digest.text().unwrap().contains(&reference));
+    let text = digest.text().unwrap();
+    let subject = digest.subject().unwrap();
+    assert!(subject.ends_with(": 2 advisories"), "{subject}: {text}");
+    let entry = |reference: &str| {
+        let start = text.find(&format!("[{reference}]")).unwrap();
+        let end = text[start + 1..]
+            .find("\n- ")
+            .map_or(text.len(), |e| start + 1 + e);
+        text[start..end].to_owned()
+    };
+    assert!(!entry(&reference).contains("no longer apply"), "{text}");
+    assert!(
+        entry(&gone_reference).contains("Withdrawn: its decisions no longer apply."),
+        "{text}"
+    );
+    let listed = format!("[{gone_reference}]");
+    assert_eq!(text.matches(&listed).count(), 1, "{text}");
     assert!(header(digest, "List-Unsubscribe").is_some());
     assert!(about(&messages, &reference).is_empty(), "no immediate mail");
 }
