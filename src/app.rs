@@ -370,7 +370,9 @@ async fn head_as_get(
 
 /// Gives the framework's own error responses (no route, wrong method, an
 /// extractor's plain-text error) the same problem+json shape as ours; pages
-/// that render their own HTML errors are left alone.
+/// that render their own HTML errors are left alone. Outside the API, a
+/// browser gets an error as a page, never as JSON: a bad query string or
+/// token on the lookup page is refused before its handler runs.
 fn problem_for_bare_errors<B>(
     res: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
@@ -379,18 +381,36 @@ fn problem_for_bare_errors<B>(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     let bare = content_type.is_none_or(|t| t.starts_with("text/plain"));
-    if !bare || content_type == Some(PROBLEM_JSON) {
-        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
-    }
-    let mut problem = ApiError::from_status(res.status()).error_response();
-    // Keep what the framework said besides the body, e.g. a 405's `Allow`.
+    let problem = content_type == Some(PROBLEM_JSON);
+    let accept = res.request().headers().get(header::ACCEPT);
+    let browser = !res.request().path().starts_with("/api/")
+        && crate::pages::accept::prefers_html(accept.and_then(|v| v.to_str().ok()));
+    let answer = match res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<ApiError>())
+    {
+        Some(error) if problem && browser => crate::pages::error_page(res.request(), error),
+        _ if !bare => return Ok(ErrorHandlerResponse::Response(res.map_into_left_body())),
+        _ => {
+            let error = ApiError::from_status(res.status());
+            if browser {
+                crate::pages::error_page(res.request(), &error)
+            } else {
+                error.error_response()
+            }
+        }
+    };
+    let mut answer = answer;
+    // Keep what was said besides the body, e.g. a 405's `Allow`, under the
+    // headers of the answer's own kind (a page's policy).
     for (name, value) in res.headers() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            problem.headers_mut().insert(name.clone(), value.clone());
+        if !answer.headers().contains_key(name) && name != header::CONTENT_LENGTH {
+            answer.headers_mut().insert(name.clone(), value.clone());
         }
     }
     let (req, _) = res.into_parts();
     Ok(ErrorHandlerResponse::Response(
-        ServiceResponse::new(req, problem).map_into_right_body(),
+        ServiceResponse::new(req, answer).map_into_right_body(),
     ))
 }

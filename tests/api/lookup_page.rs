@@ -176,7 +176,51 @@ backend_tests!(
     answers_in_plain_words_without_javascript,
     lists_every_model_an_ambiguous_name_matches,
     escapes_a_model_name,
+    a_browser_is_refused_with_a_page_not_json,
 );
+
+/// Requests refused before any handler runs — a repeated field, a broken
+/// token, a path nothing serves, a wrong method — still give a browser a
+/// page, and keep the API's problem documents for programs.
+async fn a_browser_is_refused_with_a_page_not_json(app: TestApp) {
+    let browser = |method, path: &str| {
+        app.request(method, path, None)
+            .header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+    };
+    let refused = [
+        (browser(reqwest::Method::GET, "/lookup?q=redmi&q=mi"), 400),
+        (
+            browser(reqwest::Method::GET, "/lookup?q=redmi").header("Authorization", "Basic x"),
+            401,
+        ),
+        (browser(reqwest::Method::GET, "/no-such-page"), 404),
+        (browser(reqwest::Method::DELETE, "/lookup"), 405),
+    ];
+    for (request, status) in refused {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status);
+        let headers = response.headers().clone();
+        let html = response.text().await.unwrap();
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{status}: {html}"
+        );
+        assert_eq!(headers["content-security-policy"], PAGE_POLICY, "{status}");
+        assert!(html.contains("<h1>"), "{status}: {html}");
+        if status == 405 {
+            assert!(headers.contains_key("allow"), "{headers:?}");
+        }
+    }
+    let api = browser(reqwest::Method::GET, "/api/v1/lookup?q=redmi&q=mi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 400);
+    assert_eq!(api.headers()["content-type"], "application/problem+json");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asks_for_a_sign_in_when_lookup_is_not_public() {
