@@ -54,33 +54,35 @@ impl StatusChange {
     }
 }
 
-/// The decisions of the revisions in force of published advisories, joined
-/// with their advisory and revision (a macro: diesel's join types are not
-/// worth spelling out for two queries).
-macro_rules! decisions_in_force_join {
+/// The decisions of every published revision of advisories that are
+/// published or superseded, joined with their advisory and revision: a
+/// revision applies until a later one, or a successor, takes effect (see
+/// [`replaced_at`]). A macro: diesel's join types are not worth spelling
+/// out for two queries.
+macro_rules! published_decisions_join {
     () => {
         advisory_decisions::table
-            .inner_join(
-                advisories::table.on(advisories::id
-                    .eq(advisory_decisions::advisory_id)
-                    .and(advisories::current_revision.eq(advisory_decisions::revision))),
-            )
+            .inner_join(advisories::table.on(advisories::id.eq(advisory_decisions::advisory_id)))
             .inner_join(
                 advisory_revisions::table.on(advisory_revisions::advisory_id
                     .eq(advisory_decisions::advisory_id)
                     .and(advisory_revisions::revision.eq(advisory_decisions::revision))),
             )
-            .filter(advisories::state.eq(AdvisoryState::Published.as_str()))
+            .filter(advisory_revisions::published_at.is_not_null())
+            .filter(advisories::state.eq_any([
+                AdvisoryState::Published.as_str(),
+                AdvisoryState::Superseded.as_str(),
+            ]))
     };
 }
 
 /// A decision's model, manufacturer and category, as stored.
 pub type ScopeRow = (Option<DbId>, Option<DbId>, Option<String>);
 
-/// advisory, reference, title, tlp, (model, manufacturer, category),
-/// decision, conditions, firmware, effective at.
+/// (advisory, revision, successor), reference, title, tlp, (model,
+/// manufacturer, category), decision, conditions, firmware, effective at.
 type DecisionRow = (
-    DbId,
+    (DbId, i32, Option<DbId>),
     Option<String>,
     String,
     String,
@@ -112,8 +114,9 @@ pub fn scope_of((model, manufacturer, category): ScopeRow) -> Result<Scope, DbEr
     }
 }
 
-fn decision_in_force(row: DecisionRow) -> Result<DecisionInForce, DbError> {
-    let (advisory_id, reference, title, tlp, scope, decision, conditions, firmware, at) = row;
+fn decision_in_force(row: DecisionRow, replaced: &Replaced) -> Result<DecisionInForce, DbError> {
+    let (key, reference, title, tlp, scope, decision, conditions, firmware, at) = row;
+    let (advisory_id, revision, successor) = key;
     Ok(DecisionInForce {
         advisory_id: advisory_id.0,
         reference: reference.unwrap_or_default(),
@@ -130,22 +133,64 @@ fn decision_in_force(row: DecisionRow) -> Result<DecisionInForce, DbError> {
             .map_err(|e| stored("firmware range", e))?,
         // Published revisions always have one; a missing one never applies.
         effective_at: at.map_or(DateTime::<Utc>::MAX_UTC, |t| t.0),
+        until: replaced.at(advisory_id.0, revision, successor.map(|s| s.0)),
     })
 }
 
-/// The decisions in force (published, current revision, not withdrawn or
-/// superseded) that apply to the given models — all models with `None` —
-/// whatever their effective date (the derivation filters by time): those
-/// naming a model, and those naming its maker (and its category).
+/// When each published revision of the advisories concerned takes effect.
+struct Replaced(HashMap<Uuid, Vec<(i32, DateTime<Utc>)>>);
+
+impl Replaced {
+    fn load(conn: &mut DbConnection, advisories: &[DbId]) -> Result<Self, DbError> {
+        let rows: Vec<(DbId, i32, Option<DbTime>)> = advisory_revisions::table
+            .filter(advisory_revisions::advisory_id.eq_any(advisories))
+            .filter(advisory_revisions::published_at.is_not_null())
+            .select((
+                advisory_revisions::advisory_id,
+                advisory_revisions::revision,
+                advisory_revisions::effective_at,
+            ))
+            .load(conn)?;
+        let mut starts: HashMap<Uuid, Vec<(i32, DateTime<Utc>)>> = HashMap::new();
+        for (advisory, revision, at) in rows {
+            let at = at.map_or(DateTime::<Utc>::MAX_UTC, |t| t.0);
+            starts.entry(advisory.0).or_default().push((revision, at));
+        }
+        Ok(Self(starts))
+    }
+
+    /// When revision `revision` of `advisory` stops applying: the first
+    /// date a later revision of it, or its `successor`, takes effect.
+    fn at(&self, advisory: Uuid, revision: i32, successor: Option<Uuid>) -> Option<DateTime<Utc>> {
+        let later = self
+            .0
+            .get(&advisory)
+            .into_iter()
+            .flatten()
+            .filter(|(number, _)| *number > revision);
+        let successor = successor.and_then(|s| self.0.get(&s)).into_iter().flatten();
+        later.chain(successor).map(|(_, at)| *at).min()
+    }
+}
+
+/// The decisions of published advisories that apply to the given models —
+/// all models with `None` — whatever their dates (the derivation asks
+/// [`DecisionInForce::applies_at`]): those naming a model, and those naming
+/// its maker (and its category). A revision an amendment or a successor
+/// replaces is among them until the replacement takes effect.
 pub fn decisions_in_force(
     conn: &mut DbConnection,
     model_ids: Option<&[DbId]>,
 ) -> Result<HashMap<Uuid, Vec<DecisionInForce>>, DbError> {
     macro_rules! in_force {
         () => {
-            decisions_in_force_join!()
+            published_decisions_join!()
                 .select((
-                    advisories::id,
+                    (
+                        advisories::id,
+                        advisory_decisions::revision,
+                        advisories::superseded_by,
+                    ),
                     advisories::reference,
                     advisory_revisions::title,
                     advisory_revisions::tlp,
@@ -161,6 +206,7 @@ pub fn decisions_in_force(
                 ))
                 .order((
                     advisory_decisions::advisory_id,
+                    advisory_decisions::revision,
                     advisory_decisions::position,
                 ))
                 .into_boxed()
@@ -171,23 +217,40 @@ pub fn decisions_in_force(
         of_models =
             of_models.filter(advisory_decisions::model_id.eq_any(ids.iter().copied().map(Some)));
     }
-    let mut by_model: HashMap<Uuid, Vec<DecisionInForce>> = HashMap::new();
-    for row in of_models.load::<DecisionRow>(conn)? {
-        let decision = decision_in_force(row)?;
-        by_model
-            .entry(decision.scope.target())
-            .or_default()
-            .push(decision);
-    }
-    let mut by_maker: HashMap<Uuid, Vec<DecisionInForce>> = HashMap::new();
-    let of_makers = in_force!().filter(advisory_decisions::manufacturer_id.is_not_null());
-    for row in of_makers.load::<DecisionRow>(conn)? {
-        let decision = decision_in_force(row)?;
-        by_maker
-            .entry(decision.scope.target())
-            .or_default()
-            .push(decision);
-    }
+    let model_rows = of_models.load::<DecisionRow>(conn)?;
+    let maker_rows = in_force!()
+        .filter(advisory_decisions::manufacturer_id.is_not_null())
+        .load::<DecisionRow>(conn)?;
+    let mut concerned: Vec<DbId> = model_rows
+        .iter()
+        .chain(&maker_rows)
+        .flat_map(|((advisory, _, successor), ..)| [Some(*advisory), *successor])
+        .flatten()
+        .collect();
+    concerned.sort();
+    concerned.dedup();
+    let replaced = Replaced::load(conn, &concerned)?;
+    let decisions =
+        |rows: Vec<DecisionRow>| -> Result<HashMap<Uuid, Vec<DecisionInForce>>, DbError> {
+            let mut by_target: HashMap<Uuid, Vec<DecisionInForce>> = HashMap::new();
+            for row in rows {
+                let decision = decision_in_force(row, &replaced)?;
+                // Replaced before it took effect: it never applies.
+                if decision
+                    .until
+                    .is_some_and(|until| until <= decision.effective_at)
+                {
+                    continue;
+                }
+                by_target
+                    .entry(decision.scope.target())
+                    .or_default()
+                    .push(decision);
+            }
+            Ok(by_target)
+        };
+    let mut by_model = decisions(model_rows)?;
+    let by_maker = decisions(maker_rows)?;
     if by_maker.is_empty() {
         return Ok(by_model);
     }
@@ -355,8 +418,26 @@ pub fn settle_due(
     if due.is_empty() {
         return Ok(Vec::new());
     }
+    // What a revision that took effect replaces ends now: the earlier
+    // revisions of its advisory, and the advisories it supersedes.
+    let superseded: Vec<DbId> = advisories::table
+        .filter(advisories::superseded_by.eq_any(due.iter().copied().map(Some)))
+        .select(advisories::id)
+        .load(conn)?;
+    let concerned: Vec<DbId> = due.into_iter().chain(superseded).collect();
+    let scopes: Vec<(DbId, ScopeRow)> = published_decisions_join!()
+        .filter(advisories::id.eq_any(&concerned))
+        .select((
+            advisories::id,
+            (
+                advisory_decisions::model_id,
+                advisory_decisions::manufacturer_id,
+                advisory_decisions::category,
+            ),
+        ))
+        .load(conn)?;
     let mut due_scopes = Vec::new();
-    for (advisory_id, scopes) in super::group(due) {
+    for (advisory_id, scopes) in super::group(scopes) {
         let scopes = scopes
             .into_iter()
             .map(scope_of)
@@ -396,28 +477,24 @@ pub fn any_due(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<bool, DbEr
     Ok(!came_due(conn, now, 1)?.is_empty())
 }
 
-/// Up to `limit` decisions in force whose effective date came since the
-/// last settling and is not after `now`: (advisory, scope).
-fn came_due(
-    conn: &mut DbConnection,
-    now: DateTime<Utc>,
-    limit: i64,
-) -> Result<Vec<(DbId, ScopeRow)>, DbError> {
+/// Up to `limit` advisories with a published revision that took effect
+/// since the last settling and not after `now`.
+fn came_due(conn: &mut DbConnection, now: DateTime<Utc>, limit: i64) -> Result<Vec<DbId>, DbError> {
     let through: DbTime = clearance_settled::table
         .find(1)
         .select(clearance_settled::through)
         .first(conn)?;
-    Ok(decisions_in_force_join!()
+    Ok(advisory_revisions::table
+        .inner_join(advisories::table.on(advisories::id.eq(advisory_revisions::advisory_id)))
+        .filter(advisory_revisions::published_at.is_not_null())
+        .filter(advisories::state.eq_any([
+            AdvisoryState::Published.as_str(),
+            AdvisoryState::Superseded.as_str(),
+        ]))
         .filter(advisory_revisions::effective_at.gt(through))
         .filter(advisory_revisions::effective_at.le(DbTime(now)))
-        .select((
-            advisories::id,
-            (
-                advisory_decisions::model_id,
-                advisory_decisions::manufacturer_id,
-                advisory_decisions::category,
-            ),
-        ))
+        .select(advisories::id)
+        .distinct()
         .limit(limit)
         .load(conn)?)
 }

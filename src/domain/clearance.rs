@@ -169,9 +169,19 @@ pub struct DecisionInForce {
     /// The firmware range the decision is limited to.
     pub firmware: Option<FirmwareRange>,
     pub effective_at: DateTime<Utc>,
+    /// When it stops applying because what replaces it takes effect: a
+    /// later revision of its advisory, or the advisory superseding it.
+    /// Until then it stands, so that nothing lapses in between.
+    pub until: Option<DateTime<Utc>>,
 }
 
 impl DecisionInForce {
+    /// Whether it applies at `now`: its date has come, and what replaces
+    /// it has not taken effect yet.
+    pub fn applies_at(&self, now: DateTime<Utc>) -> bool {
+        self.effective_at <= now && self.until.is_none_or(|until| now < until)
+    }
+
     fn covers(&self, piece: &Span) -> bool {
         self.firmware
             .as_ref()
@@ -380,7 +390,8 @@ impl Outcome {
 }
 
 /// Derives a model's clearance at `now` from the decisions that apply to it
-/// (only those whose effective date has come count) and its open review,
+/// (only those whose effective date has come and which nothing has replaced
+/// yet count) and its open review,
 /// if any; `undecided_since` is the "since" of a status no decision explains
 /// (the model's last change of clearance, or its registration). With
 /// `firmware`, the answer for that version; without, the answer for every
@@ -392,8 +403,7 @@ pub fn derive(
     undecided_since: DateTime<Utc>,
     firmware: Option<&FirmwareVersion>,
 ) -> Clearance {
-    let in_force: Vec<&DecisionInForce> =
-        decisions.iter().filter(|d| d.effective_at <= now).collect();
+    let in_force: Vec<&DecisionInForce> = decisions.iter().filter(|d| d.applies_at(now)).collect();
     let outcome_where = |covers: &dyn Fn(&DecisionInForce) -> bool| {
         let covering = in_force.iter().copied().filter(|d| covers(d)).collect();
         Outcome::of(covering, review, undecided_since)
@@ -488,6 +498,7 @@ mod tests {
                 .then(|| "work profile only".into()),
             firmware: None,
             effective_at: at(days_ago),
+            until: None,
         }
     }
 
@@ -530,6 +541,21 @@ mod tests {
         let c = derive(&[], Some(review), now(), now(), None);
         assert_eq!(c.status, ClearanceStatus::UnderReview);
         assert_eq!(c.review, Some(review));
+    }
+
+    /// A decision replaced later (`until`) decides up to that moment, and
+    /// from it the replacement does.
+    #[test]
+    fn a_replaced_decision_applies_until_its_replacement_takes_effect() {
+        let mut prohibited = decision(Decision::Prohibited, 5);
+        prohibited.until = Some(at(-1));
+        let mut restricted = decision(Decision::Restricted, -1);
+        restricted.conditions = Some("work profile only".into());
+        let both = [prohibited, restricted];
+        let status = |when| derive(&both, None, when, at(9), None).status;
+        assert_eq!(status(now()), ClearanceStatus::Prohibited);
+        assert_eq!(status(at(-1)), ClearanceStatus::Restricted, "at the moment");
+        assert_eq!(status(at(-2)), ClearanceStatus::Restricted);
     }
 
     #[test]

@@ -381,6 +381,7 @@ pub fn advisory_says(decisions: &[DecisionSpec], name: impl Fn(Scope) -> String)
                     conditions: d.conditions.as_ref().map(ToString::to_string),
                     firmware: d.firmware.clone(),
                     effective_at: ever,
+                    until: None,
                 })
                 .collect();
             must_do(&name(scope), &derive(&own, None, ever, ever, None))
@@ -436,6 +437,7 @@ mod tests {
                 .then(|| "work profile only".into()),
             firmware: firmware.map(|f| FirmwareRange::parse(f).unwrap()),
             effective_at: now(),
+            until: None,
         }
     }
 

@@ -890,7 +890,68 @@ mod effective_dates {
     crate::backend_tests!(with SpawnOptions {
         clock: Clock::stopped_at(chrono::Utc::now().trunc_subsecs(0)),
         ..SpawnOptions::default()
-    } => a_decision_applies_when_its_effective_date_comes, a_review_s_etag_moves_when_it_falls_overdue_and_when_it_closes);
+    } => a_decision_applies_when_its_effective_date_comes, a_review_s_etag_moves_when_it_falls_overdue_and_when_it_closes, a_replacement_taking_effect_later_leaves_the_decision_standing_until_then);
+}
+
+/// An amendment, or an advisory superseding another, that takes effect
+/// later leaves the decision it replaces standing until then: a prohibited
+/// phone is never "not assessed" in between, in the lookup or as stored.
+async fn a_replacement_taking_effect_later_leaves_the_decision_standing_until_then(app: TestApp) {
+    let story = redmi_with_evidence(&app).await;
+    let id = draft(&app, &prohibition(&story)).await;
+    publish(&app, &id).await;
+    let tac_status = async || {
+        lookup(&app, &format!("tac={REDMI_TAC}")).await["matches"][0]["clearance"]["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let settles_to = async |status: &str| {
+        assert_eq!(tac_status().await, status, "the lookup");
+        wait_for(
+            &format!("the stored status to be {status}"),
+            std::time::Duration::from_secs(10),
+            async || status_of(&app, &story.model_id).await == status,
+        )
+        .await;
+    };
+    let day = chrono::Duration::days(1);
+
+    // Amended to restricted, from tomorrow.
+    act(&app, &id, "amend", Role::Analyst, &json!({})).await;
+    let path = format!("/api/v1/advisories/{id}");
+    let etag = app.get(&path, Some(Role::Analyst)).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let restricted = json!({
+        "decisions": [{"model_id": story.model_id, "decision": "restricted",
+                       "conditions": "Only with the work profile."}],
+        "effective_at": (app.clock.now() + day).to_rfc3339(),
+    });
+    let edited = app
+        .patch(&path, Some(Role::Analyst), &restricted, Some(&etag))
+        .await;
+    assert_eq!(edited.status(), 200);
+    publish(&app, &id).await;
+    settles_to("prohibited").await;
+    app.clock.advance(day);
+    settles_to("restricted").await;
+
+    // Superseded by an approval, from the day after.
+    let mut approval = prohibition(&story);
+    approval["decisions"] = json!([{"model_id": story.model_id, "decision": "approved"}]);
+    approval["supersedes"] = json!([id]);
+    approval["effective_at"] = json!((app.clock.now() + day).to_rfc3339());
+    let successor = draft(&app, &approval).await;
+    publish(&app, &successor).await;
+    assert_eq!(
+        body(app.get(&path, Some(Role::Reader)).await).await["state"],
+        "superseded"
+    );
+    settles_to("restricted").await;
+    app.clock.advance(day);
+    settles_to("approved").await;
 }
 
 /// `ETag` on single resources: a review's moves whenever what a read of
