@@ -14,7 +14,9 @@ use sha2::{Digest, Sha256, Sha512};
 
 use crate::backend_tests;
 use crate::helpers::{TestApp, body, problem};
-use crate::workflow::{act, draft, every_phone_of, prohibition, publish, redmi_with_evidence};
+use crate::workflow::{
+    act, amend, draft, every_phone_of, prohibition, publish, redmi_with_evidence,
+};
 
 /// Resolves the schemas' `$ref`s by file name to the local copies.
 struct LocalSchemas;
@@ -241,21 +243,9 @@ async fn an_amended_advisory_has_two_revisions(app: TestApp) {
     let story = redmi_with_evidence(&app).await;
     let id = draft(&app, &prohibition(&story)).await;
     publish(&app, &id).await;
-    act(&app, &id, "amend", Role::Analyst, &json!({})).await;
-    let path = format!("/api/v1/advisories/{id}");
-    let etag = app.get(&path, Some(Role::Analyst)).await.headers()["etag"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let edited = app
-        .patch(
-            &path,
-            Some(Role::Analyst),
-            &json!({"body": "Update: the vendor made the service opt-in. The prohibition stands."}),
-            Some(&etag),
-        )
-        .await;
-    assert_eq!(edited.status(), 200);
+    let reworded =
+        json!({"body": "Update: the vendor made the service opt-in. The prohibition stands."});
+    amend(&app, &id, &reworded).await;
     // The amendment in progress does not show.
     assert_eq!(
         csaf(&app, &id).await["document"]["tracking"]["version"],

@@ -121,6 +121,19 @@ pub async fn act(
     .await
 }
 
+/// Opens an amendment of published advisory `id` and makes `change` to it,
+/// as `analyst-1`; publishing it is the caller's.
+pub async fn amend(app: &TestApp, id: &str, change: &Value) {
+    let opened = act(app, id, "amend", Role::Analyst, &json!({})).await;
+    assert_eq!(opened.status(), 200, "amending");
+    let etag = opened.headers()["etag"].to_str().unwrap().to_owned();
+    let path = format!("/api/v1/advisories/{id}");
+    let edited = app
+        .patch(&path, Some(Role::Analyst), change, Some(&etag))
+        .await;
+    assert_eq!(edited.status(), 200, "editing the amendment");
+}
+
 /// Withdraws a published advisory as `approver-1`, for `reason`.
 pub async fn withdraw(app: &TestApp, id: &str, reason: &str) {
     let response = act(
@@ -918,21 +931,12 @@ async fn a_replacement_taking_effect_later_leaves_the_decision_standing_until_th
     let day = chrono::Duration::days(1);
 
     // Amended to restricted, from tomorrow.
-    act(&app, &id, "amend", Role::Analyst, &json!({})).await;
-    let path = format!("/api/v1/advisories/{id}");
-    let etag = app.get(&path, Some(Role::Analyst)).await.headers()["etag"]
-        .to_str()
-        .unwrap()
-        .to_owned();
     let restricted = json!({
         "decisions": [{"model_id": story.model_id, "decision": "restricted",
                        "conditions": "Only with the work profile."}],
         "effective_at": (app.clock.now() + day).to_rfc3339(),
     });
-    let edited = app
-        .patch(&path, Some(Role::Analyst), &restricted, Some(&etag))
-        .await;
-    assert_eq!(edited.status(), 200);
+    amend(&app, &id, &restricted).await;
     publish(&app, &id).await;
     settles_to("prohibited").await;
     app.clock.advance(day);
@@ -945,6 +949,7 @@ async fn a_replacement_taking_effect_later_leaves_the_decision_standing_until_th
     approval["effective_at"] = json!((app.clock.now() + day).to_rfc3339());
     let successor = draft(&app, &approval).await;
     publish(&app, &successor).await;
+    let path = format!("/api/v1/advisories/{id}");
     assert_eq!(
         body(app.get(&path, Some(Role::Reader)).await).await["state"],
         "superseded"
