@@ -74,9 +74,19 @@ crate::text_enum! {
     }
 }
 
-/// The key an address is unique under: trimmed and lower-cased.
+/// The key an address is unique under, and counted under against the
+/// daily cap: trimmed, lower-cased, its domain in the ASCII form mail is
+/// routed by (IDNA), so that `ｅxample.org` in full-width letters, a
+/// decomposed `ä` and `xn--` spellings are one domain, not each a new cap.
 pub fn email_key(email: &str) -> String {
-    email.trim().to_lowercase()
+    let email = email.trim();
+    match email.rsplit_once('@') {
+        Some((local, domain)) => {
+            let domain = idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_lowercase());
+            format!("{}@{domain}", local.to_lowercase())
+        }
+        None => email.to_lowercase(),
+    }
 }
 
 /// When to try again after `attempts` failed ones: exponential from `base`,
@@ -92,6 +102,28 @@ pub fn retry_delay(base: std::time::Duration, attempts: u32, jitter: f64) -> std
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spellings_of_one_address_share_its_key() {
+        for same in [
+            " Victim@Example.org ",
+            "victim@EXAMPLE.ORG",
+            "victim@\u{ff45}xample.org",
+        ] {
+            assert_eq!(email_key(same), "victim@example.org", "{same:?}");
+        }
+        for same in [
+            "victim@ex\u{e4}mple.org",
+            "victim@exa\u{308}mple.org",
+            "victim@xn--exmple-cua.org",
+        ] {
+            assert_eq!(email_key(same), "victim@xn--exmple-cua.org", "{same:?}");
+        }
+        assert_ne!(
+            email_key("Victim@example.org"),
+            email_key("victim@example.com")
+        );
+    }
 
     #[test]
     fn a_state_finds_exactly_the_rows_that_read_as_it() {

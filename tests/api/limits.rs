@@ -190,6 +190,18 @@ async fn one_address_is_sent_at_most_three_mails_a_day_with_the_same_answer(back
         assert_eq!(form.status(), 200);
     }
     assert_eq!(mails(), 3);
+    // Other spellings of the same address (full-width letters) count along.
+    for i in 0..20 {
+        let response = app
+            .request(Method::POST, "/api/v1/subscriptions", None)
+            .header("X-Forwarded-For", format!("192.0.2.{i}"))
+            .json(&json!({"email": "victim@\u{ff45}xample.org", "filter": {}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+    assert_eq!(mails(), 3);
     // A confirmed address is offered its manage link no more often.
     app.execute_sql("UPDATE subscriptions SET state = 'confirmed'")
         .unwrap();
