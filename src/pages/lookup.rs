@@ -35,11 +35,17 @@ pub struct Verdict {
     pub tone: &'static str,
     /// Manufacturer and name.
     pub model: String,
-    /// The deciding advisory's reference, page and title, when the visitor
-    /// may read it.
-    pub reference: Option<String>,
+    /// The advisories behind the answer that the visitor may read, each
+    /// once: several when versions are decided differently.
+    pub decided_by: Vec<DecidedBy>,
+}
+
+/// An advisory behind an answer: its reference, page and title.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DecidedBy {
+    pub reference: String,
     pub page: Option<String>,
-    pub title: Option<String>,
+    pub title: String,
 }
 
 #[derive(Template)]
@@ -163,15 +169,22 @@ fn mistyped(error: &DeviceIdError) -> String {
 
 /// A match in plain words.
 fn verdict(found: &LookupMatch, wording: Wording) -> Verdict {
-    let deciding = found.clearance.advisories.first();
+    let mut decided_by: Vec<DecidedBy> = Vec::new();
+    for advisory in &found.clearance.advisories {
+        if decided_by.iter().all(|d| d.reference != advisory.reference) {
+            decided_by.push(DecidedBy {
+                reference: advisory.reference.clone(),
+                page: advisory.page.clone(),
+                title: advisory.title.clone(),
+            });
+        }
+    }
     Verdict {
         headline: wording.headline,
         details: wording.details,
         tone: wording.tone.class(),
         model: wording::model_name(&found.model.manufacturer.name, &found.model.name),
-        reference: deciding.map(|a| a.reference.clone()),
-        page: deciding.and_then(|a| a.page.clone()),
-        title: deciding.map(|a| a.title.clone()),
+        decided_by,
     }
 }
 

@@ -177,7 +177,42 @@ backend_tests!(
     lists_every_model_an_ambiguous_name_matches,
     escapes_a_model_name,
     a_browser_is_refused_with_a_page_not_json,
+    an_answer_split_by_version_names_each_advisory_behind_it,
 );
+
+/// Every Xiaomi phone prohibited by one advisory, the Redmi 1S allowed
+/// from 6.3.1 by another: the answer names both, each once.
+async fn an_answer_split_by_version_names_each_advisory_behind_it(app: TestApp) {
+    let story = redmi_with_evidence(&app).await;
+    let maker = body(app.get("/api/v1/manufacturers", Some(Role::Reader)).await).await["items"][0]
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let circular = draft(&app, &every_phone_of(&maker, &story)).await;
+    let circular = publish(&app, &circular).await["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut approval = prohibition(&story);
+    approval["title"] = json!("The updated Redmi 1S may be used");
+    approval["decisions"] = json!([
+        {"model_id": story.model_id, "decision": "approved", "firmware": ">=6.3.1"},
+    ]);
+    let approval = draft(&app, &approval).await;
+    let approval = publish(&app, &approval).await["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _, html) = page(&app, "/lookup", &[("q", "redmi 1s")]).await;
+    assert_eq!(status, 200);
+    for said in [
+        format!("<strong>{circular}</strong></a>: Refrain from using Xiaomi phones"),
+        format!("<strong>{approval}</strong></a>: The updated Redmi 1S may be used"),
+    ] {
+        assert_eq!(html.matches(&said).count(), 1, "{said}: {html}");
+    }
+}
 
 /// Requests refused before any handler runs — a repeated field, a broken
 /// token, a path nothing serves, a wrong method — still give a browser a
