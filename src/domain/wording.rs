@@ -252,6 +252,17 @@ fn instruction(status: ClearanceStatus) -> Option<&'static str> {
     }
 }
 
+/// What the lookup says above models that only resemble the name asked
+/// (`found` of them): they may not be the phone in hand.
+pub fn no_exact_match(asked: &str, found: usize) -> String {
+    let check = if found == 1 {
+        "check that the model below is yours"
+    } else {
+        "check which of the models below is yours"
+    };
+    format!("No model is called exactly “{asked}”: {check}.")
+}
+
 /// How a list of advisories (the feed, a digest) marks one that no longer
 /// applies: a note for its title and a sentence; `None` while in force.
 pub fn no_longer_applies(state: AdvisoryState) -> Option<(&'static str, &'static str)> {

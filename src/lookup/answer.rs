@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::index::MatchedBy;
 use super::{IndexedModel, LookupIndex};
 use crate::config::Settings;
 use crate::domain::advisory::Viewer;
@@ -67,6 +68,9 @@ pub struct MatchedModel {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LookupMatch {
     pub model: MatchedModel,
+    /// How the model answers what was asked: `name_start` and `words` say
+    /// it may be another model than the one asked about.
+    pub matched_by: MatchedBy,
     pub clearance: Clearance,
 }
 
@@ -75,9 +79,9 @@ pub struct LookupAnswer {
     pub query: LookupQuery,
     /// Best match first; empty when nothing matches (an unknown TAC too).
     pub matches: Vec<LookupMatch>,
-    /// When nothing matches, what to tell the person asking, as the lookup
-    /// page says it: a number no model claims has not been assessed, and
-    /// whom to ask.
+    /// What to tell the person asking, as the lookup page says it, when
+    /// nothing matches (a number no model claims has not been assessed, and
+    /// whom to ask) or when the models found only resemble the name asked.
     #[schema(
         example = "This phone is not in the register — it has not been assessed. Ask your security office before you use it."
     )]
@@ -111,14 +115,18 @@ pub fn answer(
     now: DateTime<Utc>,
 ) -> LookupAnswer {
     let by_name = matches!(question.key, LookupKey::Text(_));
-    let (kind, value, tac, found): (_, _, _, Vec<IndexedModel>) = match question.key {
+    let (kind, value, tac, found): (_, _, _, Vec<(MatchedBy, IndexedModel)>) = match question.key {
         LookupKey::Text(text) => {
             let found = index.search(&text, question.limit);
             ("text", text, None, found)
         }
         LookupKey::Imei(imei) => {
             let tac = imei.tac();
-            let found = index.by_tac(&tac).into_iter().collect();
+            let found = index
+                .by_tac(&tac)
+                .into_iter()
+                .map(|m| (MatchedBy::Number, m))
+                .collect();
             (
                 "imei",
                 imei.as_str().to_owned(),
@@ -127,7 +135,11 @@ pub fn answer(
             )
         }
         LookupKey::Tac(tac) => {
-            let found = index.by_tac(&tac).into_iter().collect();
+            let found = index
+                .by_tac(&tac)
+                .into_iter()
+                .map(|m| (MatchedBy::Number, m))
+                .collect();
             (
                 "tac",
                 tac.as_str().to_owned(),
@@ -137,14 +149,19 @@ pub fn answer(
         }
     };
     let firmware = question.firmware;
-    let message = found
-        .is_empty()
-        .then(|| nothing_found(by_name, &value, reader.contact));
+    let message = match found.first() {
+        None => Some(nothing_found(by_name, &value, reader.contact)),
+        Some((matched, _)) if matched.is_approximate() => {
+            Some(wording::no_exact_match(&value, found.len()))
+        }
+        Some(_) => None,
+    };
     LookupAnswer {
         message,
         matches: found
             .into_iter()
-            .map(|m| LookupMatch {
+            .map(|(matched_by, m)| LookupMatch {
+                matched_by,
                 model: MatchedModel {
                     id: m.id(),
                     name: m.name().to_owned(),

@@ -21,6 +21,45 @@ use crate::domain::imei::Tac;
 use crate::domain::registry::ManufacturerRef;
 use crate::domain::text::{compact, words};
 
+crate::text_enum! {
+    /// How a model answers the question asked.
+    pub enum MatchedBy {
+        /// Its name, an alias or a model number is the text asked.
+        Name,
+        /// The text is its maker's name and its own.
+        MakerAndName,
+        /// Its name begins with the text: maybe another model.
+        NameStart,
+        /// The text is its maker's name: all the maker's models.
+        Maker,
+        /// Each word of the text begins a word of its names: maybe another
+        /// model.
+        Words,
+        /// Its TAC, asked for or in the IMEI asked for.
+        Number,
+    }
+}
+
+impl MatchedBy {
+    /// Whether the model may be another than the one asked about: the
+    /// text only begins its name, or shares words with it.
+    pub fn is_approximate(self) -> bool {
+        matches!(self, Self::NameStart | Self::Words)
+    }
+}
+
+impl From<Score> for MatchedBy {
+    fn from(score: Score) -> Self {
+        match score {
+            Score::Exact => Self::Name,
+            Score::QualifiedName => Self::MakerAndName,
+            Score::Prefix => Self::NameStart,
+            Score::Manufacturer => Self::Maker,
+            Score::Words => Self::Words,
+        }
+    }
+}
+
 /// How well a model matches a text query; higher is better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Score {
@@ -201,7 +240,7 @@ impl LookupIndex {
     }
 
     /// The models a free-text query names, best match first, at most `limit`.
-    pub fn search(&self, query: &str, limit: usize) -> Vec<IndexedModel<'_>> {
+    pub fn search(&self, query: &str, limit: usize) -> Vec<(MatchedBy, IndexedModel<'_>)> {
         let key = compact(query);
         if key.is_empty() {
             return Vec::new();
@@ -270,7 +309,10 @@ impl LookupIndex {
             ranked.truncate(limit);
         }
         ranked.sort_unstable_by(order);
-        ranked.into_iter().map(|(_, model)| model).collect()
+        ranked
+            .into_iter()
+            .map(|(score, model)| (score.into(), model))
+            .collect()
     }
 
     /// The first [`PROBE_CAP`] entries, in (name, id) order, of the names
@@ -565,8 +607,8 @@ mod tests {
         index_of(&[&xiaomi, &apple], models)
     }
 
-    fn names_of(hits: Vec<IndexedModel<'_>>) -> Vec<&str> {
-        hits.into_iter().map(|m| m.name()).collect()
+    fn names_of(hits: Vec<(MatchedBy, IndexedModel<'_>)>) -> Vec<&str> {
+        hits.into_iter().map(|(_, m)| m.name()).collect()
     }
 
     #[test]
@@ -586,6 +628,29 @@ mod tests {
                 "query {query:?}"
             );
         }
+    }
+
+    #[test]
+    fn each_model_found_says_how_it_matched() {
+        let index = sample();
+        let matched = |query| {
+            let found = index.search(query, 10);
+            found
+                .iter()
+                .map(|(by, m)| (*by, m.name().to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let one = |by, name: &str| vec![(by, name.to_owned())];
+        assert_eq!(matched("hongmi 1s"), one(MatchedBy::Name, "Redmi 1S"));
+        assert_eq!(
+            matched("xiaomi redmi 1s"),
+            one(MatchedBy::MakerAndName, "Redmi 1S")
+        );
+        assert_eq!(matched("iphone 5"), one(MatchedBy::NameStart, "iPhone 5s"));
+        assert_eq!(matched("apple"), one(MatchedBy::Maker, "iPhone 5s"));
+        assert_eq!(matched("note redmi"), one(MatchedBy::Words, "Redmi Note"));
+        assert!(MatchedBy::NameStart.is_approximate() && MatchedBy::Words.is_approximate());
+        assert!(!MatchedBy::Name.is_approximate() && !MatchedBy::Maker.is_approximate());
     }
 
     #[test]
@@ -805,7 +870,7 @@ mod tests {
                 let whole = index_of(&refs, now.iter().map(|(id, spec)| build(*id, &makers, spec)).collect());
                 prop_assert_eq!(layered.len(), whole.len());
                 let answer = |index: &LookupIndex, q: &str, limit| -> Vec<Uuid> {
-                    index.search(q, limit).into_iter().map(|m| m.id()).collect()
+                    index.search(q, limit).into_iter().map(|(_, m)| m.id()).collect()
                 };
                 let fixed = ["xiao mi", "mi", "redmi", "9 x", "pro 9", "re", "x"];
                 for query in queries.iter().map(String::as_str).chain(fixed) {

@@ -13,6 +13,7 @@ crate::backend_tests!(
     an_unknown_tac_or_imei_answers_no_match,
     an_imei_with_a_wrong_check_digit_is_refused_not_missed,
     a_name_longer_than_any_is_refused_at_once,
+    a_model_that_only_resembles_the_name_asked_is_flagged,
     a_model_registered_a_moment_ago_is_found_at_once,
     the_best_match_comes_first,
     lookup_answers_the_derived_clearance,
@@ -194,6 +195,32 @@ async fn a_name_longer_than_any_is_refused_at_once(app: TestApp) {
     let longest = "x".repeat(401);
     let answer = lookup(&app, &format!("q={longest}")).await;
     assert_eq!(answer["matches"], json!([]));
+}
+
+/// "iphone 5" finds the iPhone 5s, a different phone: the answer says the
+/// name was not found exactly, on the API and on the page.
+async fn a_model_that_only_resembles_the_name_asked_is_flagged(app: TestApp) {
+    let apple = app.manufacturer("Apple").await;
+    app.model(&apple, "iPhone 5s", &["35203506"]).await;
+    let near = lookup(&app, "q=iphone%205").await;
+    assert_eq!(near["matches"][0]["matched_by"], "name_start");
+    let warning = "No model is called exactly “iphone 5”: check that the model below is yours.";
+    assert_eq!(near["message"], warning);
+    let exact = lookup(&app, "q=iphone%205s").await;
+    assert_eq!(exact["matches"][0]["matched_by"], "name");
+    assert_eq!(exact["message"], Value::Null);
+    let by_tac = lookup(&app, "tac=35203506").await;
+    assert_eq!(by_tac["matches"][0]["matched_by"], "number");
+    let page = app
+        .request(Method::GET, "/lookup?q=iphone+5", None)
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(warning), "{page}");
 }
 
 async fn a_model_registered_a_moment_ago_is_found_at_once(app: TestApp) {
