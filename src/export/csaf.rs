@@ -80,6 +80,18 @@ pub struct Source {
     pub models: HashMap<Uuid, Model>,
     /// The reference of the advisory that superseded this one.
     pub superseded_by: Option<String>,
+    /// When that advisory takes effect: until then this one still applies.
+    pub successor_effective_at: Option<DateTime<Utc>>,
+}
+
+impl Source {
+    /// When the advisory that superseded this one takes effect, if that is
+    /// after the supersession: this one's decisions stand until then.
+    pub fn stands_until(&self) -> Option<DateTime<Utc>> {
+        let superseded_at = self.advisory.superseded_at?;
+        self.successor_effective_at
+            .filter(|effective| *effective > superseded_at)
+    }
 }
 
 /// Loads what the document of advisory `id` needs; `None` when the advisory
@@ -104,9 +116,13 @@ pub fn load(conn: &mut DbConnection, id: Uuid) -> Result<Option<Source>, DbError
             entry.insert(models::get(conn, model_id)?);
         }
     }
-    let superseded_by = match advisory.superseded_by {
-        Some(by) => advisories::get(conn, by)?.reference,
-        None => None,
+    let (superseded_by, successor_effective_at) = match advisory.superseded_by {
+        Some(by) => {
+            let successor = advisories::get(conn, by)?;
+            let effective_at = successor.current.and_then(|c| c.content.effective_at);
+            (successor.reference, effective_at)
+        }
+        None => (None, None),
     };
     Ok(Some(Source {
         revisions: advisories::published_revisions(conn, id)?,
@@ -114,6 +130,7 @@ pub fn load(conn: &mut DbConnection, id: Uuid) -> Result<Option<Source>, DbError
         evidence: found,
         models,
         superseded_by,
+        successor_effective_at,
     }))
 }
 
@@ -523,12 +540,19 @@ fn document_notes(source: &Source, current: &RevisionRecord) -> Vec<Note> {
             category: NoteCategory::General,
             title: "Superseded".into(),
             text: format!(
-                "This advisory was superseded on {} by {}; its decisions no longer apply.",
+                "This advisory was superseded on {} by {}; {}.",
                 at.format("%Y-%m-%d"),
                 source
                     .superseded_by
                     .as_deref()
-                    .unwrap_or("a later advisory")
+                    .unwrap_or("a later advisory"),
+                match source.stands_until() {
+                    Some(until) => format!(
+                        "that takes effect on {}, and its decisions apply until then",
+                        until.format("%Y-%m-%d")
+                    ),
+                    None => "its decisions no longer apply".into(),
+                }
             ),
         });
     }

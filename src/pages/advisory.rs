@@ -34,9 +34,12 @@ struct EvidenceView {
     links: Vec<String>,
 }
 
-/// What stopped the advisory applying, said at the top of the page.
+/// What stopped the advisory applying, or will, said at the top of the page.
 struct Ended {
     sentence: String,
+    /// The day its successor takes effect, while its own decisions still
+    /// stand.
+    in_force_until: Option<String>,
     /// The successor's reference and page.
     successor: Option<(String, String)>,
 }
@@ -45,6 +48,8 @@ struct Ended {
 struct Readable {
     title: String,
     ended: Option<Ended>,
+    /// Whether its decisions apply now (or will from their date).
+    applies: bool,
     severity: String,
     tlp: String,
     published: String,
@@ -134,6 +139,7 @@ fn readable(
         return None;
     }
     let release = Release::of(advisory, &source.revisions, source.superseded_by.as_deref())?;
+    let ended = ended(source, now);
     let name = |scope| {
         current
             .target_names
@@ -146,7 +152,8 @@ fn readable(
     let base = settings.public_url.as_str().trim_end_matches('/');
     Some(Readable {
         title: content.title.to_string(),
-        ended: ended(source),
+        applies: ended.as_ref().is_none_or(|e| e.in_force_until.is_some()),
+        ended,
         severity: content.severity.to_string(),
         tlp: format!(
             "TLP:{}",
@@ -196,8 +203,8 @@ fn readable(
     })
 }
 
-/// Whether and why the advisory no longer applies.
-fn ended(source: &Source) -> Option<Ended> {
+/// Whether and why the advisory no longer applies (at `now`), or will not.
+fn ended(source: &Source, now: DateTime<Utc>) -> Option<Ended> {
     let advisory = &source.advisory;
     match (advisory.lifecycle.state, &advisory.withdrawn) {
         (AdvisoryState::Withdrawn, Some(withdrawal)) => Some(Ended {
@@ -207,14 +214,27 @@ fn ended(source: &Source) -> Option<Ended> {
                 withdrawal.reason
             ),
             successor: None,
+            in_force_until: None,
         }),
         (AdvisoryState::Superseded, _) => Some(Ended {
             sentence: format!(
-                "Superseded{}: its decisions no longer apply.",
+                "Superseded{}: {}.",
                 advisory
                     .superseded_at
-                    .map_or(String::new(), |at| format!(" on {}", day(at)))
+                    .map_or(String::new(), |at| format!(" on {}", day(at))),
+                match source.stands_until() {
+                    Some(until) if until > now => format!(
+                        "its successor takes effect on {}, and its decisions apply until then",
+                        day(until)
+                    ),
+                    Some(until) => format!(
+                        "its decisions applied until {}, when its successor took effect",
+                        day(until)
+                    ),
+                    None => "its decisions no longer apply".into(),
+                }
             ),
+            in_force_until: source.stands_until().filter(|until| *until > now).map(day),
             // A link within the site: relative, so it works whatever
             // address the visitor came by.
             successor: source

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, SpawnOptions, TestApp, body, problem, wait_for};
+use crate::helpers::{Backend, SpawnOptions, TestApp, body, page, problem, wait_for};
 
 const REDMI_TAC: &str = "86452102";
 const IMEI: &str = "864521021234562";
@@ -912,7 +912,10 @@ mod effective_dates {
 async fn a_replacement_taking_effect_later_leaves_the_decision_standing_until_then(app: TestApp) {
     let story = redmi_with_evidence(&app).await;
     let id = draft(&app, &prohibition(&story)).await;
-    publish(&app, &id).await;
+    let reference = publish(&app, &id).await["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let tac_status = async || {
         lookup(&app, &format!("tac={REDMI_TAC}")).await["matches"][0]["clearance"]["status"]
             .as_str()
@@ -955,8 +958,23 @@ async fn a_replacement_taking_effect_later_leaves_the_decision_standing_until_th
         "superseded"
     );
     settles_to("restricted").await;
+    // Its page says so too: in force until its successor takes effect.
+    let superseded_page = async || page(&app, &format!("/advisories/{reference}"), &[]).await.2;
+    let until = (app.clock.now() + day).format("%-d %B %Y").to_string();
+    let html = superseded_page().await;
+    assert!(
+        html.contains(&format!("<dd>In force until {until}</dd>")),
+        "{html}"
+    );
+    assert!(html.contains("its decisions apply until then"), "{html}");
     app.clock.advance(day);
     settles_to("approved").await;
+    let html = superseded_page().await;
+    assert!(html.contains("<dd>No longer in force</dd>"), "{html}");
+    assert!(
+        html.contains(&format!("its decisions applied until {until}")),
+        "{html}"
+    );
 }
 
 /// `ETag` on single resources: a review's moves whenever what a read of
