@@ -79,6 +79,9 @@ pub struct LookupAnswer {
     pub query: LookupQuery,
     /// Best match first; empty when nothing matches (an unknown TAC too).
     pub matches: Vec<LookupMatch>,
+    /// More models match the name than `limit` let through: a longer name
+    /// narrows the answer.
+    pub more_matches: bool,
     /// What to tell the person asking, as the lookup page says it, when
     /// nothing matches (a number no model claims has not been assessed, and
     /// whom to ask) or when the models found only resemble the name asked.
@@ -117,7 +120,7 @@ pub fn answer(
     let by_name = matches!(question.key, LookupKey::Text(_));
     let (kind, value, tac, found): (_, _, _, Vec<(MatchedBy, IndexedModel)>) = match question.key {
         LookupKey::Text(text) => {
-            let found = index.search(&text, question.limit);
+            let found = index.search(&text, question.limit + 1);
             ("text", text, None, found)
         }
         LookupKey::Imei(imei) => {
@@ -149,6 +152,9 @@ pub fn answer(
         }
     };
     let firmware = question.firmware;
+    let mut found = found;
+    let more_matches = found.len() > question.limit;
+    found.truncate(question.limit);
     let message = match found.first() {
         None => Some(nothing_found(by_name, &value, reader.contact)),
         Some((matched, _)) if matched.is_approximate() => {
@@ -158,6 +164,7 @@ pub fn answer(
     };
     LookupAnswer {
         message,
+        more_matches,
         matches: found
             .into_iter()
             .map(|(matched_by, m)| LookupMatch {

@@ -57,6 +57,8 @@ struct LookupPage<'a> {
     /// number, nothing found, sign-in needed.
     message: Option<String>,
     verdicts: Vec<Verdict>,
+    /// More models match than are shown.
+    more: bool,
 }
 
 #[utoipa::path(
@@ -81,39 +83,48 @@ pub async fn lookup_page(
 ) -> HttpResponse {
     let q = form.q.as_deref().map(str::trim).unwrap_or_default();
     let firmware = form.firmware.as_deref().map(str::trim).unwrap_or_default();
-    let (status, message, verdicts) = match principal.may_use_public(state.settings.public_lookup) {
-        Err(_) => (
-            StatusCode::UNAUTHORIZED,
-            Some(
-                "Looking up phones here needs a sign-in on this service. \
+    let (status, message, verdicts, more) =
+        match principal.may_use_public(state.settings.public_lookup) {
+            Err(_) => (
+                StatusCode::UNAUTHORIZED,
+                Some(
+                    "Looking up phones here needs a sign-in on this service. \
                  Ask your security office whether a phone is allowed."
-                    .to_owned(),
+                        .to_owned(),
+                ),
+                Vec::new(),
+                false,
             ),
-            Vec::new(),
-        ),
-        Ok(_) if q.is_empty() => (StatusCode::OK, None, Vec::new()),
-        Ok(viewer) => match ask(&state, q, firmware, viewer) {
-            Ok((message, verdicts)) => (StatusCode::OK, message, verdicts),
-            Err(message) => (StatusCode::UNPROCESSABLE_ENTITY, Some(message), Vec::new()),
-        },
-    };
+            Ok(_) if q.is_empty() => (StatusCode::OK, None, Vec::new(), false),
+            Ok(viewer) => match ask(&state, q, firmware, viewer) {
+                Ok((message, verdicts, more)) => (StatusCode::OK, message, verdicts, more),
+                Err(message) => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Some(message),
+                    Vec::new(),
+                    false,
+                ),
+            },
+        };
     let page = LookupPage {
         q,
         firmware,
         message,
         verdicts,
+        more,
     };
     super::html(&req, status, &page)
 }
 
-/// Answers the question (with a sentence when nothing matches), or says in
-/// plain words what is wrong with it.
+/// Answers the question (with a sentence when nothing matches, and whether
+/// more models match than are shown), or says in plain words what is wrong
+/// with it.
 fn ask(
     state: &AppState,
     q: &str,
     firmware: &str,
     viewer: Viewer,
-) -> Result<(Option<String>, Vec<Verdict>), String> {
+) -> Result<(Option<String>, Vec<Verdict>, bool), String> {
     let key = LookupKey::classify(q).map_err(|e| mistyped(&e))?;
     let firmware = parse_firmware(Some(firmware)).map_err(|_| {
         "We don't understand that software version: write it as numbers with dots, \
@@ -146,7 +157,7 @@ fn ask(
             verdict(found, wording)
         })
         .collect();
-    Ok((found.message, verdicts))
+    Ok((found.message, verdicts, found.more_matches))
 }
 
 /// A malformed number, said for someone reading it off a sticker.

@@ -5,7 +5,7 @@ use clearance::domain::imei::luhn_check_digit;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, body, problem};
+use crate::helpers::{TestApp, body, page, problem};
 
 crate::backend_tests!(
     a_phone_is_found_by_name_alias_and_model_number,
@@ -14,6 +14,7 @@ crate::backend_tests!(
     an_imei_with_a_wrong_check_digit_is_refused_not_missed,
     a_name_longer_than_any_is_refused_at_once,
     a_model_that_only_resembles_the_name_asked_is_flagged,
+    an_answer_cut_at_its_limit_says_more_match,
     a_model_registered_a_moment_ago_is_found_at_once,
     the_best_match_comes_first,
     lookup_answers_the_derived_clearance,
@@ -211,16 +212,28 @@ async fn a_model_that_only_resembles_the_name_asked_is_flagged(app: TestApp) {
     assert_eq!(exact["message"], Value::Null);
     let by_tac = lookup(&app, "tac=35203506").await;
     assert_eq!(by_tac["matches"][0]["matched_by"], "number");
-    let page = app
-        .request(Method::GET, "/lookup?q=iphone+5", None)
-        .header("Accept", "text/html")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, _, page) = page(&app, "/lookup", &[("q", "iphone 5")]).await;
     assert!(page.contains(warning), "{page}");
+}
+
+/// Twenty-one models called "Bulk …": the page shows twenty and says more
+/// match; the API says so at any limit below what matches.
+async fn an_answer_cut_at_its_limit_says_more_match(app: TestApp) {
+    let maker = app.manufacturer("Acme").await;
+    for n in 1..=21 {
+        app.model(&maker, &format!("Bulk {n}"), &[]).await;
+    }
+    let cut = lookup(&app, "q=bulk&limit=5").await;
+    assert_eq!(cut["matches"].as_array().unwrap().len(), 5);
+    assert_eq!(cut["more_matches"], true);
+    let whole = lookup(&app, "q=bulk&limit=21").await;
+    assert_eq!(whole["matches"].as_array().unwrap().len(), 21);
+    assert_eq!(whole["more_matches"], false);
+    let (_, _, page) = page(&app, "/lookup", &[("q", "bulk")]).await;
+    assert!(
+        page.contains("More than 20 models match “bulk”. The closest 20"),
+        "{page}"
+    );
 }
 
 async fn a_model_registered_a_moment_ago_is_found_at_once(app: TestApp) {
