@@ -385,7 +385,7 @@ fn problem_for_bare_errors<B>(
     let accept = res.request().headers().get(header::ACCEPT);
     let browser = !res.request().path().starts_with("/api/")
         && crate::pages::accept::prefers_html(accept.and_then(|v| v.to_str().ok()));
-    let answer = match res
+    let mut answer = match res
         .response()
         .error()
         .and_then(|e| e.as_error::<ApiError>())
@@ -401,7 +401,6 @@ fn problem_for_bare_errors<B>(
             }
         }
     };
-    let mut answer = answer;
     // Keep what was said besides the body, e.g. a 405's `Allow`, under the
     // headers of the answer's own kind (a page's policy).
     for (name, value) in res.headers() {

@@ -118,41 +118,41 @@ pub fn answer(
     now: DateTime<Utc>,
 ) -> LookupAnswer {
     let by_name = matches!(question.key, LookupKey::Text(_));
-    let (kind, value, tac, found): (_, _, _, Vec<(MatchedBy, IndexedModel)>) = match question.key {
-        LookupKey::Text(text) => {
-            let found = index.search(&text, question.limit + 1);
-            ("text", text, None, found)
-        }
-        LookupKey::Imei(imei) => {
-            let tac = imei.tac();
-            let found = index
-                .by_tac(&tac)
-                .into_iter()
-                .map(|m| (MatchedBy::Number, m))
-                .collect();
-            (
-                "imei",
-                imei.as_str().to_owned(),
-                Some(tac.as_str().to_owned()),
-                found,
-            )
-        }
-        LookupKey::Tac(tac) => {
-            let found = index
-                .by_tac(&tac)
-                .into_iter()
-                .map(|m| (MatchedBy::Number, m))
-                .collect();
-            (
-                "tac",
-                tac.as_str().to_owned(),
-                Some(tac.as_str().to_owned()),
-                found,
-            )
-        }
-    };
+    let (kind, value, tac, mut found): (_, _, _, Vec<(MatchedBy, IndexedModel)>) =
+        match question.key {
+            LookupKey::Text(text) => {
+                let found = index.search(&text, question.limit + 1);
+                ("text", text, None, found)
+            }
+            LookupKey::Imei(imei) => {
+                let tac = imei.tac();
+                let found = index
+                    .by_tac(&tac)
+                    .into_iter()
+                    .map(|m| (MatchedBy::Number, m))
+                    .collect();
+                (
+                    "imei",
+                    imei.as_str().to_owned(),
+                    Some(tac.as_str().to_owned()),
+                    found,
+                )
+            }
+            LookupKey::Tac(tac) => {
+                let found = index
+                    .by_tac(&tac)
+                    .into_iter()
+                    .map(|m| (MatchedBy::Number, m))
+                    .collect();
+                (
+                    "tac",
+                    tac.as_str().to_owned(),
+                    Some(tac.as_str().to_owned()),
+                    found,
+                )
+            }
+        };
     let firmware = question.firmware;
-    let mut found = found;
     let more_matches = found.len() > question.limit;
     found.truncate(question.limit);
     let message = match found.first() {
